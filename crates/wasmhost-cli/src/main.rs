@@ -1,0 +1,88 @@
+//! The `wasmhost` command-line tool: glue between clap and the library.
+//!
+//! Each subcommand lives in `commands/<name>.rs` as a clap struct with
+//! `execute(self)`. Errors from the library keep their stable code; `main`
+//! prints them as `error[code]: message` and maps the code to an exit status
+//! (see [`exit_status`]).
+
+mod commands;
+mod options;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use wasmhost::ErrorCode;
+
+/// Exit statuses, one per error code. Documented in `wasmhost --help` and the README.
+pub(crate) fn exit_status(code: ErrorCode) -> u8 {
+    match code {
+        ErrorCode::BadInput => 64,
+        ErrorCode::InvalidModule => 65,
+        ErrorCode::NotFound => 66,
+        ErrorCode::LinkError => 67,
+        ErrorCode::CapabilityDenied => 68,
+        ErrorCode::Internal => 70,
+        ErrorCode::MemoryLimit => 71,
+        ErrorCode::OutOfFuel => 72,
+        ErrorCode::StackOverflow => 73,
+        ErrorCode::Timeout => 124,
+        ErrorCode::Trap => 134,
+        // `exit` carries the guest's own status; see `commands::run`.
+        ErrorCode::Exit => 1,
+        _ => 1,
+    }
+}
+
+const EXIT_CODES: &str = "\
+EXIT STATUS:
+  0    success
+  N    a WASI command's own exit status (error[exit])
+  2    command-line usage error
+  64   bad_input          65   invalid_module     66   not_found
+  67   link_error         68   capability_denied  70   internal
+  71   memory_limit       72   out_of_fuel        73   stack_overflow
+  124  timeout            134  trap
+
+ENVIRONMENT:
+  WASMHOST_STATE   state directory (compiled-module cache); same as --state
+  WASMHOST_LOG     log filter, e.g. `debug` or `wasmhost=trace` (default: warn)";
+
+/// Run WebAssembly safely and fast: fresh sandbox per call, limits on memory,
+/// fuel and time, and no capability unless granted.
+#[derive(Debug, Parser)]
+#[command(name = "wasmhost", version, about, after_help = EXIT_CODES, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WASMHOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wasmhost::guest=trace"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+
+    let cli = Cli::parse();
+    match cli.command.execute() {
+        Ok(status) => ExitCode::from(status),
+        Err(err) => {
+            let (code, status) = match err.downcast_ref::<wasmhost::Error>() {
+                Some(wasmhost::Error::Exit { code, .. }) => (
+                    ErrorCode::Exit,
+                    u8::try_from(*code).ok().filter(|c| *c != 0).unwrap_or(1),
+                ),
+                Some(e) => (e.code(), exit_status(e.code())),
+                None => (ErrorCode::Internal, exit_status(ErrorCode::Internal)),
+            };
+            // Like `wasmtime run`, a command's own non-zero exit is not
+            // reported as a host error: its status is passed on as is.
+            if code != ErrorCode::Exit {
+                eprintln!("error[{code}]: {err:#}");
+            }
+            ExitCode::from(status)
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Capabilities: what a guest may touch. Nothing is granted by default.
+//!
+//! A [`Capabilities`] value lists the grants of a module (or of one call).
+//! Each capability lives in its own file and owns its state, its linker
+//! wiring and its tests:
+//!
+//! * [`wasi`] — WASI preview 1 (core modules) and preview 2 (components):
+//!   stdio, args, env entries named one by one, preopened directories,
+//!   clocks and random (each granted separately).
+//! * [`log`] — the `wasmhost::log(level, ptr, len)` host function.
+//!
+//! Linking depends only on *which* capabilities are granted (the
+//! [`GrantKey`]), not on their values (which args, which directories), so
+//! one linker and one `InstancePre` per module serve every call with the
+//! same grant shape.
+//!
+//! ```
+//! use wasmhost::{Capabilities, Wasi};
+//! let caps = Capabilities::none()
+//!     .with_wasi(Wasi::new().arg("prog").env("LANG", "C").clocks(true))
+//!     .with_log(true);
+//! assert!(caps.wasi.is_some() && caps.log);
+//! ```
+
+pub mod log;
+pub mod wasi;
+
+use std::collections::HashSet;
+
+pub use self::log::{LogLevel, LogRecord};
+pub use self::wasi::{Preopen, Wasi};
+
+use crate::error::Result;
+use crate::sandbox::HostState;
+
+/// The grants of a module or a call. [`Capabilities::none`] is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// WASI, if granted, with its own finer grants.
+    pub wasi: Option<Wasi>,
+    /// The `wasmhost::log` host function.
+    pub log: bool,
+}
+
+impl Capabilities {
+    /// No capabilities at all: the guest can compute and nothing else.
+    pub fn none() -> Self {
+        Capabilities::default()
+    }
+
+    /// Grants WASI with the given settings.
+    pub fn with_wasi(mut self, wasi: Wasi) -> Self {
+        self.wasi = Some(wasi);
+        self
+    }
+
+    /// Grants (or revokes) the log host function.
+    pub fn with_log(mut self, on: bool) -> Self {
+        self.log = on;
+        self
+    }
+
+    /// The linking shape of these grants.
+    pub(crate) fn key(&self) -> GrantKey {
+        let mut bits = 0;
+        if let Some(w) = &self.wasi {
+            bits |= GrantKey::WASI;
+            if w.clocks {
+                bits |= GrantKey::CLOCKS;
+            }
+            if w.random {
+                bits |= GrantKey::RANDOM;
+            }
+        }
+        if self.log {
+            bits |= GrantKey::LOG;
+        }
+        GrantKey(bits)
+    }
+}
+
+/// Which capabilities are linked: the key of the linker and `InstancePre` caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct GrantKey(u8);
+
+impl GrantKey {
+    const WASI: u8 = 1;
+    const CLOCKS: u8 = 2;
+    const RANDOM: u8 = 4;
+    const LOG: u8 = 8;
+
+    pub(crate) fn wasi(self) -> bool {
+        self.0 & Self::WASI != 0
+    }
+    pub(crate) fn clocks(self) -> bool {
+        self.0 & Self::CLOCKS != 0
+    }
+    pub(crate) fn random(self) -> bool {
+        self.0 & Self::RANDOM != 0
+    }
+    pub(crate) fn log(self) -> bool {
+        self.0 & Self::LOG != 0
+    }
+}
+
+/// The linkers of one grant shape, built once per runtime and shape.
+pub(crate) struct Linkers {
+    pub(crate) core: wasmtime::Linker<HostState>,
+    pub(crate) component: wasmtime::component::Linker<HostState>,
+    /// Every `(module, name)` the core linker defines, to report all missing imports at once.
+    pub(crate) core_names: HashSet<(String, String)>,
+    pub(crate) key: GrantKey,
+}
+
+impl Linkers {
+    pub(crate) fn build(engine: &wasmtime::Engine, key: GrantKey) -> Result<Self> {
+        let mut core = wasmtime::Linker::new(engine);
+        let mut component = wasmtime::component::Linker::new(engine);
+        if key.wasi() {
+            wasi::add_to_linkers(&mut core, &mut component, key)?;
+        }
+        if key.log() {
+            log::add_to_linker(&mut core)?;
+        }
+        let mut store = wasmtime::Store::new(engine, HostState::empty());
+        let core_names = core
+            .iter(&mut store)
+            .map(|(module, name, _)| (module.to_string(), name.to_string()))
+            .collect();
+        Ok(Linkers {
+            core,
+            component,
+            core_names,
+            key,
+        })
+    }
+}
+
+impl std::fmt::Debug for Linkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Linkers")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns a linker-building failure into an internal error.
+pub(crate) fn link_setup(e: wasmtime::Error) -> crate::Error {
+    crate::Error::internal(format!("cannot set up host functions: {e:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_reflects_only_the_grant_shape() {
+        let a = Capabilities::none().with_wasi(Wasi::new().arg("a"));
+        let b = Capabilities::none().with_wasi(Wasi::new().arg("b").env("X", "1"));
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), Capabilities::none().key());
+        let c = Capabilities::none().with_wasi(Wasi::new().clocks(true));
+        assert!(c.key().clocks() && !c.key().random() && c.key().wasi());
+        assert!(Capabilities::none().with_log(true).key().log());
+    }
+}

@@ -1,0 +1,400 @@
+//! The one error taxonomy of wasmhost.
+//!
+//! Every failure the library, the CLI and the HTTP API report is an [`Error`]
+//! whose [`Error::code`] is one of a fixed set of stable, snake_case
+//! [`ErrorCode`]s. Codes never change meaning; new ones may be added.
+//!
+//! ```
+//! use wasmhost::{Error, ErrorCode};
+//! let err = Error::bad_input("fuel must be a positive integer");
+//! assert_eq!(err.code(), ErrorCode::BadInput);
+//! assert_eq!(err.code().as_str(), "bad_input");
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+/// A `Result` whose error is a wasmhost [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stable machine-readable error codes.
+///
+/// The string form ([`ErrorCode::as_str`]) is what the CLI prints as
+/// `error[code]` and what the HTTP API returns in its JSON errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The bytes are not a valid WebAssembly module, component or WAT text.
+    InvalidModule,
+    /// The module imports something that was not granted or does not exist.
+    LinkError,
+    /// The guest used a capability that exists but was not granted.
+    CapabilityDenied,
+    /// The call ran past its wall-clock timeout.
+    Timeout,
+    /// The call consumed all the fuel it was given.
+    OutOfFuel,
+    /// The guest tried to grow memory (or a table, or instance count) past its limit.
+    MemoryLimit,
+    /// The guest exhausted its wasm stack.
+    StackOverflow,
+    /// The guest trapped (unreachable, division by zero, out-of-bounds access…).
+    Trap,
+    /// A WASI command exited with a non-zero status.
+    Exit,
+    /// A module, file or export that was asked for does not exist.
+    NotFound,
+    /// The caller's input was malformed (arguments, options, sizes…).
+    BadInput,
+    /// The host itself failed (I/O on the state directory, engine setup).
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in documentation order.
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::InvalidModule,
+        ErrorCode::LinkError,
+        ErrorCode::CapabilityDenied,
+        ErrorCode::Timeout,
+        ErrorCode::OutOfFuel,
+        ErrorCode::MemoryLimit,
+        ErrorCode::StackOverflow,
+        ErrorCode::Trap,
+        ErrorCode::Exit,
+        ErrorCode::NotFound,
+        ErrorCode::BadInput,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable snake_case name of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidModule => "invalid_module",
+            ErrorCode::LinkError => "link_error",
+            ErrorCode::CapabilityDenied => "capability_denied",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::OutOfFuel => "out_of_fuel",
+            ErrorCode::MemoryLimit => "memory_limit",
+            ErrorCode::StackOverflow => "stack_overflow",
+            ErrorCode::Trap => "trap",
+            ErrorCode::Exit => "exit",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::BadInput => "bad_input",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One import a module needs that the host does not provide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingImport {
+    /// Import module (core) or instance (component) name.
+    pub module: String,
+    /// Item name; empty for a whole missing component instance.
+    pub name: String,
+    /// The kind of item, e.g. `func`, `memory`, `instance`.
+    pub kind: String,
+}
+
+impl fmt::Display for MissingImport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            write!(f, "{} `{}`", self.kind, self.module)
+        } else {
+            write!(f, "{} `{}::{}`", self.kind, self.module, self.name)
+        }
+    }
+}
+
+/// Every error wasmhost reports. See [`Error::code`] for the stable code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not a valid module: the validator's message and, when known, the byte offset.
+    #[error("invalid module: {message}{}", offset.map(|o| format!(" (at byte offset {o:#x})")).unwrap_or_default())]
+    InvalidModule {
+        /// What the validator or parser said.
+        message: String,
+        /// Byte offset into the module where the problem was found.
+        offset: Option<usize>,
+    },
+
+    /// Imports that nothing granted provides; lists every one of them.
+    #[error("{}", link_message(missing, detail))]
+    Link {
+        /// Every import that could not be satisfied.
+        missing: Vec<MissingImport>,
+        /// Extra detail from the linker (for example a type mismatch).
+        detail: Option<String>,
+    },
+
+    /// The guest called into a capability that was not granted.
+    #[error("capability denied: `{capability}` was not granted ({detail})")]
+    CapabilityDenied {
+        /// The capability's name, e.g. `clocks` or `random`.
+        capability: String,
+        /// What the guest tried to do.
+        detail: String,
+    },
+
+    /// The wall-clock deadline passed.
+    #[error("timeout: the call did not finish within {}", humanize(*limit))]
+    Timeout {
+        /// The configured deadline.
+        limit: Duration,
+    },
+
+    /// The guest used up its fuel.
+    #[error("out of fuel: the call consumed all {limit} units of fuel")]
+    OutOfFuel {
+        /// The fuel the call started with.
+        limit: u64,
+    },
+
+    /// A memory, table or instance limit was hit.
+    #[error("memory limit: {message}")]
+    MemoryLimit {
+        /// What was exceeded, with the numbers.
+        message: String,
+    },
+
+    /// The guest ran out of wasm stack.
+    #[error(
+        "stack overflow: the guest exhausted its {max_stack}-byte wasm stack{}",
+        backtrace_suffix(backtrace)
+    )]
+    StackOverflow {
+        /// The configured maximum stack in bytes.
+        max_stack: usize,
+        /// Wasm backtrace, when available.
+        backtrace: Option<String>,
+    },
+
+    /// Any other trap, with its trap code and wasm backtrace.
+    #[error("trap: {message}{}", backtrace_suffix(backtrace))]
+    Trap {
+        /// Wasmtime's trap code name (e.g. `UnreachableCodeReached`), if the trap has one.
+        trap_code: Option<String>,
+        /// Human-readable description.
+        message: String,
+        /// Wasm backtrace, when available.
+        backtrace: Option<String>,
+    },
+
+    /// A WASI command exited with a non-zero status.
+    #[error("exit: the guest exited with status {code}{}", stderr_suffix(stderr))]
+    Exit {
+        /// The exit status the guest gave to `proc_exit` / `wasi:cli/exit`.
+        code: i32,
+        /// Captured standard output (empty when not captured).
+        stdout: Vec<u8>,
+        /// Captured standard error (empty when not captured).
+        stderr: Vec<u8>,
+    },
+
+    /// Something asked for does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was not found.
+        what: String,
+    },
+
+    /// The caller's input was malformed.
+    #[error("bad input: {message}")]
+    BadInput {
+        /// What is wrong and what would be right.
+        message: String,
+    },
+
+    /// The host itself failed.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What failed.
+        message: String,
+    },
+}
+
+fn humanize(d: Duration) -> String {
+    if d.as_secs() >= 1 && d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_millis() >= 1 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}µs", d.as_micros())
+    }
+}
+
+fn backtrace_suffix(bt: &Option<String>) -> String {
+    match bt {
+        Some(bt) if !bt.trim().is_empty() => format!("\n{}", bt.trim_end()),
+        _ => String::new(),
+    }
+}
+
+fn stderr_suffix(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim_end();
+    if text.is_empty() {
+        String::new()
+    } else {
+        // Keep the tail: it is where a failing program says why.
+        let tail: String = if text.chars().count() > 2000 {
+            let skip = text.chars().count() - 2000;
+            format!("…{}", text.chars().skip(skip).collect::<String>())
+        } else {
+            text.to_string()
+        };
+        format!("; stderr:\n{tail}")
+    }
+}
+
+fn link_message(missing: &[MissingImport], detail: &Option<String>) -> String {
+    let mut msg = String::from("link error: ");
+    if missing.is_empty() {
+        msg.push_str(
+            detail
+                .as_deref()
+                .unwrap_or("the module could not be linked"),
+        );
+        return msg;
+    }
+    msg.push_str(&format!(
+        "{} import(s) not granted or not provided by the host: ",
+        missing.len()
+    ));
+    let names: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
+    msg.push_str(&names.join(", "));
+    if let Some(detail) = detail {
+        msg.push_str(&format!(" ({detail})"));
+    }
+    msg
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidModule { .. } => ErrorCode::InvalidModule,
+            Error::Link { .. } => ErrorCode::LinkError,
+            Error::CapabilityDenied { .. } => ErrorCode::CapabilityDenied,
+            Error::Timeout { .. } => ErrorCode::Timeout,
+            Error::OutOfFuel { .. } => ErrorCode::OutOfFuel,
+            Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,
+            Error::StackOverflow { .. } => ErrorCode::StackOverflow,
+            Error::Trap { .. } => ErrorCode::Trap,
+            Error::Exit { .. } => ErrorCode::Exit,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::BadInput { .. } => ErrorCode::BadInput,
+            Error::Internal { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// Shorthand for [`Error::BadInput`].
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Error::BadInput {
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::NotFound`].
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into() }
+    }
+
+    /// Shorthand for [`Error::Internal`].
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal {
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidModule`].
+    pub fn invalid_module(message: impl Into<String>, offset: Option<usize>) -> Self {
+        Error::InvalidModule {
+            message: message.into(),
+            offset,
+        }
+    }
+}
+
+/// Raised inside host functions to stop the guest with a specific wasmhost
+/// error. It travels through wasmtime as the trap's error payload and is
+/// turned back into the [`Error`] it carries when the call returns.
+#[derive(Debug)]
+pub(crate) struct HostAbort(pub(crate) Error);
+
+impl fmt::Display for HostAbort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for HostAbort {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+        }
+    }
+
+    #[test]
+    fn link_error_lists_every_import() {
+        let err = Error::Link {
+            missing: vec![
+                MissingImport {
+                    module: "env".into(),
+                    name: "a".into(),
+                    kind: "func".into(),
+                },
+                MissingImport {
+                    module: "env".into(),
+                    name: "b".into(),
+                    kind: "func".into(),
+                },
+            ],
+            detail: None,
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("env::a") && msg.contains("env::b"), "{msg}");
+        assert_eq!(err.code(), ErrorCode::LinkError);
+    }
+
+    #[test]
+    fn exit_error_keeps_tail_of_stderr() {
+        let err = Error::Exit {
+            code: 3,
+            stdout: vec![],
+            stderr: b"boom\n".to_vec(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "exit: the guest exited with status 3; stderr:\nboom"
+        );
+    }
+
+    #[test]
+    fn timeout_message_is_human() {
+        let err = Error::Timeout {
+            limit: Duration::from_millis(500),
+        };
+        assert_eq!(
+            err.to_string(),
+            "timeout: the call did not finish within 500ms"
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! wasmhost: load, cache, limit and run WebAssembly modules and components.
+//!
+//! The embedding API in one screen:
+//!
+//! ```
+//! use std::time::Duration;
+//! use wasmhost::{Capabilities, Limits, Runtime, RuntimeConfig, Source, Value};
+//! # fn main() -> wasmhost::Result<()> {
+//! // One runtime per process: one engine, one compiled-module cache.
+//! let rt = Runtime::new(RuntimeConfig::default())?;
+//! // Load from bytes, a file or stdin; WAT text works too.
+//! let module = rt
+//!     .load(&Source::Bytes(br#"(module (func (export "add") (param i32 i32) (result i32)
+//!         local.get 0 local.get 1 i32.add))"#.to_vec()))?
+//!     .with_limits(Limits::default().max_memory_bytes(16 << 20).timeout(Some(Duration::from_secs(1))))
+//!     .with_capabilities(Capabilities::none());
+//! // Every call runs in a fresh sandbox.
+//! let out = module.invoke("add", &[Value::I32(2), Value::I32(3)])?;
+//! assert_eq!(out.value, vec![Value::I32(5)]);
+//! println!("took {:?}, peak memory {} bytes", out.stats.duration, out.stats.peak_memory_bytes);
+//! # Ok(()) }
+//! ```
+//!
+//! Failures are [`Error`]s with a stable [`ErrorCode`]. Guests get no
+//! capability unless granted ([`Capabilities`]); see [`capabilities`].
+#![deny(missing_docs)]
+
+pub mod cache;
+mod call;
+pub mod capabilities;
+mod engine;
+mod error;
+pub mod limits;
+pub mod metrics;
+mod module;
+mod runtime;
+mod sandbox;
+
+pub use cache::{CacheConfig, CacheStats, CachedModule, wasmtime_version};
+pub use call::{
+    CallOptions, CallStats, DEFAULT_CAPTURE_LIMIT, Outcome, Output, Signature, Stdin, Value,
+    ValueType,
+};
+pub use capabilities::{Capabilities, LogLevel, LogRecord, Preopen, Wasi};
+pub use engine::{
+    DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, DEFAULT_POOL_INSTANCES, POOL_SLOT_RESERVATION,
+    PoolConfig, RuntimeConfig, default_state_dir,
+};
+pub use error::{Error, ErrorCode, MissingImport, Result};
+pub use limits::Limits;
+pub use module::{Digest, ItemInfo, Module, ModuleKind, Source};
+pub use runtime::Runtime;

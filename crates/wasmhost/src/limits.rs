@@ -1,0 +1,204 @@
+//! Resource limits for one call: memory, tables, instances, fuel and time.
+//!
+//! [`Limits`] are set per module ([`crate::Module::with_limits`]) and can be
+//! replaced per call ([`crate::CallOptions::limits`]). They are enforced by a
+//! wasmtime `ResourceLimiter` (memory, tables, instances), fuel metering
+//! (when the runtime was built with it) and epoch deadlines (timeout).
+//!
+//! The maximum wasm stack is not here: wasmtime fixes it per engine, so it is
+//! [`crate::RuntimeConfig::max_wasm_stack`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use wasmhost::Limits;
+//! let limits = Limits::default()
+//!     .max_memory_bytes(64 << 20)
+//!     .timeout(Some(Duration::from_millis(500)))
+//!     .fuel(Some(10_000_000));
+//! assert_eq!(limits.max_memory_bytes, 64 << 20);
+//! ```
+
+use std::time::Duration;
+
+use wasmtime::ResourceLimiter;
+
+/// Default cap on the linear memory of one call: 256 MiB.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 << 20;
+/// Default cap on the elements of any one table.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
+/// Default cap on instances in one call (a component has several core instances).
+pub const DEFAULT_MAX_INSTANCES: u32 = 64;
+/// Default wall-clock timeout of one call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Limits applied to one call (one fresh sandbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Total bytes of linear memory the instance may hold, over all its memories.
+    pub max_memory_bytes: u64,
+    /// Elements any single table may grow to.
+    pub max_table_elements: u64,
+    /// Core instances the call may create (a component counts each of its core instances).
+    pub max_instances: u32,
+    /// Fuel the call starts with; `None` for unmetered (needs a runtime with fuel metering to be `Some`).
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline; `None` for no deadline.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            fuel: None,
+            timeout: Some(DEFAULT_TIMEOUT),
+        }
+    }
+}
+
+impl Limits {
+    /// Sets [`Limits::max_memory_bytes`].
+    pub fn max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.max_memory_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_table_elements`].
+    pub fn max_table_elements(mut self, elements: u64) -> Self {
+        self.max_table_elements = elements;
+        self
+    }
+
+    /// Sets [`Limits::max_instances`].
+    pub fn max_instances(mut self, instances: u32) -> Self {
+        self.max_instances = instances;
+        self
+    }
+
+    /// Sets [`Limits::fuel`].
+    pub fn fuel(mut self, fuel: Option<u64>) -> Self {
+        self.fuel = fuel;
+        self
+    }
+
+    /// Sets [`Limits::timeout`].
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// The per-store `ResourceLimiter`: enforces [`Limits`] and remembers the
+/// first limit that was hit, so that the trap that usually follows a failed
+/// `memory.grow` is reported as `memory_limit` rather than a bare trap.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    max_memory: u64,
+    max_table: u64,
+    max_instances: usize,
+    memory_total: u64,
+    peak_memory: u64,
+    denied: Option<String>,
+}
+
+impl Limiter {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Limiter {
+            max_memory: limits.max_memory_bytes,
+            max_table: limits.max_table_elements,
+            max_instances: limits.max_instances as usize,
+            memory_total: 0,
+            peak_memory: 0,
+            denied: None,
+        }
+    }
+
+    /// Highest total linear memory seen, in bytes.
+    pub(crate) fn peak_memory(&self) -> u64 {
+        self.peak_memory
+    }
+
+    /// The description of the first limit hit, if any.
+    pub(crate) fn denied(&self) -> Option<&str> {
+        self.denied.as_deref()
+    }
+
+    fn deny(&mut self, message: String) {
+        if self.denied.is_none() {
+            self.denied = Some(message);
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self
+            .memory_total
+            .saturating_sub(current as u64)
+            .saturating_add(desired as u64);
+        if total > self.max_memory {
+            self.deny(format!(
+                "growing linear memory to {} bytes in total would exceed the limit of {} bytes",
+                total, self.max_memory
+            ));
+            return Ok(false);
+        }
+        self.memory_total = total;
+        self.peak_memory = self.peak_memory.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.max_table {
+            self.deny(format!(
+                "growing a table to {} elements would exceed the limit of {} elements",
+                desired, self.max_table
+            ));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.max_instances
+    }
+
+    fn tables(&self) -> usize {
+        // Tables and memories are also bounded per module by the pooling allocator.
+        10_000
+    }
+
+    fn memories(&self) -> usize {
+        10_000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_counts_total_memory_and_remembers_first_denial() {
+        let mut l = Limiter::new(&Limits::default().max_memory_bytes(3 * 65536));
+        assert!(l.memory_growing(0, 65536, None).expect("grow"));
+        assert!(l.memory_growing(65536, 2 * 65536, None).expect("grow"));
+        assert!(!l.memory_growing(2 * 65536, 4 * 65536, None).expect("grow"));
+        assert_eq!(l.peak_memory(), 2 * 65536);
+        let first = l.denied().expect("denied").to_string();
+        assert!(!l.table_growing(0, 1_000_000, None).expect("grow"));
+        assert_eq!(l.denied(), Some(first.as_str()));
+    }
+}

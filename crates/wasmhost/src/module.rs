@@ -1,0 +1,640 @@
+//! Modules: loading, identity, introspection, and the public [`Module`] handle.
+//!
+//! A module is identified by the sha256 [`Digest`] of its wasm bytes (WAT
+//! text is converted first, so the digest is the binary's). Loading tells
+//! core modules and components apart by their header, validates, and
+//! compiles once per runtime (see [`crate::cache`]). A [`Module`] is cheap to
+//! clone and can be called from many threads at once; each call gets a fresh
+//! sandbox.
+//!
+//! ```no_run
+//! use wasmhost::{Runtime, RuntimeConfig, Source, Value};
+//! # fn main() -> wasmhost::Result<()> {
+//! let rt = Runtime::new(RuntimeConfig::default())?;
+//! let m = rt.load(&Source::file("add.wasm"))?;
+//! let out = m.invoke("add", &[Value::I32(1), Value::I32(2)])?;
+//! assert_eq!(out.value, vec![Value::I32(3)]);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::cache::{CachedModule, ModuleCounters};
+use crate::call::{CallOptions, Outcome, Signature, Value, ValueType};
+use crate::capabilities::{Capabilities, GrantKey};
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::runtime::RuntimeInner;
+
+/// The sha256 of a module's wasm bytes, written `sha256:<64 hex digits>`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    /// The 64 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first 12 hex digits, for labels and listings.
+    pub fn short(&self) -> String {
+        self.hex()[..12].to_string()
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Digest {
+    type Err = Error;
+
+    /// Parses `sha256:<hex>` or bare hex.
+    fn from_str(s: &str) -> Result<Self> {
+        let hex_part = s.strip_prefix("sha256:").unwrap_or(s);
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex_part, &mut out).map_err(|_| {
+            Error::bad_input(format!(
+                "`{s}` is not a sha256 digest (sha256:<64 hex digits>)"
+            ))
+        })?;
+        Ok(Digest(out))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.short())
+    }
+}
+
+/// Core module or component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModuleKind {
+    /// A core WebAssembly module.
+    Core,
+    /// A component-model component.
+    Component,
+}
+
+impl ModuleKind {
+    /// `core` or `component`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleKind::Core => "core",
+            ModuleKind::Component => "component",
+        }
+    }
+}
+
+/// Where module bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Bytes in memory (wasm binary or WAT text).
+    Bytes(Vec<u8>),
+    /// A file (wasm binary or WAT text).
+    File(PathBuf),
+    /// The host process's standard input, read to EOF.
+    Stdin,
+}
+
+impl Source {
+    /// A file source.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Source::File(path.into())
+    }
+
+    /// `-` means stdin, anything else a file path: the CLI's convention.
+    pub fn from_arg(arg: &str) -> Self {
+        if arg == "-" {
+            Source::Stdin
+        } else {
+            Source::File(PathBuf::from(arg))
+        }
+    }
+
+    /// Reads the raw bytes.
+    pub fn read(&self) -> Result<Vec<u8>> {
+        match self {
+            Source::Bytes(b) => Ok(b.clone()),
+            Source::File(p) => read_file(p),
+            Source::Stdin => {
+                let mut buf = Vec::new();
+                std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+                    Error::bad_input(format!("cannot read the module from stdin: {e}"))
+                })?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::not_found(format!(
+            "module file `{}`",
+            path.display()
+        ))),
+        Err(e) if path.is_dir() => Err(Error::bad_input(format!(
+            "`{}` is a directory, not a module file ({e})",
+            path.display()
+        ))),
+        Err(e) => Err(Error::bad_input(format!(
+            "cannot read `{}`: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Turns raw input into wasm binary bytes: binaries pass through, WAT text is
+/// parsed, anything else is `invalid_module` with the reason.
+pub(crate) fn to_binary(raw: Vec<u8>) -> Result<Vec<u8>> {
+    if raw.is_empty() {
+        return Err(Error::invalid_module(
+            "the input is empty (0 bytes)",
+            Some(0),
+        ));
+    }
+    if raw.starts_with(b"\0asm") {
+        if raw.len() < 8 {
+            return Err(Error::invalid_module(
+                format!(
+                    "truncated header: {} bytes, a module needs at least 8",
+                    raw.len()
+                ),
+                Some(raw.len()),
+            ));
+        }
+        return Ok(raw);
+    }
+    let text = match std::str::from_utf8(&raw) {
+        Ok(t) if looks_like_wat(t) => t,
+        _ => {
+            return Err(Error::invalid_module(
+                "not a WebAssembly binary (no `\\0asm` magic) and not WAT text",
+                Some(0),
+            ));
+        }
+    };
+    wat::parse_str(text).map_err(|e| Error::invalid_module(format!("WAT: {e}"), None))
+}
+
+fn looks_like_wat(text: &str) -> bool {
+    let mut rest = text.trim_start();
+    // Skip leading line comments.
+    while let Some(after) = rest.strip_prefix(";;") {
+        rest = after
+            .split_once('\n')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .trim_start();
+    }
+    rest.starts_with('(')
+}
+
+/// Tells a core module from a component by the header's version/layer field.
+pub(crate) fn kind_of(binary: &[u8]) -> Result<ModuleKind> {
+    if wasmparser::Parser::is_component(binary) {
+        Ok(ModuleKind::Component)
+    } else if wasmparser::Parser::is_core_wasm(binary) {
+        Ok(ModuleKind::Core)
+    } else {
+        let version = binary.get(4..8).unwrap_or_default();
+        Err(Error::invalid_module(
+            format!("unsupported WebAssembly version/layer bytes {version:02x?}"),
+            Some(4),
+        ))
+    }
+}
+
+/// Validates with wasmparser so that errors carry the validator's message
+/// and byte offset.
+pub(crate) fn validate(binary: &[u8]) -> Result<()> {
+    let mut v = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    v.validate_all(binary)
+        .map(|_| ())
+        .map_err(|e| Error::invalid_module(e.message().to_string(), Some(e.offset())))
+}
+
+/// Compiled code of either kind.
+#[derive(Clone)]
+pub(crate) enum Code {
+    Core(wasmtime::Module),
+    Component(wasmtime::component::Component),
+}
+
+/// A pre-linked module for one grant shape.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    Core(wasmtime::InstancePre<crate::sandbox::HostState>),
+    Component(wasmtime::component::InstancePre<crate::sandbox::HostState>),
+}
+
+/// A compiled module as the caches hold it.
+pub(crate) struct Compiled {
+    pub(crate) digest: Digest,
+    pub(crate) code: Code,
+    pub(crate) wasm_bytes: u64,
+    pub(crate) compiled_bytes: u64,
+    pub(crate) compile_time: Duration,
+    pub(crate) counters: ModuleCounters,
+    pres: Mutex<HashMap<GrantKey, Pre>>,
+}
+
+impl Compiled {
+    pub(crate) fn new(digest: Digest, code: Code, wasm_bytes: u64, compile_time: Duration) -> Self {
+        let range = match &code {
+            Code::Core(m) => m.image_range(),
+            Code::Component(c) => c.image_range(),
+        };
+        let compiled_bytes = (range.end as usize).saturating_sub(range.start as usize) as u64;
+        Compiled {
+            digest,
+            code,
+            wasm_bytes,
+            compiled_bytes,
+            compile_time,
+            counters: ModuleCounters::default(),
+            pres: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> ModuleKind {
+        match self.code {
+            Code::Core(_) => ModuleKind::Core,
+            Code::Component(_) => ModuleKind::Component,
+        }
+    }
+
+    pub(crate) fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        match &self.code {
+            Code::Core(m) => m.serialize(),
+            Code::Component(c) => c.serialize(),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> CachedModule {
+        let c = &self.counters;
+        CachedModule {
+            digest: self.digest,
+            kind: self.kind().as_str(),
+            compiled_bytes: self.compiled_bytes,
+            wasm_bytes: self.wasm_bytes,
+            loads: c.loads.load(Ordering::Relaxed),
+            calls: c.calls.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            compile_time: self.compile_time,
+        }
+    }
+
+    /// The `InstancePre` for `key`, linking on first use.
+    pub(crate) fn pre(&self, rt: &RuntimeInner, key: GrantKey) -> Result<Pre> {
+        if let Some(pre) = self
+            .pres
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(pre.clone());
+        }
+        let linkers = rt.linkers(key)?;
+        let pre = match &self.code {
+            Code::Core(m) => Pre::Core(crate::sandbox::link_core(&linkers, m)?),
+            Code::Component(c) => Pre::Component(crate::sandbox::link_component(&linkers, c)?),
+        };
+        self.pres
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, pre.clone());
+        Ok(pre)
+    }
+}
+
+/// An import or export of a module, for `inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ItemInfo {
+    /// Import module / instance name (empty for exports).
+    pub module: String,
+    /// Item name.
+    pub name: String,
+    /// `func (i32, i32) -> (i32)`, `memory`, `instance`, …
+    pub ty: String,
+}
+
+/// A loaded module: compiled code plus the limits and capabilities its calls
+/// get by default. Cheap to clone; safe to call from many threads.
+#[derive(Clone)]
+pub struct Module {
+    pub(crate) rt: Arc<RuntimeInner>,
+    pub(crate) compiled: Arc<Compiled>,
+    pub(crate) limits: Limits,
+    pub(crate) caps: Capabilities,
+    pub(crate) name: Arc<str>,
+}
+
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name)
+            .field("digest", &self.compiled.digest)
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Module {
+    /// The digest of the module's wasm bytes.
+    pub fn digest(&self) -> Digest {
+        self.compiled.digest
+    }
+
+    /// Core module or component.
+    pub fn kind(&self) -> ModuleKind {
+        self.compiled.kind()
+    }
+
+    /// The name used in metrics and messages (by default `sha256:<12 hex>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The limits its calls get.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The capabilities its calls get.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// The same module with other default limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The same module with other default capabilities.
+    pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// The same module under another name (for metrics and messages).
+    pub fn with_name(mut self, name: impl AsRef<str>) -> Self {
+        self.name = Arc::from(name.as_ref());
+        self
+    }
+
+    /// Counters and sizes of this module.
+    pub fn stats(&self) -> CachedModule {
+        self.compiled.snapshot()
+    }
+
+    /// The numeric signature of an exported function of a core module.
+    pub fn signature(&self, export: &str) -> Result<Signature> {
+        let Code::Core(m) = &self.compiled.code else {
+            return Err(Error::bad_input(format!(
+                "`{}` is a component; numeric invocation needs a core module",
+                self.name
+            )));
+        };
+        let Some(wasmtime::ExternType::Func(f)) = m.get_export(export) else {
+            return Err(self.missing_export(export));
+        };
+        let conv = |tys: &mut dyn Iterator<Item = wasmtime::ValType>, what: &str| {
+            tys.map(|t| {
+                ValueType::from_wasm(&t).ok_or_else(|| {
+                    Error::bad_input(format!(
+                        "function `{export}` has a {what} of type `{t}`, which cannot be passed as a number"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+        };
+        Ok(Signature {
+            params: conv(&mut f.params(), "parameter")?,
+            results: conv(&mut f.results(), "result")?,
+        })
+    }
+
+    pub(crate) fn missing_export(&self, export: &str) -> Error {
+        let funcs: Vec<String> = self
+            .exports()
+            .into_iter()
+            .filter(|e| e.ty.starts_with("func"))
+            .map(|e| e.name)
+            .collect();
+        Error::not_found(format!(
+            "export `{export}` in module {} (exported functions: {})",
+            self.name,
+            if funcs.is_empty() {
+                "none".to_string()
+            } else {
+                funcs.join(", ")
+            }
+        ))
+    }
+
+    /// Imports of the module.
+    pub fn imports(&self) -> Vec<ItemInfo> {
+        match &self.compiled.code {
+            Code::Core(m) => m
+                .imports()
+                .map(|i| ItemInfo {
+                    module: i.module().to_string(),
+                    name: i.name().to_string(),
+                    ty: extern_type(&i.ty()),
+                })
+                .collect(),
+            Code::Component(c) => {
+                let engine = c.engine();
+                c.component_type()
+                    .imports(engine)
+                    .map(|(name, item)| ItemInfo {
+                        module: String::new(),
+                        name: name.to_string(),
+                        ty: component_item(&item.ty),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Exports of the module.
+    pub fn exports(&self) -> Vec<ItemInfo> {
+        match &self.compiled.code {
+            Code::Core(m) => m
+                .exports()
+                .map(|e| ItemInfo {
+                    module: String::new(),
+                    name: e.name().to_string(),
+                    ty: extern_type(&e.ty()),
+                })
+                .collect(),
+            Code::Component(c) => {
+                let engine = c.engine();
+                c.component_type()
+                    .exports(engine)
+                    .map(|(name, item)| ItemInfo {
+                        module: String::new(),
+                        name: name.to_string(),
+                        ty: component_item(&item.ty),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Calls a numeric export in a fresh sandbox with the module's defaults.
+    pub fn invoke(&self, export: &str, args: &[Value]) -> Result<Outcome<Vec<Value>>> {
+        self.invoke_with(export, args, &CallOptions::default())
+    }
+
+    /// Calls a numeric export in a fresh sandbox.
+    pub fn invoke_with(
+        &self,
+        export: &str,
+        args: &[Value],
+        opts: &CallOptions,
+    ) -> Result<Outcome<Vec<Value>>> {
+        crate::sandbox::invoke(self, export, args, opts)
+    }
+
+    /// Parses `args` against the export's signature, then calls it.
+    pub fn invoke_text<S: AsRef<str>>(
+        &self,
+        export: &str,
+        args: &[S],
+        opts: &CallOptions,
+    ) -> Result<Outcome<Vec<Value>>> {
+        let sig = self.signature(export)?;
+        if sig.params.len() != args.len() {
+            return Err(Error::bad_input(format!(
+                "function `{export}` takes {} argument(s) {sig}, {} given",
+                sig.params.len(),
+                args.len()
+            )));
+        }
+        let values = sig
+            .params
+            .iter()
+            .zip(args)
+            .map(|(ty, a)| Value::parse(*ty, a.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        self.invoke_with(export, &values, opts)
+    }
+
+    /// Runs a WASI command: `_start` of a core module or `wasi:cli/run` of a
+    /// component. A non-zero exit status is an [`Error::Exit`].
+    pub fn run(&self, opts: &CallOptions) -> Result<Outcome<()>> {
+        crate::sandbox::run_command(self, opts)
+    }
+}
+
+fn extern_type(ty: &wasmtime::ExternType) -> String {
+    match ty {
+        wasmtime::ExternType::Func(f) => {
+            let list = |it: &mut dyn Iterator<Item = wasmtime::ValType>| {
+                it.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+            };
+            format!(
+                "func ({}) -> ({})",
+                list(&mut f.params()),
+                list(&mut f.results())
+            )
+        }
+        wasmtime::ExternType::Memory(m) => format!(
+            "memory {} pages{}",
+            m.minimum(),
+            m.maximum()
+                .map(|x| format!(" (max {x})"))
+                .unwrap_or_default()
+        ),
+        wasmtime::ExternType::Table(t) => format!("table {} elements", t.minimum()),
+        wasmtime::ExternType::Global(g) => format!("global {}", g.content()),
+        wasmtime::ExternType::Tag(_) => "tag".to_string(),
+    }
+}
+
+fn component_item(item: &wasmtime::component::types::ComponentItem) -> String {
+    use wasmtime::component::types::ComponentItem as I;
+    match item {
+        I::ComponentFunc(_) => "func",
+        I::CoreFunc(_) => "core func",
+        I::Module(_) => "module",
+        I::Component(_) => "component",
+        I::ComponentInstance(_) => "instance",
+        I::Type(_) => "type",
+        I::Resource(_) => "resource",
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_round_trips() {
+        let d = Digest::of(b"abc");
+        assert_eq!(
+            d.to_string(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
+        assert!("sha256:zz".parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn input_is_classified() {
+        assert_eq!(
+            to_binary(vec![]).unwrap_err().code(),
+            crate::ErrorCode::InvalidModule
+        );
+        assert_eq!(
+            to_binary(vec![0xde, 0xad, 0xbe, 0xef]).unwrap_err().code(),
+            crate::ErrorCode::InvalidModule
+        );
+        assert_eq!(
+            to_binary(b"\0asm\x01".to_vec()).unwrap_err().code(),
+            crate::ErrorCode::InvalidModule
+        );
+        let bin = to_binary(b";; hi\n(module)".to_vec()).unwrap();
+        assert_eq!(kind_of(&bin).unwrap(), ModuleKind::Core);
+        let err = to_binary(b"(module (func (result i32)))".to_vec()).unwrap();
+        let e = validate(&err).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidModule {
+                    offset: Some(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The [`Runtime`]: one engine, its caches, its linkers and its epoch ticker.
+//!
+//! Create one per process (it is cheap to clone and thread-safe) and load
+//! modules through it. Loading looks the module up in memory, then on disk,
+//! and only then compiles; concurrent loads of the same bytes compile once.
+//!
+//! ```
+//! use wasmhost::{Runtime, RuntimeConfig, Source, Value};
+//! # fn main() -> wasmhost::Result<()> {
+//! let rt = Runtime::new(RuntimeConfig::default())?;
+//! let wat = r#"(module (func (export "double") (param i32) (result i32)
+//!                 local.get 0 i32.const 2 i32.mul))"#;
+//! let m = rt.load(&Source::Bytes(wat.into()))?;
+//! assert_eq!(m.invoke("double", &[Value::I32(21)])?.value, vec![Value::I32(42)]);
+//! assert_eq!(rt.cache_stats().compiles, 1);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::cache::{CacheStats, CachedModule, DiskCache, DiskRead, MemoryCache};
+use crate::capabilities::{GrantKey, Linkers};
+use crate::engine::{EpochTicker, RuntimeConfig, build_engine};
+use crate::error::{Error, Result};
+use crate::metrics::{self, LoadSource};
+use crate::module::{self, Code, Compiled, Digest, Module, ModuleKind, Source};
+
+/// The shared state behind a [`Runtime`] and every [`Module`] it loaded.
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) config: RuntimeConfig,
+    cache: MemoryCache,
+    disk: Option<DiskCache>,
+    linkers: Mutex<HashMap<GrantKey, Arc<Linkers>>>,
+    _ticker: EpochTicker,
+}
+
+impl RuntimeInner {
+    /// The linkers for `key`, built on first use.
+    pub(crate) fn linkers(&self, key: GrantKey) -> Result<Arc<Linkers>> {
+        let mut map = self.linkers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = map.get(&key) {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(Linkers::build(&self.engine, key)?);
+        map.insert(key, l.clone());
+        Ok(l)
+    }
+}
+
+/// Loads, caches and runs modules. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine, opens the disk cache (if a state directory is set)
+    /// and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self> {
+        if config.epoch_tick.is_zero() {
+            return Err(Error::bad_input("the epoch tick must be longer than zero"));
+        }
+        if let Some(pool) = &config.pool {
+            if pool.max_memory_bytes > 4 << 30 {
+                return Err(Error::bad_input(format!(
+                    "the pool's largest memory is {} bytes; at most 4 GiB is supported",
+                    pool.max_memory_bytes
+                )));
+            }
+        }
+        let engine = build_engine(&config)?;
+        let disk = match &config.state_dir {
+            Some(dir) => Some(DiskCache::open(dir, &engine).map_err(|e| {
+                Error::internal(format!(
+                    "cannot create the cache directory under `{}`: {e}",
+                    dir.display()
+                ))
+            })?),
+            None => None,
+        };
+        let ticker = EpochTicker::start(&engine, config.epoch_tick)?;
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                cache: MemoryCache::new(config.cache.clone()),
+                disk,
+                linkers: Mutex::new(HashMap::new()),
+                _ticker: ticker,
+                config,
+            }),
+        })
+    }
+
+    /// The configuration this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Where compiled artifacts are cached on disk, if anywhere.
+    pub fn disk_cache_dir(&self) -> Option<&std::path::Path> {
+        self.inner.disk.as_ref().map(|d| d.dir())
+    }
+
+    /// Loads a module from bytes, a file or stdin (wasm binary or WAT).
+    pub fn load(&self, source: &Source) -> Result<Module> {
+        self.load_bytes(source.read()?)
+    }
+
+    /// Loads a module from bytes (wasm binary or WAT).
+    pub fn load_bytes(&self, raw: impl Into<Vec<u8>>) -> Result<Module> {
+        let binary = module::to_binary(raw.into())?;
+        let digest = Digest::of(&binary);
+        let compiled = self.compiled(digest, &binary)?;
+        Ok(Module {
+            rt: self.inner.clone(),
+            compiled,
+            limits: self.inner.config.default_limits.clone(),
+            caps: Default::default(),
+            name: Arc::from(format!("sha256:{}", digest.short())),
+        })
+    }
+
+    fn compiled(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
+        let inner = &self.inner;
+        let label = format!("sha256:{}", digest.short());
+        if let Some(c) = inner.cache.get(&digest) {
+            metrics::module_loaded(&label, LoadSource::Memory, None);
+            return Ok(c);
+        }
+        let flight = inner.cache.flight(&digest);
+        let result = {
+            let _guard = flight.lock().unwrap_or_else(|p| p.into_inner());
+            // Someone else may have finished compiling while we waited.
+            match inner.cache.get(&digest) {
+                Some(c) => Ok(c),
+                None => self.compile_or_deserialize(digest, binary, &label),
+            }
+        };
+        drop(flight);
+        inner.cache.land(&digest);
+        result
+    }
+
+    fn compile_or_deserialize(
+        &self,
+        digest: Digest,
+        binary: &[u8],
+        label: &str,
+    ) -> Result<Arc<Compiled>> {
+        let inner = &self.inner;
+        let kind = module::kind_of(binary)?;
+        if let Some(disk) = &inner.disk {
+            match disk.read(&digest) {
+                DiskRead::Hit(payload) => {
+                    let started = Instant::now();
+                    // SAFETY: the payload was written by `DiskCache::write` from
+                    // `serialize()` of this same engine configuration (the
+                    // directory is keyed by the engine fingerprint) and its
+                    // sha256 was just verified, so it is an intact artifact.
+                    let code = unsafe {
+                        match kind {
+                            ModuleKind::Core => {
+                                wasmtime::Module::deserialize(&inner.engine, &payload)
+                                    .map(Code::Core)
+                            }
+                            ModuleKind::Component => {
+                                wasmtime::component::Component::deserialize(&inner.engine, &payload)
+                                    .map(Code::Component)
+                            }
+                        }
+                    };
+                    match code {
+                        Ok(code) => {
+                            let took = started.elapsed();
+                            let c =
+                                Arc::new(Compiled::new(digest, code, binary.len() as u64, took));
+                            inner.cache.note_disk_hit();
+                            inner.cache.insert(c.clone());
+                            metrics::module_loaded(label, LoadSource::Disk, Some(took));
+                            return Ok(c);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%digest, error = %e, "cached artifact rejected by wasmtime; recompiling");
+                            disk.remove(&digest);
+                            inner.cache.note_disk_rejected();
+                        }
+                    }
+                }
+                DiskRead::Rejected(why) => {
+                    tracing::warn!(%digest, reason = %why, "corrupt cached artifact removed; recompiling");
+                    inner.cache.note_disk_rejected();
+                }
+                DiskRead::Miss => {}
+            }
+        }
+        module::validate(binary)?;
+        let started = Instant::now();
+        let code = match kind {
+            ModuleKind::Core => {
+                wasmtime::Module::from_binary(&inner.engine, binary).map(Code::Core)
+            }
+            ModuleKind::Component => {
+                wasmtime::component::Component::from_binary(&inner.engine, binary)
+                    .map(Code::Component)
+            }
+        }
+        .map_err(|e| Error::invalid_module(format!("{e:#}"), None))?;
+        let took = started.elapsed();
+        inner.cache.note_compile();
+        let c = Arc::new(Compiled::new(digest, code, binary.len() as u64, took));
+        if let Some(disk) = &inner.disk {
+            match c.serialize() {
+                Ok(bytes) => match disk.write(&digest, &bytes) {
+                    Ok(()) => inner.cache.note_disk_write(),
+                    Err(e) => {
+                        tracing::warn!(%digest, error = %e, "could not write the compiled artifact to disk")
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(%digest, error = %e, "could not serialize the compiled module")
+                }
+            }
+        }
+        inner.cache.insert(c.clone());
+        metrics::module_loaded(label, LoadSource::Compile, Some(took));
+        Ok(c)
+    }
+
+    /// Cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// The modules compiled in memory now, with their counters.
+    pub fn cached_modules(&self) -> Vec<CachedModule> {
+        self.inner.cache.modules()
+    }
+
+    /// Empties the memory cache and the disk cache; returns how many entries
+    /// each held. Modules already loaded stay usable.
+    pub fn clear_cache(&self) -> Result<(usize, usize)> {
+        let mem = self.inner.cache.clear();
+        let disk = match &self.inner.disk {
+            Some(d) => d
+                .clear()
+                .map_err(|e| Error::internal(format!("cannot clear the disk cache: {e}")))?,
+            None => 0,
+        };
+        Ok((mem, disk))
+    }
+}
