@@ -48,6 +48,26 @@ impl Default for CacheConfig {
     }
 }
 
+impl CacheConfig {
+    /// Sets [`CacheConfig::max_modules`].
+    pub fn max_modules(mut self, n: usize) -> Self {
+        self.max_modules = n;
+        self
+    }
+
+    /// Sets [`CacheConfig::max_bytes`].
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Sets [`CacheConfig::ttl`].
+    pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl = ttl;
+        self
+    }
+}
+
 /// Counters of a runtime's compiled-module caches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -160,8 +180,9 @@ impl MemoryCache {
         }
     }
 
-    /// Looks `digest` up, counting a hit or a miss.
-    pub(crate) fn get(&self, digest: &Digest) -> Option<Arc<Compiled>> {
+    /// Looks `digest` up, counting a hit, or a miss when `count_miss` (a
+    /// re-check after waiting for another loader is not a second miss).
+    pub(crate) fn get(&self, digest: &Digest, count_miss: bool) -> Option<Arc<Compiled>> {
         let now = Instant::now();
         let mut lru = lock(&self.inner);
         let expired = match lru.map.get_mut(digest) {
@@ -183,7 +204,9 @@ impl MemoryCache {
             }
         }
         drop(lru);
-        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        if count_miss {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        }
         None
     }
 

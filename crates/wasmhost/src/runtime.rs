@@ -134,7 +134,7 @@ impl Runtime {
     fn compiled(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
         let inner = &self.inner;
         let label = format!("sha256:{}", digest.short());
-        if let Some(c) = inner.cache.get(&digest) {
+        if let Some(c) = inner.cache.get(&digest, true) {
             metrics::module_loaded(&label, LoadSource::Memory, None);
             return Ok(c);
         }
@@ -142,7 +142,7 @@ impl Runtime {
         let result = {
             let _guard = flight.lock().unwrap_or_else(|p| p.into_inner());
             // Someone else may have finished compiling while we waited.
-            match inner.cache.get(&digest) {
+            match inner.cache.get(&digest, false) {
                 Some(c) => Ok(c),
                 None => self.compile_or_deserialize(digest, binary, &label),
             }

@@ -213,12 +213,15 @@ impl<'m> Sandbox<'m> {
     /// Turns a wasmtime failure into a wasmhost error.
     fn classify(&mut self, err: wasmtime::Error) -> Error {
         let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+        if let Some(overflow) = self.captures.overflow() {
+            return overflow;
+        }
         let err = match err.downcast::<HostAbort>() {
             Ok(HostAbort(e)) => return e,
             Err(err) => err,
         };
         if let Some(exit) = err.downcast_ref::<I32Exit>() {
-            let (stdout, stderr, _) = self.captures.take();
+            let (stdout, stderr) = self.captures.take();
             return Error::Exit {
                 code: exit.0,
                 stdout,
@@ -252,12 +255,6 @@ impl<'m> Sandbox<'m> {
                 message: format!("{denied} (the guest then stopped: {})", root_message(&err)),
             };
         }
-        let (_, _, full) = self.captures.take();
-        if let Some(stream) = full {
-            return Error::MemoryLimit {
-                message: format!("the guest wrote more to {stream} than the capture limit allows"),
-            };
-        }
         let trap_code = err.downcast_ref::<Trap>().map(|t| format!("{t:?}"));
         Error::Trap {
             trap_code,
@@ -266,17 +263,20 @@ impl<'m> Sandbox<'m> {
         }
     }
 
-    fn finish<T>(self, value: T) -> Outcome<T> {
+    fn finish<T>(self, value: T) -> Result<Outcome<T>> {
+        if let Some(overflow) = self.captures.overflow() {
+            return Err(overflow);
+        }
         let stats = self.stats();
-        let (stdout, stderr, _) = self.captures.take();
-        let logs = std::mem::take(&mut self.store.into_data().logs.records);
-        Outcome {
+        let (stdout, stderr) = self.captures.take();
+        let logs = self.store.into_data().logs.records;
+        Ok(Outcome {
             value,
             stdout,
             stderr,
             logs,
             stats,
-        }
+        })
     }
 }
 
@@ -369,7 +369,7 @@ fn invoke_inner(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(sb.finish(values))
+    sb.finish(values)
 }
 
 pub(crate) fn run_command(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
@@ -418,9 +418,9 @@ fn run_inner(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
         }
     };
     match run {
-        Ok(()) => Ok(sb.finish(())),
+        Ok(()) => sb.finish(()),
         Err(e) => match sb.classify(e) {
-            Error::Exit { code: 0, .. } => Ok(sb.finish(())),
+            Error::Exit { code: 0, .. } => sb.finish(()),
             other => Err(other),
         },
     }

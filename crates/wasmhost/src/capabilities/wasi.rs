@@ -140,7 +140,8 @@ impl Wasi {
                 b.inherit_stdout();
             }
             Output::Capture { limit } => {
-                let pipe = MemoryOutputPipe::new(limit);
+                // One byte of headroom tells "exactly at the limit" from "past it".
+                let pipe = MemoryOutputPipe::new(limit.saturating_add(1));
                 b.stdout(pipe.clone());
                 captures.stdout = Some((pipe, limit));
             }
@@ -151,7 +152,7 @@ impl Wasi {
                 b.inherit_stderr();
             }
             Output::Capture { limit } => {
-                let pipe = MemoryOutputPipe::new(limit);
+                let pipe = MemoryOutputPipe::new(limit.saturating_add(1));
                 b.stderr(pipe.clone());
                 captures.stderr = Some((pipe, limit));
             }
@@ -168,26 +169,34 @@ pub(crate) struct Captures {
 }
 
 impl Captures {
-    /// What the guest wrote, and whether a stream reached its capture limit.
-    pub(crate) fn take(&self) -> (Vec<u8>, Vec<u8>, Option<&'static str>) {
+    /// What the guest wrote to stdout and stderr.
+    pub(crate) fn take(&self) -> (Vec<u8>, Vec<u8>) {
         let read = |c: &Option<(MemoryOutputPipe, usize)>| match c {
             Some((pipe, limit)) => {
-                let bytes = pipe.contents().to_vec();
-                let full = bytes.len() >= *limit;
-                (bytes, full)
+                let mut bytes = pipe.contents().to_vec();
+                bytes.truncate(*limit);
+                bytes
             }
-            None => (Vec::new(), false),
+            None => Vec::new(),
         };
-        let (out, out_full) = read(&self.stdout);
-        let (err, err_full) = read(&self.stderr);
-        let full = if out_full {
-            Some("stdout")
-        } else if err_full {
-            Some("stderr")
-        } else {
-            None
-        };
-        (out, err, full)
+        (read(&self.stdout), read(&self.stderr))
+    }
+
+    /// An error if the guest wrote more than a capture limit allows: its
+    /// output would otherwise be silently cut short.
+    pub(crate) fn overflow(&self) -> Option<Error> {
+        for (stream, c) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            if let Some((pipe, limit)) = c {
+                if pipe.contents().len() > *limit {
+                    return Some(Error::MemoryLimit {
+                        message: format!(
+                            "the guest wrote more than the {limit}-byte capture limit to {stream}"
+                        ),
+                    });
+                }
+            }
+        }
+        None
     }
 }
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, builds the guest programs
+# from source, checks formatting and lints, then runs every test.
+# `.ci/run` calls exactly this.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "guests (wasm32-wasip1, wasm32-wasip2, WAT)"
+scripts/build-guests.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test"
+cargo test --workspace --quiet
