@@ -1,5 +1,8 @@
 //! The `wasmhost` binary, driven the way a user drives it.
 
+// Tests unwrap: a failure is the test failing, with the value in the message.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -197,11 +197,9 @@ impl MemoryCache {
             Some(_) => true,
             None => false,
         };
-        if expired {
-            if let Some(entry) = lru.map.pop(digest) {
-                lru.bytes -= entry.compiled.compiled_bytes;
-                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
-            }
+        if expired && let Some(entry) = lru.map.pop(digest) {
+            lru.bytes -= entry.compiled.compiled_bytes;
+            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
         }
         drop(lru);
         if count_miss {

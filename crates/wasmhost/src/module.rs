@@ -259,6 +259,9 @@ pub(crate) struct Compiled {
     pub(crate) compiled_bytes: u64,
     pub(crate) compile_time: Duration,
     pub(crate) counters: ModuleCounters,
+    /// A WASI reactor: a core module exporting `_initialize`, which must run
+    /// once after instantiation before any other export is called.
+    pub(crate) reactor: bool,
     pres: Mutex<HashMap<GrantKey, Pre>>,
 }
 
@@ -269,7 +272,11 @@ impl Compiled {
             Code::Component(c) => c.image_range(),
         };
         let compiled_bytes = (range.end as usize).saturating_sub(range.start as usize) as u64;
+        let reactor = matches!(&code, Code::Core(m)
+            if matches!(m.get_export("_initialize"), Some(wasmtime::ExternType::Func(f))
+                if f.params().len() == 0 && f.results().len() == 0));
         Compiled {
+            reactor,
             digest,
             code,
             wasm_bytes,

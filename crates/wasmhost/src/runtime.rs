@@ -71,13 +71,13 @@ impl Runtime {
         if config.epoch_tick.is_zero() {
             return Err(Error::bad_input("the epoch tick must be longer than zero"));
         }
-        if let Some(pool) = &config.pool {
-            if pool.max_memory_bytes > 4 << 30 {
-                return Err(Error::bad_input(format!(
-                    "the pool's largest memory is {} bytes; at most 4 GiB is supported",
-                    pool.max_memory_bytes
-                )));
-            }
+        if let Some(pool) = &config.pool
+            && pool.max_memory_bytes > 4 << 30
+        {
+            return Err(Error::bad_input(format!(
+                "the pool's largest memory is {} bytes; at most 4 GiB is supported",
+                pool.max_memory_bytes
+            )));
         }
         let engine = build_engine(&config)?;
         let disk = match &config.state_dir {

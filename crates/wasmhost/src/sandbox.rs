@@ -335,6 +335,14 @@ fn invoke_inner(
         Ok(i) => i,
         Err(e) => return Err(sb.classify(e)),
     };
+    if module.compiled.reactor && export != "_initialize" {
+        let init = instance
+            .get_typed_func::<(), ()>(&mut sb.store, "_initialize")
+            .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
+        if let Err(e) = init.call(&mut sb.store, ()) {
+            return Err(sb.classify(e));
+        }
+    }
     let Some(func) = instance.get_func(&mut sb.store, export) else {
         return Err(module.missing_export(export));
     };

@@ -186,14 +186,14 @@ impl Captures {
     /// output would otherwise be silently cut short.
     pub(crate) fn overflow(&self) -> Option<Error> {
         for (stream, c) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            if let Some((pipe, limit)) = c {
-                if pipe.contents().len() > *limit {
-                    return Some(Error::MemoryLimit {
-                        message: format!(
-                            "the guest wrote more than the {limit}-byte capture limit to {stream}"
-                        ),
-                    });
-                }
+            if let Some((pipe, limit)) = c
+                && pipe.contents().len() > *limit
+            {
+                return Some(Error::MemoryLimit {
+                    message: format!(
+                        "the guest wrote more than the {limit}-byte capture limit to {stream}"
+                    ),
+                });
             }
         }
         None

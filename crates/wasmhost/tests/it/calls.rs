@@ -123,3 +123,11 @@ fn imports_and_exports_are_listed() {
     let exports: Vec<String> = m.exports().into_iter().map(|e| e.name).collect();
     assert!(exports.contains(&"run".to_string()) && exports.contains(&"memory".to_string()));
 }
+
+#[test]
+fn reactors_are_initialized_before_each_call() {
+    // `_initialize` sets the global to 100; `get` reads it.
+    let m = load_wat("reactor");
+    assert_eq!(m.invoke("get", &[]).unwrap().value, [Value::I32(100)]);
+    assert_eq!(m.invoke("get", &[]).unwrap().value, [Value::I32(100)]);
+}

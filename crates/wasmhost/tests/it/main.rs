@@ -3,6 +3,9 @@
 //! wasm32-wasip2 by `scripts/build-guests.sh` (which `scripts/test.sh` runs
 //! first).
 
+// Tests unwrap: a failure is the test failing, with the value in the message.
+#![allow(clippy::unwrap_used)]
+
 mod adversarial;
 mod cache;
 mod calls;

@@ -5,11 +5,10 @@ use wasmhost::{Value, metrics as names};
 
 use crate::load_wat;
 
-fn counter(
-    snapshot: &[(String, Vec<(String, String)>, DebugValue)],
-    name: &str,
-    label: (&str, &str),
-) -> u64 {
+/// One recorded metric: name, labels, value.
+type Sample = (String, Vec<(String, String)>, DebugValue);
+
+fn counter(snapshot: &[Sample], name: &str, label: (&str, &str)) -> u64 {
     snapshot
         .iter()
         .filter(|(n, labels, _)| {
@@ -32,7 +31,7 @@ fn calls_errors_and_loads_are_counted() {
         m.invoke("div", &[Value::I32(6), Value::I32(0)])
             .unwrap_err();
     });
-    let snap: Vec<_> = snapshotter
+    let snap: Vec<Sample> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
