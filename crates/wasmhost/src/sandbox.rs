@@ -255,10 +255,18 @@ impl<'m> Sandbox<'m> {
                 message: format!("{denied} (the guest then stopped: {})", root_message(&err)),
             };
         }
+        // Counts checked by wasmtime itself against `ResourceLimiter::instances`
+        // (and tables/memories) at instantiation.
+        let message = root_message(&err);
+        if message.starts_with("resource limit exceeded") {
+            return Error::MemoryLimit {
+                message: format!("{message} (limit: {} instances)", self.limits.max_instances),
+            };
+        }
         let trap_code = err.downcast_ref::<Trap>().map(|t| format!("{t:?}"));
         Error::Trap {
             trap_code,
-            message: root_message(&err),
+            message,
             backtrace,
         }
     }

@@ -266,3 +266,18 @@ fn components_without_wasi_are_link_errors_naming_the_interfaces() {
     assert_eq!(err.code(), ErrorCode::LinkError, "{err}");
     assert!(err.to_string().contains("wasi:cli/environment"), "{err}");
 }
+
+#[test]
+fn the_instance_limit_counts_a_components_core_instances() {
+    let rt = runtime();
+    let m = rt.load(&built("wasi-echo.component.wasm")).unwrap();
+    let m = with_args(&m, Wasi::new(), &["echo"]);
+    let err = m
+        .clone()
+        .with_limits(wasmhost::Limits::default().max_instances(1))
+        .run(&CallOptions::default())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::MemoryLimit, "{err}");
+    assert!(err.to_string().contains("instance"), "{err}");
+    assert!(m.run(&CallOptions::default()).is_ok());
+}
