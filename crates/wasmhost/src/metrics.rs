@@ -14,7 +14,10 @@
 //! | `wasm_fuel_consumed_total` | counter | `module` |
 //! | `wasm_memory_bytes` | gauge | `module` (peak linear memory of the last call) |
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use metrics::SharedString;
 
 use crate::call::CallStats;
 use crate::error::ErrorCode;
@@ -56,12 +59,14 @@ pub(crate) fn module_loaded(module: &str, source: LoadSource, took: Option<Durat
 }
 
 pub(crate) fn call_finished(
-    module: &str,
+    module: &Arc<str>,
     function: &str,
     stats: &CallStats,
     error: Option<ErrorCode>,
 ) {
-    let (m, f) = (module.to_string(), function.to_string());
+    // Shared labels: clones below are reference-count bumps, not copies.
+    let m = SharedString::from(module.clone());
+    let f = SharedString::from(Arc::<str>::from(function));
     metrics::counter!(CALLS, "module" => m.clone(), "function" => f.clone()).increment(1);
     metrics::histogram!(CALL_DURATION, "module" => m.clone(), "function" => f)
         .record(stats.duration.as_secs_f64());

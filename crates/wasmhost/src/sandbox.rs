@@ -355,14 +355,13 @@ fn invoke_inner(
         return Err(module.missing_export(export));
     };
     let ty = func.ty(&sb.store);
-    let params: Vec<_> = ty.params().collect();
-    if params.len() != args.len()
-        || params
-            .iter()
+    if ty.params().len() != args.len()
+        || ty
+            .params()
             .zip(args)
-            .any(|(p, a)| crate::call::ValueType::from_wasm(p) != Some(a.ty()))
+            .any(|(p, a)| crate::call::ValueType::from_wasm(&p) != Some(a.ty()))
     {
-        let want: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+        let want: Vec<String> = ty.params().map(|p| p.to_string()).collect();
         let got: Vec<String> = args.iter().map(|a| a.ty().to_string()).collect();
         return Err(Error::bad_input(format!(
             "function `{export}` takes ({}), given ({})",
