@@ -21,4 +21,5 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test"
+scripts/test-services.sh  # S3 (moto) and Azure Blob (Azurite) emulators for wasmhost-store
 cargo test --workspace --quiet

@@ -7,6 +7,7 @@
 
 mod commands;
 mod options;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ pub(crate) fn exit_status(code: ErrorCode) -> u8 {
         ErrorCode::LinkError => 67,
         ErrorCode::CapabilityDenied => 68,
         ErrorCode::Internal => 70,
+        ErrorCode::Corrupt => 74,
         ErrorCode::MemoryLimit => 71,
         ErrorCode::OutOfFuel => 72,
         ErrorCode::StackOverflow => 73,
@@ -41,10 +43,11 @@ EXIT STATUS:
   64   bad_input          65   invalid_module     66   not_found
   67   link_error         68   capability_denied  70   internal
   71   memory_limit       72   out_of_fuel        73   stack_overflow
-  124  timeout            134  trap
+  74   corrupt            124  timeout            134  trap
 
 ENVIRONMENT:
-  WASMHOST_STATE   state directory (compiled-module cache); same as --state
+  WASMHOST_STATE   state directory (compiled-module cache, default store); same as --state
+  WASMHOST_STORE   module store URL; same as --store
   WASMHOST_LOG     log filter, e.g. `debug` or `wasmhost=trace` (default: warn)";
 
 /// Run WebAssembly safely and fast: fresh sandbox per call, limits on memory,

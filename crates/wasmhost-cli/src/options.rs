@@ -1,61 +1,94 @@
-//! Flags shared by several subcommands, flattened into each.
+//! Flags shared by several subcommands, flattened into each, and the
+//! resolution of a MODULE argument (file, `-`, manifest or store reference).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wasmhost::{Limits, RuntimeConfig};
+use wasmhost::{Error, Limits, RuntimeConfig};
+use wasmhost_store::manifest::{self, AnyManifest, Resolved};
+use wasmhost_store::{ModuleStore, Reference};
 
 /// Where state lives.
 #[derive(Debug, Clone, Args)]
 pub struct StateOptions {
-    /// State directory: compiled modules are cached under DIR/cache.
-    /// Default: $WASMHOST_STATE, else the platform data directory
-    /// (~/.local/share/wasmhost on Linux).
+    /// State directory: compiled modules are cached under DIR/cache and the
+    /// default store is DIR/store. Default: $WASMHOST_STATE, else the
+    /// platform data directory (~/.local/share/wasmhost on Linux).
     #[arg(long, value_name = "DIR", env = "WASMHOST_STATE", global = true)]
     pub state: Option<PathBuf>,
 
     /// Do not read or write the on-disk compiled-module cache.
     #[arg(long, global = true)]
     pub no_disk_cache: bool,
+
+    /// Module store: file:///path, memory://, s3://bucket/prefix,
+    /// az://container/prefix or gs://bucket/prefix. Credentials come from the
+    /// usual AWS_* / AZURE_STORAGE_* / GOOGLE_* variables.
+    /// Default: DIR/store under the state directory.
+    #[arg(long, value_name = "URL", env = "WASMHOST_STORE", global = true)]
+    pub store: Option<String>,
 }
 
 impl StateOptions {
-    pub fn state_dir(&self) -> Option<PathBuf> {
+    /// The state directory (whether or not the disk cache is on).
+    pub fn state_root(&self) -> anyhow::Result<PathBuf> {
+        self.state
+            .clone()
+            .or_else(wasmhost::default_state_dir)
+            .ok_or_else(|| {
+                Error::bad_input("no state directory: pass --state DIR or set WASMHOST_STATE")
+                    .into()
+            })
+    }
+
+    /// The state directory for the compiled-module cache, unless disabled.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
         if self.no_disk_cache {
             return None;
         }
         self.state.clone().or_else(wasmhost::default_state_dir)
     }
+
+    /// Opens the module store.
+    pub fn open_store(&self) -> anyhow::Result<ModuleStore> {
+        Ok(match &self.store {
+            Some(url) => ModuleStore::open(url)?,
+            None => ModuleStore::default_for_state(&self.state_root()?)?,
+        })
+    }
 }
 
-/// Limits of a call. Defaults are safe for untrusted modules.
+/// Limits of a call. Flags given explicitly override a manifest's limits.
 #[derive(Debug, Clone, Args)]
 pub struct LimitOptions {
     /// Fuel for the call (roughly one unit per wasm instruction); enables fuel
-    /// metering, which slows guests down. Default: unmetered.
+    /// metering, which slows guests down. [default: unmetered]
     #[arg(long, value_name = "N")]
     pub fuel: Option<u64>,
 
     /// Most linear memory the instance may hold, e.g. 64MiB, 1GiB, 65536.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
-    pub max_memory: u64,
+    /// [default: 256MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
 
     /// Wall-clock timeout, e.g. 500ms, 30s, 2m; `none` for no timeout.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
-    pub timeout: Timeout,
+    /// [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Timeout>,
 
-    /// Most elements any one table may hold.
-    #[arg(long, value_name = "N", default_value_t = wasmhost::limits::DEFAULT_MAX_TABLE_ELEMENTS)]
-    pub max_table_elements: u64,
+    /// Most elements any one table may hold. [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub max_table_elements: Option<u64>,
 
-    /// Most core instances the call may create (a component counts each of its own).
-    #[arg(long, value_name = "N", default_value_t = wasmhost::limits::DEFAULT_MAX_INSTANCES)]
-    pub max_instances: u32,
+    /// Most core instances the call may create (a component counts each of
+    /// its own). [default: 64]
+    #[arg(long, value_name = "N")]
+    pub max_instances: Option<u32>,
 
-    /// Maximum wasm stack, e.g. 512KiB, 1MiB.
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
-    pub max_stack: u64,
+    /// Maximum wasm stack, e.g. 512KiB, 1MiB. [default: 1MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_stack: Option<u64>,
 }
 
 /// A parsed `--timeout`.
@@ -63,25 +96,44 @@ pub struct LimitOptions {
 pub struct Timeout(pub Option<Duration>);
 
 impl LimitOptions {
-    pub fn limits(&self) -> Limits {
-        Limits::default()
-            .max_memory_bytes(self.max_memory)
-            .max_table_elements(self.max_table_elements)
-            .max_instances(self.max_instances)
-            .fuel(self.fuel)
-            .timeout(self.timeout.0)
+    /// `base` with every explicitly given flag applied.
+    pub fn apply(&self, base: Limits) -> Limits {
+        let mut l = base;
+        if let Some(v) = self.max_memory {
+            l = l.max_memory_bytes(v);
+        }
+        if let Some(v) = self.max_table_elements {
+            l = l.max_table_elements(v);
+        }
+        if let Some(v) = self.max_instances {
+            l = l.max_instances(v);
+        }
+        if let Some(v) = self.fuel {
+            l = l.fuel(Some(v));
+        }
+        if let Some(Timeout(t)) = self.timeout {
+            l = l.timeout(t);
+        }
+        l
     }
 
-    /// The runtime configuration these limits need.
-    pub fn runtime_config(&self, state: &StateOptions) -> anyhow::Result<RuntimeConfig> {
+    /// The runtime configuration for one command's calls.
+    pub fn runtime_config(
+        &self,
+        state: &StateOptions,
+        fuel: bool,
+    ) -> anyhow::Result<RuntimeConfig> {
+        let stack = self
+            .max_stack
+            .unwrap_or(wasmhost::DEFAULT_MAX_WASM_STACK as u64);
         let mut config = RuntimeConfig::default()
-            .fuel_metering(self.fuel.is_some())
-            .max_wasm_stack(usize::try_from(self.max_stack)?)
-            .default_limits(self.limits())
-            // One call per process: on-demand allocation starts faster than
-            // reserving a pool that a single call cannot use.
+            .fuel_metering(fuel || self.fuel.is_some())
+            .max_wasm_stack(usize::try_from(stack)?)
+            .default_limits(self.apply(Limits::default()))
+            // A command makes few calls: on-demand allocation starts faster
+            // than reserving a pool it cannot use.
             .pool(None);
-        if let Some(dir) = state.state_dir() {
+        if let Some(dir) = state.cache_dir() {
             config = config.state_dir(dir);
         }
         Ok(config)
@@ -105,6 +157,98 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
         .map_err(|e| format!("`{s}` is not a duration (try 500ms, 30s, 2m or none): {e}"))
 }
 
+/// Runs a future to completion on a small runtime (store calls are async).
+pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
+}
+
+/// What a MODULE argument named.
+#[derive(Debug)]
+pub struct ModuleArg {
+    /// The wasm bytes (or WAT text; the runtime accepts both).
+    pub bytes: Vec<u8>,
+    /// The manifest's settings, when the argument was a wasmhost manifest.
+    pub manifest: Option<Resolved>,
+    /// A short name for messages and argv[0].
+    pub display: String,
+}
+
+/// Resolves MODULE: `-` (stdin), an existing file (a module, or a manifest
+/// by its .toml/.json extension), or else a store reference (`name[:tag]`,
+/// `sha256:…`).
+pub fn module_arg(arg: &str, state: &StateOptions) -> anyhow::Result<ModuleArg> {
+    let path = Path::new(arg);
+    let display = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| arg.to_string());
+    if arg == "-" {
+        let bytes = wasmhost::Source::Stdin.read()?;
+        return Ok(ModuleArg {
+            bytes,
+            manifest: None,
+            display,
+        });
+    }
+    if path.exists() {
+        if manifest::is_manifest_path(path) {
+            let base = path.parent().unwrap_or(Path::new("."));
+            return match manifest::load(path)? {
+                AnyManifest::Native(m) => {
+                    let resolved = m.resolve(base, &Limits::default())?;
+                    let store = match resolved.source {
+                        wasmhost_store::manifest::ModuleSource::Store(_) => state.open_store()?,
+                        _ => ModuleStore::memory(),
+                    };
+                    let bytes = block_on(manifest::module_bytes(&resolved, &store))??;
+                    Ok(ModuleArg {
+                        bytes,
+                        manifest: Some(resolved),
+                        display,
+                    })
+                }
+                AnyManifest::Packet(p) => {
+                    let bytes = p.single()?.wasm.clone();
+                    Ok(ModuleArg {
+                        bytes,
+                        manifest: None,
+                        display,
+                    })
+                }
+                _ => Err(Error::bad_input(format!("`{arg}`: unsupported manifest")).into()),
+            };
+        }
+        let bytes = wasmhost::Source::File(path.to_path_buf()).read()?;
+        return Ok(ModuleArg {
+            bytes,
+            manifest: None,
+            display,
+        });
+    }
+    match arg.parse::<Reference>() {
+        Ok(reference) => {
+            let store = state.open_store()?;
+            let (_, bytes) = block_on(store.fetch(&reference))??;
+            let display = match &reference {
+                Reference::Name { name, .. } => name.rsplit('/').next().unwrap_or(name).to_string(),
+                Reference::Digest(d) => d.short(),
+            };
+            Ok(ModuleArg {
+                bytes: bytes.to_vec(),
+                manifest: None,
+                display,
+            })
+        }
+        Err(_) => Err(Error::not_found(format!(
+            "module `{arg}`: no such file, and it is not a store reference (name[:tag] or sha256:…)"
+        ))
+        .into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,4 +265,32 @@ mod tests {
         assert_eq!(parse_timeout("none").map(|t| t.0), Ok(None));
         assert!(parse_timeout("soon").is_err());
     }
+
+    #[test]
+    fn only_given_flags_override() {
+        let opts = LimitOptions {
+            fuel: None,
+            max_memory: Some(1024),
+            timeout: None,
+            max_table_elements: None,
+            max_instances: None,
+            max_stack: None,
+        };
+        let base = Limits::default().max_instances(3);
+        let l = opts.apply(base);
+        assert_eq!((l.max_memory_bytes, l.max_instances), (1024, 3));
+    }
+}
+
+/// One line: time, fuel and peak memory of a call.
+pub fn describe_stats(stats: &wasmhost::CallStats) -> String {
+    format!(
+        "time: {:?}  fuel: {}  peak memory: {} bytes",
+        stats.duration,
+        stats
+            .fuel_consumed
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| "unmetered".into()),
+        stats.peak_memory_bytes
+    )
 }

@@ -46,13 +46,15 @@ pub enum ErrorCode {
     NotFound,
     /// The caller's input was malformed (arguments, options, sizes…).
     BadInput,
+    /// Stored bytes do not match their digest (corrupted at rest or in transit).
+    Corrupt,
     /// The host itself failed (I/O on the state directory, engine setup).
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidModule,
         ErrorCode::LinkError,
         ErrorCode::CapabilityDenied,
@@ -64,6 +66,7 @@ impl ErrorCode {
         ErrorCode::Exit,
         ErrorCode::NotFound,
         ErrorCode::BadInput,
+        ErrorCode::Corrupt,
         ErrorCode::Internal,
     ];
 
@@ -81,6 +84,7 @@ impl ErrorCode {
             ErrorCode::Exit => "exit",
             ErrorCode::NotFound => "not_found",
             ErrorCode::BadInput => "bad_input",
+            ErrorCode::Corrupt => "corrupt",
             ErrorCode::Internal => "internal",
         }
     }
@@ -213,6 +217,19 @@ pub enum Error {
         message: String,
     },
 
+    /// Stored bytes do not match their digest; they were not used.
+    #[error(
+        "corrupt: {what} does not match its digest {expected} (found {actual}); it was not used"
+    )]
+    Corrupt {
+        /// What was read (a path or reference).
+        what: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest of what was actually read.
+        actual: String,
+    },
+
     /// The host itself failed.
     #[error("internal error: {message}")]
     Internal {
@@ -292,6 +309,7 @@ impl Error {
             Error::Exit { .. } => ErrorCode::Exit,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::BadInput { .. } => ErrorCode::BadInput,
+            Error::Corrupt { .. } => ErrorCode::Corrupt,
             Error::Internal { .. } => ErrorCode::Internal,
         }
     }

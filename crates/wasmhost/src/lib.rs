@@ -48,5 +48,5 @@ pub use engine::{
 };
 pub use error::{Error, ErrorCode, MissingImport, Result};
 pub use limits::Limits;
-pub use module::{Digest, ItemInfo, Module, ModuleKind, Source};
+pub use module::{Digest, ItemInfo, Module, ModuleKind, Source, normalize};
 pub use runtime::Runtime;

@@ -167,6 +167,17 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// Turns raw input (wasm binary or WAT text) into validated wasm binary
+/// bytes and tells their kind. This is what [`crate::Runtime::load_bytes`]
+/// does before compiling, for tools (like a module store) that must accept
+/// exactly what the runtime accepts.
+pub fn normalize(raw: Vec<u8>) -> Result<(Vec<u8>, ModuleKind)> {
+    let binary = to_binary(raw)?;
+    let kind = kind_of(&binary)?;
+    validate(&binary)?;
+    Ok((binary, kind))
+}
+
 /// Turns raw input into wasm binary bytes: binaries pass through, WAT text is
 /// parsed, anything else is `invalid_module` with the reason.
 pub(crate) fn to_binary(raw: Vec<u8>) -> Result<Vec<u8>> {

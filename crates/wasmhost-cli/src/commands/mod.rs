@@ -1,12 +1,36 @@
 //! Subcommands, one file each.
 
+pub mod cache;
+pub mod inspect;
+pub mod ls;
+pub mod pull;
+pub mod push;
+pub mod rm;
 pub mod run;
+pub mod tag;
+pub mod test;
 
 /// Every subcommand.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run a WASI command, or call one exported function with --invoke.
     Run(run::RunCommand),
+    /// Call one function and print its result, time, fuel and memory.
+    Test(test::TestCommand),
+    /// Show a module's digest, kind, imports, exports and tags.
+    Inspect(inspect::InspectCommand),
+    /// Store a module under NAME[:TAG].
+    Push(push::PushCommand),
+    /// Copy a module out of the store into a file.
+    Pull(pull::PullCommand),
+    /// List the modules in the store.
+    Ls(ls::LsCommand),
+    /// Remove a tag, or an untagged module.
+    Rm(rm::RmCommand),
+    /// Point NAME[:TAG] at a stored module.
+    Tag(tag::TagCommand),
+    /// The on-disk compiled-module cache.
+    Cache(cache::CacheCommand),
 }
 
 impl Command {
@@ -14,6 +38,14 @@ impl Command {
     pub fn execute(self) -> anyhow::Result<u8> {
         match self {
             Command::Run(c) => c.execute(),
+            Command::Test(c) => c.execute(),
+            Command::Inspect(c) => c.execute(),
+            Command::Push(c) => c.execute(),
+            Command::Pull(c) => c.execute(),
+            Command::Ls(c) => c.execute(),
+            Command::Rm(c) => c.execute(),
+            Command::Tag(c) => c.execute(),
+            Command::Cache(c) => c.execute(),
         }
     }
 }

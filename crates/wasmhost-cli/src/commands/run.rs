@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use wasmhost::{CallOptions, Capabilities, Runtime, Source, Wasi};
+use wasmhost::{CallOptions, Capabilities, Limits, Runtime};
 
-use crate::options::{LimitOptions, StateOptions};
+use crate::options::{LimitOptions, StateOptions, module_arg};
 
 /// Capabilities that can be granted with --grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,7 +36,8 @@ EXAMPLES:
   wasmhost run --invoke add math.wat 1 2
   wasmhost run --fuel 1000000 --max-memory 16MiB --timeout 500ms untrusted.wasm")]
 pub struct RunCommand {
-    /// Module to run: a .wasm binary, WAT text, or `-` for stdin.
+    /// Module to run: a .wasm binary, WAT text, `-` for stdin, a manifest
+    /// (.toml, or a packet .json), or a store reference (name[:tag], sha256:…).
     #[arg(value_name = "MODULE")]
     module: String,
 
@@ -88,16 +89,15 @@ fn split_dir(spec: &str) -> (PathBuf, String) {
 }
 
 impl RunCommand {
-    fn capabilities(&self) -> anyhow::Result<Capabilities> {
-        let program = std::path::Path::new(&self.module)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| self.module.clone());
-        let mut wasi = Wasi::new()
-            .clocks(self.grant.contains(&Grant::Clocks))
-            .random(self.grant.contains(&Grant::Random));
-        if self.invoke.is_none() {
-            wasi = wasi.arg(program).args(self.args.iter().cloned());
+    /// The manifest's grants (if any) plus those on the command line.
+    fn capabilities(&self, program: &str, base: Capabilities) -> anyhow::Result<Capabilities> {
+        let mut wasi = base.wasi.clone().unwrap_or_default();
+        wasi.clocks |= self.grant.contains(&Grant::Clocks);
+        wasi.random |= self.grant.contains(&Grant::Random);
+        if self.invoke.is_none() && (!self.args.is_empty() || wasi.args.is_empty()) {
+            wasi.args = std::iter::once(program.to_string())
+                .chain(self.args.iter().cloned())
+                .collect();
         }
         for e in &self.env {
             let (name, value) = match e.split_once('=') {
@@ -126,20 +126,32 @@ impl RunCommand {
         }
         Ok(Capabilities::none()
             .with_wasi(wasi)
-            .with_log(self.grant.contains(&Grant::Log)))
+            .with_log(base.log || self.grant.contains(&Grant::Log)))
     }
 
     pub fn execute(self) -> anyhow::Result<u8> {
-        let caps = self.capabilities()?;
-        let rt = Runtime::new(self.limits.runtime_config(&self.state)?)?;
-        let source = Source::from_arg(&self.module);
-        let module = rt.load(&source)?.with_capabilities(caps);
+        let arg = module_arg(&self.module, &self.state)?;
+        let (base_limits, base_caps, entry) = match &arg.manifest {
+            Some(m) => (m.limits.clone(), m.capabilities.clone(), m.function.clone()),
+            None => (Limits::default(), Capabilities::none(), None),
+        };
+        let limits = self.limits.apply(base_limits);
+        let caps = self.capabilities(&arg.display, base_caps)?;
+        let config = self
+            .limits
+            .runtime_config(&self.state, limits.fuel.is_some())?;
+        let rt = Runtime::new(config)?;
+        let module = rt
+            .load_bytes(arg.bytes)?
+            .with_capabilities(caps)
+            .with_limits(limits)
+            .with_name(&arg.display);
         let mut opts = CallOptions::default().inherit_stdio();
-        if source == Source::Stdin {
+        if self.module == "-" {
             // The module came in on stdin; the guest gets none.
             opts = opts.stdin(wasmhost::Stdin::Empty);
         }
-        let stats = match &self.invoke {
+        let stats = match self.invoke.as_ref().or(entry.as_ref()) {
             Some(name) => {
                 let out = module.invoke_text(name, &self.args, &opts)?;
                 let mut stdout = std::io::stdout().lock();
@@ -151,15 +163,7 @@ impl RunCommand {
             None => module.run(&opts)?.stats,
         };
         if self.stats {
-            eprintln!(
-                "time: {:?}  fuel: {}  peak memory: {} bytes",
-                stats.duration,
-                stats
-                    .fuel_consumed
-                    .map(|f| f.to_string())
-                    .unwrap_or_else(|| "unmetered".into()),
-                stats.peak_memory_bytes
-            );
+            eprintln!("{}", crate::options::describe_stats(&stats));
         }
         Ok(0)
     }

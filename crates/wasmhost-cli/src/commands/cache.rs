@@ -1,0 +1,163 @@
+//! `wasmhost cache ls|stats|clear`: the on-disk compiled-module cache.
+//!
+//! A command-line process compiles or loads what it runs and exits, so what
+//! lasts between commands is the disk cache: one directory per engine
+//! fingerprint (wasmtime version and compile settings), one checksummed
+//! artifact per module digest. (A long-running `wasmhost serve` also keeps
+//! modules compiled in memory with per-module call counters.)
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use clap::{Args, Subcommand};
+use wasmhost::Error;
+
+use crate::options::StateOptions;
+
+#[derive(Debug, Args)]
+pub struct CacheCommand {
+    #[command(subcommand)]
+    action: CacheAction,
+
+    #[command(flatten)]
+    state: StateOptions,
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// List the compiled modules on disk: digest, size, age, engine.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count and size of the cache, per engine fingerprint.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every compiled module (they are recompiled when next used).
+    Clear,
+}
+
+struct Artifact {
+    engine: String,
+    digest: String,
+    bytes: u64,
+    modified: Option<SystemTime>,
+    path: PathBuf,
+}
+
+fn artifacts(cache: &Path) -> anyhow::Result<Vec<Artifact>> {
+    let mut out = Vec::new();
+    let engines = match std::fs::read_dir(cache) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => {
+            return Err(Error::internal(format!("cannot read `{}`: {e}", cache.display())).into());
+        }
+    };
+    for engine in engines.flatten().filter(|e| e.path().is_dir()) {
+        for f in std::fs::read_dir(engine.path())?.flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "cwasm") {
+                continue;
+            }
+            let meta = f.metadata()?;
+            out.push(Artifact {
+                engine: engine.file_name().to_string_lossy().into_owned(),
+                digest: path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                bytes: meta.len(),
+                modified: meta.modified().ok(),
+                path,
+            });
+        }
+    }
+    out.sort_by(|a, b| b.modified.cmp(&a.modified));
+    Ok(out)
+}
+
+fn age(t: Option<SystemTime>) -> String {
+    t.and_then(|t| t.elapsed().ok())
+        .map(|d| {
+            humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+                + " ago"
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+impl CacheCommand {
+    pub fn execute(self) -> anyhow::Result<u8> {
+        let cache = self.state.state_root()?.join("cache");
+        let all = artifacts(&cache)?;
+        match self.action {
+            CacheAction::Ls { json } => {
+                if json {
+                    let rows: Vec<_> = all
+                        .iter()
+                        .map(|a| serde_json::json!({"digest": format!("sha256:{}", a.digest), "bytes": a.bytes,
+                            "engine": a.engine, "path": a.path}))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else if all.is_empty() {
+                    eprintln!("no compiled modules in {}", cache.display());
+                } else {
+                    println!(
+                        "{:<19}  {:>10}  {:<16}  ENGINE",
+                        "DIGEST", "BYTES", "WRITTEN"
+                    );
+                    for a in &all {
+                        let short = a.digest.get(..12).unwrap_or(&a.digest);
+                        println!(
+                            "sha256:{short}  {:>10}  {:<16}  {}",
+                            a.bytes,
+                            age(a.modified),
+                            a.engine
+                        );
+                    }
+                }
+            }
+            CacheAction::Stats { json } => {
+                let mut per: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+                for a in &all {
+                    let e = per.entry(a.engine.as_str()).or_default();
+                    e.0 += 1;
+                    e.1 += a.bytes;
+                }
+                let total: u64 = all.iter().map(|a| a.bytes).sum();
+                if json {
+                    let engines: Vec<_> = per
+                        .iter()
+                        .map(|(k, (n, b))| serde_json::json!({"engine": k, "modules": n, "bytes": b}))
+                        .collect();
+                    let out = serde_json::json!({"dir": cache, "modules": all.len(), "bytes": total, "engines": engines});
+                    println!("{}", serde_json::to_string_pretty(&out)?);
+                } else {
+                    println!("cache:   {}", cache.display());
+                    println!("modules: {}", all.len());
+                    println!("bytes:   {total}");
+                    for (k, (n, b)) in &per {
+                        println!("  {k}: {n} modules, {b} bytes");
+                    }
+                }
+            }
+            CacheAction::Clear => {
+                for a in &all {
+                    std::fs::remove_file(&a.path).map_err(|e| {
+                        Error::internal(format!("cannot remove `{}`: {e}", a.path.display()))
+                    })?;
+                }
+                println!(
+                    "removed {} compiled modules from {}",
+                    all.len(),
+                    cache.display()
+                );
+            }
+        }
+        Ok(0)
+    }
+}

@@ -1,0 +1,121 @@
+//! `wasmhost test`: one call, with its result and what it cost.
+
+use clap::Args;
+use wasmhost::{CallOptions, Capabilities, Error, Limits, Runtime, Stdin, Wasi};
+
+use crate::options::{LimitOptions, StateOptions, describe_stats, module_arg};
+use crate::progress::with_spinner;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+FUNCTION `_start` runs the module as a WASI command with INPUT on stdin. \
+Any other FUNCTION is a numeric export called with INPUT as a JSON array of \
+numbers (or one number). Fuel is always metered here so that it can be reported.
+
+EXAMPLES:
+  wasmhost test math.wasm add --input '[1, 2]'
+  wasmhost test app:v1 _start --input 'hello'")]
+pub struct TestCommand {
+    /// A module file, manifest, `-`, or store reference.
+    #[arg(value_name = "MODULE|REF")]
+    module: String,
+
+    /// The function to call.
+    #[arg(value_name = "FUNCTION")]
+    function: String,
+
+    /// The input: numbers as JSON for a numeric export, stdin text for `_start`.
+    #[arg(long, value_name = "INPUT", default_value = "")]
+    input: String,
+
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    limits: LimitOptions,
+
+    #[command(flatten)]
+    state: StateOptions,
+}
+
+fn numbers(input: &str) -> anyhow::Result<Vec<String>> {
+    if input.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let v: serde_json::Value = serde_json::from_str(input)
+        .map_err(|e| Error::bad_input(format!("--input is not JSON: {e}")))?;
+    let items = match v {
+        serde_json::Value::Array(a) => a,
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .map(|x| match x {
+            serde_json::Value::Number(n) => Ok(n.to_string()),
+            other => Err(Error::bad_input(format!("--input: `{other}` is not a number")).into()),
+        })
+        .collect()
+}
+
+impl TestCommand {
+    pub fn execute(self) -> anyhow::Result<u8> {
+        let arg = module_arg(&self.module, &self.state)?;
+        let base = arg
+            .manifest
+            .as_ref()
+            .map(|m| m.limits.clone())
+            .unwrap_or_default();
+        let limits: Limits = self.limits.apply(base);
+        let caps = arg
+            .manifest
+            .as_ref()
+            .map(|m| m.capabilities.clone())
+            .unwrap_or_else(|| {
+                Capabilities::none().with_wasi(Wasi::new().arg(arg.display.clone()))
+            });
+        let rt = Runtime::new(self.limits.runtime_config(&self.state, true)?)?;
+        let module = with_spinner("compiling", || rt.load_bytes(arg.bytes))?
+            .with_limits(limits)
+            .with_capabilities(caps)
+            .with_name(&arg.display);
+        let (result, stats, stdout) = if self.function == "_start" {
+            let opts = CallOptions::default().stdin(Stdin::bytes(self.input.clone().into_bytes()));
+            let out = module.run(&opts)?;
+            (
+                String::new(),
+                out.stats,
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        } else {
+            let args = numbers(&self.input)?;
+            let out = module.invoke_text(&self.function, &args, &CallOptions::default())?;
+            let values: Vec<String> = out.value.iter().map(|v| v.to_string()).collect();
+            (
+                values.join(" "),
+                out.stats,
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        };
+        let m = module.stats();
+        if self.json {
+            let out = serde_json::json!({
+                "result": result, "stdout": stdout,
+                "time_us": stats.duration.as_micros() as u64, "fuel": stats.fuel_consumed,
+                "peak_memory_bytes": stats.peak_memory_bytes,
+                "module": {"digest": m.digest.to_string(), "compile_time_us": m.compile_time.as_micros() as u64,
+                           "loads": m.loads, "calls": m.calls, "errors": m.errors},
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            if self.function == "_start" {
+                print!("{stdout}");
+            } else {
+                println!("result: {result}");
+            }
+            println!("{}", describe_stats(&stats));
+            println!("compile: {:?} (digest {})", m.compile_time, m.digest);
+        }
+        Ok(0)
+    }
+}

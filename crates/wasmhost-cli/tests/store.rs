@@ -1,0 +1,269 @@
+//! The store commands, manifests and `test`/`inspect`/`cache`, driven
+//! through the `wasmhost` binary against a filesystem store.
+
+// Tests unwrap: a failure is the test failing, with the value in the message.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn wat(name: &str) -> String {
+    root()
+        .join("guests/wat")
+        .join(format!("{name}.wat"))
+        .display()
+        .to_string()
+}
+
+fn built(file: &str) -> String {
+    let p = root().join("target/guests/out").join(file);
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/build-guests.sh",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+/// `wasmhost ARGS` with its state (and so its default store) in `state`.
+fn wh(state: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhost"));
+    cmd.args(args)
+        .env("WASMHOST_STATE", state)
+        .env_remove("WASMHOST_STORE")
+        .stdin(Stdio::null());
+    cmd.output().expect("spawn wasmhost")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(out: &Output, status: i32, code: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "{stderr}");
+    assert!(stderr.contains(&format!("error[{code}]")), "{stderr}");
+}
+
+#[test]
+fn push_ls_run_pull_tag_rm() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    let pushed = ok(&wh(s, &["push", &wat("numeric"), "math:v1"]));
+    assert!(pushed.starts_with("pushed math:v1 sha256:"), "{pushed}");
+    ok(&wh(s, &["push", &built("wasi-echo.wasm"), "tools/echo"]));
+
+    let ls = ok(&wh(s, &["ls"]));
+    let lines: Vec<&str> = ls.lines().collect();
+    assert_eq!(lines.len(), 3, "{ls}");
+    assert!(
+        lines[1].starts_with("math:v1") && lines[2].starts_with("tools/echo:latest"),
+        "{ls}"
+    );
+
+    // Run by reference, both conventions.
+    assert_eq!(
+        ok(&wh(s, &["run", "--invoke", "add_i32", "math:v1", "2", "3"])),
+        "5\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .args(["run", "tools/echo", "args", "x"])
+        .env("WASMHOST_STATE", s)
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out), "args\nx\n");
+
+    // Pull writes the binary (WAT was stored compiled to wasm).
+    let dest = s.join("math.wasm");
+    ok(&wh(s, &["pull", "math:v1", "-o", dest.to_str().unwrap()]));
+    assert!(std::fs::read(&dest).unwrap().starts_with(b"\0asm"));
+    fails(
+        &wh(s, &["pull", "math:v1", "-o", dest.to_str().unwrap()]),
+        64,
+        "bad_input",
+    );
+
+    // Tag, then remove the old tag: the module is still there under the new one.
+    ok(&wh(s, &["tag", "math:v1", "math:stable"]));
+    ok(&wh(s, &["rm", "math:v1"]));
+    assert_eq!(
+        ok(&wh(s, &["run", "--invoke", "answer", "math:stable"])),
+        "42\n"
+    );
+    fails(
+        &wh(s, &["run", "--invoke", "answer", "math:v1"]),
+        66,
+        "not_found",
+    );
+
+    // A digest cannot be removed while tagged.
+    let digest = pushed.split_whitespace().nth(2).unwrap().to_string();
+    fails(&wh(s, &["rm", &digest]), 64, "bad_input");
+    ok(&wh(s, &["rm", "math:stable"]));
+    ok(&wh(s, &["rm", &digest]));
+}
+
+#[test]
+fn bad_references_and_modules() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    fails(
+        &wh(s, &["push", &wat("numeric"), "Bad Name"]),
+        64,
+        "bad_input",
+    );
+    fails(&wh(s, &["run", "nothing:here"]), 66, "not_found");
+    let junk = s.join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").unwrap();
+    fails(
+        &wh(s, &["push", junk.to_str().unwrap(), "junk"]),
+        65,
+        "invalid_module",
+    );
+    assert!(ok(&wh(s, &["ls"])).is_empty(), "nothing was stored");
+}
+
+#[test]
+fn manifests_are_accepted_where_modules_are() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(built("wasi-echo.wasm"), dir.path().join("echo.wasm")).unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data/hello.txt"),
+        "hello from a preopened dir",
+    )
+    .unwrap();
+    let manifest = dir.path().join("wasmhost.toml");
+    std::fs::write(
+        &manifest,
+        r#"
+[module]
+path = "echo.wasm"
+
+[limits]
+max_memory = "32MiB"
+
+[capabilities.wasi]
+args = ["echo", "read", "/data/hello.txt"]
+dirs = [{ host = "data", guest = "/data" }]
+"#,
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    assert_eq!(ok(&wh(s, &["run", m])), "hello from a preopened dir");
+    // The manifest's memory limit holds unless a flag overrides it.
+    let out = wh(s, &["run", m, "alloc", "64"]);
+    fails(&out, 71, "memory_limit");
+    assert_eq!(
+        ok(&wh(s, &["run", "--max-memory", "128MiB", m, "alloc", "64"])),
+        "allocated 64 MiB\n"
+    );
+    // Push by manifest stores the module it names.
+    ok(&wh(s, &["push", m, "echo:from-manifest"]));
+    assert!(ok(&wh(s, &["ls"])).contains("echo:from-manifest"));
+
+    // A packet manifest.
+    let wasm = std::fs::read(built("wasi-echo.wasm")).unwrap();
+    let packet = dir.path().join("packet.json");
+    let b64 = base64_encode(&wasm);
+    std::fs::write(
+        &packet,
+        format!(r#"{{"sourceContent": [{{"format": "wasm", "worldVersion": "v1", "contentB64": "{b64}"}}]}}"#),
+    )
+    .unwrap();
+    assert_eq!(
+        ok(&wh(s, &["run", packet.to_str().unwrap(), "args", "p"])),
+        "args\np\n"
+    );
+    std::fs::write(
+        &packet,
+        format!(r#"{{"sourceContent": [{{"format": "wasm", "worldVersion": "v9", "contentB64": "{b64}"}}]}}"#),
+    )
+    .unwrap();
+    let out = wh(s, &["run", packet.to_str().unwrap()]);
+    fails(&out, 64, "bad_input");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("worldVersion"));
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn test_inspect_and_cache() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    let out = ok(&wh(
+        s,
+        &["test", &wat("numeric"), "add_i32", "--input", "[40, 2]"],
+    ));
+    assert!(out.starts_with("result: 42\n"), "{out}");
+    assert!(
+        out.contains("fuel: ") && !out.contains("unmetered"),
+        "fuel is reported: {out}"
+    );
+    let out = ok(&wh(
+        s,
+        &["test", &built("wasi-echo.wasm"), "_start", "--input", "hi"],
+    ));
+    assert!(out.starts_with("hi"), "{out}");
+    fails(
+        &wh(
+            s,
+            &["test", &wat("numeric"), "add_i32", "--input", "[\"x\"]"],
+        ),
+        64,
+        "bad_input",
+    );
+
+    ok(&wh(s, &["push", &wat("numeric"), "math"]));
+    let out = ok(&wh(s, &["inspect", "math"]));
+    assert!(
+        out.contains("kind:    core") && out.contains("tags:    math:latest"),
+        "{out}"
+    );
+    assert!(out.contains("add_i32  func (i32, i32) -> (i32)"), "{out}");
+    let out = ok(&wh(s, &["inspect", &built("wasi-echo.component.wasm")]));
+    assert!(
+        out.contains("kind:    component") && out.contains("wasi:cli/run"),
+        "{out}"
+    );
+
+    let stats = ok(&wh(s, &["cache", "stats"]));
+    assert!(!stats.contains("modules: 0"), "{stats}");
+    let ls = ok(&wh(s, &["cache", "ls"]));
+    assert!(ls.lines().count() >= 3, "{ls}");
+    let cleared = ok(&wh(s, &["cache", "clear"]));
+    assert!(cleared.starts_with("removed "), "{cleared}");
+    assert!(ok(&wh(s, &["cache", "stats"])).contains("modules: 0"));
+}

@@ -1,0 +1,18 @@
+//! wasmhost's module store and manifests.
+//!
+//! * [`ModuleStore`] — modules kept by content (sha256) with `name:tag`
+//!   references, on any [`object_store`] backend chosen by URL: `file://…`
+//!   (the default, under the state directory), `memory://`,
+//!   `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
+//! * [`Reference`] — `sha256:<hex>` or `name[:tag]` (tag `latest` by default).
+//! * [`manifest`] — wasmhost's own TOML manifest and the "packet" JSON format.
+//!
+//! Every error is a [`wasmhost::Error`] with a stable code.
+#![deny(missing_docs)]
+
+pub mod manifest;
+mod reference;
+mod store;
+
+pub use reference::Reference;
+pub use store::{ModuleStore, RefEntry, Removed, StoredModule};

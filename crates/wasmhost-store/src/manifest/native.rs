@@ -1,0 +1,511 @@
+//! wasmhost's own manifest: a TOML file that says which module to run, how
+//! to call it, with what limits and what capabilities.
+//!
+//! ```toml
+//! [module]
+//! path = "app.wasm"            # or: store = "app:v1" / "sha256:…", or: base64 = "AGFzbQ…"
+//! sha256 = "…"                 # optional, verified before the module is used
+//!
+//! [call]
+//! convention = "wasi-command"  # auto | numeric | wasi-command | extism | assemblyscript | component
+//! function = "run"
+//!
+//! [limits]
+//! max_memory = "64MiB"
+//! timeout = "500ms"
+//! fuel = 1_000_000
+//!
+//! [capabilities]
+//! log = true
+//! allowed_hosts = ["api.example.com"]
+//! config = { greeting = "hi" }
+//!
+//! [capabilities.wasi]
+//! args = ["app", "--verbose"]
+//! env = { LANG = "C" }
+//! dirs = [{ host = "data", guest = "/data", read_only = true }]
+//! clocks = true
+//! ```
+//!
+//! The JSON schema is `docs/manifest.schema.json` (generated from these
+//! types by [`schema_json`]; a test keeps the committed copy current).
+//! Paths are relative to the manifest's directory and may not leave it.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use wasmhost::{Capabilities, Digest, Error, Limits, Result, Wasi};
+
+use crate::Reference;
+
+/// A wasmhost manifest, as written in TOML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// Which module.
+    pub module: ModuleSpec,
+    /// How to call it.
+    #[serde(default)]
+    pub call: CallSpec,
+    /// Default limits of its calls.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// What it may touch. Nothing unless listed.
+    #[serde(default)]
+    pub capabilities: CapabilitiesSpec,
+}
+
+/// Where the module comes from: exactly one of `path`, `store`, `base64`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleSpec {
+    /// A file, relative to the manifest's directory.
+    pub path: Option<String>,
+    /// A store reference: `name[:tag]` or `sha256:<hex>`.
+    pub store: Option<String>,
+    /// The module itself, base64-encoded.
+    pub base64: Option<String>,
+    /// Expected sha256 of the wasm bytes (hex, optionally `sha256:`-prefixed).
+    pub sha256: Option<String>,
+}
+
+/// The calling convention and entry function.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallSpec {
+    /// How data crosses the boundary.
+    #[serde(default)]
+    pub convention: Convention,
+    /// The function to call (not used by `wasi-command`).
+    pub function: Option<String>,
+}
+
+/// How data crosses the boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Convention {
+    /// Picked from the module's imports and exports.
+    #[default]
+    Auto,
+    /// Numeric arguments and results.
+    Numeric,
+    /// A WASI command: stdin in, stdout out.
+    WasiCommand,
+    /// The Extism plugin ABI.
+    Extism,
+    /// AssemblyScript string exports.
+    Assemblyscript,
+    /// A component called through its WIT types.
+    Component,
+}
+
+/// A size: bytes as a number, or text like `"64MiB"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Size {
+    /// A byte count.
+    Bytes(u64),
+    /// `64MiB`, `1GiB`, `512KiB`, …
+    Text(String),
+}
+
+/// Limits; anything left out keeps the runtime's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Total linear memory.
+    pub max_memory: Option<Size>,
+    /// Wall-clock timeout, e.g. `"500ms"`, `"30s"`, or `"none"`.
+    pub timeout: Option<String>,
+    /// Fuel per call (needs fuel metering).
+    pub fuel: Option<u64>,
+    /// Elements per table.
+    pub max_table_elements: Option<u64>,
+    /// Core instances per call.
+    pub max_instances: Option<u32>,
+}
+
+/// Capabilities; nothing is granted unless listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitiesSpec {
+    /// The `wasmhost::log` host function.
+    #[serde(default)]
+    pub log: bool,
+    /// WASI, with its own grants.
+    pub wasi: Option<WasiSpec>,
+    /// Hosts outbound HTTP may reach (for conventions with an HTTP capability).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Durable key-value state (for conventions with a key-value capability).
+    #[serde(default)]
+    pub key_value: bool,
+    /// Configuration values the guest may read.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// WASI grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WasiSpec {
+    /// Arguments, program name first.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment entries.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Preopened directories.
+    #[serde(default)]
+    pub dirs: Vec<DirSpec>,
+    /// Wall and monotonic clocks.
+    #[serde(default)]
+    pub clocks: bool,
+    /// Random numbers.
+    #[serde(default)]
+    pub random: bool,
+}
+
+/// A preopened directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirSpec {
+    /// Host directory, relative to the manifest's directory.
+    pub host: String,
+    /// Path the guest sees.
+    pub guest: String,
+    /// Read-only unless set to false.
+    #[serde(default = "yes")]
+    pub read_only: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where a resolved manifest's module bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModuleSource {
+    /// A file (already checked to be inside the manifest's directory).
+    File(PathBuf),
+    /// A store reference.
+    Store(Reference),
+    /// The bytes themselves.
+    Bytes(Vec<u8>),
+}
+
+/// A manifest turned into what the runtime needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Resolved {
+    /// Where the module is.
+    pub source: ModuleSource,
+    /// The digest the module must have, if the manifest gave one.
+    pub sha256: Option<Digest>,
+    /// The calling convention.
+    pub convention: Convention,
+    /// The entry function.
+    pub function: Option<String>,
+    /// Limits for its calls.
+    pub limits: Limits,
+    /// Capabilities for its calls.
+    pub capabilities: Capabilities,
+    /// Hosts outbound HTTP may reach.
+    pub allowed_hosts: Vec<String>,
+    /// Whether durable key-value state is granted.
+    pub key_value: bool,
+    /// Configuration values.
+    pub config: BTreeMap<String, String>,
+}
+
+/// The manifest's JSON schema, pretty-printed.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Manifest);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
+/// A path inside `base`: relative, without `..` that climbs out of it.
+fn inside(base: &Path, rel: &str, field: &str) -> Result<PathBuf> {
+    let p = Path::new(rel);
+    let mut depth: i32 = 0;
+    for c in p.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(Error::bad_input(format!(
+                        "manifest: `{field}` = \"{rel}\" leaves the manifest's directory"
+                    )));
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(Error::bad_input(format!(
+                    "manifest: `{field}` = \"{rel}\" must be relative to the manifest's directory"
+                )));
+            }
+        }
+    }
+    Ok(base.join(p))
+}
+
+fn parse_size(s: &Size, field: &str) -> Result<u64> {
+    match s {
+        Size::Bytes(n) => Ok(*n),
+        Size::Text(t) => t
+            .trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|b| b.as_u64())
+            .map_err(|e| {
+                Error::bad_input(format!(
+                    "manifest: `{field}` = \"{t}\" is not a size (try \"64MiB\"): {e}"
+                ))
+            }),
+    }
+}
+
+fn parse_timeout(t: &str) -> Result<Option<Duration>> {
+    if matches!(t.trim(), "none" | "off") {
+        return Ok(None);
+    }
+    humantime::parse_duration(t.trim()).map(Some).map_err(|e| {
+        Error::bad_input(format!(
+            "manifest: `limits.timeout` = \"{t}\" is not a duration (try \"500ms\" or \"none\"): {e}"
+        ))
+    })
+}
+
+impl Manifest {
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Manifest> {
+        toml::from_str(text)
+            .map_err(|e| Error::bad_input(format!("manifest: {}", e.to_string().trim_end())))
+    }
+
+    /// Reads and parses a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::not_found(format!("manifest `{}`", path.display()))
+            }
+            _ => Error::bad_input(format!("cannot read manifest `{}`: {e}", path.display())),
+        })?;
+        Manifest::from_toml(&text)
+    }
+
+    /// Checks the manifest and turns it into runtime settings. Relative
+    /// paths are resolved against `base` (the manifest's directory);
+    /// `defaults` are the limits for anything the manifest leaves out.
+    pub fn resolve(&self, base: &Path, defaults: &Limits) -> Result<Resolved> {
+        let m = &self.module;
+        let source = match (&m.path, &m.store, &m.base64) {
+            (Some(p), None, None) => ModuleSource::File(inside(base, p, "module.path")?),
+            (None, Some(r), None) => ModuleSource::Store(r.parse()?),
+            (None, None, Some(b)) => ModuleSource::Bytes(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .map_err(|e| {
+                        Error::bad_input(format!(
+                            "manifest: `module.base64` is not valid base64: {e}"
+                        ))
+                    })?,
+            ),
+            _ => {
+                return Err(Error::bad_input(
+                    "manifest: `[module]` needs exactly one of `path`, `store` or `base64`",
+                ));
+            }
+        };
+        let sha256 = m.sha256.as_deref().map(str::parse::<Digest>).transpose()?;
+
+        let l = &self.limits;
+        let mut limits = defaults.clone();
+        if let Some(s) = &l.max_memory {
+            limits = limits.max_memory_bytes(parse_size(s, "limits.max_memory")?);
+        }
+        if let Some(t) = &l.timeout {
+            limits = limits.timeout(parse_timeout(t)?);
+        }
+        if let Some(f) = l.fuel {
+            limits = limits.fuel(Some(f));
+        }
+        if let Some(n) = l.max_table_elements {
+            limits = limits.max_table_elements(n);
+        }
+        if let Some(n) = l.max_instances {
+            limits = limits.max_instances(n);
+        }
+
+        let c = &self.capabilities;
+        let mut capabilities = Capabilities::none().with_log(c.log);
+        if let Some(w) = &c.wasi {
+            let mut wasi = Wasi::new()
+                .args(w.args.iter().cloned())
+                .clocks(w.clocks)
+                .random(w.random);
+            for (k, v) in &w.env {
+                wasi = wasi.env(k, v);
+            }
+            for (i, d) in w.dirs.iter().enumerate() {
+                let host = inside(base, &d.host, &format!("capabilities.wasi.dirs[{i}].host"))?;
+                wasi = wasi.dir(host, d.guest.clone(), d.read_only);
+            }
+            capabilities = capabilities.with_wasi(wasi);
+        }
+        for (i, h) in c.allowed_hosts.iter().enumerate() {
+            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+                return Err(Error::bad_input(format!(
+                    "manifest: `capabilities.allowed_hosts[{i}]` = \"{h}\" is not a host name (like `api.example.com` or `*.example.com`)"
+                )));
+            }
+        }
+        Ok(Resolved {
+            source,
+            sha256,
+            convention: self.call.convention,
+            function: self.call.function.clone(),
+            limits,
+            capabilities,
+            allowed_hosts: c.allowed_hosts.clone(),
+            key_value: c.key_value,
+            config: c.config.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[module]
+path = "app.wasm"
+sha256 = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+[call]
+convention = "wasi-command"
+
+[limits]
+max_memory = "64MiB"
+timeout = "500ms"
+fuel = 1000
+
+[capabilities]
+log = true
+allowed_hosts = ["api.example.com"]
+config = { greeting = "hi" }
+
+[capabilities.wasi]
+args = ["app", "-v"]
+env = { LANG = "C" }
+dirs = [{ host = "data", guest = "/data" }]
+clocks = true
+"#;
+
+    #[test]
+    fn a_full_manifest_resolves() {
+        let m = Manifest::from_toml(FULL).unwrap();
+        let r = m
+            .resolve(Path::new("/srv/app"), &Limits::default())
+            .unwrap();
+        assert_eq!(
+            r.source,
+            ModuleSource::File(PathBuf::from("/srv/app/app.wasm"))
+        );
+        assert_eq!(r.convention, Convention::WasiCommand);
+        assert_eq!(r.limits.max_memory_bytes, 64 << 20);
+        assert_eq!(r.limits.timeout, Some(Duration::from_millis(500)));
+        assert_eq!(r.limits.fuel, Some(1000));
+        assert!(r.capabilities.log);
+        let wasi = r.capabilities.wasi.as_ref().unwrap();
+        assert_eq!(wasi.args, ["app", "-v"]);
+        assert_eq!(wasi.env, [("LANG".to_string(), "C".to_string())]);
+        assert_eq!(wasi.dirs[0].host, PathBuf::from("/srv/app/data"));
+        assert!(
+            wasi.dirs[0].read_only,
+            "directories are read-only unless said otherwise"
+        );
+        assert!(wasi.clocks && !wasi.random);
+        assert_eq!(r.allowed_hosts, ["api.example.com"]);
+        assert_eq!(r.config.get("greeting").map(String::as_str), Some("hi"));
+        assert!(r.sha256.is_some());
+    }
+
+    #[test]
+    fn nothing_is_granted_by_default() {
+        let m = Manifest::from_toml("[module]\nstore = \"app:v1\"\n").unwrap();
+        let r = m.resolve(Path::new("."), &Limits::default()).unwrap();
+        assert_eq!(r.capabilities, Capabilities::none());
+        assert_eq!(r.limits, Limits::default());
+        assert!(matches!(r.source, ModuleSource::Store(_)));
+    }
+
+    #[test]
+    fn bad_manifests_say_what_is_wrong() {
+        let cases = [
+            ("[module]\npath = \"a\"\nstore = \"b\"\n", "exactly one of"),
+            ("[module]\n", "exactly one of"),
+            (
+                "[module]\npath = \"../../etc/passwd\"\n",
+                "leaves the manifest's directory",
+            ),
+            ("[module]\npath = \"/etc/passwd\"\n", "must be relative"),
+            ("[module]\nbase64 = \"!!!\"\n", "not valid base64"),
+            (
+                "[module]\npath = \"a\"\n[limits]\nmax_memory = \"lots\"\n",
+                "not a size",
+            ),
+            (
+                "[module]\npath = \"a\"\n[limits]\ntimeout = \"soon\"\n",
+                "not a duration",
+            ),
+            (
+                "[module]\npath = \"a\"\n[call]\nconvention = \"magic\"\n",
+                "unknown variant",
+            ),
+            ("[module]\npath = \"a\"\nextra = 1\n", "unknown field"),
+            ("[module]\nstore = \"Bad Name\"\n", "name"),
+            ("[module]\npath = \"a\"\nsha256 = \"xyz\"\n", "sha256"),
+            (
+                "[module]\npath = \"a\"\n[capabilities]\nallowed_hosts = [\"http://x/y\"]\n",
+                "not a host name",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = Manifest::from_toml(text)
+                .and_then(|m| m.resolve(Path::new("/base"), &Limits::default()))
+                .unwrap_err();
+            assert_eq!(err.code(), wasmhost::ErrorCode::BadInput, "{text}");
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn dot_dot_inside_the_directory_is_fine() {
+        let m = Manifest::from_toml("[module]\npath = \"a/../b.wasm\"\n").unwrap();
+        assert!(m.resolve(Path::new("/base"), &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn committed_schema_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/manifest.schema.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != schema_json() {
+            if std::env::var_os("WASMHOST_UPDATE_SCHEMA").is_some() {
+                std::fs::write(&path, schema_json()).unwrap();
+            } else {
+                panic!(
+                    "docs/manifest.schema.json is out of date; regenerate with \
+                     WASMHOST_UPDATE_SCHEMA=1 cargo test -p wasmhost-store committed_schema"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,852 @@
+//! The module store: wasm blobs kept by sha256 and `name:tag` references to
+//! them, on any [`object_store`] backend chosen by URL. See [`ModuleStore`]
+//! for the layout, the guarantees and the backends.
+
+use std::fmt;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, SubsecRound, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize, Serializer};
+use url::Url;
+use wasmhost::{Digest, Error, ModuleKind, Result};
+
+use crate::reference::Reference;
+
+/// The URL forms [`ModuleStore::open`] understands, for error messages.
+const SUPPORTED: &str = "file:///absolute/path (or a plain filesystem path), memory://, \
+     s3://bucket/prefix, az://container/prefix (or azure://container/prefix), gs://bucket/prefix";
+
+/// How many reference objects are read at once while listing.
+const LIST_CONCURRENCY: usize = 16;
+
+/// A `name:tag` reference and what it points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefEntry {
+    /// The module name, e.g. `tools/fmt`.
+    pub name: String,
+    /// The tag, e.g. `latest`.
+    pub tag: String,
+    /// The blob it points at.
+    #[serde(serialize_with = "ser_display")]
+    pub digest: Digest,
+    /// The blob's size in bytes.
+    pub size: u64,
+    /// Core module or component.
+    #[serde(serialize_with = "ser_kind")]
+    pub kind: ModuleKind,
+    /// When the tag was last written (millisecond precision).
+    pub updated: DateTime<Utc>,
+}
+
+impl RefEntry {
+    /// The `name:tag` reference of this entry.
+    pub fn reference(&self) -> Reference {
+        Reference::Name {
+            name: self.name.clone(),
+            tag: self.tag.clone(),
+        }
+    }
+}
+
+/// A blob in the store and the tags that point at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredModule {
+    /// The sha256 of the wasm binary.
+    #[serde(serialize_with = "ser_display")]
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Core module or component.
+    #[serde(serialize_with = "ser_kind")]
+    pub kind: ModuleKind,
+    /// Every `(name, tag)` pointing at this blob, sorted.
+    pub tags: Vec<(String, String)>,
+}
+
+/// What [`ModuleStore::remove`] removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "removed", rename_all = "snake_case")]
+pub enum Removed {
+    /// A tag; the blob it pointed at is still stored.
+    Tag {
+        /// The module name.
+        name: String,
+        /// The removed tag.
+        tag: String,
+        /// What it pointed at.
+        #[serde(serialize_with = "ser_display")]
+        digest: Digest,
+    },
+    /// A blob that no tag pointed at.
+    Blob {
+        /// Its digest.
+        #[serde(serialize_with = "ser_display")]
+        digest: Digest,
+        /// Its size in bytes.
+        size: u64,
+    },
+}
+
+impl fmt::Display for Removed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Removed::Tag { name, tag, digest } => {
+                write!(f, "tag {name}:{tag} (it pointed at {digest})")
+            }
+            Removed::Blob { digest, size } => write!(f, "module {digest} ({size} bytes)"),
+        }
+    }
+}
+
+fn ser_display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn ser_kind<S: Serializer>(k: &ModuleKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.as_str())
+}
+
+/// The JSON stored at `refs/<name>/<tag>.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct RefFile {
+    digest: String,
+    size: u64,
+    kind: String,
+    updated: DateTime<Utc>,
+}
+
+fn parse_kind(s: &str) -> Option<ModuleKind> {
+    match s {
+        "core" => Some(ModuleKind::Core),
+        "component" => Some(ModuleKind::Component),
+        _ => None,
+    }
+}
+
+/// Modules by content digest plus `name:tag` references, over one
+/// [`ObjectStore`]. Cheap to clone; all clones share the backend.
+///
+/// # Layout
+///
+/// Under the store's prefix (the URL's path; nothing for `file://` and
+/// `memory://`):
+///
+/// ```text
+/// blobs/sha256/<64 hex>        the normalized wasm binary; immutable
+/// refs/<name>/<tag>.json       {"digest": "sha256:…", "size": N,
+///                               "kind": "core"|"component", "updated": RFC 3339}
+/// ```
+///
+/// # Guarantees
+///
+/// * The store accepts exactly what the runtime accepts: every push goes
+///   through [`wasmhost::normalize`] (WAT becomes binary; invalid input is
+///   `invalid_module`), and the digest is that of the binary.
+/// * Every read of a blob is checked against its digest. Bytes that do not
+///   match are reported as [`Error::Corrupt`] and never returned.
+/// * Crash safety: a push writes the blob first and the reference last, and
+///   each object write is atomic (the local filesystem writes a staging file,
+///   fsyncs it and renames it into place; an S3, Azure or GCS single PUT is
+///   atomic). A push interrupted at any point (even `kill -9`) leaves the old
+///   state or the new one, never a reference to a missing or partial blob.
+///   Staging leftovers (`…#N` files) are ignored. Concurrent pushes to the
+///   same `name:tag` each write a whole reference; the last one wins.
+/// * A pushed blob that is found corrupt in the store is rewritten by the
+///   next push of the same module.
+/// * Removing a digest races safely with a push or tag of the same module:
+///   a push checks that the blob is still there after writing its reference
+///   (and writes it again if not), and a removal checks for new tags after
+///   deleting (and puts the blob back, refusing, if there are any).
+///
+/// # Backends
+///
+/// | URL | backend | configuration |
+/// |---|---|---|
+/// | `file:///abs/dir`, or a plain path | local filesystem (created if missing) | — |
+/// | `memory://` | in-process memory (a fresh, empty store) | — |
+/// | `s3://bucket/prefix` | Amazon S3 or any S3 API | `AWS_*` variables: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, … |
+/// | `az://container/prefix`, `azure://container/prefix` | Azure Blob Storage | `AZURE_*` variables: `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_USE_EMULATOR`, … |
+/// | `gs://bucket/prefix` | Google Cloud Storage | `GOOGLE_*` variables: `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_APPLICATION_CREDENTIALS`, … |
+///
+/// The variables are read by object_store's builders (`from_env`);
+/// [`ModuleStore::open_with_options`] takes the same settings explicitly
+/// (lower-case keys such as `aws_endpoint` or `azure_storage_account_key`),
+/// and they override the environment.
+///
+/// ```
+/// use wasmhost_store::{ModuleStore, Reference};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> wasmhost::Result<()> {
+/// let store = ModuleStore::memory();
+/// let wat = r#"(module (func (export "n") (result i32) i32.const 7))"#;
+/// let pushed = store.push(wat.as_bytes().to_vec(), "demo/seven", "v1").await?;
+/// let (digest, bytes) = store.fetch(&"demo/seven:v1".parse()?).await?;
+/// assert_eq!(digest, pushed.digest);
+/// assert!(bytes.starts_with(b"\0asm"));
+/// assert_eq!(store.list().await?.len(), 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ModuleStore {
+    inner: Arc<dyn ObjectStore>,
+    prefix: Path,
+    location: String,
+}
+
+impl fmt::Debug for ModuleStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModuleStore {
+    /// Opens the store at `url` (see [Backends](ModuleStore#backends) for the forms),
+    /// with backend settings from the environment. Nothing is contacted
+    /// yet; a `file://` directory is created if missing.
+    ///
+    /// A malformed URL or an unknown scheme is `bad_input` naming the
+    /// supported schemes.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_with_options(url, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// Like [`ModuleStore::open`], with backend settings that override the
+    /// environment: object_store configuration keys, e.g. `aws_endpoint`,
+    /// `aws_allow_http`, `azure_storage_account_name`,
+    /// `azure_storage_use_emulator`, `google_service_account`. An unknown key
+    /// for the URL's backend is `bad_input`; `file://` and `memory://` take
+    /// no options.
+    pub fn open_with_options<I, K, V>(url: &str, options: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(Error::bad_input(format!(
+                "the module store location is empty; use {SUPPORTED}"
+            )));
+        }
+        let options: Vec<(String, String)> = options
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into()))
+            .collect();
+        if !url.contains("://") {
+            no_options(&options, "a filesystem store")?;
+            let dir = std::path::absolute(url).map_err(|e| {
+                Error::bad_input(format!("module store path `{url}` is not usable: {e}"))
+            })?;
+            return Self::filesystem(&dir);
+        }
+        let parsed = Url::parse(url).map_err(|e| {
+            Error::bad_input(format!(
+                "module store URL `{url}` is not a valid URL ({e}); use {SUPPORTED}"
+            ))
+        })?;
+        match parsed.scheme() {
+            "file" => {
+                no_options(&options, "a file:// store")?;
+                if !matches!(parsed.host_str(), None | Some("") | Some("localhost")) {
+                    return Err(Error::bad_input(format!(
+                        "module store URL `{url}` names a remote host; a file:// URL must be \
+                         file:///absolute/path"
+                    )));
+                }
+                let dir = parsed.to_file_path().map_err(|()| {
+                    Error::bad_input(format!(
+                        "module store URL `{url}` is not a local path; use file:///absolute/path"
+                    ))
+                })?;
+                Self::filesystem(&dir)
+            }
+            "memory" => {
+                no_options(&options, "a memory:// store")?;
+                Ok(Self::memory())
+            }
+            "s3" | "s3a" => {
+                let mut b = AmazonS3Builder::from_env().with_url(url);
+                for (k, v) in options {
+                    let key: AmazonS3ConfigKey = k.parse().map_err(|_| unknown_option(&k, "S3"))?;
+                    b = b.with_config(key, v);
+                }
+                let s3 = b.build().map_err(|e| cloud_error(url, e))?;
+                Self::cloud(Arc::new(s3), &parsed, url)
+            }
+            "az" | "azure" => {
+                let mut b = MicrosoftAzureBuilder::from_env().with_url(url);
+                for (k, v) in options {
+                    let key: AzureConfigKey = k.parse().map_err(|_| unknown_option(&k, "Azure"))?;
+                    b = b.with_config(key, v);
+                }
+                let az = b.build().map_err(|e| cloud_error(url, e))?;
+                Self::cloud(Arc::new(az), &parsed, url)
+            }
+            "gs" => {
+                let mut b = GoogleCloudStorageBuilder::from_env().with_url(url);
+                for (k, v) in options {
+                    let key: GoogleConfigKey = k.parse().map_err(|_| unknown_option(&k, "GCS"))?;
+                    b = b.with_config(key, v);
+                }
+                let gcs = b.build().map_err(|e| cloud_error(url, e))?;
+                Self::cloud(Arc::new(gcs), &parsed, url)
+            }
+            other => Err(Error::bad_input(format!(
+                "unsupported module store URL scheme `{other}` in `{url}`; use {SUPPORTED}"
+            ))),
+        }
+    }
+
+    /// A fresh, empty store in memory (`memory://`).
+    pub fn memory() -> Self {
+        ModuleStore {
+            inner: Arc::new(InMemory::new()),
+            prefix: Path::default(),
+            location: "memory://".to_string(),
+        }
+    }
+
+    /// The default store of a state directory: `file://STATE/store`,
+    /// creating the directory.
+    pub fn default_for_state(state_dir: &FsPath) -> Result<Self> {
+        let dir = std::path::absolute(state_dir.join("store")).map_err(|e| {
+            Error::bad_input(format!(
+                "state directory `{}` is not usable: {e}",
+                state_dir.display()
+            ))
+        })?;
+        Self::filesystem(&dir)
+    }
+
+    /// A store over an existing [`ObjectStore`], under `prefix` (`""` for
+    /// the root), described as `location` in messages. For embedding: a
+    /// wrapped, throttled or shared backend.
+    pub fn with_object_store(
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        location: impl Into<String>,
+    ) -> Result<Self> {
+        let prefix = Path::parse(prefix.trim_matches('/')).map_err(|e| {
+            Error::bad_input(format!("module store prefix `{prefix}` is not valid: {e}"))
+        })?;
+        Ok(ModuleStore {
+            inner: store,
+            prefix,
+            location: location.into(),
+        })
+    }
+
+    fn filesystem(dir: &FsPath) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::internal(format!(
+                "cannot create the module store directory `{}`: {e}",
+                dir.display()
+            ))
+        })?;
+        let fs = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| {
+                Error::internal(format!(
+                    "cannot open the module store directory `{}`: {e}",
+                    dir.display()
+                ))
+            })?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        let location = Url::from_directory_path(dir)
+            .map(|u| u.to_string().trim_end_matches('/').to_string())
+            .unwrap_or_else(|()| format!("file://{}", dir.display()));
+        Ok(ModuleStore {
+            inner: Arc::new(fs),
+            prefix: Path::default(),
+            location,
+        })
+    }
+
+    fn cloud(inner: Arc<dyn ObjectStore>, parsed: &Url, url: &str) -> Result<Self> {
+        let prefix = Path::from_url_path(parsed.path()).map_err(|e| {
+            Error::bad_input(format!(
+                "module store URL `{url}` has an invalid path prefix: {e}"
+            ))
+        })?;
+        Ok(ModuleStore {
+            inner,
+            prefix,
+            location: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// Where the store is, as a URL (`file:///…`, `memory://`, `s3://…`, …).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The backend, for tools that need raw access (e.g. tests and
+    /// migrations). Writing to it directly bypasses every guarantee.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// The object path of a blob (under the store's prefix).
+    pub fn blob_path(&self, digest: &Digest) -> Path {
+        self.path(&format!("blobs/sha256/{}", digest.hex()))
+    }
+
+    /// The object path of a reference (under the store's prefix). Assumes
+    /// `name` and `tag` passed [`Reference::check_name`] and
+    /// [`Reference::check_tag`].
+    fn ref_path(&self, name: &str, tag: &str) -> Path {
+        self.path(&format!("refs/{name}/{tag}.json"))
+    }
+
+    fn refs_root(&self) -> Path {
+        self.path("refs")
+    }
+
+    fn path(&self, rel: &str) -> Path {
+        // Every segment we build comes from checked names/tags or hex
+        // digits, so this never drops anything.
+        let mut p = self.prefix.clone();
+        for part in rel.split('/') {
+            p = p.join(part);
+        }
+        p
+    }
+
+    // ----- public operations -------------------------------------------
+
+    /// Stores a module under `name:tag`: normalizes `raw` (wasm binary or
+    /// WAT) exactly as the runtime does, writes the blob if it is not
+    /// already stored intact, then points the tag at it.
+    pub async fn push(&self, raw: Vec<u8>, name: &str, tag: &str) -> Result<RefEntry> {
+        Reference::check_name(name)?;
+        Reference::check_tag(tag)?;
+        let (bytes, digest, kind) = normalize(raw).await?;
+        self.ensure_blob(&digest, bytes.clone()).await?;
+        let entry = self
+            .write_ref(name, tag, digest, bytes.len() as u64, kind)
+            .await?;
+        self.ensure_still_there(&digest, bytes.clone()).await?;
+        tracing::debug!(store = %self.location, %digest, "pushed {name}:{tag}");
+        Ok(entry)
+    }
+
+    /// Stores a module by content only (no tag) and describes it.
+    pub async fn put_blob(&self, raw: Vec<u8>) -> Result<StoredModule> {
+        let (bytes, digest, kind) = normalize(raw).await?;
+        self.ensure_blob(&digest, bytes.clone()).await?;
+        let tags = self.tags_of(&digest).await?;
+        Ok(StoredModule {
+            digest,
+            size: bytes.len() as u64,
+            kind,
+            tags,
+        })
+    }
+
+    /// The digest a reference stands for. A digest must name a stored blob;
+    /// a `name:tag` must exist. Otherwise `not_found`, naming it.
+    pub async fn resolve(&self, r: &Reference) -> Result<Digest> {
+        match r {
+            Reference::Digest(d) => match self.inner.head(&self.blob_path(d)).await {
+                Ok(_) => Ok(*d),
+                Err(object_store::Error::NotFound { .. }) => Err(self.no_blob(d)),
+                Err(e) => Err(self.backend_error("look up", &self.blob_path(d), e)),
+            },
+            Reference::Name { name, tag } => Ok(self.read_ref(name, tag).await?.digest),
+        }
+    }
+
+    /// The module's wasm binary, verified against its digest: bytes that
+    /// do not match are [`Error::Corrupt`] and are not returned.
+    pub async fn fetch(&self, r: &Reference) -> Result<(Digest, Bytes)> {
+        match r {
+            Reference::Digest(d) => Ok((*d, self.read_blob(d, None).await?)),
+            Reference::Name { name, tag } => {
+                let entry = self.read_ref(name, tag).await?;
+                let bytes = self.read_blob(&entry.digest, Some(r)).await?;
+                Ok((entry.digest, bytes))
+            }
+        }
+    }
+
+    /// Every `name:tag`, sorted by name, then tag.
+    pub async fn list(&self) -> Result<Vec<RefEntry>> {
+        let root = self.refs_root();
+        let metas: Vec<_> = self
+            .inner
+            .list(Some(&root))
+            .try_collect()
+            .await
+            .map_err(|e| self.backend_error("list", &root, e))?;
+        let mut wanted = Vec::new();
+        for meta in metas {
+            match parse_ref_location(&root, &meta.location) {
+                Some(nt) => wanted.push(nt),
+                None => tracing::debug!(
+                    store = %self.location,
+                    "ignoring `{}`: not a reference", meta.location
+                ),
+            }
+        }
+        let read: Vec<Option<RefEntry>> = futures::stream::iter(wanted)
+            .map(|(name, tag)| async move {
+                match self.read_ref(&name, &tag).await {
+                    Ok(e) => Ok(Some(e)),
+                    // Removed since it was listed.
+                    Err(Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffer_unordered(LIST_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut entries: Vec<RefEntry> = read.into_iter().flatten().collect();
+        entries.sort_by(|a, b| (&a.name, &a.tag).cmp(&(&b.name, &b.tag)));
+        Ok(entries)
+    }
+
+    /// Points `name:tag` at the module `src` stands for (which must exist
+    /// and verify).
+    pub async fn tag(&self, src: &Reference, name: &str, tag: &str) -> Result<RefEntry> {
+        Reference::check_name(name)?;
+        Reference::check_tag(tag)?;
+        let (digest, bytes) = self.fetch(src).await?;
+        let kind = kind_of(bytes.clone()).await?;
+        let entry = self
+            .write_ref(name, tag, digest, bytes.len() as u64, kind)
+            .await?;
+        self.ensure_still_there(&digest, bytes.clone()).await?;
+        Ok(entry)
+    }
+
+    /// Removes a tag (`name:tag`; the blob stays), or a blob (a digest),
+    /// which is refused with `bad_input` while tags point at it.
+    pub async fn remove(&self, r: &Reference) -> Result<Removed> {
+        match r {
+            Reference::Name { name, tag } => {
+                let entry = self.read_ref(name, tag).await?;
+                let path = self.ref_path(name, tag);
+                match self.inner.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.backend_error("delete", &path, e)),
+                }
+                Ok(Removed::Tag {
+                    name: name.clone(),
+                    tag: tag.clone(),
+                    digest: entry.digest,
+                })
+            }
+            Reference::Digest(d) => {
+                let tags = self.tags_of(d).await?;
+                if !tags.is_empty() {
+                    return Err(still_tagged(d, &tags));
+                }
+                // Kept so that a push racing this removal can be undone.
+                let bytes = self.read_blob(d, None).await?;
+                let path = self.blob_path(d);
+                match self.inner.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.backend_error("delete", &path, e)),
+                }
+                // A push or tag may have pointed at the blob meanwhile: put it
+                // back and refuse rather than leave a dangling tag.
+                let tags = self.tags_of(d).await?;
+                if !tags.is_empty() {
+                    self.put_blob_object(d, bytes).await?;
+                    return Err(still_tagged(d, &tags));
+                }
+                Ok(Removed::Blob {
+                    digest: *d,
+                    size: bytes.len() as u64,
+                })
+            }
+        }
+    }
+
+    /// The module's digest, size and kind, and every tag pointing at it.
+    /// Reads (and verifies) the blob.
+    pub async fn inspect(&self, r: &Reference) -> Result<StoredModule> {
+        let (digest, bytes) = self.fetch(r).await?;
+        let kind = kind_of(bytes.clone()).await?;
+        let tags = self.tags_of(&digest).await?;
+        Ok(StoredModule {
+            digest,
+            size: bytes.len() as u64,
+            kind,
+            tags,
+        })
+    }
+
+    // ----- internals ---------------------------------------------------
+
+    /// Every `(name, tag)` pointing at `digest`, sorted.
+    async fn tags_of(&self, digest: &Digest) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|e| e.digest == *digest)
+            .map(|e| (e.name, e.tag))
+            .collect())
+    }
+
+    /// Makes sure an intact copy of the blob is stored: writes it when it
+    /// is missing, and rewrites it when what is stored does not verify.
+    async fn ensure_blob(&self, digest: &Digest, bytes: Bytes) -> Result<()> {
+        let path = self.blob_path(digest);
+        if let Some(existing) = self.get(&path).await? {
+            let actual = digest_of(existing).await?;
+            if actual == *digest {
+                return Ok(());
+            }
+            tracing::warn!(
+                store = %self.location,
+                "blob {digest} was corrupt (its bytes hash to {actual}); rewriting it"
+            );
+        }
+        self.put_blob_object(digest, bytes).await
+    }
+
+    /// After a reference was written: if the blob vanished meanwhile (a
+    /// concurrent `remove` of the digest), write it again.
+    async fn ensure_still_there(&self, digest: &Digest, bytes: Bytes) -> Result<()> {
+        let path = self.blob_path(digest);
+        match self.inner.head(&path).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => self.put_blob_object(digest, bytes).await,
+            Err(e) => Err(self.backend_error("look up", &path, e)),
+        }
+    }
+
+    async fn put_blob_object(&self, digest: &Digest, bytes: Bytes) -> Result<()> {
+        let path = self.blob_path(digest);
+        self.inner
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.backend_error("write", &path, e))
+    }
+
+    async fn write_ref(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: Digest,
+        size: u64,
+        kind: ModuleKind,
+    ) -> Result<RefEntry> {
+        let updated = Utc::now().trunc_subsecs(3);
+        let file = RefFile {
+            digest: digest.to_string(),
+            size,
+            kind: kind.as_str().to_string(),
+            updated,
+        };
+        let json = serde_json::to_vec(&file)
+            .map_err(|e| Error::internal(format!("cannot encode reference {name}:{tag}: {e}")))?;
+        let path = self.ref_path(name, tag);
+        self.inner
+            .put(&path, PutPayload::from(json))
+            .await
+            .map_err(|e| self.backend_error("write", &path, e))?;
+        Ok(RefEntry {
+            name: name.to_string(),
+            tag: tag.to_string(),
+            digest,
+            size,
+            kind,
+            updated,
+        })
+    }
+
+    async fn read_ref(&self, name: &str, tag: &str) -> Result<RefEntry> {
+        let path = self.ref_path(name, tag);
+        let Some(raw) = self.get(&path).await? else {
+            return Err(self.no_ref(name, tag).await);
+        };
+        let unreadable = |why: String| {
+            Error::internal(format!(
+                "reference {name}:{tag} in {} (`{path}`) is unreadable: {why}",
+                self.location
+            ))
+        };
+        let file: RefFile = serde_json::from_slice(&raw).map_err(|e| unreadable(e.to_string()))?;
+        if !file.digest.starts_with("sha256:") {
+            return Err(unreadable(format!(
+                "`{}` is not a sha256 digest",
+                file.digest
+            )));
+        }
+        let digest: Digest = file
+            .digest
+            .parse()
+            .map_err(|e: Error| unreadable(e.to_string()))?;
+        let kind = parse_kind(&file.kind)
+            .ok_or_else(|| unreadable(format!("unknown kind `{}`", file.kind)))?;
+        Ok(RefEntry {
+            name: name.to_string(),
+            tag: tag.to_string(),
+            digest,
+            size: file.size,
+            kind,
+            updated: file.updated,
+        })
+    }
+
+    /// Reads a blob and checks it against its digest.
+    async fn read_blob(&self, digest: &Digest, via: Option<&Reference>) -> Result<Bytes> {
+        let path = self.blob_path(digest);
+        let Some(bytes) = self.get(&path).await? else {
+            return Err(match via {
+                Some(r) => Error::not_found(format!(
+                    "blob {digest}, which {r} points at, in {} (the blob is missing)",
+                    self.location
+                )),
+                None => self.no_blob(digest),
+            });
+        };
+        let actual = digest_of(bytes.clone()).await?;
+        if actual != *digest {
+            tracing::warn!(store = %self.location, "blob {digest} is corrupt");
+            return Err(Error::Corrupt {
+                what: format!("blob `{path}` in {}", self.location),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// An object's bytes, or `None` when it does not exist.
+    async fn get(&self, path: &Path) -> Result<Option<Bytes>> {
+        let got = match self.inner.get(path).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.backend_error("read", path, e)),
+        };
+        match got.bytes().await {
+            Ok(b) => Ok(Some(b)),
+            // Deleted between the request and the read (local filesystem).
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.backend_error("read", path, e)),
+        }
+    }
+
+    fn no_blob(&self, digest: &Digest) -> Error {
+        Error::not_found(format!("module {digest} in {}", self.location))
+    }
+
+    /// `not_found` for a missing `name:tag`, listing the name's tags when
+    /// it has some.
+    async fn no_ref(&self, name: &str, tag: &str) -> Error {
+        let dir = self.path(&format!("refs/{name}"));
+        let mut tags: Vec<String> = match self.inner.list_with_delimiter(Some(&dir)).await {
+            Ok(listing) => listing
+                .objects
+                .iter()
+                .filter_map(|m| m.location.filename()?.strip_suffix(".json"))
+                .filter(|t| Reference::check_tag(t).is_ok())
+                .map(str::to_string)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        tags.sort();
+        if tags.is_empty() {
+            Error::not_found(format!("module {name}:{tag} in {}", self.location))
+        } else {
+            Error::not_found(format!(
+                "module {name}:{tag} in {} ({name} has tags: {})",
+                self.location,
+                tags.join(", ")
+            ))
+        }
+    }
+
+    fn backend_error(&self, op: &str, path: &Path, e: object_store::Error) -> Error {
+        Error::internal(format!(
+            "module store {}: cannot {op} `{path}`: {e}",
+            self.location
+        ))
+    }
+}
+
+/// `(name, tag)` of a reference object, or `None` for anything else (staging
+/// leftovers, foreign objects).
+fn parse_ref_location(root: &Path, location: &Path) -> Option<(String, String)> {
+    let parts: Vec<String> = location
+        .prefix_match(root)?
+        .map(|p| p.as_ref().to_string())
+        .collect();
+    let (file, name_parts) = parts.split_last()?;
+    let tag = file.strip_suffix(".json")?;
+    let name = name_parts.join("/");
+    if Reference::check_name(&name).is_err() || Reference::check_tag(tag).is_err() {
+        return None;
+    }
+    Some((name, tag.to_string()))
+}
+
+fn still_tagged(digest: &Digest, tags: &[(String, String)]) -> Error {
+    let list: Vec<String> = tags.iter().map(|(n, t)| format!("{n}:{t}")).collect();
+    Error::bad_input(format!(
+        "{digest} is still tagged as {}; remove those tags first",
+        list.join(", ")
+    ))
+}
+
+fn no_options(options: &[(String, String)], what: &str) -> Result<()> {
+    match options.first() {
+        None => Ok(()),
+        Some((k, _)) => Err(Error::bad_input(format!(
+            "option `{k}` does not apply to {what}, which takes no options"
+        ))),
+    }
+}
+
+fn unknown_option(key: &str, backend: &str) -> Error {
+    Error::bad_input(format!(
+        "`{key}` is not an object_store configuration key for {backend}"
+    ))
+}
+
+fn cloud_error(url: &str, e: object_store::Error) -> Error {
+    Error::bad_input(format!("cannot open module store `{url}`: {e}"))
+}
+
+/// Runs [`wasmhost::normalize`] off the async threads; returns the binary,
+/// its digest and kind.
+async fn normalize(raw: Vec<u8>) -> Result<(Bytes, Digest, ModuleKind)> {
+    blocking(move || {
+        let (binary, kind) = wasmhost::normalize(raw)?;
+        let digest = Digest::of(&binary);
+        Ok((Bytes::from(binary), digest, kind))
+    })
+    .await
+}
+
+/// The kind of verified blob bytes (which were normalized when stored).
+async fn kind_of(bytes: Bytes) -> Result<ModuleKind> {
+    blocking(move || wasmhost::normalize(bytes.to_vec()).map(|(_, kind)| kind)).await
+}
+
+async fn digest_of(bytes: Bytes) -> Result<Digest> {
+    blocking(move || Ok(Digest::of(&bytes))).await
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("module store worker failed: {e}")))?
+}

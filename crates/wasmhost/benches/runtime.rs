@@ -1,0 +1,1010 @@
+//! Benchmarks of the wasmhost runtime, each against a floor measured in the
+//! same run. Numbers and how to read them: `docs/benchmarks.md`.
+//!
+//! ```text
+//! scripts/build-guests.sh
+//! cargo bench -p wasmhost --bench runtime -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Groups:
+//!
+//! * `fresh_call`: `Module::invoke("answer")` (fresh sandbox per call) against
+//!   raw wasmtime on an engine configured like wasmhost's (pooling, CoW,
+//!   epochs): `Store::new`, `InstancePre::instantiate`, typed call.
+//! * `wasi_echo_1k`: `Module::run` of the wasm32-wasip1 `wasi-echo` command
+//!   echoing 1 KiB stdin to stdout, against raw wasmtime + wasmtime-wasi p1.
+//! * `cold_start_1mib`: new `Runtime` + `load_bytes` + first `invoke` of a
+//!   generated module of more than 1 MiB, from the disk cache against
+//!   compiling (plus the load alone, and raw wasmtime deserializing a `.cwasm`).
+//! * `threads`: fresh-instance calls on one shared `Module` from 1 and 2
+//!   threads at once, and the same for raw wasmtime.
+//!
+//! Criterion measures each variant on its own and does not compare them. So
+//! after each group this file measures the group's variants again,
+//! interleaved: several rounds, each running one batch of every variant (in
+//! rotating order), and prints the per-iteration medians and their ratios on
+//! lines starting with `ratio`. Interleaving makes slow drift of the machine
+//! (other load, CPU frequency) hit every variant alike. Nothing here asserts
+//! on time; the asserts check that each variant did the work (right result,
+//! right cache path).
+//!
+//! A positional filter (criterion's `FILTER`) also selects which groups set
+//! up and print ratios: a group runs when its name contains the filter or the
+//! filter starts with its name. `--test`, `--list` and `--profile-time` skip
+//! the ratio rounds.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, SamplingMode, Throughput};
+use wasmhost::{
+    CallOptions, Capabilities, DEFAULT_CAPTURE_LIMIT, Runtime, RuntimeConfig, Source, Stdin, Value,
+    Wasi,
+};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Store,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+fn main() {
+    let mode = Mode::from_args();
+    let mut c = Criterion::default().configure_from_args();
+    let mut report = Vec::new();
+    fresh_call(&mut c, &mode, &mut report);
+    wasi_echo_1k(&mut c, &mode, &mut report);
+    cold_start_1mib(&mut c, &mode, &mut report);
+    threads(&mut c, &mode, &mut report);
+    c.final_summary();
+    if !report.is_empty() {
+        println!("\n==== wasmhost ratios (interleaved rounds, medians) ====");
+        for line in &report {
+            println!("{line}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// fresh_call
+
+fn fresh_call(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
+    const GROUP: &str = "fresh_call";
+    if !mode.runs(GROUP) {
+        return;
+    }
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let module = rt
+        .load(&Source::file(guest("numeric.wat")))
+        .expect("load numeric.wat");
+    assert_eq!(
+        module.invoke("answer", &[]).expect("answer").value,
+        vec![Value::I32(42)]
+    );
+    let floor = Floor::new(Tuning::AsWasmhost);
+    let pre = floor.numeric_pre();
+    assert_eq!(floor.answer(&pre), 42);
+    let tuned = Floor::new(Tuning::KeepResident);
+    let tuned_pre = tuned.numeric_pre();
+    assert_eq!(tuned.answer(&tuned_pre), 42);
+    // What the server pays: a metrics recorder installed (here metrics-util's
+    // registry-backed debugging recorder, on this thread only).
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+
+    let mut ours = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(module.invoke("answer", &[]).expect("invoke answer"));
+        }
+        start.elapsed()
+    };
+    let mut raw = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(floor.answer(&pre));
+        }
+        start.elapsed()
+    };
+    let mut ours_recorded = |iters: u64| {
+        metrics::with_local_recorder(&recorder, || {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(module.invoke("answer", &[]).expect("invoke answer"));
+            }
+            start.elapsed()
+        })
+    };
+    let mut raw_tuned = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(tuned.answer(&tuned_pre));
+        }
+        start.elapsed()
+    };
+
+    let mut g = c.benchmark_group(GROUP);
+    g.bench_function("wasmhost", |b| b.iter_custom(&mut ours));
+    g.bench_function("wasmtime_floor", |b| b.iter_custom(&mut raw));
+    g.bench_function("wasmhost_with_recorder", |b| {
+        b.iter_custom(&mut ours_recorded)
+    });
+    g.bench_function("wasmtime_floor_keep_resident", |b| {
+        b.iter_custom(&mut raw_tuned)
+    });
+    g.finish();
+
+    if mode.ratios(GROUP) {
+        let m = interleave(
+            &mut [
+                ("wasmhost", &mut ours),
+                ("wasmtime_floor", &mut raw),
+                ("wasmhost_with_recorder", &mut ours_recorded),
+                ("wasmtime_floor_keep_resident", &mut raw_tuned),
+            ],
+            ROUNDS,
+            BATCH,
+        );
+        let line = format!(
+            "ratio {GROUP}: wasmhost {} / wasmtime_floor {} per call = {:.2}x (per-round {}); target <= 1.50x: {}\n\
+             ratio {GROUP}: wasmhost_with_recorder {} = {:.2}x the floor; wasmtime_floor_keep_resident {} = {:.2}x the floor",
+            fmt_ns(m[0].median()),
+            fmt_ns(m[1].median()),
+            m[0].ratio(&m[1]),
+            m[0].round_ratios(&m[1]),
+            met(m[0].ratio(&m[1]) <= 1.5),
+            fmt_ns(m[2].median()),
+            m[2].ratio(&m[1]),
+            fmt_ns(m[3].median()),
+            m[3].ratio(&m[1]),
+        );
+        emit(report, line);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// wasi_echo_1k
+
+fn wasi_echo_1k(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
+    const GROUP: &str = "wasi_echo_1k";
+    if !mode.runs(GROUP) {
+        return;
+    }
+    let wasm = std::fs::read(guest("wasi-echo.wasm")).expect("read wasi-echo.wasm");
+    let input: Bytes = (0..1024u32)
+        .map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let module = rt
+        .load_bytes(wasm.clone())
+        .expect("load wasi-echo.wasm")
+        .with_capabilities(Capabilities::none().with_wasi(Wasi::new().args(["wasi-echo", "echo"])));
+    let opts = CallOptions::default().stdin(Stdin::bytes(input.clone()));
+    let out = module.run(&opts).expect("run wasi-echo");
+    assert_eq!(out.stdout, input, "wasmhost: stdout is not the input");
+
+    let floor = Floor::new(Tuning::AsWasmhost);
+    let pre = floor.wasi_pre(&wasm);
+    assert_eq!(
+        floor.echo(&pre, &input),
+        input,
+        "floor: stdout is not the input"
+    );
+    let tuned = Floor::new(Tuning::KeepResident);
+    let tuned_pre = tuned.wasi_pre(&wasm);
+    assert_eq!(
+        tuned.echo(&tuned_pre, &input),
+        input,
+        "tuned floor: stdout is not the input"
+    );
+
+    let mut ours = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(module.run(&opts).expect("run wasi-echo"));
+        }
+        start.elapsed()
+    };
+    let mut raw = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(floor.echo(&pre, &input));
+        }
+        start.elapsed()
+    };
+    let mut raw_tuned = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(tuned.echo(&tuned_pre, &input));
+        }
+        start.elapsed()
+    };
+
+    let mut g = c.benchmark_group(GROUP);
+    g.throughput(Throughput::Bytes(input.len() as u64));
+    g.bench_function("wasmhost", |b| b.iter_custom(&mut ours));
+    g.bench_function("wasmtime_floor", |b| b.iter_custom(&mut raw));
+    g.bench_function("wasmtime_floor_keep_resident", |b| {
+        b.iter_custom(&mut raw_tuned)
+    });
+    g.finish();
+
+    if mode.ratios(GROUP) {
+        let m = interleave(
+            &mut [
+                ("wasmhost", &mut ours),
+                ("wasmtime_floor", &mut raw),
+                ("wasmtime_floor_keep_resident", &mut raw_tuned),
+            ],
+            ROUNDS,
+            BATCH,
+        );
+        let line = format!(
+            "ratio {GROUP}: wasmhost {} / wasmtime_floor {} per message = {:.2}x (per-round {}); target wasmhost <= 15 µs: {}\n\
+             ratio {GROUP}: wasmtime_floor_keep_resident {} per message = {:.2}x the floor",
+            fmt_ns(m[0].median()),
+            fmt_ns(m[1].median()),
+            m[0].ratio(&m[1]),
+            m[0].round_ratios(&m[1]),
+            met(m[0].median() <= 15_000.0),
+            fmt_ns(m[2].median()),
+            m[2].ratio(&m[1]),
+        );
+        emit(report, line);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// cold_start_1mib
+
+/// Functions in the generated module, and arithmetic steps per function.
+const BIG_FUNCS: usize = 2500;
+const BIG_STEPS: usize = 40;
+
+fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
+    const GROUP: &str = "cold_start_1mib";
+    if !mode.runs(GROUP) {
+        return;
+    }
+    let bytes = wat::parse_str(big_module_wat(BIG_FUNCS, BIG_STEPS)).expect("generated WAT");
+    assert!(
+        bytes.len() >= 1 << 20,
+        "the generated module is only {} bytes",
+        bytes.len()
+    );
+    println!(
+        "{GROUP}: generated module: {} bytes, {BIG_FUNCS} functions",
+        bytes.len()
+    );
+    let epoch_baseline = settle_epoch_threads();
+
+    // An earlier runtime compiles the module and writes the artifact.
+    let state = tempfile::tempdir().expect("temp state dir");
+    let disk_config = RuntimeConfig::default().state_dir(state.path());
+    let expected = {
+        let rt = Runtime::new(disk_config.clone()).expect("runtime");
+        let m = rt.load_bytes(bytes.clone()).expect("compile big module");
+        let out = m.invoke("run", &[]).expect("run big module").value;
+        let stats = rt.cache_stats();
+        assert_eq!((stats.compiles, stats.disk_writes), (1, 1), "{stats:?}");
+        let dir = rt.disk_cache_dir().expect("disk cache dir");
+        let sizes: Vec<u64> = std::fs::read_dir(dir)
+            .expect("cache dir")
+            .map(|e| e.expect("entry").metadata().expect("metadata").len())
+            .collect();
+        assert_eq!(sizes.len(), 1, "one artifact in {}", dir.display());
+        println!("{GROUP}: artifact: {} bytes", sizes[0]);
+        // The floor engine must compile the same code as wasmhost's engine.
+        assert_eq!(
+            dir.file_name().and_then(|n| n.to_str()),
+            Some(engine_fingerprint(&Floor::new(Tuning::AsWasmhost).engine).as_str()),
+            "the floor engine's configuration differs from wasmhost's"
+        );
+        out
+    };
+    let compile_config = RuntimeConfig::default();
+
+    // Raw wasmtime: the same module precompiled to a `.cwasm` file.
+    let floor_dir = tempfile::tempdir().expect("temp dir");
+    let cwasm = floor_dir.path().join("big.cwasm");
+    std::fs::write(
+        &cwasm,
+        Floor::new(Tuning::AsWasmhost)
+            .engine
+            .precompile_module(&bytes)
+            .expect("precompile"),
+    )
+    .expect("write .cwasm");
+
+    // New runtime + load + first call. The input copy, the drops and the
+    // engine teardown on the epoch thread are not timed (a process starting
+    // cold has no engine of a previous runtime to unmap).
+    let cold = |config: &RuntimeConfig, from_disk: bool| {
+        let config = config.clone();
+        let bytes = &bytes;
+        let expected = &expected;
+        move |iters: u64| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let raw = bytes.clone();
+                let start = Instant::now();
+                let rt = Runtime::new(config.clone()).expect("runtime");
+                let m = rt.load_bytes(raw).expect("load big module");
+                let out = m.invoke("run", &[]).expect("run big module");
+                total += start.elapsed();
+                assert_eq!(&out.value, expected);
+                check_path(&rt, from_disk);
+                drop((m, rt));
+                wait_for_epoch_threads(epoch_baseline);
+            }
+            total
+        }
+    };
+    // The load alone, in a runtime created before the clock starts.
+    let load_only = |config: &RuntimeConfig, from_disk: bool| {
+        let config = config.clone();
+        let bytes = &bytes;
+        move |iters: u64| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let raw = bytes.clone();
+                let rt = Runtime::new(config.clone()).expect("runtime");
+                let start = Instant::now();
+                let m = rt.load_bytes(raw).expect("load big module");
+                total += start.elapsed();
+                check_path(&rt, from_disk);
+                drop((m, rt));
+                wait_for_epoch_threads(epoch_baseline);
+            }
+            total
+        }
+    };
+    let mut disk = cold(&disk_config, true);
+    let mut compile = cold(&compile_config, false);
+    let mut disk_load = load_only(&disk_config, true);
+    let mut raw_cwasm = |iters: u64| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            let engine = Floor::new(Tuning::AsWasmhost).engine;
+            // SAFETY: written just above by `precompile_module` of an engine
+            // with this very configuration.
+            let module = unsafe { wasmtime::Module::deserialize_file(&engine, &cwasm) }
+                .expect("deserialize .cwasm");
+            let pre = Linker::new(&engine)
+                .instantiate_pre(&module)
+                .expect("instantiate_pre");
+            let v = call_run(&engine, &pre);
+            total += start.elapsed();
+            assert_eq!(vec![Value::I32(v)], expected);
+        }
+        total
+    };
+    // Just building the engine, as wasmhost configures it, and without the
+    // pool of async fiber stacks (which wasmhost never uses).
+    let engine_only = |tuning: Tuning| {
+        move |iters: u64| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let floor = Floor::new(tuning);
+                total += start.elapsed();
+                drop(floor);
+            }
+            total
+        }
+    };
+    let mut engine_as_wasmhost = engine_only(Tuning::AsWasmhost);
+    let mut engine_no_stacks = engine_only(Tuning::NoFiberStacks);
+    {
+        // Synchronous calls work without the fiber stack pool.
+        let floor = Floor::new(Tuning::NoFiberStacks);
+        let module = wasmtime::Module::new(&floor.engine, &bytes).expect("compile");
+        let pre = Linker::new(&floor.engine)
+            .instantiate_pre(&module)
+            .expect("instantiate_pre");
+        assert_eq!(vec![Value::I32(call_run(&floor.engine, &pre))], expected);
+    }
+
+    let mut g = c.benchmark_group(GROUP);
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.bench_function("disk_cache", |b| b.iter_custom(&mut disk));
+    g.bench_function("compile", |b| b.iter_custom(&mut compile));
+    g.bench_function("disk_cache_load_only", |b| b.iter_custom(&mut disk_load));
+    g.bench_function("wasmtime_floor_cwasm", |b| b.iter_custom(&mut raw_cwasm));
+    g.bench_function("engine_new", |b| b.iter_custom(&mut engine_as_wasmhost));
+    g.bench_function("engine_new_no_fiber_stacks", |b| {
+        b.iter_custom(&mut engine_no_stacks)
+    });
+    g.finish();
+
+    if mode.ratios(GROUP) {
+        let m = interleave(
+            &mut [
+                ("disk_cache", &mut disk),
+                ("compile", &mut compile),
+                ("disk_cache_load_only", &mut disk_load),
+                ("wasmtime_floor_cwasm", &mut raw_cwasm),
+                ("engine_new", &mut engine_as_wasmhost),
+                ("engine_new_no_fiber_stacks", &mut engine_no_stacks),
+            ],
+            COLD_ROUNDS,
+            Duration::from_millis(200),
+        );
+        let speedup = m[1].ratio(&m[0]);
+        let line = format!(
+            "ratio {GROUP}: compile {} / disk_cache {} = {:.1}x faster from disk (per-round {}); target >= 20x: {}\n\
+             ratio {GROUP}: disk_cache_load_only {}; wasmtime_floor_cwasm {} (disk_cache = {:.2}x it); \
+             engine_new {}; engine_new_no_fiber_stacks {}",
+            fmt_ns(m[1].median()),
+            fmt_ns(m[0].median()),
+            speedup,
+            m[1].round_ratios(&m[0]),
+            met(speedup >= 20.0),
+            fmt_ns(m[2].median()),
+            fmt_ns(m[3].median()),
+            m[0].ratio(&m[3]),
+            fmt_ns(m[4].median()),
+            fmt_ns(m[5].median()),
+        );
+        emit(report, line);
+    }
+}
+
+/// One fresh-instance call of the big module's `run`.
+fn call_run(engine: &Engine, pre: &InstancePre<()>) -> i32 {
+    let mut store = Store::new(engine, ());
+    store.set_epoch_deadline(DEADLINE_TICKS);
+    let instance = pre.instantiate(&mut store).expect("instantiate");
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .expect("run");
+    run.call(&mut store, ()).expect("call run")
+}
+
+/// Threads named `wasmhost-epoch` alive in this process (Linux; 0 elsewhere).
+fn epoch_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == "wasmhost-epoch")
+        .count()
+}
+
+/// Waits for the epoch threads of runtimes dropped earlier to exit; returns
+/// how many stay (those of live runtimes).
+fn settle_epoch_threads() -> usize {
+    let mut last = epoch_threads();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = epoch_threads();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// A dropped `Runtime` stops its epoch thread, which holds the last handle
+/// on the engine and so unmaps the instance pool after the drop returned.
+/// Waits (at most 5 s) until the thread is gone.
+fn wait_for_epoch_threads(baseline: usize) {
+    let start = Instant::now();
+    while epoch_threads() > baseline && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// Checks that a cold load took the path it was meant to measure.
+fn check_path(rt: &Runtime, from_disk: bool) {
+    let stats = rt.cache_stats();
+    if from_disk {
+        assert_eq!((stats.disk_hits, stats.compiles), (1, 0), "{stats:?}");
+    } else {
+        assert_eq!((stats.disk_hits, stats.compiles), (0, 1), "{stats:?}");
+    }
+}
+
+/// A module of `funcs` functions of `steps` arithmetic steps each, with
+/// constants from a fixed LCG (so the module is the same on every run), and
+/// an export `run` that calls a few of them.
+fn big_module_wat(funcs: usize, steps: usize) -> String {
+    use std::fmt::Write as _;
+    let mut seed: u32 = 0x2545_f491;
+    let mut next = move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        seed
+    };
+    let mut s = String::with_capacity(funcs * steps * 60);
+    s.push_str("(module\n");
+    for i in 0..funcs {
+        let _ = writeln!(
+            s,
+            "(func $f{i} (param $x i32) (result i32) (local $y i32)\n local.get $x local.set $y"
+        );
+        for _ in 0..steps {
+            let k = next() as i32;
+            let _ = match next() % 4 {
+                0 => writeln!(s, " local.get $y i32.const {k} i32.add local.set $y"),
+                1 => writeln!(s, " local.get $y i32.const {k} i32.mul local.set $y"),
+                2 => writeln!(
+                    s,
+                    " local.get $y local.get $x i32.xor i32.const {k} i32.rotl local.set $y"
+                ),
+                _ => writeln!(
+                    s,
+                    " local.get $y i32.const {k} i32.shr_u local.get $x i32.add local.set $y"
+                ),
+            };
+        }
+        s.push_str(" local.get $y)\n");
+    }
+    s.push_str("(func (export \"run\") (result i32)\n i32.const 1\n");
+    for i in (0..funcs).step_by(funcs.div_ceil(16).max(1)) {
+        let _ = writeln!(s, " call $f{i}");
+    }
+    s.push_str("))\n");
+    s
+}
+
+// ---------------------------------------------------------------------------
+// threads
+
+fn threads(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
+    const GROUP: &str = "threads";
+    if !mode.runs(GROUP) {
+        return;
+    }
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let module = rt
+        .load(&Source::file(guest("numeric.wat")))
+        .expect("load numeric.wat");
+    let floor = Floor::new(Tuning::AsWasmhost);
+    let pre = floor.numeric_pre();
+    let tuned = Floor::new(Tuning::KeepResident);
+    let tuned_pre = tuned.numeric_pre();
+    let ours_call = || {
+        black_box(module.invoke("answer", &[]).expect("invoke answer"));
+    };
+    let raw_call = || {
+        black_box(floor.answer(&pre));
+    };
+    let tuned_call = || {
+        black_box(tuned.answer(&tuned_pre));
+    };
+    // The machine's own scaling: about 2 µs of arithmetic, no memory traffic.
+    let cpu_call = || {
+        let mut x = black_box(0x9e37_79b9_7f4a_7c15_u64);
+        for _ in 0..1500 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        black_box(x);
+    };
+    let mut ours1 = |iters: u64| spread(1, iters, &ours_call);
+    let mut ours2 = |iters: u64| spread(2, iters, &ours_call);
+    let mut raw1 = |iters: u64| spread(1, iters, &raw_call);
+    let mut raw2 = |iters: u64| spread(2, iters, &raw_call);
+    let mut tuned1 = |iters: u64| spread(1, iters, &tuned_call);
+    let mut tuned2 = |iters: u64| spread(2, iters, &tuned_call);
+    let mut cpu1 = |iters: u64| spread(1, iters, &cpu_call);
+    let mut cpu2 = |iters: u64| spread(2, iters, &cpu_call);
+
+    let mut g = c.benchmark_group(GROUP);
+    // One iteration is one call, wherever it runs: time/iter is the inverse
+    // of the aggregate throughput.
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("wasmhost/1", |b| b.iter_custom(&mut ours1));
+    g.bench_function("wasmhost/2", |b| b.iter_custom(&mut ours2));
+    g.bench_function("wasmtime_floor/1", |b| b.iter_custom(&mut raw1));
+    g.bench_function("wasmtime_floor/2", |b| b.iter_custom(&mut raw2));
+    g.bench_function("wasmtime_floor_keep_resident/1", |b| {
+        b.iter_custom(&mut tuned1)
+    });
+    g.bench_function("wasmtime_floor_keep_resident/2", |b| {
+        b.iter_custom(&mut tuned2)
+    });
+    g.bench_function("cpu_only/1", |b| b.iter_custom(&mut cpu1));
+    g.bench_function("cpu_only/2", |b| b.iter_custom(&mut cpu2));
+    g.finish();
+
+    if mode.ratios(GROUP) {
+        let m = interleave(
+            &mut [
+                ("wasmhost/1", &mut ours1),
+                ("wasmhost/2", &mut ours2),
+                ("wasmtime_floor/1", &mut raw1),
+                ("wasmtime_floor/2", &mut raw2),
+                ("wasmtime_floor_keep_resident/1", &mut tuned1),
+                ("wasmtime_floor_keep_resident/2", &mut tuned2),
+                ("cpu_only/1", &mut cpu1),
+                ("cpu_only/2", &mut cpu2),
+            ],
+            THREAD_ROUNDS,
+            BATCH,
+        );
+        let mut lines = Vec::new();
+        for (i, name) in [
+            "wasmhost",
+            "wasmtime_floor",
+            "wasmtime_floor_keep_resident",
+            "cpu_only",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (one, two) = (&m[2 * i], &m[2 * i + 1]);
+            lines.push(format!(
+                "ratio {GROUP}: {name}: {:.0} calls/s on 1 thread, {:.0} on 2 = scaling {:.2}x (per-round {})",
+                1e9 / one.median(),
+                1e9 / two.median(),
+                one.ratio(two),
+                one.round_ratios(two),
+            ));
+        }
+        lines.push(format!(
+            "ratio {GROUP}: wasmhost/floor time per call: {:.2}x on 1 thread, {:.2}x on 2 (ideal scaling 2.00x on 2 cores)",
+            m[0].ratio(&m[2]),
+            m[1].ratio(&m[3]),
+        ));
+        emit(report, lines.join("\n"));
+    }
+}
+
+/// Runs `iters` calls spread over `threads` threads started together; returns
+/// the wall time from the start signal until the last thread finished.
+fn spread(threads: u64, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
+    let barrier = Barrier::new(threads as usize + 1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|i| {
+                let n = iters / threads + u64::from(i < iters % threads);
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    for _ in 0..n {
+                        call();
+                    }
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        for w in workers {
+            w.join().expect("worker thread");
+        }
+        start.elapsed()
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The raw-wasmtime floor
+
+/// The epoch deadline wasmhost sets for its default 30 s timeout and 10 ms
+/// tick (the value does not change the cost; it only has to be far away).
+const DEADLINE_TICKS: u64 = 3001;
+
+/// How the floor's engine differs from wasmhost's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tuning {
+    /// Exactly wasmhost's configuration.
+    AsWasmhost,
+    /// Plus: linear memories and tables reset with `memset` of their dirty
+    /// pages (found with the `PAGEMAP_SCAN` ioctl, Linux >= 6.7) instead of
+    /// `madvise(MADV_DONTNEED)`, up to 1 MiB and 64 KiB per slot.
+    KeepResident,
+    /// Plus: no pool of async fiber stacks (`total_stacks(0)`).
+    NoFiberStacks,
+}
+
+/// Raw wasmtime with the engine configuration of
+/// `crates/wasmhost/src/engine.rs::build_engine` for `RuntimeConfig::default()`.
+struct Floor {
+    engine: Engine,
+}
+
+impl Floor {
+    fn new(tuning: Tuning) -> Self {
+        let rc = RuntimeConfig::default();
+        let pool = rc.pool.clone().expect("the default runtime config pools");
+        let mut config = wasmtime::Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(rc.fuel_metering)
+            .max_wasm_stack(rc.max_wasm_stack)
+            .memory_init_cow(true)
+            .parallel_compilation(true);
+        let mut p = PoolingAllocationConfig::default();
+        p.total_core_instances(pool.max_instances)
+            .total_memories(pool.max_instances)
+            .total_tables(pool.max_instances)
+            .total_component_instances(pool.max_instances)
+            .total_stacks(pool.max_instances.min(1000))
+            .max_memory_size(usize::try_from(pool.max_memory_bytes).expect("64-bit host"))
+            .table_elements(pool.max_table_elements as usize)
+            .max_tables_per_module(8)
+            .max_memories_per_module(4)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(16)
+            .max_tables_per_component(32)
+            .total_gc_heaps(pool.max_instances);
+        match tuning {
+            Tuning::AsWasmhost => {}
+            Tuning::KeepResident => {
+                p.linear_memory_keep_resident(1 << 20)
+                    .table_keep_resident(64 << 10)
+                    .pagemap_scan(wasmtime::Enabled::Yes);
+            }
+            Tuning::NoFiberStacks => {
+                p.total_stacks(0);
+            }
+        }
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+        Floor {
+            engine: Engine::new(&config)
+                .unwrap_or_else(|e| panic!("pooling engine ({tuning:?}): {e:#}")),
+        }
+    }
+
+    fn numeric_pre(&self) -> InstancePre<()> {
+        let wasm = wat::parse_file(guest("numeric.wat")).expect("parse numeric.wat");
+        let module = wasmtime::Module::new(&self.engine, wasm).expect("compile numeric.wat");
+        Linker::new(&self.engine)
+            .instantiate_pre(&module)
+            .expect("instantiate_pre")
+    }
+
+    /// One fresh-instance call of `answer`.
+    fn answer(&self, pre: &InstancePre<()>) -> i32 {
+        let mut store = Store::new(&self.engine, ());
+        store.set_epoch_deadline(DEADLINE_TICKS);
+        let instance = pre.instantiate(&mut store).expect("instantiate");
+        let answer = instance
+            .get_typed_func::<(), i32>(&mut store, "answer")
+            .expect("answer");
+        answer.call(&mut store, ()).expect("call answer")
+    }
+
+    fn wasi_pre(&self, wasm: &[u8]) -> InstancePre<WasiP1Ctx> {
+        let module = wasmtime::Module::new(&self.engine, wasm).expect("compile wasi-echo");
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |cx: &mut WasiP1Ctx| cx)
+            .expect("add wasi p1");
+        linker.instantiate_pre(&module).expect("instantiate_pre")
+    }
+
+    /// One fresh-instance run of `wasi-echo echo` with `input` on stdin;
+    /// returns stdout.
+    fn echo(&self, pre: &InstancePre<WasiP1Ctx>, input: &Bytes) -> Bytes {
+        let stdout = MemoryOutputPipe::new(DEFAULT_CAPTURE_LIMIT + 1);
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .args(&["wasi-echo", "echo"])
+            .stdin(MemoryInputPipe::new(input.clone()))
+            .stdout(stdout.clone());
+        let mut store = Store::new(&self.engine, builder.build_p1());
+        store.set_epoch_deadline(DEADLINE_TICKS);
+        let instance = pre.instantiate(&mut store).expect("instantiate");
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .expect("_start");
+        if let Err(e) = start.call(&mut store, ()) {
+            match e.downcast_ref::<I32Exit>() {
+                Some(I32Exit(0)) => {}
+                _ => panic!("wasi-echo failed: {e:?}"),
+            }
+        }
+        drop(store);
+        stdout.contents()
+    }
+}
+
+/// The name of wasmhost's disk-cache directory for `engine`, computed the way
+/// `crates/wasmhost/src/cache.rs::engine_fingerprint` does.
+fn engine_fingerprint(engine: &Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!(
+        "wasmtime-{}-{:016x}",
+        wasmhost::wasmtime_version(),
+        h.finish()
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Interleaved measurement and reporting
+
+/// Rounds and target batch length of the interleaved measurements.
+const ROUNDS: usize = 25;
+const BATCH: Duration = Duration::from_millis(20);
+const COLD_ROUNDS: usize = 7;
+/// Two-thread runs are noisier on a small VM: more rounds.
+const THREAD_ROUNDS: usize = 41;
+
+/// Nanoseconds per iteration of one variant, one value per round.
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn median(&self) -> f64 {
+        median(self.0.clone())
+    }
+
+    /// Ratio of the medians, `self / other`.
+    fn ratio(&self, other: &Samples) -> f64 {
+        self.median() / other.median()
+    }
+
+    /// Range of the per-round ratios `self / other` (both measured in the
+    /// same round), as `min..max, median m`.
+    fn round_ratios(&self, other: &Samples) -> String {
+        let r: Vec<f64> = self.0.iter().zip(&other.0).map(|(a, b)| a / b).collect();
+        let min = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = r.iter().copied().fold(0.0, f64::max);
+        format!(
+            "{min:.2}..{max:.2}, median {:.2}, {} rounds",
+            median(r.clone()),
+            r.len()
+        )
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+type Routine<'a> = &'a mut dyn FnMut(u64) -> Duration;
+
+/// Measures the variants in `rounds` rounds; each round runs one batch of
+/// every variant, starting with a different one each round. Batches are sized
+/// to take about `batch` (at least one iteration); sizing doubles the
+/// iteration count from 1 and doubles as a warm-up.
+fn interleave(
+    variants: &mut [(&str, Routine<'_>)],
+    rounds: usize,
+    batch: Duration,
+) -> Vec<Samples> {
+    let sizes: Vec<u64> = variants
+        .iter_mut()
+        .map(|(_, run)| {
+            let mut iters = 1u64;
+            loop {
+                let took = run(iters);
+                if took >= batch / 4 || iters >= 1 << 30 {
+                    let scaled = batch.as_secs_f64() / took.as_secs_f64() * iters as f64;
+                    break (scaled as u64).max(1);
+                }
+                iters *= 2;
+            }
+        })
+        .collect();
+    let n = variants.len();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); n];
+    for round in 0..rounds {
+        for k in 0..n {
+            let i = (round + k) % n;
+            let took = (variants[i].1)(sizes[i]);
+            samples[i].push(took.as_nanos() as f64 / sizes[i] as f64);
+        }
+    }
+    for ((name, _), (s, iters)) in variants.iter().zip(samples.iter().zip(&sizes)) {
+        println!(
+            "  interleaved {name}: median {} per iteration ({rounds} rounds x {iters} iterations)",
+            fmt_ns(median(s.clone()))
+        );
+    }
+    samples.into_iter().map(Samples).collect()
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.1} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.3} s", ns / 1e9)
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn emit(report: &mut Vec<String>, line: String) {
+    println!("{line}");
+    report.push(line);
+}
+
+/// A guest built by `scripts/build-guests.sh`.
+fn guest(file: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/guests/out")
+        .join(file);
+    assert!(
+        path.exists(),
+        "guest `{}` is missing: run scripts/build-guests.sh first",
+        path.display()
+    );
+    path
+}
+
+/// What the command line asks for, as far as the ratio rounds care.
+struct Mode {
+    filter: Option<String>,
+    skip_ratios: bool,
+}
+
+impl Mode {
+    fn from_args() -> Self {
+        // Criterion's options that take a value (criterion 0.7).
+        const WITH_VALUE: [&str; 18] = [
+            "-c",
+            "--color",
+            "-s",
+            "--save-baseline",
+            "-b",
+            "--baseline",
+            "--baseline-lenient",
+            "--load-baseline",
+            "--format",
+            "--profile-time",
+            "--sample-size",
+            "--warm-up-time",
+            "--measurement-time",
+            "--nresamples",
+            "--noise-threshold",
+            "--confidence-level",
+            "--significance-level",
+            "--plotting-backend",
+        ];
+        let mut mode = Mode {
+            filter: None,
+            skip_ratios: false,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let name = arg.split('=').next().unwrap_or_default();
+            if matches!(name, "--test" | "--list" | "--profile-time") {
+                mode.skip_ratios = true;
+            }
+            if name == "--output-format" || WITH_VALUE.contains(&name) {
+                if !arg.contains('=') {
+                    args.next();
+                }
+            } else if !arg.starts_with('-') {
+                mode.filter = Some(arg);
+            }
+        }
+        mode
+    }
+
+    /// Whether the group is selected by the filter (so worth setting up).
+    fn runs(&self, group: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|f| group.contains(f) || f.starts_with(group))
+    }
+
+    /// Whether to run the group's interleaved rounds.
+    fn ratios(&self, group: &str) -> bool {
+        !self.skip_ratios && self.runs(group)
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs the storage emulators the wasmhost-store tests run against, into
+# the git-ignored target/test-tools/, idempotently, and prints their paths:
+#
+#   target/test-tools/venv/bin/moto_server               S3 API (PyPI `moto[server]`)
+#   target/test-tools/node_modules/.bin/azurite-blob     Azure Blob (npm `azurite`)
+#
+# The tests start and stop the emulators themselves, on free loopback ports.
+# Override the locations with WASMHOST_TEST_MOTO_SERVER / WASMHOST_TEST_AZURITE_BLOB.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/target/test-tools"
+MOTO_VERSION="${MOTO_VERSION:-5.1.22}"
+AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"
+mkdir -p "$TOOLS"
+
+# Debian packages for what is missing, when we may install them.
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test-services.sh: apt-get install $*" >&2
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+    fi
+}
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || {
+        echo "test-services.sh: \`$1\` is required ($2)" >&2
+        exit 1
+    }
+}
+
+MOTO="$TOOLS/venv/bin/moto_server"
+if [ ! -x "$MOTO" ]; then
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3 python3-venv
+    fi
+    need python3 "install Python 3 with the venv module, e.g. apt-get install python3-venv"
+    echo "test-services.sh: installing moto[server] into $TOOLS/venv" >&2
+    rm -rf "$TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "moto[server]==$MOTO_VERSION" >&2
+fi
+
+AZURITE="$TOOLS/node_modules/.bin/azurite-blob"
+if [ ! -x "$AZURITE" ]; then
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    need npm "install Node.js 18+ and npm, e.g. apt-get install nodejs npm"
+    echo "test-services.sh: installing azurite into $TOOLS/node_modules" >&2
+    npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error \
+        "azurite@$AZURITE_VERSION" >&2
+fi
+
+echo "moto_server: $MOTO"
+echo "azurite-blob: $AZURITE"
