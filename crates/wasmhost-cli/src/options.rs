@@ -249,6 +249,19 @@ pub fn module_arg(arg: &str, state: &StateOptions) -> anyhow::Result<ModuleArg> 
     }
 }
 
+/// One line: time, fuel and peak memory of a call.
+pub fn describe_stats(stats: &wasmhost::CallStats) -> String {
+    format!(
+        "time: {:?}  fuel: {}  peak memory: {} bytes",
+        stats.duration,
+        stats
+            .fuel_consumed
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| "unmetered".into()),
+        stats.peak_memory_bytes
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,17 +293,4 @@ mod tests {
         let l = opts.apply(base);
         assert_eq!((l.max_memory_bytes, l.max_instances), (1024, 3));
     }
-}
-
-/// One line: time, fuel and peak memory of a call.
-pub fn describe_stats(stats: &wasmhost::CallStats) -> String {
-    format!(
-        "time: {:?}  fuel: {}  peak memory: {} bytes",
-        stats.duration,
-        stats
-            .fuel_consumed
-            .map(|f| f.to_string())
-            .unwrap_or_else(|| "unmetered".into()),
-        stats.peak_memory_bytes
-    )
 }

@@ -87,6 +87,13 @@ pub enum Removed {
         #[serde(serialize_with = "ser_display")]
         digest: Digest,
     },
+    /// A tag whose reference file was unreadable.
+    DamagedTag {
+        /// The module name.
+        name: String,
+        /// The removed tag.
+        tag: String,
+    },
     /// A blob that no tag pointed at.
     Blob {
         /// Its digest.
@@ -103,6 +110,7 @@ impl fmt::Display for Removed {
             Removed::Tag { name, tag, digest } => {
                 write!(f, "tag {name}:{tag} (it pointed at {digest})")
             }
+            Removed::DamagedTag { name, tag } => write!(f, "damaged tag {name}:{tag}"),
             Removed::Blob { digest, size } => write!(f, "module {digest} ({size} bytes)"),
         }
     }
@@ -506,6 +514,12 @@ impl ModuleStore {
                     Ok(e) => Ok(Some(e)),
                     // Removed since it was listed.
                     Err(Error::NotFound { .. }) => Ok(None),
+                    // One damaged ref must not hide all the others: say so
+                    // and go on (`remove` can still delete it).
+                    Err(Error::Internal { message }) if message.contains("is unreadable") => {
+                        tracing::warn!(store = %self.location, "skipping {message}");
+                        Ok(None)
+                    }
                     Err(e) => Err(e),
                 }
             })
@@ -536,16 +550,27 @@ impl ModuleStore {
     pub async fn remove(&self, r: &Reference) -> Result<Removed> {
         match r {
             Reference::Name { name, tag } => {
-                let entry = self.read_ref(name, tag).await?;
+                // A damaged ref is removed too: it points nowhere usable.
+                let digest = match self.read_ref(name, tag).await {
+                    Ok(entry) => Some(entry.digest),
+                    Err(Error::Internal { message }) if message.contains("is unreadable") => None,
+                    Err(e) => return Err(e),
+                };
                 let path = self.ref_path(name, tag);
                 match self.inner.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(self.backend_error("delete", &path, e)),
                 }
-                Ok(Removed::Tag {
-                    name: name.clone(),
-                    tag: tag.clone(),
-                    digest: entry.digest,
+                Ok(match digest {
+                    Some(digest) => Removed::Tag {
+                        name: name.clone(),
+                        tag: tag.clone(),
+                        digest,
+                    },
+                    None => Removed::DamagedTag {
+                        name: name.clone(),
+                        tag: tag.clone(),
+                    },
                 })
             }
             Reference::Digest(d) => {

@@ -77,7 +77,7 @@ fn artifacts(cache: &Path) -> anyhow::Result<Vec<Artifact>> {
             });
         }
     }
-    out.sort_by(|a, b| b.modified.cmp(&a.modified));
+    out.sort_by_key(|a| std::cmp::Reverse(a.modified));
     Ok(out)
 }
 

@@ -26,7 +26,7 @@ use crate::ModuleStore;
 #[non_exhaustive]
 pub enum AnyManifest {
     /// wasmhost's TOML manifest.
-    Native(Manifest),
+    Native(Box<Manifest>),
     /// A packet.
     Packet(Packet),
 }
@@ -42,7 +42,7 @@ pub fn is_manifest_path(path: &Path) -> bool {
 /// Reads a manifest, choosing the format by extension.
 pub fn load(path: &Path) -> Result<AnyManifest> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => Ok(AnyManifest::Native(Manifest::load(path)?)),
+        Some("toml") => Ok(AnyManifest::Native(Box::new(Manifest::load(path)?))),
         Some("json") => {
             let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {

@@ -59,6 +59,7 @@ cases!(
     concurrent_pushes_of_one_name,
     inspect_and_put_blob,
     layout_on_the_backend,
+    a_damaged_ref_hides_nothing_else,
 );
 
 /// Runs every case against stores made by `make(case_name)`, each in its own
@@ -510,4 +511,40 @@ async fn layout_on_the_backend(c: Ctx) {
     let j = serde_json::to_value(&e).unwrap();
     assert_eq!(j["digest"], e.digest.to_string());
     assert_eq!(j["kind"], "core");
+}
+
+async fn a_damaged_ref_hides_nothing_else(c: Ctx) {
+    c.store.push(wasm(1), "good", "latest").await.unwrap();
+    c.store.push(wasm(2), "bad", "v1").await.unwrap();
+    let raw = c.store.object_store().clone();
+    raw.put(
+        &c.object("refs/bad/v1.json"),
+        PutPayload::from(b"{not json".to_vec()),
+    )
+    .await
+    .unwrap();
+    let names: Vec<String> = c
+        .store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["good"],
+        "the damaged ref is skipped, the rest listed"
+    );
+    assert_eq!(
+        code_of(c.store.fetch(&c.r("bad:v1")).await),
+        ErrorCode::Internal
+    );
+    let removed = c.store.remove(&c.r("bad:v1")).await.unwrap();
+    assert!(matches!(removed, Removed::DamagedTag { .. }), "{removed:?}");
+    assert_eq!(
+        code_of(c.store.fetch(&c.r("bad:v1")).await),
+        ErrorCode::NotFound
+    );
+    assert!(c.store.fetch(&c.r("good")).await.is_ok());
 }
