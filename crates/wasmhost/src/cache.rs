@@ -432,7 +432,8 @@ pub(crate) fn engine_fingerprint(engine: &wasmtime::Engine) -> String {
     format!("wasmtime-{}-{:016x}", wasmtime_version(), h.finish())
 }
 
-/// The wasmtime version this crate was built against.
+/// The wasmtime version this crate was built against (a test checks it
+/// against `Cargo.lock`).
 pub fn wasmtime_version() -> &'static str {
     "48.0.8"
 }
@@ -440,6 +441,17 @@ pub fn wasmtime_version() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wasmtime_version_matches_the_lock_file() {
+        let lock = include_str!("../../../Cargo.lock");
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("\nname = \"wasmtime\"\n"))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+            .map(|v| v.trim_end_matches('"'));
+        assert_eq!(locked, Some(wasmtime_version()));
+    }
 
     #[test]
     fn verify_rejects_truncation_and_corruption() {
