@@ -125,6 +125,14 @@ pub struct PoolConfig {
     pub max_memory_bytes: u64,
     /// Largest table any call may ever have.
     pub max_table_elements: u32,
+    /// Bytes at the start of each linear memory kept resident between
+    /// calls and reset in place (only the pages a call dirtied, on kernels
+    /// with `PAGEMAP_SCAN`) instead of being returned to the kernel. Without
+    /// it every call page-faults its memory back in, and concurrent calls
+    /// contend on the kernel's memory-map lock.
+    pub keep_resident_bytes: u64,
+    /// Fiber stacks reserved for async calls (0 until something calls async).
+    pub async_stacks: u32,
 }
 
 impl Default for PoolConfig {
@@ -133,6 +141,8 @@ impl Default for PoolConfig {
             max_instances: DEFAULT_POOL_INSTANCES,
             max_memory_bytes: 4 << 30,
             max_table_elements: 100_000,
+            keep_resident_bytes: 1 << 20,
+            async_stacks: 0,
         }
     }
 }
@@ -161,7 +171,12 @@ pub(crate) fn build_engine(config: &RuntimeConfig) -> Result<Engine> {
             .total_memories(pool.max_instances)
             .total_tables(pool.max_instances)
             .total_component_instances(pool.max_instances)
-            .total_stacks(pool.max_instances.min(1000))
+            .total_stacks(pool.async_stacks)
+            .linear_memory_keep_resident(
+                usize::try_from(pool.keep_resident_bytes).unwrap_or(usize::MAX),
+            )
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(wasmtime::Enabled::Auto)
             .max_memory_size(usize::try_from(pool.max_memory_bytes).unwrap_or(usize::MAX))
             .table_elements(pool.max_table_elements as usize)
             .max_tables_per_module(8)

@@ -272,12 +272,14 @@ impl<'m> Sandbox<'m> {
     }
 
     fn finish<T>(self, value: T) -> Result<Outcome<T>> {
-        if let Some(overflow) = self.captures.overflow() {
-            return Err(overflow);
-        }
         let stats = self.stats();
-        let (stdout, stderr) = self.captures.take();
-        let logs = self.store.into_data().logs.records;
+        let Sandbox {
+            store, captures, ..
+        } = self;
+        // Dropping the store's data releases its handles to the output pipes,
+        // so the captured bytes can be taken without a copy.
+        let logs = store.into_data().logs.records;
+        let (stdout, stderr) = captures.into_outputs()?;
         Ok(Outcome {
             value,
             stdout,

@@ -169,7 +169,8 @@ pub(crate) struct Captures {
 }
 
 impl Captures {
-    /// What the guest wrote to stdout and stderr.
+    /// What the guest wrote to stdout and stderr so far (copies; for the
+    /// error path, while the store still holds the pipes).
     pub(crate) fn take(&self) -> (Vec<u8>, Vec<u8>) {
         let read = |c: &Option<(MemoryOutputPipe, usize)>| match c {
             Some((pipe, limit)) => {
@@ -185,18 +186,42 @@ impl Captures {
     /// An error if the guest wrote more than a capture limit allows: its
     /// output would otherwise be silently cut short.
     pub(crate) fn overflow(&self) -> Option<Error> {
-        for (stream, c) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            if let Some((pipe, limit)) = c
-                && pipe.contents().len() > *limit
-            {
-                return Some(Error::MemoryLimit {
-                    message: format!(
-                        "the guest wrote more than the {limit}-byte capture limit to {stream}"
-                    ),
-                });
+        let over = |c: &Option<(MemoryOutputPipe, usize)>| {
+            c.as_ref().and_then(|(pipe, limit)| {
+                let len = pipe.contents().len();
+                (len > *limit).then_some(*limit)
+            })
+        };
+        over(&self.stdout)
+            .map(|l| (l, "stdout"))
+            .or_else(|| over(&self.stderr).map(|l| (l, "stderr")))
+            .map(|(limit, stream)| overflow_error(limit, stream))
+    }
+
+    /// The captured output, taken without copying once the store (which
+    /// holds the other handles to the pipes) has been dropped; an error if a
+    /// stream went past its limit.
+    pub(crate) fn into_outputs(self) -> Result<(Vec<u8>, Vec<u8>)> {
+        fn one(c: Option<(MemoryOutputPipe, usize)>, stream: &str) -> Result<Vec<u8>> {
+            let Some((pipe, limit)) = c else {
+                return Ok(Vec::new());
+            };
+            // Still shared only if the store were alive: never lose output silently.
+            let bytes: Vec<u8> = pipe.try_into_inner().map(Into::into).ok_or_else(|| {
+                Error::internal(format!("captured {stream} is still in use after the call"))
+            })?;
+            if bytes.len() > limit {
+                return Err(overflow_error(limit, stream));
             }
+            Ok(bytes)
         }
-        None
+        Ok((one(self.stdout, "stdout")?, one(self.stderr, "stderr")?))
+    }
+}
+
+fn overflow_error(limit: usize, stream: &str) -> Error {
+    Error::MemoryLimit {
+        message: format!("the guest wrote more than the {limit}-byte capture limit to {stream}"),
     }
 }
 
