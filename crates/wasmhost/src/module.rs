@@ -370,6 +370,9 @@ pub struct Module {
     pub(crate) limits: Limits,
     pub(crate) caps: Capabilities,
     pub(crate) name: Arc<str>,
+    /// The pre-linked module for `caps`, once linked: calls with the
+    /// module's own grants read it without taking any lock.
+    pub(crate) pre: Arc<std::sync::OnceLock<Pre>>,
 }
 
 impl fmt::Debug for Module {
@@ -416,8 +419,28 @@ impl Module {
 
     /// The same module with other default capabilities.
     pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
+        if caps.key() != self.caps.key() {
+            self.pre = Default::default();
+        }
         self.caps = caps;
         self
+    }
+
+    /// The pre-linked module for the grants of a call.
+    pub(crate) fn pre_for(&self, opts: &CallOptions) -> Result<std::borrow::Cow<'_, Pre>> {
+        use std::borrow::Cow;
+        match &opts.capabilities {
+            Some(caps) if caps.key() != self.caps.key() => {
+                Ok(Cow::Owned(self.compiled.pre(&self.rt, caps.key())?))
+            }
+            _ => {
+                if let Some(pre) = self.pre.get() {
+                    return Ok(Cow::Borrowed(pre));
+                }
+                let pre = self.compiled.pre(&self.rt, self.caps.key())?;
+                Ok(Cow::Borrowed(self.pre.get_or_init(|| pre)))
+            }
+        }
     }
 
     /// The same module under another name (for metrics and messages).

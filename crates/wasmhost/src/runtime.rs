@@ -128,6 +128,7 @@ impl Runtime {
             limits: self.inner.config.default_limits.clone(),
             caps: Default::default(),
             name: Arc::from(format!("sha256:{}", digest.short())),
+            pre: Default::default(),
         })
     }
 

@@ -333,8 +333,7 @@ fn invoke_inner(
     args: &[Value],
     opts: &CallOptions,
 ) -> Result<Outcome<Vec<Value>>> {
-    let caps = opts.capabilities.as_ref().unwrap_or(&module.caps);
-    let Pre::Core(pre) = module.compiled.pre(&module.rt, caps.key())? else {
+    let Pre::Core(pre) = &*module.pre_for(opts)? else {
         return Err(Error::bad_input(format!(
             "`{}` is a component; numeric invocation needs a core module",
             module.name
@@ -397,10 +396,9 @@ pub(crate) fn run_command(module: &Module, opts: &CallOptions) -> Result<Outcome
 }
 
 fn run_inner(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
-    let caps = opts.capabilities.as_ref().unwrap_or(&module.caps);
-    let pre = module.compiled.pre(&module.rt, caps.key())?;
+    let pre = module.pre_for(opts)?;
     let mut sb = Sandbox::new(module, opts)?;
-    let run = match pre {
+    let run = match &*pre {
         Pre::Core(pre) => {
             let instance = match pre.instantiate(&mut sb.store) {
                 Ok(i) => i,
@@ -418,12 +416,13 @@ fn run_inner(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
             start.call(&mut sb.store, ())
         }
         Pre::Component(pre) => {
-            let pre = wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre).map_err(|e| {
-                Error::not_found(format!(
-                    "export `wasi:cli/run` in component {}: it is not a WASI command ({e})",
-                    module.name
-                ))
-            })?;
+            let pre =
+                wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre.clone()).map_err(|e| {
+                    Error::not_found(format!(
+                        "export `wasi:cli/run` in component {}: it is not a WASI command ({e})",
+                        module.name
+                    ))
+                })?;
             match pre.instantiate(&mut sb.store) {
                 Ok(cmd) => match cmd.wasi_cli_run().call_run(&mut sb.store) {
                     Ok(Ok(())) => Ok(()),
