@@ -208,14 +208,19 @@ pub(crate) struct EpochTicker {
 impl EpochTicker {
     pub(crate) fn start(engine: &Engine, tick: Duration) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let engine = engine.clone();
+        // A weak handle: the runtime owns the engine, so dropping the runtime
+        // tears the engine down right there, not later on this thread.
+        let engine = engine.weak();
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("wasmhost-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::park_timeout(tick);
-                    engine.increment_epoch();
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
                 }
             })
             .map_err(|e| Error::internal(format!("cannot start the epoch thread: {e}")))?;
