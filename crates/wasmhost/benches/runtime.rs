@@ -6,6 +6,11 @@
 //! cargo bench -p wasmhost --bench runtime -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
+//! Note: `wasmtime_floor` mirrors the engine settings wasmhost had when this
+//! bench was written (wasmtime's default pool reset); wasmhost now keeps
+//! memory resident, which `wasmtime_floor_keep_resident` mirrors. See
+//! docs/benchmarks.md, "The floors".
+//!
 //! Groups:
 //!
 //! * `fresh_call`: `Module::invoke("answer")` (fresh sandbox per call) against
@@ -18,6 +23,13 @@
 //!   compiling (plus the load alone, and raw wasmtime deserializing a `.cwasm`).
 //! * `threads`: fresh-instance calls on one shared `Module` from 1 and 2
 //!   threads at once, and the same for raw wasmtime.
+//!
+//! Some groups add informative peers that explain a missed target:
+//! `wasmtime_floor_keep_resident` (the floor resetting memory with `memset`
+//! of dirty pages instead of `madvise`), `wasmhost_with_recorder` (a metrics
+//! recorder installed), `engine_new*` (building the engine alone, with and
+//! without the fiber-stack pool) and `cpu_only` (how far plain arithmetic
+//! scales to 2 threads on this machine).
 //!
 //! Criterion measures each variant on its own and does not compare them. So
 //! after each group this file measures the group's variants again,
@@ -497,7 +509,7 @@ fn settle_epoch_threads() -> usize {
 fn wait_for_epoch_threads(baseline: usize) {
     let start = Instant::now();
     while epoch_threads() > baseline && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_micros(100));
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -659,29 +671,36 @@ fn threads(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
 }
 
 /// Runs `iters` calls spread over `threads` threads started together; returns
-/// the wall time from the start signal until the last thread finished.
+/// the wall time from the first thread's start to the last thread's end.
+///
+/// Each worker reads the clock itself: a coordinating thread that starts the
+/// clock when it is woken would often be woken late on a 2-core machine whose
+/// cores the workers already occupy, and the time would come out too short.
 fn spread(threads: u64, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = Barrier::new(threads as usize + 1);
-    std::thread::scope(|s| {
+    let barrier = Barrier::new(threads as usize);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|i| {
                 let n = iters / threads + u64::from(i < iters % threads);
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
+                    let start = Instant::now();
                     for _ in 0..n {
                         call();
                     }
+                    (start, Instant::now())
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        for w in workers {
-            w.join().expect("worker thread");
-        }
-        start.elapsed()
-    })
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker thread"))
+            .collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().expect("one thread");
+    let last = spans.iter().map(|s| s.1).max().expect("one thread");
+    last - first
 }
 
 // ---------------------------------------------------------------------------
