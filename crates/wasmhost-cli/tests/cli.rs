@@ -3,31 +3,13 @@
 // Tests unwrap: a failure is the test failing, with the value in the message.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{built, wat};
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn wat(name: &str) -> String {
-    root()
-        .join("guests/wat")
-        .join(format!("{name}.wat"))
-        .display()
-        .to_string()
-}
-
-fn built(file: &str) -> String {
-    let p = root().join("target/guests/out").join(file);
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/build-guests.sh",
-        p.display()
-    );
-    p.display().to_string()
-}
 
 /// Runs `wasmhost ARGS` with `stdin`, a private state directory and no inherited env leaks.
 fn wasmhost(args: &[&str], stdin: &[u8]) -> Output {

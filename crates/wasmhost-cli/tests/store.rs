@@ -4,30 +4,12 @@
 // Tests unwrap: a failure is the test failing, with the value in the message.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{built, wat};
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn wat(name: &str) -> String {
-    root()
-        .join("guests/wat")
-        .join(format!("{name}.wat"))
-        .display()
-        .to_string()
-}
-
-fn built(file: &str) -> String {
-    let p = root().join("target/guests/out").join(file);
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/build-guests.sh",
-        p.display()
-    );
-    p.display().to_string()
-}
 
 /// `wasmhost ARGS` with its state (and so its default store) in `state`.
 fn wh(state: &Path, args: &[&str]) -> Output {
