@@ -60,7 +60,7 @@ impl StateOptions {
 }
 
 /// Limits of a call. Flags given explicitly override a manifest's limits.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct LimitOptions {
     /// Fuel for the call (roughly one unit per wasm instruction); enables fuel
     /// metering, which slows guests down. [default: unmetered]
@@ -92,7 +92,7 @@ pub struct LimitOptions {
 }
 
 /// A parsed `--timeout`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Timeout(pub Option<Duration>);
 
 impl LimitOptions {
@@ -282,12 +282,8 @@ mod tests {
     #[test]
     fn only_given_flags_override() {
         let opts = LimitOptions {
-            fuel: None,
             max_memory: Some(1024),
-            timeout: None,
-            max_table_elements: None,
-            max_instances: None,
-            max_stack: None,
+            ..LimitOptions::default()
         };
         let base = Limits::default().max_instances(3);
         let l = opts.apply(base);

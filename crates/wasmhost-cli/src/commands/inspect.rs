@@ -43,15 +43,7 @@ impl InspectCommand {
             }
             _ => Vec::new(),
         };
-        let limits = LimitOptions {
-            fuel: None,
-            max_memory: None,
-            timeout: None,
-            max_table_elements: None,
-            max_instances: None,
-            max_stack: None,
-        };
-        let rt = Runtime::new(limits.runtime_config(&self.state, false)?)?;
+        let rt = Runtime::new(LimitOptions::default().runtime_config(&self.state, false)?)?;
         let module = with_spinner("compiling", || rt.load_bytes(wasm))?;
         let imports = module.imports();
         let exports = module.exports();
