@@ -249,6 +249,14 @@ pub fn module_arg(arg: &str, state: &StateOptions) -> anyhow::Result<ModuleArg> 
     }
 }
 
+/// Adds the module's counters to the disk cache's stats (for `cache ls`).
+/// Stats are advisory: a failure to write them is logged, not fatal.
+pub fn persist_stats(rt: &wasmhost::Runtime, module: &wasmhost::Module) {
+    if let Err(e) = rt.persist_stats(&[module]) {
+        tracing::warn!("{e}");
+    }
+}
+
 /// One line: time, fuel and peak memory of a call.
 pub fn describe_stats(stats: &wasmhost::CallStats) -> String {
     format!(

@@ -249,3 +249,37 @@ fn test_inspect_and_cache() {
     assert!(cleared.starts_with("removed "), "{cleared}");
     assert!(ok(&wh(s, &["cache", "stats"])).contains("modules: 0"));
 }
+
+#[test]
+fn cache_ls_counts_loads_calls_and_errors_across_commands() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    let div = wat("divzero");
+    assert_eq!(
+        ok(&wh(s, &["run", "--invoke", "div", &div, "6", "3"])),
+        "2\n"
+    );
+    assert_eq!(
+        ok(&wh(s, &["run", "--invoke", "div", &div, "9", "3"])),
+        "3\n"
+    );
+    fails(
+        &wh(s, &["run", "--invoke", "div", &div, "1", "0"]),
+        134,
+        "trap",
+    );
+    // A missing export fails before any call is made: not counted as a call.
+    fails(&wh(s, &["run", "--invoke", "nope", &div]), 66, "not_found");
+    let ls: serde_json::Value =
+        serde_json::from_str(&ok(&wh(s, &["cache", "ls", "--json"]))).unwrap();
+    let rows = ls.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{ls}");
+    let row = &rows[0];
+    assert_eq!(row["loads"], 4, "one load per command: {row}");
+    assert_eq!(row["calls"], 3, "{row}");
+    assert_eq!(row["errors"], 1, "{row}");
+    assert!(row["compile_time_us"].as_u64().unwrap() > 0, "{row}");
+    assert!(row["wasm_bytes"].as_u64().unwrap() > 0, "{row}");
+    let table = ok(&wh(s, &["cache", "ls"]));
+    assert!(table.lines().next().unwrap().contains("CALLS"), "{table}");
+}

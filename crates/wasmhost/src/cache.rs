@@ -98,6 +98,8 @@ pub(crate) struct ModuleCounters {
     pub(crate) loads: AtomicU64,
     pub(crate) calls: AtomicU64,
     pub(crate) errors: AtomicU64,
+    /// (loads, calls, errors) already added to the disk stats file.
+    pub(crate) persisted: Mutex<(u64, u64, u64)>,
 }
 
 /// A snapshot of one cached module.
@@ -393,8 +395,9 @@ impl DiskCache {
         Ok(())
     }
 
-    /// Removes every artifact of this engine; returns how many.
+    /// Removes every artifact of this engine (and its stats); returns how many.
     pub(crate) fn clear(&self) -> std::io::Result<usize> {
+        let _ = fs::remove_file(self.dir.join(STATS_FILE));
         let mut n = 0;
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -404,6 +407,67 @@ impl DiskCache {
             }
         }
         Ok(n)
+    }
+}
+
+/// Per-module counters kept on disk beside the artifacts, summed over every
+/// process that used this cache (see [`crate::Runtime::persist_stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct DiskStats {
+    /// Times the module was loaded.
+    pub loads: u64,
+    /// Calls made on it.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// How long compiling it took, in microseconds (0 if this cache never compiled it).
+    pub compile_time_us: u64,
+    /// Size of its wasm bytes.
+    pub wasm_bytes: u64,
+}
+
+/// Name of the stats file in each engine's cache directory.
+pub const STATS_FILE: &str = "stats.json";
+
+/// Reads the stats file of one engine's cache directory (digest hex → stats).
+/// A missing or unreadable file reads as empty: the stats are advisory.
+pub fn read_disk_stats(dir: &Path) -> HashMap<String, DiskStats> {
+    fs::read(dir.join(STATS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+impl DiskCache {
+    /// Adds `deltas` to the stats file, under an exclusive lock so that
+    /// concurrent processes do not lose each other's counts.
+    pub(crate) fn add_stats(&self, deltas: &[(Digest, DiskStats)]) -> std::io::Result<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("stats.lock"))?;
+        lock.lock()?;
+        let mut all = read_disk_stats(&self.dir);
+        for (digest, d) in deltas {
+            let e = all.entry(digest.hex()).or_default();
+            e.loads += d.loads;
+            e.calls += d.calls;
+            e.errors += d.errors;
+            if d.compile_time_us > 0 {
+                e.compile_time_us = d.compile_time_us;
+            }
+            e.wasm_bytes = d.wasm_bytes;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(&serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?)?;
+        tmp.persist(self.dir.join(STATS_FILE))
+            .map_err(|e| e.error)?;
+        lock.unlock()
     }
 }
 

@@ -36,7 +36,9 @@ mod module;
 mod runtime;
 mod sandbox;
 
-pub use cache::{CacheConfig, CacheStats, CachedModule, wasmtime_version};
+pub use cache::{
+    CacheConfig, CacheStats, CachedModule, DiskStats, read_disk_stats, wasmtime_version,
+};
 pub use call::{
     CallOptions, CallStats, DEFAULT_CAPTURE_LIMIT, Outcome, Output, Signature, Stdin, Value,
     ValueType,

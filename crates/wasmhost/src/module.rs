@@ -269,6 +269,8 @@ pub(crate) struct Compiled {
     pub(crate) wasm_bytes: u64,
     pub(crate) compiled_bytes: u64,
     pub(crate) compile_time: Duration,
+    /// Whether this process compiled it (rather than loading it from disk).
+    pub(crate) compiled_here: bool,
     pub(crate) counters: ModuleCounters,
     /// A WASI reactor: a core module exporting `_initialize`, which must run
     /// once after instantiation before any other export is called.
@@ -277,7 +279,13 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
-    pub(crate) fn new(digest: Digest, code: Code, wasm_bytes: u64, compile_time: Duration) -> Self {
+    pub(crate) fn new(
+        digest: Digest,
+        code: Code,
+        wasm_bytes: u64,
+        compile_time: Duration,
+        compiled_here: bool,
+    ) -> Self {
         let range = match &code {
             Code::Core(m) => m.image_range(),
             Code::Component(c) => c.image_range(),
@@ -293,6 +301,7 @@ impl Compiled {
             wasm_bytes,
             compiled_bytes,
             compile_time,
+            compiled_here,
             counters: ModuleCounters::default(),
             pres: Mutex::new(HashMap::new()),
         }
@@ -310,6 +319,34 @@ impl Compiled {
             Code::Core(m) => m.serialize(),
             Code::Component(c) => c.serialize(),
         }
+    }
+
+    /// Counts not yet written to the disk stats, marking them written.
+    pub(crate) fn take_stats_delta(&self) -> Option<crate::cache::DiskStats> {
+        let c = &self.counters;
+        let now = (
+            c.loads.load(Ordering::Relaxed),
+            c.calls.load(Ordering::Relaxed),
+            c.errors.load(Ordering::Relaxed),
+        );
+        let mut done = c.persisted.lock().unwrap_or_else(|p| p.into_inner());
+        if now == *done {
+            return None;
+        }
+        let first = *done == (0, 0, 0);
+        let delta = crate::cache::DiskStats {
+            loads: now.0 - done.0,
+            calls: now.1 - done.1,
+            errors: now.2 - done.2,
+            compile_time_us: if first && self.compiled_here {
+                self.compile_time.as_micros() as u64
+            } else {
+                0
+            },
+            wasm_bytes: self.wasm_bytes,
+        };
+        *done = now;
+        Some(delta)
     }
 
     pub(crate) fn snapshot(&self) -> CachedModule {

@@ -184,8 +184,13 @@ impl Runtime {
                     match code {
                         Ok(code) => {
                             let took = started.elapsed();
-                            let c =
-                                Arc::new(Compiled::new(digest, code, binary.len() as u64, took));
+                            let c = Arc::new(Compiled::new(
+                                digest,
+                                code,
+                                binary.len() as u64,
+                                took,
+                                false,
+                            ));
                             inner.cache.note_disk_hit();
                             inner.cache.insert(c.clone());
                             metrics::module_loaded(label, LoadSource::Disk, Some(took));
@@ -219,7 +224,7 @@ impl Runtime {
         .map_err(|e| Error::invalid_module(format!("{e:#}"), None))?;
         let took = started.elapsed();
         inner.cache.note_compile();
-        let c = Arc::new(Compiled::new(digest, code, binary.len() as u64, took));
+        let c = Arc::new(Compiled::new(digest, code, binary.len() as u64, took, true));
         if let Some(disk) = &inner.disk {
             match c.serialize() {
                 Ok(bytes) => match disk.write(&digest, &bytes) {
@@ -246,6 +251,23 @@ impl Runtime {
     /// The modules compiled in memory now, with their counters.
     pub fn cached_modules(&self) -> Vec<CachedModule> {
         self.inner.cache.modules()
+    }
+
+    /// Adds this process's per-module counters (loads, calls, errors, compile
+    /// time) for `modules` to the stats file of the disk cache, so that
+    /// `wasmhost cache ls` can show them across processes. Only counts not
+    /// yet persisted are added; call it whenever convenient (the CLI does at
+    /// the end of each command). Without a disk cache it does nothing.
+    pub fn persist_stats(&self, modules: &[&Module]) -> Result<()> {
+        let Some(disk) = &self.inner.disk else {
+            return Ok(());
+        };
+        let deltas: Vec<_> = modules
+            .iter()
+            .filter_map(|m| m.compiled.take_stats_delta().map(|d| (m.digest(), d)))
+            .collect();
+        disk.add_stats(&deltas)
+            .map_err(|e| Error::internal(format!("cannot write cache stats: {e}")))
     }
 
     /// Empties the memory cache and the disk cache; returns how many entries

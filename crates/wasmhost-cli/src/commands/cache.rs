@@ -42,6 +42,7 @@ enum CacheAction {
 }
 
 struct Artifact {
+    stats: wasmhost::DiskStats,
     engine: String,
     digest: String,
     bytes: u64,
@@ -59,13 +60,19 @@ fn artifacts(cache: &Path) -> anyhow::Result<Vec<Artifact>> {
         }
     };
     for engine in engines.flatten().filter(|e| e.path().is_dir()) {
+        let stats = wasmhost::read_disk_stats(&engine.path());
         for f in std::fs::read_dir(engine.path())?.flatten() {
             let path = f.path();
             if path.extension().is_none_or(|e| e != "cwasm") {
                 continue;
             }
             let meta = f.metadata()?;
+            let digest = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             out.push(Artifact {
+                stats: stats.get(&digest).cloned().unwrap_or_default(),
                 engine: engine.file_name().to_string_lossy().into_owned(),
                 digest: path
                     .file_stem()
@@ -100,21 +107,34 @@ impl CacheCommand {
                     let rows: Vec<_> = all
                         .iter()
                         .map(|a| serde_json::json!({"digest": format!("sha256:{}", a.digest), "bytes": a.bytes,
-                            "engine": a.engine, "path": a.path}))
+                            "engine": a.engine, "path": a.path, "wasm_bytes": a.stats.wasm_bytes,
+                            "loads": a.stats.loads, "calls": a.stats.calls, "errors": a.stats.errors,
+                            "compile_time_us": a.stats.compile_time_us}))
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&rows)?);
                 } else if all.is_empty() {
                     eprintln!("no compiled modules in {}", cache.display());
                 } else {
                     println!(
-                        "{:<19}  {:>10}  {:<16}  ENGINE",
-                        "DIGEST", "BYTES", "WRITTEN"
+                        "{:<19}  {:>10}  {:>10}  {:>6}  {:>6}  {:>6}  {:>10}  {:<16}  ENGINE",
+                        "DIGEST", "BYTES", "WASM", "LOADS", "CALLS", "ERRORS", "COMPILE", "WRITTEN"
                     );
                     for a in &all {
                         let short = a.digest.get(..12).unwrap_or(&a.digest);
+                        let s = &a.stats;
+                        let compile = if s.compile_time_us > 0 {
+                            format!("{:.1}ms", s.compile_time_us as f64 / 1000.0)
+                        } else {
+                            "-".into()
+                        };
                         println!(
-                            "sha256:{short}  {:>10}  {:<16}  {}",
+                            "sha256:{short}  {:>10}  {:>10}  {:>6}  {:>6}  {:>6}  {:>10}  {:<16}  {}",
                             a.bytes,
+                            s.wasm_bytes,
+                            s.loads,
+                            s.calls,
+                            s.errors,
+                            compile,
                             age(a.modified),
                             a.engine
                         );

@@ -151,17 +151,18 @@ impl RunCommand {
             // The module came in on stdin; the guest gets none.
             opts = opts.stdin(wasmhost::Stdin::Empty);
         }
-        let stats = match self.invoke.as_ref().or(entry.as_ref()) {
-            Some(name) => {
-                let out = module.invoke_text(name, &self.args, &opts)?;
-                let mut stdout = std::io::stdout().lock();
-                for v in &out.value {
-                    writeln!(stdout, "{v}")?;
-                }
-                out.stats
-            }
-            None => module.run(&opts)?.stats,
+        let result = match self.invoke.as_ref().or(entry.as_ref()) {
+            Some(name) => module
+                .invoke_text(name, &self.args, &opts)
+                .map(|out| (out.stats, out.value)),
+            None => module.run(&opts).map(|out| (out.stats, Vec::new())),
         };
+        crate::options::persist_stats(&rt, &module);
+        let (stats, values) = result?;
+        let mut stdout = std::io::stdout().lock();
+        for v in &values {
+            writeln!(stdout, "{v}")?;
+        }
         if self.stats {
             eprintln!("{}", crate::options::describe_stats(&stats));
         }

@@ -39,7 +39,7 @@ pub struct TestCommand {
     state: StateOptions,
 }
 
-fn numbers(input: &str) -> anyhow::Result<Vec<String>> {
+fn numbers(input: &str) -> wasmhost::Result<Vec<String>> {
     if input.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -53,7 +53,9 @@ fn numbers(input: &str) -> anyhow::Result<Vec<String>> {
         .into_iter()
         .map(|x| match x {
             serde_json::Value::Number(n) => Ok(n.to_string()),
-            other => Err(Error::bad_input(format!("--input: `{other}` is not a number")).into()),
+            other => Err(Error::bad_input(format!(
+                "--input: `{other}` is not a number"
+            ))),
         })
         .collect()
 }
@@ -79,24 +81,21 @@ impl TestCommand {
             .with_limits(limits)
             .with_capabilities(caps)
             .with_name(&arg.display);
-        let (result, stats, stdout) = if self.function == "_start" {
+        let outcome = if self.function == "_start" {
             let opts = CallOptions::default().stdin(Stdin::bytes(self.input.clone().into_bytes()));
-            let out = module.run(&opts)?;
-            (
-                String::new(),
-                out.stats,
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-            )
+            module
+                .run(&opts)
+                .map(|out| (String::new(), out.stats, out.stdout))
         } else {
-            let args = numbers(&self.input)?;
-            let out = module.invoke_text(&self.function, &args, &CallOptions::default())?;
-            let values: Vec<String> = out.value.iter().map(|v| v.to_string()).collect();
-            (
-                values.join(" "),
-                out.stats,
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-            )
+            numbers(&self.input).and_then(|args| {
+                let out = module.invoke_text(&self.function, &args, &CallOptions::default())?;
+                let values: Vec<String> = out.value.iter().map(|v| v.to_string()).collect();
+                Ok((values.join(" "), out.stats, out.stdout))
+            })
         };
+        crate::options::persist_stats(&rt, &module);
+        let (result, stats, stdout) = outcome?;
+        let stdout = String::from_utf8_lossy(&stdout).into_owned();
         let m = module.stats();
         if self.json {
             let out = serde_json::json!({

@@ -187,3 +187,23 @@ fn clear_empties_both_levels() {
     rt.load(&module_n(1)).unwrap();
     assert_eq!(rt.cache_stats().compiles, 3);
 }
+
+#[test]
+fn persisted_stats_add_up_across_runtimes() {
+    let state = tempfile::tempdir().unwrap();
+    for round in 0..2 {
+        let rt = Runtime::new(RuntimeConfig::default().state_dir(state.path())).unwrap();
+        let m = rt.load(&wat("divzero")).unwrap();
+        m.invoke("div", &[Value::I32(4), Value::I32(2)]).unwrap();
+        m.invoke("div", &[Value::I32(4), Value::I32(0)])
+            .unwrap_err();
+        rt.persist_stats(&[&m]).unwrap();
+        // Persisting again adds nothing new.
+        rt.persist_stats(&[&m]).unwrap();
+        let stats = wasmhost::read_disk_stats(rt.disk_cache_dir().unwrap());
+        let s = &stats[&m.digest().hex()];
+        let n = round + 1;
+        assert_eq!((s.loads, s.calls, s.errors), (n, 2 * n, n), "round {round}");
+        assert!(s.compile_time_us > 0 && s.wasm_bytes > 0);
+    }
+}
