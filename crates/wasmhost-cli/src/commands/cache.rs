@@ -3,8 +3,9 @@
 //! A command-line process compiles or loads what it runs and exits, so what
 //! lasts between commands is the disk cache: one directory per engine
 //! fingerprint (wasmtime version and compile settings), one checksummed
-//! artifact per module digest. (A long-running `wasmhost serve` also keeps
-//! modules compiled in memory with per-module call counters.)
+//! artifact per module digest, and a `stats.json` summing each module's
+//! loads, calls, errors and compile time over every command that used it
+//! (written by `Runtime::persist_stats` at the end of each command).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -25,7 +26,8 @@ pub struct CacheCommand {
 
 #[derive(Debug, Subcommand)]
 enum CacheAction {
-    /// List the compiled modules on disk: digest, size, age, engine.
+    /// List the compiled modules on disk: digest, size, loads, calls, errors,
+    /// compile time, age, engine.
     Ls {
         /// Print JSON.
         #[arg(long)]
