@@ -13,4 +13,13 @@
   ;; 65530 + 100 runs past the end of the 64 KiB memory.
   (func (export "bad")
     (call $log (i32.const 2) (i32.const 65530) (i32.const 100)))
+
+  ;; `many n` logs the greeting n times (the host keeps at most 1000 lines).
+  (func (export "many") (param $n i32)
+    (block $done
+      (loop $again
+        (br_if $done (i32.eqz (local.get $n)))
+        (call $log (i32.const 2) (i32.const 16) (i32.const 20))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $again))))
 )

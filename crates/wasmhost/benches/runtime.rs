@@ -725,6 +725,9 @@ enum Tuning {
 
 /// Raw wasmtime with the engine configuration of
 /// `crates/wasmhost/src/engine.rs::build_engine` for `RuntimeConfig::default()`.
+/// Keep `Tuning::AsWasmhost` in step with `build_engine`: only the settings
+/// that change compiled code are checked (by the disk-cache fingerprint in
+/// `cold_start_1mib`), not the pool's.
 struct Floor {
     engine: Engine,
 }

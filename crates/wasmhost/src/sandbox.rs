@@ -278,7 +278,19 @@ impl<'m> Sandbox<'m> {
         } = self;
         // Dropping the store's data releases its handles to the output pipes,
         // so the captured bytes can be taken without a copy.
-        let logs = store.into_data().logs.records;
+        // Everything but the log lines is dropped at the end of this statement.
+        let HostState { logs: buffer, .. } = store.into_data();
+        let mut logs = buffer.records;
+        if buffer.dropped > 0 {
+            logs.push(crate::capabilities::LogRecord {
+                level: crate::capabilities::LogLevel::Warn,
+                message: format!(
+                    "{} more log lines were dropped (at most {} are kept per call)",
+                    buffer.dropped,
+                    crate::capabilities::log::MAX_RECORDS
+                ),
+            });
+        }
         let (stdout, stderr) = captures.into_outputs()?;
         Ok(Outcome {
             value,

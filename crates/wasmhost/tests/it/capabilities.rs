@@ -51,3 +51,25 @@ fn wasi_grant_alone_links_a_preview1_import() {
     // fd_write is now provided; env::* are still missing.
     assert!(!err.to_string().contains("fd_write"), "{err}");
 }
+
+#[test]
+fn a_chatty_guest_keeps_at_most_the_cap_and_is_told_so() {
+    let m = load_wat("log").with_capabilities(Capabilities::none().with_log(true));
+    let out = m.invoke("many", &[wasmhost::Value::I32(1005)]).unwrap();
+    let cap = wasmhost::capabilities::log::MAX_RECORDS;
+    assert_eq!(out.logs.len(), cap + 1);
+    let last = out.logs.last().unwrap();
+    assert_eq!(last.level, LogLevel::Warn);
+    assert!(
+        last.message.starts_with("5 more log lines were dropped"),
+        "{}",
+        last.message
+    );
+    assert_eq!(
+        m.invoke("many", &[wasmhost::Value::I32(3)])
+            .unwrap()
+            .logs
+            .len(),
+        3
+    );
+}
