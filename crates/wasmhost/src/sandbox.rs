@@ -211,7 +211,7 @@ impl<'m> Sandbox<'m> {
     }
 
     /// Turns a wasmtime failure into a wasmhost error.
-    fn classify(&mut self, err: wasmtime::Error) -> Error {
+    fn classify(&self, err: wasmtime::Error) -> Error {
         let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
         if let Some(overflow) = self.captures.overflow() {
             return overflow;
@@ -276,9 +276,9 @@ impl<'m> Sandbox<'m> {
         let Sandbox {
             store, captures, ..
         } = self;
-        // Dropping the store's data releases its handles to the output pipes,
-        // so the captured bytes can be taken without a copy.
-        // Everything but the log lines is dropped at the end of this statement.
+        // Everything but the log lines is dropped at the end of this statement,
+        // which releases the store's handles to the output pipes, so the
+        // captured bytes can then be taken without a copy.
         let HostState { logs: buffer, .. } = store.into_data();
         let mut logs = buffer.records;
         if buffer.dropped > 0 {
