@@ -6,11 +6,6 @@
 //! cargo bench -p wasmhost --bench runtime -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! Note: `wasmtime_floor` mirrors the engine settings wasmhost had when this
-//! bench was written (wasmtime's default pool reset); wasmhost now keeps
-//! memory resident, which `wasmtime_floor_keep_resident` mirrors. See
-//! docs/benchmarks.md, "The floors".
-//!
 //! Groups:
 //!
 //! * `fresh_call`: `Module::invoke("answer")` (fresh sandbox per call) against
@@ -24,12 +19,13 @@
 //! * `threads`: fresh-instance calls on one shared `Module` from 1 and 2
 //!   threads at once, and the same for raw wasmtime.
 //!
-//! Some groups add informative peers that explain a missed target:
-//! `wasmtime_floor_keep_resident` (the floor resetting memory with `memset`
-//! of dirty pages instead of `madvise`), `wasmhost_with_recorder` (a metrics
-//! recorder installed), `engine_new*` (building the engine alone, with and
-//! without the fiber-stack pool) and `cpu_only` (how far plain arithmetic
-//! scales to 2 threads on this machine).
+//! `wasmtime_floor` is raw wasmtime configured as `build_engine` configures
+//! it. Some groups add informative peers: `wasmtime_floor_madvise_reset`
+//! (the engine as wasmhost configured it before: wasmtime's default
+//! `madvise` slot reset, 1000 fiber stacks), `wasmhost_with_recorder` (a
+//! metrics recorder installed), `engine_new*` (building the engine alone,
+//! with and without the fiber-stack pool) and `cpu_only` (how far plain
+//! arithmetic scales to 2 threads on this machine).
 //!
 //! Criterion measures each variant on its own and does not compare them. So
 //! after each group this file measures the group's variants again,
@@ -99,9 +95,9 @@ fn fresh_call(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     let floor = Floor::new(Tuning::AsWasmhost);
     let pre = floor.numeric_pre();
     assert_eq!(floor.answer(&pre), 42);
-    let tuned = Floor::new(Tuning::KeepResident);
-    let tuned_pre = tuned.numeric_pre();
-    assert_eq!(tuned.answer(&tuned_pre), 42);
+    let madvise = Floor::new(Tuning::MadviseReset);
+    let madvise_pre = madvise.numeric_pre();
+    assert_eq!(madvise.answer(&madvise_pre), 42);
     // What the server pays: a metrics recorder installed (here metrics-util's
     // registry-backed debugging recorder, on this thread only).
     let recorder = metrics_util::debugging::DebuggingRecorder::new();
@@ -129,10 +125,10 @@ fn fresh_call(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
             start.elapsed()
         })
     };
-    let mut raw_tuned = |iters: u64| {
+    let mut raw_madvise = |iters: u64| {
         let start = Instant::now();
         for _ in 0..iters {
-            black_box(tuned.answer(&tuned_pre));
+            black_box(madvise.answer(&madvise_pre));
         }
         start.elapsed()
     };
@@ -143,8 +139,8 @@ fn fresh_call(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     g.bench_function("wasmhost_with_recorder", |b| {
         b.iter_custom(&mut ours_recorded)
     });
-    g.bench_function("wasmtime_floor_keep_resident", |b| {
-        b.iter_custom(&mut raw_tuned)
+    g.bench_function("wasmtime_floor_madvise_reset", |b| {
+        b.iter_custom(&mut raw_madvise)
     });
     g.finish();
 
@@ -154,14 +150,14 @@ fn fresh_call(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
                 ("wasmhost", &mut ours),
                 ("wasmtime_floor", &mut raw),
                 ("wasmhost_with_recorder", &mut ours_recorded),
-                ("wasmtime_floor_keep_resident", &mut raw_tuned),
+                ("wasmtime_floor_madvise_reset", &mut raw_madvise),
             ],
             ROUNDS,
             BATCH,
         );
         let line = format!(
             "ratio {GROUP}: wasmhost {} / wasmtime_floor {} per call = {:.2}x (per-round {}); target <= 1.50x: {}\n\
-             ratio {GROUP}: wasmhost_with_recorder {} = {:.2}x the floor; wasmtime_floor_keep_resident {} = {:.2}x the floor",
+             ratio {GROUP}: wasmhost_with_recorder {} = {:.2}x the floor; wasmtime_floor_madvise_reset {} = {:.2}x the floor",
             fmt_ns(m[0].median()),
             fmt_ns(m[1].median()),
             m[0].ratio(&m[1]),
@@ -206,12 +202,12 @@ fn wasi_echo_1k(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         input,
         "floor: stdout is not the input"
     );
-    let tuned = Floor::new(Tuning::KeepResident);
-    let tuned_pre = tuned.wasi_pre(&wasm);
+    let madvise = Floor::new(Tuning::MadviseReset);
+    let madvise_pre = madvise.wasi_pre(&wasm);
     assert_eq!(
-        tuned.echo(&tuned_pre, &input),
+        madvise.echo(&madvise_pre, &input),
         input,
-        "tuned floor: stdout is not the input"
+        "madvise-reset floor: stdout is not the input"
     );
 
     let mut ours = |iters: u64| {
@@ -228,10 +224,10 @@ fn wasi_echo_1k(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         }
         start.elapsed()
     };
-    let mut raw_tuned = |iters: u64| {
+    let mut raw_madvise = |iters: u64| {
         let start = Instant::now();
         for _ in 0..iters {
-            black_box(tuned.echo(&tuned_pre, &input));
+            black_box(madvise.echo(&madvise_pre, &input));
         }
         start.elapsed()
     };
@@ -240,8 +236,8 @@ fn wasi_echo_1k(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     g.throughput(Throughput::Bytes(input.len() as u64));
     g.bench_function("wasmhost", |b| b.iter_custom(&mut ours));
     g.bench_function("wasmtime_floor", |b| b.iter_custom(&mut raw));
-    g.bench_function("wasmtime_floor_keep_resident", |b| {
-        b.iter_custom(&mut raw_tuned)
+    g.bench_function("wasmtime_floor_madvise_reset", |b| {
+        b.iter_custom(&mut raw_madvise)
     });
     g.finish();
 
@@ -250,14 +246,14 @@ fn wasi_echo_1k(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
             &mut [
                 ("wasmhost", &mut ours),
                 ("wasmtime_floor", &mut raw),
-                ("wasmtime_floor_keep_resident", &mut raw_tuned),
+                ("wasmtime_floor_madvise_reset", &mut raw_madvise),
             ],
             ROUNDS,
             BATCH,
         );
         let line = format!(
             "ratio {GROUP}: wasmhost {} / wasmtime_floor {} per message = {:.2}x (per-round {}); target wasmhost <= 15 µs: {}\n\
-             ratio {GROUP}: wasmtime_floor_keep_resident {} per message = {:.2}x the floor",
+             ratio {GROUP}: wasmtime_floor_madvise_reset {} per message = {:.2}x the floor",
             fmt_ns(m[0].median()),
             fmt_ns(m[1].median()),
             m[0].ratio(&m[1]),
@@ -333,8 +329,8 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     .expect("write .cwasm");
 
     // New runtime + load + first call. The input copy, the drops and the
-    // engine teardown on the epoch thread are not timed (a process starting
-    // cold has no engine of a previous runtime to unmap).
+    // exit of the dropped runtime's epoch thread are not timed (a process
+    // starting cold has no previous runtime to tear down).
     let cold = |config: &RuntimeConfig, from_disk: bool| {
         let config = config.clone();
         let bytes = &bytes;
@@ -396,8 +392,8 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         }
         total
     };
-    // Just building the engine, as wasmhost configures it, and without the
-    // pool of async fiber stacks (which wasmhost never uses).
+    // Just building the engine, as wasmhost configures it, and as it was
+    // configured before (with a pool of 1000 async fiber stacks).
     let engine_only = |tuning: Tuning| {
         move |iters: u64| {
             let mut total = Duration::ZERO;
@@ -411,16 +407,7 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         }
     };
     let mut engine_as_wasmhost = engine_only(Tuning::AsWasmhost);
-    let mut engine_no_stacks = engine_only(Tuning::NoFiberStacks);
-    {
-        // Synchronous calls work without the fiber stack pool.
-        let floor = Floor::new(Tuning::NoFiberStacks);
-        let module = wasmtime::Module::new(&floor.engine, &bytes).expect("compile");
-        let pre = Linker::new(&floor.engine)
-            .instantiate_pre(&module)
-            .expect("instantiate_pre");
-        assert_eq!(vec![Value::I32(call_run(&floor.engine, &pre))], expected);
-    }
+    let mut engine_fiber_stacks = engine_only(Tuning::MadviseReset);
 
     let mut g = c.benchmark_group(GROUP);
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
@@ -429,8 +416,8 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     g.bench_function("disk_cache_load_only", |b| b.iter_custom(&mut disk_load));
     g.bench_function("wasmtime_floor_cwasm", |b| b.iter_custom(&mut raw_cwasm));
     g.bench_function("engine_new", |b| b.iter_custom(&mut engine_as_wasmhost));
-    g.bench_function("engine_new_no_fiber_stacks", |b| {
-        b.iter_custom(&mut engine_no_stacks)
+    g.bench_function("engine_new_fiber_stacks", |b| {
+        b.iter_custom(&mut engine_fiber_stacks)
     });
     g.finish();
 
@@ -442,7 +429,7 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
                 ("disk_cache_load_only", &mut disk_load),
                 ("wasmtime_floor_cwasm", &mut raw_cwasm),
                 ("engine_new", &mut engine_as_wasmhost),
-                ("engine_new_no_fiber_stacks", &mut engine_no_stacks),
+                ("engine_new_fiber_stacks", &mut engine_fiber_stacks),
             ],
             COLD_ROUNDS,
             Duration::from_millis(200),
@@ -451,7 +438,7 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         let line = format!(
             "ratio {GROUP}: compile {} / disk_cache {} = {:.1}x faster from disk (per-round {}); target >= 20x: {}\n\
              ratio {GROUP}: disk_cache_load_only {}; wasmtime_floor_cwasm {} (disk_cache = {:.2}x it); \
-             engine_new {}; engine_new_no_fiber_stacks {}",
+             engine_new {}; engine_new_fiber_stacks {}",
             fmt_ns(m[1].median()),
             fmt_ns(m[0].median()),
             speedup,
@@ -503,9 +490,10 @@ fn settle_epoch_threads() -> usize {
     }
 }
 
-/// A dropped `Runtime` stops its epoch thread, which holds the last handle
-/// on the engine and so unmaps the instance pool after the drop returned.
-/// Waits (at most 5 s) until the thread is gone.
+/// A dropped `Runtime` stops its epoch thread, which may still be running
+/// when the drop returns (and, while it held a strong engine handle, used to
+/// unmap the instance pool then). Waits (at most 5 s) until the thread is
+/// gone, so nothing of the previous runtime overlaps the next timed iteration.
 fn wait_for_epoch_threads(baseline: usize) {
     let start = Instant::now();
     while epoch_threads() > baseline && start.elapsed() < Duration::from_secs(5) {
@@ -579,16 +567,16 @@ fn threads(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         .expect("load numeric.wat");
     let floor = Floor::new(Tuning::AsWasmhost);
     let pre = floor.numeric_pre();
-    let tuned = Floor::new(Tuning::KeepResident);
-    let tuned_pre = tuned.numeric_pre();
+    let madvise = Floor::new(Tuning::MadviseReset);
+    let madvise_pre = madvise.numeric_pre();
     let ours_call = || {
         black_box(module.invoke("answer", &[]).expect("invoke answer"));
     };
     let raw_call = || {
         black_box(floor.answer(&pre));
     };
-    let tuned_call = || {
-        black_box(tuned.answer(&tuned_pre));
+    let madvise_call = || {
+        black_box(madvise.answer(&madvise_pre));
     };
     // The machine's own scaling: about 2 µs of arithmetic, no memory traffic.
     let cpu_call = || {
@@ -604,8 +592,8 @@ fn threads(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     let mut ours2 = |iters: u64| spread(2, iters, &ours_call);
     let mut raw1 = |iters: u64| spread(1, iters, &raw_call);
     let mut raw2 = |iters: u64| spread(2, iters, &raw_call);
-    let mut tuned1 = |iters: u64| spread(1, iters, &tuned_call);
-    let mut tuned2 = |iters: u64| spread(2, iters, &tuned_call);
+    let mut madvise1 = |iters: u64| spread(1, iters, &madvise_call);
+    let mut madvise2 = |iters: u64| spread(2, iters, &madvise_call);
     let mut cpu1 = |iters: u64| spread(1, iters, &cpu_call);
     let mut cpu2 = |iters: u64| spread(2, iters, &cpu_call);
 
@@ -617,11 +605,11 @@ fn threads(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     g.bench_function("wasmhost/2", |b| b.iter_custom(&mut ours2));
     g.bench_function("wasmtime_floor/1", |b| b.iter_custom(&mut raw1));
     g.bench_function("wasmtime_floor/2", |b| b.iter_custom(&mut raw2));
-    g.bench_function("wasmtime_floor_keep_resident/1", |b| {
-        b.iter_custom(&mut tuned1)
+    g.bench_function("wasmtime_floor_madvise_reset/1", |b| {
+        b.iter_custom(&mut madvise1)
     });
-    g.bench_function("wasmtime_floor_keep_resident/2", |b| {
-        b.iter_custom(&mut tuned2)
+    g.bench_function("wasmtime_floor_madvise_reset/2", |b| {
+        b.iter_custom(&mut madvise2)
     });
     g.bench_function("cpu_only/1", |b| b.iter_custom(&mut cpu1));
     g.bench_function("cpu_only/2", |b| b.iter_custom(&mut cpu2));
@@ -634,8 +622,8 @@ fn threads(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
                 ("wasmhost/2", &mut ours2),
                 ("wasmtime_floor/1", &mut raw1),
                 ("wasmtime_floor/2", &mut raw2),
-                ("wasmtime_floor_keep_resident/1", &mut tuned1),
-                ("wasmtime_floor_keep_resident/2", &mut tuned2),
+                ("wasmtime_floor_madvise_reset/1", &mut madvise1),
+                ("wasmtime_floor_madvise_reset/2", &mut madvise2),
                 ("cpu_only/1", &mut cpu1),
                 ("cpu_only/2", &mut cpu2),
             ],
@@ -646,7 +634,7 @@ fn threads(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         for (i, name) in [
             "wasmhost",
             "wasmtime_floor",
-            "wasmtime_floor_keep_resident",
+            "wasmtime_floor_madvise_reset",
             "cpu_only",
         ]
         .iter()
@@ -710,17 +698,18 @@ fn spread(threads: u64, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
 /// tick (the value does not change the cost; it only has to be far away).
 const DEADLINE_TICKS: u64 = 3001;
 
-/// How the floor's engine differs from wasmhost's.
+/// How the floor's engine is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tuning {
-    /// Exactly wasmhost's configuration.
+    /// Exactly wasmhost's configuration (`build_engine` for the default
+    /// `RuntimeConfig`): freed memory and table slots are reset in place, up
+    /// to `PoolConfig::keep_resident_bytes` and 64 KiB, with the dirty pages
+    /// found by `PAGEMAP_SCAN` where the kernel has it; no fiber stacks.
     AsWasmhost,
-    /// Plus: linear memories and tables reset with `memset` of their dirty
-    /// pages (found with the `PAGEMAP_SCAN` ioctl, Linux >= 6.7) instead of
-    /// `madvise(MADV_DONTNEED)`, up to 1 MiB and 64 KiB per slot.
-    KeepResident,
-    /// Plus: no pool of async fiber stacks (`total_stacks(0)`).
-    NoFiberStacks,
+    /// What wasmhost used before: wasmtime's default slot reset
+    /// (`madvise(MADV_DONTNEED)`, so the next call page-faults its memory back
+    /// in) and a pool of 1000 async fiber stacks.
+    MadviseReset,
 }
 
 /// Raw wasmtime with the engine configuration of
@@ -748,7 +737,6 @@ impl Floor {
             .total_memories(pool.max_instances)
             .total_tables(pool.max_instances)
             .total_component_instances(pool.max_instances)
-            .total_stacks(pool.max_instances.min(1000))
             .max_memory_size(usize::try_from(pool.max_memory_bytes).expect("64-bit host"))
             .table_elements(pool.max_table_elements as usize)
             .max_tables_per_module(8)
@@ -758,14 +746,16 @@ impl Floor {
             .max_tables_per_component(32)
             .total_gc_heaps(pool.max_instances);
         match tuning {
-            Tuning::AsWasmhost => {}
-            Tuning::KeepResident => {
-                p.linear_memory_keep_resident(1 << 20)
+            Tuning::AsWasmhost => {
+                p.total_stacks(pool.async_stacks)
+                    .linear_memory_keep_resident(
+                        usize::try_from(pool.keep_resident_bytes).expect("64-bit host"),
+                    )
                     .table_keep_resident(64 << 10)
-                    .pagemap_scan(wasmtime::Enabled::Yes);
+                    .pagemap_scan(wasmtime::Enabled::Auto);
             }
-            Tuning::NoFiberStacks => {
-                p.total_stacks(0);
+            Tuning::MadviseReset => {
+                p.total_stacks(pool.max_instances.min(1000));
             }
         }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
