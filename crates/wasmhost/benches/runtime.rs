@@ -52,9 +52,7 @@ use wasmhost::{
     CallOptions, Capabilities, DEFAULT_CAPTURE_LIMIT, Runtime, RuntimeConfig, Source, Stdin, Value,
     Wasi,
 };
-use wasmtime::{
-    Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Store,
-};
+use wasmtime::{Engine, InstancePre, Linker, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
@@ -723,44 +721,15 @@ struct Floor {
 
 impl Floor {
     fn new(tuning: Tuning) -> Self {
-        let rc = RuntimeConfig::default();
-        let pool = rc.pool.clone().expect("the default runtime config pools");
-        let mut config = wasmtime::Config::new();
-        config
-            .epoch_interruption(true)
-            .consume_fuel(rc.fuel_metering)
-            .max_wasm_stack(rc.max_wasm_stack)
-            .memory_init_cow(true)
-            .parallel_compilation(true);
-        let mut p = PoolingAllocationConfig::default();
-        p.total_core_instances(pool.max_instances)
-            .total_memories(pool.max_instances)
-            .total_tables(pool.max_instances)
-            .total_component_instances(pool.max_instances)
-            .max_memory_size(usize::try_from(pool.max_memory_bytes).expect("64-bit host"))
-            .table_elements(pool.max_table_elements as usize)
-            .max_tables_per_module(8)
-            .max_memories_per_module(4)
-            .max_core_instances_per_component(64)
-            .max_memories_per_component(16)
-            .max_tables_per_component(32)
-            .total_gc_heaps(pool.max_instances);
-        match tuning {
-            Tuning::AsWasmhost => {
-                p.total_stacks(pool.async_stacks)
-                    .linear_memory_keep_resident(
-                        usize::try_from(pool.keep_resident_bytes).expect("64-bit host"),
-                    )
-                    .table_keep_resident(64 << 10)
-                    .pagemap_scan(wasmtime::Enabled::Auto);
-            }
-            Tuning::MadviseReset => {
-                p.total_stacks(pool.max_instances.min(1000));
-            }
+        // Both floors come from wasmhost's own `wasmtime_config`, so they
+        // cannot drift from the engine the library builds.
+        let mut rc = RuntimeConfig::default();
+        if let (Tuning::MadviseReset, Some(pool)) = (tuning, rc.pool.as_mut()) {
+            pool.keep_resident_bytes = 0;
+            pool.async_stacks = pool.max_instances.min(1000);
         }
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
         Floor {
-            engine: Engine::new(&config)
+            engine: Engine::new(&wasmhost::wasmtime_config(&rc))
                 .unwrap_or_else(|e| panic!("pooling engine ({tuning:?}): {e:#}")),
         }
     }

@@ -154,28 +154,28 @@ impl PoolConfig {
     }
 }
 
-/// Builds the engine for `config`. Falls back to on-demand allocation (with a
-/// warning) when the pool cannot be reserved, e.g. under a low `ulimit -v`.
-pub(crate) fn build_engine(config: &RuntimeConfig) -> Result<Engine> {
-    let mut base = Config::new();
-    base.epoch_interruption(true)
+/// The wasmtime configuration of a runtime built from `config`: the pooled
+/// one when `config.pool` is set. Public so that benchmarks can measure raw
+/// wasmtime on exactly the engine wasmhost uses; wasmhost itself builds its
+/// engine from it (falling back to on-demand allocation if the pool cannot be
+/// reserved).
+pub fn wasmtime_config(config: &RuntimeConfig) -> Config {
+    let mut c = Config::new();
+    c.epoch_interruption(true)
         .consume_fuel(config.fuel_metering)
         .max_wasm_stack(config.max_wasm_stack)
         .memory_init_cow(true)
         .parallel_compilation(true);
-
     if let Some(pool) = &config.pool {
-        let mut pooled = base.clone();
+        let keep = usize::try_from(pool.keep_resident_bytes).unwrap_or(usize::MAX);
         let mut p = PoolingAllocationConfig::default();
         p.total_core_instances(pool.max_instances)
             .total_memories(pool.max_instances)
             .total_tables(pool.max_instances)
             .total_component_instances(pool.max_instances)
             .total_stacks(pool.async_stacks)
-            .linear_memory_keep_resident(
-                usize::try_from(pool.keep_resident_bytes).unwrap_or(usize::MAX),
-            )
-            .table_keep_resident(64 << 10)
+            .linear_memory_keep_resident(keep)
+            .table_keep_resident(keep.min(64 << 10))
             .pagemap_scan(wasmtime::Enabled::Auto)
             .max_memory_size(usize::try_from(pool.max_memory_bytes).unwrap_or(usize::MAX))
             .table_elements(pool.max_table_elements as usize)
@@ -185,8 +185,16 @@ pub(crate) fn build_engine(config: &RuntimeConfig) -> Result<Engine> {
             .max_memories_per_component(16)
             .max_tables_per_component(32)
             .total_gc_heaps(pool.max_instances);
-        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
-        match Engine::new(&pooled) {
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    c
+}
+
+/// Builds the engine for `config`. Falls back to on-demand allocation (with a
+/// warning) when the pool cannot be reserved, e.g. under a low `ulimit -v`.
+pub(crate) fn build_engine(config: &RuntimeConfig) -> Result<Engine> {
+    if config.pool.is_some() {
+        match Engine::new(&wasmtime_config(config)) {
             Ok(engine) => return Ok(engine),
             Err(err) => tracing::warn!(
                 error = %err,
@@ -194,7 +202,12 @@ pub(crate) fn build_engine(config: &RuntimeConfig) -> Result<Engine> {
             ),
         }
     }
-    Engine::new(&base).map_err(|e| Error::internal(format!("cannot create the wasm engine: {e:#}")))
+    let on_demand = RuntimeConfig {
+        pool: None,
+        ..config.clone()
+    };
+    Engine::new(&wasmtime_config(&on_demand))
+        .map_err(|e| Error::internal(format!("cannot create the wasm engine: {e:#}")))
 }
 
 /// The thread that advances the engine's epoch every tick. Dropping it stops

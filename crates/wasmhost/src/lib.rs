@@ -46,7 +46,7 @@ pub use call::{
 pub use capabilities::{Capabilities, LogLevel, LogRecord, Preopen, Wasi};
 pub use engine::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, DEFAULT_POOL_INSTANCES, POOL_SLOT_RESERVATION,
-    PoolConfig, RuntimeConfig, default_state_dir,
+    PoolConfig, RuntimeConfig, default_state_dir, wasmtime_config,
 };
 pub use error::{Error, ErrorCode, MissingImport, Result};
 pub use limits::Limits;
