@@ -124,6 +124,14 @@ fn ser_kind<S: Serializer>(k: &ModuleKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(k.as_str())
 }
 
+/// What reading a ref file found.
+enum RefRead {
+    /// A well-formed ref.
+    Entry(RefEntry),
+    /// A ref file that exists but cannot be used (the error says why).
+    Damaged(Error),
+}
+
 /// The JSON stored at `refs/<name>/<tag>.json`.
 #[derive(Debug, Serialize, Deserialize)]
 struct RefFile {
@@ -510,16 +518,16 @@ impl ModuleStore {
         }
         let read: Vec<Option<RefEntry>> = futures::stream::iter(wanted)
             .map(|(name, tag)| async move {
-                match self.read_ref(&name, &tag).await {
-                    Ok(e) => Ok(Some(e)),
-                    // Removed since it was listed.
-                    Err(Error::NotFound { .. }) => Ok(None),
+                match self.try_read_ref(&name, &tag).await {
+                    Ok(RefRead::Entry(e)) => Ok(Some(e)),
                     // One damaged ref must not hide all the others: say so
                     // and go on (`remove` can still delete it).
-                    Err(Error::Internal { message }) if message.contains("is unreadable") => {
-                        tracing::warn!(store = %self.location, "skipping {message}");
+                    Ok(RefRead::Damaged(e)) => {
+                        tracing::warn!(store = %self.location, "skipping: {e}");
                         Ok(None)
                     }
+                    // Removed since it was listed.
+                    Err(Error::NotFound { .. }) => Ok(None),
                     Err(e) => Err(e),
                 }
             })
@@ -551,10 +559,9 @@ impl ModuleStore {
         match r {
             Reference::Name { name, tag } => {
                 // A damaged ref is removed too: it points nowhere usable.
-                let digest = match self.read_ref(name, tag).await {
-                    Ok(entry) => Some(entry.digest),
-                    Err(Error::Internal { message }) if message.contains("is unreadable") => None,
-                    Err(e) => return Err(e),
+                let digest = match self.try_read_ref(name, tag).await? {
+                    RefRead::Entry(entry) => Some(entry.digest),
+                    RefRead::Damaged(_) => None,
                 };
                 let path = self.ref_path(name, tag);
                 match self.inner.delete(&path).await {
@@ -697,37 +704,47 @@ impl ModuleStore {
     }
 
     async fn read_ref(&self, name: &str, tag: &str) -> Result<RefEntry> {
+        match self.try_read_ref(name, tag).await? {
+            RefRead::Entry(e) => Ok(e),
+            RefRead::Damaged(e) => Err(e),
+        }
+    }
+
+    /// Reads a ref, telling a damaged ref file (an `internal` error inside
+    /// [`RefRead::Damaged`]) from a missing one or a backend failure (`Err`).
+    async fn try_read_ref(&self, name: &str, tag: &str) -> Result<RefRead> {
         let path = self.ref_path(name, tag);
         let Some(raw) = self.get(&path).await? else {
             return Err(self.no_ref(name, tag).await);
         };
-        let unreadable = |why: String| {
-            Error::internal(format!(
+        let damaged = |why: String| {
+            RefRead::Damaged(Error::internal(format!(
                 "reference {name}:{tag} in {} (`{path}`) is unreadable: {why}",
                 self.location
-            ))
+            )))
         };
-        let file: RefFile = serde_json::from_slice(&raw).map_err(|e| unreadable(e.to_string()))?;
+        let file: RefFile = match serde_json::from_slice(&raw) {
+            Ok(f) => f,
+            Err(e) => return Ok(damaged(e.to_string())),
+        };
         if !file.digest.starts_with("sha256:") {
-            return Err(unreadable(format!(
-                "`{}` is not a sha256 digest",
-                file.digest
-            )));
+            return Ok(damaged(format!("`{}` is not a sha256 digest", file.digest)));
         }
-        let digest: Digest = file
-            .digest
-            .parse()
-            .map_err(|e: Error| unreadable(e.to_string()))?;
-        let kind = parse_kind(&file.kind)
-            .ok_or_else(|| unreadable(format!("unknown kind `{}`", file.kind)))?;
-        Ok(RefEntry {
+        let digest: Digest = match file.digest.parse() {
+            Ok(d) => d,
+            Err(e) => return Ok(damaged(format!("{e}"))),
+        };
+        let Some(kind) = parse_kind(&file.kind) else {
+            return Ok(damaged(format!("unknown kind `{}`", file.kind)));
+        };
+        Ok(RefRead::Entry(RefEntry {
             name: name.to_string(),
             tag: tag.to_string(),
             digest,
             size: file.size,
             kind,
             updated: file.updated,
-        })
+        }))
     }
 
     /// Reads a blob and checks it against its digest.
