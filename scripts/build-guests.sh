@@ -4,30 +4,51 @@
 #   scripts/build-guests.sh
 #
 # Outputs (in $ROOT/target/guests/out/):
-#   wasi-echo.wasm            guests/rust/wasi-echo for wasm32-wasip1 (core module, `_start`)
-#   wasi-echo.component.wasm  guests/rust/wasi-echo for wasm32-wasip2 (component, wasi:cli/run)
-#   *.wat                     guests/wat/*.wat, copied unchanged (the host loads WAT text)
+#   wasi-echo.wasm               guests/rust/wasi-echo for wasm32-wasip1 (core module, `_start`)
+#   wasi-echo.component.wasm     guests/rust/wasi-echo for wasm32-wasip2 (component, wasi:cli/run)
+#   extism-plugin.wasm           guests/rust/extism-plugin for wasm32-unknown-unknown (Extism plug-in, extism-pdk)
+#   image-resize.wasm            guests/rust/image-resize for wasm32-unknown-unknown (core module, no imports)
+#   wit-component.wasm           guests/rust/wit-component for wasm32-wasip2 (component, world wasmhost:example/example)
+#   as-extism-plugin.wasm        guests/assemblyscript/extism-plugin.ts (Extism plug-in, @extism/as-pdk)
+#   as-counter-stub.wasm         guests/assemblyscript/counter.ts, --runtime stub        (imports env.abort only)
+#   as-counter-minimal.wasm      guests/assemblyscript/counter.ts, --runtime minimal     (imports env.abort only)
+#   as-counter-incremental.wasm  guests/assemblyscript/counter.ts, --runtime incremental (imports env.abort only)
+#   *.wat                        guests/wat/*.wat, copied unchanged (the host loads WAT text)
 #
-# Idempotent: cargo rebuilds only what changed, and files are copied only when they differ.
+# Needs rustup (the targets are added here) and node >= 18 with npm (the
+# AssemblyScript compiler and PDK come from guests/assemblyscript/package-lock.json).
+#
+# Idempotent: cargo rebuilds only what changed, `npm ci` runs only when node_modules
+# is missing or the lock file changed, asc runs only when an output is older than
+# its inputs (or than this script), and files are copied only when they differ.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GUESTS="$ROOT/guests"
 TARGET_DIR="$ROOT/target/guests"
 OUT="$TARGET_DIR/out"
+SELF="$ROOT/scripts/build-guests.sh"
 
 # Targets are added here so a fresh machine needs nothing but rustup.
 # `rustup target add` is a no-op (and quick) when they are already installed.
-rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null 2>&1 || {
+RUST_TARGETS=(wasm32-wasip1 wasm32-wasip2 wasm32-unknown-unknown)
+rustup target add "${RUST_TARGETS[@]}" >/dev/null 2>&1 || {
   # Re-run loudly so the reason for the failure is visible.
-  rustup target add wasm32-wasip1 wasm32-wasip2
+  rustup target add "${RUST_TARGETS[@]}"
 }
 
 # The guests are their own workspace; the root workspace's target/ is not shared.
-cargo build --quiet --release \
-  --manifest-path "$GUESTS/rust/Cargo.toml" \
-  --target-dir "$TARGET_DIR" \
-  --target wasm32-wasip1 --target wasm32-wasip2
+# Each crate is built only for the target(s) it is meant for, hence `-p` per target.
+cargo_guests() {
+  cargo build --quiet --release \
+    --manifest-path "$GUESTS/rust/Cargo.toml" \
+    --target-dir "$TARGET_DIR" "$@"
+}
+cargo_guests -p wasi-echo --target wasm32-wasip1 --target wasm32-wasip2
+cargo_guests -p extism-plugin -p image-resize --target wasm32-unknown-unknown
+# The package is called wit-component-guest (its directory is wit-component) because
+# wit-bindgen's own dependency graph has a crate named wit-component.
+cargo_guests -p wit-component-guest --target wasm32-wasip2
 
 mkdir -p "$OUT"
 
@@ -39,28 +60,84 @@ copy() {
 }
 
 produced=()
-copy "$TARGET_DIR/wasm32-wasip1/release/wasi-echo.wasm" "$OUT/wasi-echo.wasm"
-produced+=("$OUT/wasi-echo.wasm")
-copy "$TARGET_DIR/wasm32-wasip2/release/wasi-echo.wasm" "$OUT/wasi-echo.component.wasm"
-produced+=("$OUT/wasi-echo.component.wasm")
+emit() { copy "$1" "$OUT/$2"; produced+=("$OUT/$2"); }
 
+emit "$TARGET_DIR/wasm32-wasip1/release/wasi-echo.wasm" wasi-echo.wasm
+emit "$TARGET_DIR/wasm32-wasip2/release/wasi-echo.wasm" wasi-echo.component.wasm
+emit "$TARGET_DIR/wasm32-unknown-unknown/release/extism_plugin.wasm" extism-plugin.wasm
+emit "$TARGET_DIR/wasm32-unknown-unknown/release/image_resize.wasm" image-resize.wasm
+emit "$TARGET_DIR/wasm32-wasip2/release/wit_component_guest.wasm" wit-component.wasm
+
+# --- AssemblyScript ---------------------------------------------------------
+AS_DIR="$GUESTS/assemblyscript"
+AS_BUILD="$TARGET_DIR/assemblyscript"
+mkdir -p "$AS_BUILD"
+
+# `npm ci` only when node_modules is missing or package-lock.json changed since the
+# last install (the lock's hash is kept in node_modules).
+lock_hash="$(sha256sum "$AS_DIR/package-lock.json" | cut -d' ' -f1)"
+stamp="$AS_DIR/node_modules/.wasmhost-lock.sha256"
+if [[ ! -x "$AS_DIR/node_modules/.bin/asc" || "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]]; then
+  (cd "$AS_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$lock_hash" >"$stamp"
+fi
+
+# stale OUTPUT INPUT...: true when OUTPUT is missing or older than any INPUT.
+stale() {
+  local out="$1" dep
+  shift
+  [[ -e "$out" ]] || return 0
+  for dep in "$@"; do
+    [[ "$dep" -nt "$out" ]] && return 0
+  done
+  return 1
+}
+
+# asc_build OUTPUT SOURCE FLAGS...: compiles into $AS_BUILD, then copies to $OUT.
+asc_build() {
+  local name="$1" src="$2"
+  shift 2
+  local built="$AS_BUILD/$name"
+  if stale "$built" "$AS_DIR/$src" "$AS_DIR/package-lock.json" "$SELF"; then
+    (cd "$AS_DIR" && node_modules/.bin/asc "$src" --optimize "$@" --outFile "$built.tmp")
+    mv -f "$built.tmp" "$built"
+  fi
+  emit "$built" "$name"
+}
+
+# Extism plug-in: `abort` is routed to the plug-in's own handler (as the PDK's
+# README says) so that the only imports are from extism:host/env.
+asc_build as-extism-plugin.wasm extism-plugin.ts --use abort=extism-plugin/abort
+for rt in stub minimal incremental; do
+  asc_build "as-counter-$rt.wasm" counter.ts --exportRuntime --runtime "$rt"
+done
+
+# --- WAT ----------------------------------------------------------------------
 shopt -s nullglob
 for wat in "$GUESTS"/wat/*.wat; do
-  copy "$wat" "$OUT/$(basename "$wat")"
-  produced+=("$OUT/$(basename "$wat")")
+  emit "$wat" "$(basename "$wat")"
 done
 # Drop copies of WAT guests that were deleted or renamed in guests/wat.
-for stale in "$OUT"/*.wat; do
-  [[ -e "$GUESTS/wat/$(basename "$stale")" ]] || rm -f "$stale"
+for stale_wat in "$OUT"/*.wat; do
+  [[ -e "$GUESTS/wat/$(basename "$stale_wat")" ]] || rm -f "$stale_wat"
 done
 
-# Sanity check: p1 must be a core module, p2 a component (see the binary format's
-# preamble: bytes 4..8 are the version/layer).
+# Sanity check: core modules and components differ in the binary format's
+# preamble (bytes 4..8 are the version/layer).
 preamble() { od -An -tx1 -N8 "$1" | tr -d ' \n'; }
-[[ "$(preamble "$OUT/wasi-echo.wasm")" == 0061736d01000000 ]] \
-  || { echo "error: $OUT/wasi-echo.wasm is not a core wasm module" >&2; exit 1; }
-[[ "$(preamble "$OUT/wasi-echo.component.wasm")" == 0061736d0d000100 ]] \
-  || { echo "error: $OUT/wasi-echo.component.wasm is not a wasm component" >&2; exit 1; }
+expect_kind() {
+  local file="$OUT/$1" want="$2" what
+  [[ "$want" == 0061736d01000000 ]] && what="core wasm module" || what="wasm component"
+  [[ "$(preamble "$file")" == "$want" ]] \
+    || { echo "error: $file is not a $what" >&2; exit 1; }
+}
+for core in wasi-echo.wasm extism-plugin.wasm image-resize.wasm as-extism-plugin.wasm \
+  as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm; do
+  expect_kind "$core" 0061736d01000000
+done
+for component in wasi-echo.component.wasm wit-component.wasm; do
+  expect_kind "$component" 0061736d0d000100
+done
 
 for f in "${produced[@]}"; do
   printf '%10d  %s\n' "$(wc -c <"$f")" "${f#"$ROOT"/}"

@@ -11,7 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-step "guests (wasm32-wasip1, wasm32-wasip2, WAT)"
+step "guests (Rust for wasm32-wasip1/wasip2/unknown-unknown, AssemblyScript, WAT)"
 scripts/build-guests.sh
 
 step "cargo fmt --check"

@@ -29,6 +29,7 @@ pub(crate) fn exit_status(code: ErrorCode) -> u8 {
         ErrorCode::StackOverflow => 73,
         ErrorCode::Timeout => 124,
         ErrorCode::Trap => 134,
+        ErrorCode::GuestError => 75,
         // `exit` carries the guest's own status; see `commands::run`.
         ErrorCode::Exit => 1,
         _ => 1,
@@ -43,7 +44,8 @@ EXIT STATUS:
   64   bad_input          65   invalid_module     66   not_found
   67   link_error         68   capability_denied  70   internal
   71   memory_limit       72   out_of_fuel        73   stack_overflow
-  74   corrupt            124  timeout            134  trap
+  74   corrupt            75   guest_error        124  timeout
+  134  trap
 
 ENVIRONMENT:
   WASMHOST_STATE   state directory (compiled-module cache, default store); same as --state

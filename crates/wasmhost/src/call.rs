@@ -81,6 +81,22 @@ pub struct CallOptions {
     pub stdout: Output,
     /// Standard error.
     pub stderr: Output,
+    /// The calling convention of [`crate::Module::call`]; detected when `None`.
+    pub convention: Option<crate::convention::Convention>,
+    /// How a component's arguments are written (JSON by default).
+    pub args: ArgsFormat,
+}
+
+/// How the arguments of a component function are written in a call's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgsFormat {
+    /// JSON: an array of the arguments in order, an object by parameter
+    /// name, or, for a one-parameter function, the argument itself.
+    #[default]
+    Json,
+    /// WAVE text, as `wasmtime run --invoke` takes it: `f(1, "a", [x])` or
+    /// just the comma-separated arguments.
+    Wave,
 }
 
 impl CallOptions {
@@ -111,6 +127,18 @@ impl CallOptions {
     /// Sets stderr.
     pub fn stderr(mut self, out: Output) -> Self {
         self.stderr = out;
+        self
+    }
+
+    /// Forces a calling convention instead of detecting it.
+    pub fn convention(mut self, convention: crate::convention::Convention) -> Self {
+        self.convention = Some(convention);
+        self
+    }
+
+    /// Sets how a component's arguments are written.
+    pub fn args(mut self, format: ArgsFormat) -> Self {
+        self.args = format;
         self
     }
 
@@ -175,6 +203,15 @@ impl fmt::Display for ValueType {
 }
 
 impl ValueType {
+    pub(crate) fn to_wasm(self) -> wasmtime::ValType {
+        match self {
+            ValueType::I32 => wasmtime::ValType::I32,
+            ValueType::I64 => wasmtime::ValType::I64,
+            ValueType::F32 => wasmtime::ValType::F32,
+            ValueType::F64 => wasmtime::ValType::F64,
+        }
+    }
+
     pub(crate) fn from_wasm(ty: &wasmtime::ValType) -> Option<Self> {
         match ty {
             wasmtime::ValType::I32 => Some(ValueType::I32),

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     Trap,
     /// A WASI command exited with a non-zero status.
     Exit,
+    /// The guest reported a failure of its own (an Extism plugin's error,
+    /// an AssemblyScript `abort`).
+    GuestError,
     /// A module, file or export that was asked for does not exist.
     NotFound,
     /// The caller's input was malformed (arguments, options, sizes…).
@@ -54,7 +57,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::InvalidModule,
         ErrorCode::LinkError,
         ErrorCode::CapabilityDenied,
@@ -64,6 +67,7 @@ impl ErrorCode {
         ErrorCode::StackOverflow,
         ErrorCode::Trap,
         ErrorCode::Exit,
+        ErrorCode::GuestError,
         ErrorCode::NotFound,
         ErrorCode::BadInput,
         ErrorCode::Corrupt,
@@ -82,6 +86,7 @@ impl ErrorCode {
             ErrorCode::StackOverflow => "stack_overflow",
             ErrorCode::Trap => "trap",
             ErrorCode::Exit => "exit",
+            ErrorCode::GuestError => "guest_error",
             ErrorCode::NotFound => "not_found",
             ErrorCode::BadInput => "bad_input",
             ErrorCode::Corrupt => "corrupt",
@@ -203,6 +208,16 @@ pub enum Error {
         stderr: Vec<u8>,
     },
 
+    /// The guest itself reported a failure: an Extism plugin set an error
+    /// or returned non-zero, an AssemblyScript module called `abort`.
+    #[error("guest error: {message}")]
+    Guest {
+        /// The guest's own message.
+        message: String,
+        /// The status the guest returned (an Extism plugin's return code), if any.
+        status: Option<i32>,
+    },
+
     /// Something asked for does not exist.
     #[error("not found: {what}")]
     NotFound {
@@ -307,6 +322,7 @@ impl Error {
             Error::StackOverflow { .. } => ErrorCode::StackOverflow,
             Error::Trap { .. } => ErrorCode::Trap,
             Error::Exit { .. } => ErrorCode::Exit,
+            Error::Guest { .. } => ErrorCode::GuestError,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::BadInput { .. } => ErrorCode::BadInput,
             Error::Corrupt { .. } => ErrorCode::Corrupt,
@@ -318,6 +334,14 @@ impl Error {
     pub fn bad_input(message: impl Into<String>) -> Self {
         Error::BadInput {
             message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Guest`] without a status.
+    pub fn guest(message: impl Into<String>) -> Self {
+        Error::Guest {
+            message: message.into(),
+            status: None,
         }
     }
 

@@ -28,8 +28,10 @@
 pub mod cache;
 mod call;
 pub mod capabilities;
+pub mod convention;
 mod engine;
 mod error;
+mod instance;
 pub mod limits;
 pub mod metrics;
 mod module;
@@ -40,15 +42,18 @@ pub use cache::{
     CacheConfig, CacheStats, CachedModule, DiskStats, read_disk_stats, wasmtime_version,
 };
 pub use call::{
-    CallOptions, CallStats, DEFAULT_CAPTURE_LIMIT, Outcome, Output, Signature, Stdin, Value,
-    ValueType,
+    ArgsFormat, CallOptions, CallStats, DEFAULT_CAPTURE_LIMIT, Outcome, Output, Signature, Stdin,
+    Value, ValueType,
 };
-pub use capabilities::{Capabilities, LogLevel, LogRecord, Preopen, Wasi};
+pub use capabilities::{Capabilities, HostFunctions, Http, LogLevel, LogRecord, Preopen, Wasi};
+pub use convention::{Convention, Data};
 pub use engine::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, DEFAULT_POOL_INSTANCES, POOL_SLOT_RESERVATION,
     PoolConfig, RuntimeConfig, default_state_dir, wasmtime_config,
 };
 pub use error::{Error, ErrorCode, MissingImport, Result};
+pub use instance::Instance;
 pub use limits::Limits;
 pub use module::{Digest, ItemInfo, Module, ModuleKind, Source, normalize};
 pub use runtime::Runtime;
+pub use sandbox::HostState;

@@ -126,6 +126,11 @@ impl Limiter {
         self.denied.as_deref()
     }
 
+    /// Forgets a recorded denial: a kept instance starts its next call clean.
+    pub(crate) fn clear_denied(&mut self) {
+        self.denied = None;
+    }
+
     fn deny(&mut self, message: String) {
         if self.denied.is_none() {
             self.denied = Some(message);

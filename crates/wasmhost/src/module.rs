@@ -30,6 +30,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cache::{CachedModule, ModuleCounters};
 use crate::call::{CallOptions, Outcome, Signature, Value, ValueType};
 use crate::capabilities::{Capabilities, GrantKey};
+use crate::convention::{Convention, Data};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::runtime::RuntimeInner;
@@ -255,6 +256,12 @@ pub(crate) enum Code {
     Component(wasmtime::component::Component),
 }
 
+impl Code {
+    pub(crate) fn is_component(&self) -> bool {
+        matches!(self, Code::Component(_))
+    }
+}
+
 /// A pre-linked module for one grant shape.
 #[derive(Clone)]
 pub(crate) enum Pre {
@@ -275,6 +282,8 @@ pub(crate) struct Compiled {
     /// A WASI reactor: a core module exporting `_initialize`, which must run
     /// once after instantiation before any other export is called.
     pub(crate) reactor: bool,
+    /// The calling conventions the module's imports and exports announce.
+    pub(crate) traits: crate::convention::Traits,
     pres: Mutex<HashMap<GrantKey, Pre>>,
 }
 
@@ -294,8 +303,10 @@ impl Compiled {
         let reactor = matches!(&code, Code::Core(m)
             if matches!(m.get_export("_initialize"), Some(wasmtime::ExternType::Func(f))
                 if f.params().len() == 0 && f.results().len() == 0));
+        let traits = crate::convention::Traits::of(&code);
         Compiled {
             reactor,
+            traits,
             digest,
             code,
             wasm_bytes,
@@ -373,7 +384,7 @@ impl Compiled {
         {
             return Ok(pre.clone());
         }
-        let linkers = rt.linkers(key)?;
+        let linkers = rt.linkers(key.clone())?;
         let pre = match &self.code {
             Code::Core(m) => Pre::Core(crate::sandbox::link_core(&linkers, m)?),
             Code::Component(c) => Pre::Component(crate::sandbox::link_component(&linkers, c)?),
@@ -519,73 +530,152 @@ impl Module {
     }
 
     pub(crate) fn missing_export(&self, export: &str) -> Error {
-        let funcs: Vec<String> = self
-            .exports()
-            .into_iter()
-            .filter(|e| e.ty.starts_with("func"))
-            .map(|e| e.name)
-            .collect();
-        Error::not_found(format!(
-            "export `{export}` in module {} (exported functions: {})",
-            self.name,
-            if funcs.is_empty() {
-                "none".to_string()
-            } else {
-                funcs.join(", ")
-            }
-        ))
+        missing_export(&self.compiled, &self.name, export)
     }
 
     /// Imports of the module.
     pub fn imports(&self) -> Vec<ItemInfo> {
-        match &self.compiled.code {
-            Code::Core(m) => m
-                .imports()
-                .map(|i| ItemInfo {
-                    module: i.module().to_string(),
-                    name: i.name().to_string(),
-                    ty: extern_type(&i.ty()),
-                })
-                .collect(),
-            Code::Component(c) => {
-                let engine = c.engine();
-                c.component_type()
-                    .imports(engine)
-                    .map(|(name, item)| ItemInfo {
-                        module: String::new(),
-                        name: name.to_string(),
-                        ty: component_item(&item.ty),
-                    })
-                    .collect()
-            }
-        }
+        imports(&self.compiled.code)
     }
 
     /// Exports of the module.
     pub fn exports(&self) -> Vec<ItemInfo> {
+        exports(&self.compiled.code)
+    }
+
+    /// Exported functions with their signatures: `func (i32) -> (i32)` for
+    /// a core module, WIT-style `func(a: point) -> string` for a component
+    /// (functions inside exported interfaces are named `interface#function`).
+    pub fn functions(&self) -> Vec<(String, String)> {
         match &self.compiled.code {
             Code::Core(m) => m
                 .exports()
-                .map(|e| ItemInfo {
-                    module: String::new(),
-                    name: e.name().to_string(),
-                    ty: extern_type(&e.ty()),
+                .filter_map(|e| match e.ty() {
+                    wasmtime::ExternType::Func(f) => {
+                        Some((e.name().to_string(), func_type_string(&f)))
+                    }
+                    _ => None,
                 })
                 .collect(),
-            Code::Component(c) => {
-                let engine = c.engine();
-                c.component_type()
-                    .exports(engine)
-                    .map(|(name, item)| ItemInfo {
-                        module: String::new(),
-                        name: name.to_string(),
-                        ty: component_item(&item.ty),
-                    })
-                    .collect()
-            }
+            Code::Component(c) => crate::convention::component::functions(c),
         }
     }
 
+    /// Calls `function` with `input` in a fresh sandbox, through the calling
+    /// convention the module supports (see [`crate::convention`]), with the
+    /// module's defaults.
+    pub fn call(&self, function: &str, input: impl AsRef<[u8]>) -> Result<Outcome<Data>> {
+        self.call_with(function, input, &CallOptions::default())
+    }
+
+    /// Like [`Module::call`], with per-call options (limits, capabilities,
+    /// a forced convention, WAVE arguments).
+    pub fn call_with(
+        &self,
+        function: &str,
+        input: impl AsRef<[u8]>,
+        opts: &CallOptions,
+    ) -> Result<Outcome<Data>> {
+        crate::sandbox::call(self, function, input.as_ref(), opts)
+    }
+
+    /// Raw memory transfer (see [`crate::convention::raw`]): writes `input`
+    /// into the guest's memory through its allocator, calls
+    /// `function(ptr, len, extra...)`, reads the bytes its packed
+    /// `(ptr << 32) | len` result points to, and frees both buffers.
+    pub fn call_raw(
+        &self,
+        function: &str,
+        input: &[u8],
+        extra: &[Value],
+        opts: &CallOptions,
+    ) -> Result<Outcome<Vec<u8>>> {
+        crate::convention::raw::call_fresh(self, function, input, extra, opts)
+    }
+
+    /// Which calling conventions `function` can be called through, or why
+    /// none fits.
+    pub fn conventions(
+        &self,
+        function: &str,
+    ) -> Vec<(Convention, std::result::Result<(), String>)> {
+        crate::convention::fits(self, function)
+    }
+
+    /// An instance that stays alive between calls: memory, globals and
+    /// plugin variables persist (see [`crate::Instance`]).
+    pub fn instantiate(&self, opts: &CallOptions) -> Result<crate::Instance> {
+        crate::instance::Instance::new(self, opts)
+    }
+}
+
+pub(crate) fn missing_export(compiled: &Compiled, name: &str, export: &str) -> Error {
+    let funcs: Vec<String> = exports(&compiled.code)
+        .into_iter()
+        .filter(|e| e.ty.starts_with("func"))
+        .map(|e| e.name)
+        .collect();
+    Error::not_found(format!(
+        "export `{export}` in module {name} (exported functions: {})",
+        if funcs.is_empty() {
+            "none".to_string()
+        } else {
+            funcs.join(", ")
+        }
+    ))
+}
+
+/// Imports of compiled code.
+fn imports(code: &Code) -> Vec<ItemInfo> {
+    match code {
+        Code::Core(m) => m
+            .imports()
+            .map(|i| ItemInfo {
+                module: i.module().to_string(),
+                name: i.name().to_string(),
+                ty: extern_type(&i.ty()),
+            })
+            .collect(),
+        Code::Component(c) => {
+            let engine = c.engine();
+            c.component_type()
+                .imports(engine)
+                .map(|(name, item)| ItemInfo {
+                    module: String::new(),
+                    name: name.to_string(),
+                    ty: component_item(&item.ty),
+                })
+                .collect()
+        }
+    }
+}
+
+/// Exports of compiled code.
+fn exports(code: &Code) -> Vec<ItemInfo> {
+    match code {
+        Code::Core(m) => m
+            .exports()
+            .map(|e| ItemInfo {
+                module: String::new(),
+                name: e.name().to_string(),
+                ty: extern_type(&e.ty()),
+            })
+            .collect(),
+        Code::Component(c) => {
+            let engine = c.engine();
+            c.component_type()
+                .exports(engine)
+                .map(|(name, item)| ItemInfo {
+                    module: String::new(),
+                    name: name.to_string(),
+                    ty: component_item(&item.ty),
+                })
+                .collect()
+        }
+    }
+}
+
+impl Module {
     /// Calls a numeric export in a fresh sandbox with the module's defaults.
     pub fn invoke(&self, export: &str, args: &[Value]) -> Result<Outcome<Vec<Value>>> {
         self.invoke_with(export, args, &CallOptions::default())
@@ -632,18 +722,21 @@ impl Module {
     }
 }
 
+/// `func (i32, i32) -> (i64)`.
+pub(crate) fn func_type_string(f: &wasmtime::FuncType) -> String {
+    let list = |it: &mut dyn Iterator<Item = wasmtime::ValType>| {
+        it.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "func ({}) -> ({})",
+        list(&mut f.params()),
+        list(&mut f.results())
+    )
+}
+
 fn extern_type(ty: &wasmtime::ExternType) -> String {
     match ty {
-        wasmtime::ExternType::Func(f) => {
-            let list = |it: &mut dyn Iterator<Item = wasmtime::ValType>| {
-                it.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
-            };
-            format!(
-                "func ({}) -> ({})",
-                list(&mut f.params()),
-                list(&mut f.results())
-            )
-        }
+        wasmtime::ExternType::Func(f) => func_type_string(f),
         wasmtime::ExternType::Memory(m) => format!(
             "memory {} pages{}",
             m.minimum(),

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::cache::{CacheStats, CachedModule, DiskCache, DiskRead, MemoryCache};
-use crate::capabilities::{GrantKey, Linkers};
+use crate::capabilities::{GrantKey, HostFunctions, Linkers};
 use crate::engine::{EpochTicker, RuntimeConfig, build_engine};
 use crate::error::{Error, Result};
 use crate::metrics::{self, LoadSource};
@@ -34,6 +34,8 @@ pub(crate) struct RuntimeInner {
     cache: MemoryCache,
     disk: Option<DiskCache>,
     linkers: Mutex<HashMap<GrantKey, Arc<Linkers>>>,
+    /// Host-function sets by name, as registered with [`Runtime::add_host_functions`].
+    host_functions: Mutex<HashMap<String, HostFunctions>>,
     _ticker: EpochTicker,
 }
 
@@ -44,7 +46,11 @@ impl RuntimeInner {
         if let Some(l) = map.get(&key) {
             return Ok(l.clone());
         }
-        let l = Arc::new(Linkers::build(&self.engine, key)?);
+        let registered = self
+            .host_functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let l = Arc::new(Linkers::build(&self.engine, key.clone(), &registered)?);
         map.insert(key, l.clone());
         Ok(l)
     }
@@ -96,10 +102,45 @@ impl Runtime {
                 cache: MemoryCache::new(config.cache.clone()),
                 disk,
                 linkers: Mutex::new(HashMap::new()),
+                host_functions: Mutex::new(HashMap::new()),
                 _ticker: ticker,
                 config,
             }),
         })
+    }
+
+    /// Registers a set of host functions under its name. Guests get them
+    /// only where the set is granted
+    /// ([`crate::Capabilities::with_host_functions`]). A name can be
+    /// registered once: replacing functions under modules already linked
+    /// against them would make calls depend on timing.
+    ///
+    /// ```
+    /// use wasmhost::{Capabilities, HostFunctions, Runtime, RuntimeConfig, Source, Value};
+    /// # fn main() -> wasmhost::Result<()> {
+    /// let rt = Runtime::new(RuntimeConfig::default())?;
+    /// rt.add_host_functions(HostFunctions::new("math").core("host", "triple", |x: i32| x * 3))?;
+    /// let m = rt
+    ///     .load(&Source::Bytes(br#"(module (import "host" "triple" (func $t (param i32) (result i32)))
+    ///         (func (export "f") (param i32) (result i32) local.get 0 call $t))"#.to_vec()))?
+    ///     .with_capabilities(Capabilities::none().with_host_functions("math"));
+    /// assert_eq!(m.invoke("f", &[Value::I32(14)])?.value, vec![Value::I32(42)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn add_host_functions(&self, set: HostFunctions) -> Result<()> {
+        let mut map = self
+            .inner
+            .host_functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if map.contains_key(set.name()) {
+            return Err(Error::bad_input(format!(
+                "host functions `{}` are already registered with this runtime",
+                set.name()
+            )));
+        }
+        map.insert(set.name().to_string(), set);
+        Ok(())
     }
 
     /// The configuration this runtime was built with.

@@ -1,12 +1,16 @@
 //! One call, one sandbox: store creation, instantiation, the call itself,
 //! and turning whatever went wrong into one of wasmhost's error codes.
 //!
-//! Every call builds a new wasmtime `Store` holding a [`HostState`] (limits,
-//! the WASI context if granted, log lines), instantiates the module's cached
-//! `InstancePre` in it (a pooled slot with a copy-on-write memory image),
-//! calls, and drops the store. Nothing survives from one call to the next,
-//! so a trap leaves the module as usable as before.
+//! A call builds a new wasmtime `Store` holding a [`HostState`] (limits,
+//! the WASI context if granted, log lines, the plugin state of the calling
+//! conventions), instantiates the module's cached `InstancePre` in it (a
+//! pooled slot with a copy-on-write memory image), calls, and drops the
+//! store. Nothing survives from one call to the next, so a trap leaves the
+//! module as usable as before. A [`crate::Instance`] keeps the sandbox
+//! instead and calls it again ([`Sandbox::begin`] resets the per-call
+//! budget).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -19,19 +23,32 @@ use crate::call::{CallOptions, CallStats, Outcome, Value};
 use crate::capabilities::log::LogBuffer;
 use crate::capabilities::wasi::Captures;
 use crate::capabilities::{Capabilities, Linkers};
+use crate::convention::extism::PluginState;
 use crate::engine::deadline_ticks;
 use crate::error::{Error, HostAbort, MissingImport, Result};
 use crate::limits::{Limiter, Limits};
 use crate::metrics;
-use crate::module::{Code, Module, Pre};
+use crate::module::{Code, Compiled, Module, Pre};
+use crate::runtime::RuntimeInner;
 
-/// The data of one wasmtime `Store`: everything a call's host side owns.
-pub(crate) struct HostState {
+/// The host side of one sandbox (one wasmtime `Store`): limits, the WASI
+/// context if granted, the guest's log lines and the state of the calling
+/// conventions. Host functions registered with
+/// [`crate::HostFunctions::core`] may take a `wasmtime::Caller<'_, HostState>`
+/// to reach the guest's exports; its contents are private.
+pub struct HostState {
     pub(crate) limiter: Limiter,
     wasi_p1: Option<WasiP1Ctx>,
     wasi_p2: Option<WasiCtx>,
     table: ResourceTable,
     pub(crate) logs: LogBuffer,
+    pub(crate) plugin: PluginState,
+}
+
+impl std::fmt::Debug for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostState").finish_non_exhaustive()
+    }
 }
 
 impl HostState {
@@ -43,6 +60,7 @@ impl HostState {
             wasi_p2: None,
             table: ResourceTable::new(),
             logs: LogBuffer::default(),
+            plugin: PluginState::default(),
         }
     }
 
@@ -146,18 +164,29 @@ pub(crate) fn link_component(
     })
 }
 
-/// A store ready for one call, plus what is needed to report on it.
-struct Sandbox<'m> {
-    module: &'m Module,
-    store: Store<HostState>,
+/// An instantiated module of either kind.
+#[derive(Clone, Copy)]
+pub(crate) enum Handle {
+    Core(wasmtime::Instance),
+    Component(wasmtime::component::Instance),
+}
+
+/// A store ready for calls, plus what is needed to report on them.
+pub(crate) struct Sandbox {
+    pub(crate) rt: Arc<RuntimeInner>,
+    pub(crate) compiled: Arc<Compiled>,
+    pub(crate) name: Arc<str>,
+    pub(crate) store: Store<HostState>,
     captures: Captures,
-    limits: &'m Limits,
+    /// Bytes of stdout and stderr already reported by earlier calls on a kept sandbox.
+    reported: (usize, usize),
+    pub(crate) limits: Limits,
     fuel_start: Option<u64>,
     started: Instant,
 }
 
-impl<'m> Sandbox<'m> {
-    fn new(module: &'m Module, opts: &'m CallOptions) -> Result<Self> {
+impl Sandbox {
+    pub(crate) fn new(module: &Module, opts: &CallOptions) -> Result<Self> {
         let rt = &module.rt;
         let limits = opts.limits.as_ref().unwrap_or(&module.limits);
         let caps: &Capabilities = opts.capabilities.as_ref().unwrap_or(&module.caps);
@@ -168,6 +197,7 @@ impl<'m> Sandbox<'m> {
         }
         let mut state = HostState::empty();
         state.limiter = Limiter::new(limits);
+        state.plugin = PluginState::new(caps, limits);
         let mut captures = Captures::default();
         if let Some(wasi) = &caps.wasi {
             let (mut builder, c) = wasi.builder(opts)?;
@@ -179,25 +209,64 @@ impl<'m> Sandbox<'m> {
         }
         let mut store = Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let fuel_start = if rt.config.fuel_metering {
-            let fuel = limits.fuel.unwrap_or(u64::MAX);
-            store
-                .set_fuel(fuel)
-                .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
-            Some(fuel)
-        } else {
-            None
-        };
-        store.set_epoch_deadline(deadline_ticks(limits.timeout, rt.config.epoch_tick));
-        store.epoch_deadline_trap();
-        Ok(Sandbox {
-            module,
+        let mut sb = Sandbox {
+            rt: rt.clone(),
+            compiled: module.compiled.clone(),
+            name: module.name.clone(),
             store,
             captures,
-            limits,
-            fuel_start,
+            reported: (0, 0),
+            limits: limits.clone(),
+            fuel_start: None,
             started: Instant::now(),
-        })
+        };
+        sb.begin()?;
+        Ok(sb)
+    }
+
+    /// Starts a call's budget: fuel, deadline, clock.
+    pub(crate) fn begin(&mut self) -> Result<()> {
+        if self.rt.config.fuel_metering {
+            let fuel = self.limits.fuel.unwrap_or(u64::MAX);
+            self.store
+                .set_fuel(fuel)
+                .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
+            self.fuel_start = Some(fuel);
+        }
+        self.store.set_epoch_deadline(deadline_ticks(
+            self.limits.timeout,
+            self.rt.config.epoch_tick,
+        ));
+        self.store.epoch_deadline_trap();
+        self.started = Instant::now();
+        let state = self.store.data_mut();
+        state.limiter.clear_denied();
+        state.plugin.deadline = self.limits.timeout.map(|t| self.started + t);
+        Ok(())
+    }
+
+    /// Instantiates `pre` in this sandbox; a reactor's `_initialize` runs
+    /// first, unless that is the export about to be called.
+    pub(crate) fn instantiate(&mut self, pre: &Pre, export: Option<&str>) -> Result<Handle> {
+        match pre {
+            Pre::Core(pre) => {
+                let instance = pre
+                    .instantiate(&mut self.store)
+                    .map_err(|e| self.classify(e))?;
+                if self.compiled.reactor && export != Some("_initialize") {
+                    let init = instance
+                        .get_typed_func::<(), ()>(&mut self.store, "_initialize")
+                        .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
+                    init.call(&mut self.store, ())
+                        .map_err(|e| self.classify(e))?;
+                }
+                Ok(Handle::Core(instance))
+            }
+            Pre::Component(pre) => pre
+                .instantiate(&mut self.store)
+                .map(Handle::Component)
+                .map_err(|e| self.classify(e)),
+        }
     }
 
     fn stats(&self) -> CallStats {
@@ -211,7 +280,7 @@ impl<'m> Sandbox<'m> {
     }
 
     /// Turns a wasmtime failure into a wasmhost error.
-    fn classify(&self, err: wasmtime::Error) -> Error {
+    pub(crate) fn classify(&self, err: wasmtime::Error) -> Error {
         let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
         if let Some(overflow) = self.captures.overflow() {
             return overflow;
@@ -243,7 +312,7 @@ impl<'m> Sandbox<'m> {
                 }
                 Trap::StackOverflow => {
                     return Error::StackOverflow {
-                        max_stack: self.module.rt.config.max_wasm_stack,
+                        max_stack: self.rt.config.max_wasm_stack,
                         backtrace,
                     };
                 }
@@ -271,7 +340,44 @@ impl<'m> Sandbox<'m> {
         }
     }
 
-    fn finish<T>(self, value: T) -> Result<Outcome<T>> {
+    fn take_logs(buffer: &mut LogBuffer) -> Vec<crate::capabilities::LogRecord> {
+        let mut logs = std::mem::take(&mut buffer.records);
+        let dropped = std::mem::take(&mut buffer.dropped);
+        if dropped > 0 {
+            logs.push(crate::capabilities::LogRecord {
+                level: crate::capabilities::LogLevel::Warn,
+                message: format!(
+                    "{dropped} more log lines were dropped (at most {} are kept per call)",
+                    crate::capabilities::log::MAX_RECORDS
+                ),
+            });
+        }
+        logs
+    }
+
+    /// The outcome of the last call on a sandbox that stays alive: its
+    /// output since the previous call, its logs and its cost.
+    pub(crate) fn outcome<T>(&mut self, value: T) -> Result<Outcome<T>> {
+        if let Some(overflow) = self.captures.overflow() {
+            return Err(overflow);
+        }
+        let stats = self.stats();
+        let logs = Self::take_logs(&mut self.store.data_mut().logs);
+        let (out, err) = self.captures.take();
+        let stdout = out.get(self.reported.0..).unwrap_or_default().to_vec();
+        let stderr = err.get(self.reported.1..).unwrap_or_default().to_vec();
+        self.reported = (out.len(), err.len());
+        Ok(Outcome {
+            value,
+            stdout,
+            stderr,
+            logs,
+            stats,
+        })
+    }
+
+    /// The outcome of the one call of a sandbox, which ends here.
+    pub(crate) fn finish<T>(self, value: T) -> Result<Outcome<T>> {
         let stats = self.stats();
         let Sandbox {
             store, captures, ..
@@ -279,18 +385,8 @@ impl<'m> Sandbox<'m> {
         // Everything but the log lines is dropped at the end of this statement,
         // which releases the store's handles to the output pipes, so the
         // captured bytes can then be taken without a copy.
-        let HostState { logs: buffer, .. } = store.into_data();
-        let mut logs = buffer.records;
-        if buffer.dropped > 0 {
-            logs.push(crate::capabilities::LogRecord {
-                level: crate::capabilities::LogLevel::Warn,
-                message: format!(
-                    "{} more log lines were dropped (at most {} are kept per call)",
-                    buffer.dropped,
-                    crate::capabilities::log::MAX_RECORDS
-                ),
-            });
-        }
+        let HostState { mut logs, .. } = store.into_data();
+        let logs = Self::take_logs(&mut logs);
         let (stdout, stderr) = captures.into_outputs()?;
         Ok(Outcome {
             value,
@@ -311,22 +407,37 @@ fn root_message(err: &wasmtime::Error) -> String {
 }
 
 /// Records the metrics and per-module counters of a finished call.
-fn record<T>(module: &Module, function: &str, started: Instant, result: &Result<Outcome<T>>) {
-    let counters = &module.compiled.counters;
+pub(crate) fn record<T>(
+    compiled: &Compiled,
+    name: &Arc<str>,
+    function: &str,
+    started: Instant,
+    result: &Result<Outcome<T>>,
+) {
+    let counters = &compiled.counters;
     counters.calls.fetch_add(1, Ordering::Relaxed);
     match result {
-        Ok(out) => metrics::call_finished(&module.name, function, &out.stats, None),
+        Ok(out) => metrics::call_finished(name, function, &out.stats, None),
         Err(e) => {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             let stats = CallStats {
                 duration: started.elapsed(),
                 ..CallStats::default()
             };
-            metrics::call_finished(&module.name, function, &stats, Some(e.code()));
+            metrics::call_finished(name, function, &stats, Some(e.code()));
         }
     }
 }
 
+/// A fresh sandbox for one call of `export`, instantiated.
+fn fresh(module: &Module, export: &str, opts: &CallOptions) -> Result<(Sandbox, Handle)> {
+    let pre = module.pre_for(opts)?;
+    let mut sb = Sandbox::new(module, opts)?;
+    let handle = sb.instantiate(&pre, Some(export))?;
+    Ok((sb, handle))
+}
+
+/// Calls a numeric export in a fresh sandbox.
 pub(crate) fn invoke(
     module: &Module,
     export: &str,
@@ -334,38 +445,40 @@ pub(crate) fn invoke(
     opts: &CallOptions,
 ) -> Result<Outcome<Vec<Value>>> {
     let started = Instant::now();
-    let result = invoke_inner(module, export, args, opts);
-    record(module, export, started, &result);
+    let result = (|| {
+        if module.compiled.code.is_component() {
+            return Err(Error::bad_input(format!(
+                "`{}` is a component; numeric invocation needs a core module",
+                module.name
+            )));
+        }
+        let (mut sb, handle) = fresh(module, export, opts)?;
+        let values = invoke_in(&mut sb, handle, export, args)?;
+        sb.finish(values)
+    })();
+    record(&module.compiled, &module.name, export, started, &result);
     result
 }
 
-fn invoke_inner(
-    module: &Module,
+/// Calls a numeric export of an instantiated core module.
+pub(crate) fn invoke_in(
+    sb: &mut Sandbox,
+    handle: Handle,
     export: &str,
     args: &[Value],
-    opts: &CallOptions,
-) -> Result<Outcome<Vec<Value>>> {
-    let Pre::Core(pre) = &*module.pre_for(opts)? else {
+) -> Result<Vec<Value>> {
+    let Handle::Core(instance) = handle else {
         return Err(Error::bad_input(format!(
             "`{}` is a component; numeric invocation needs a core module",
-            module.name
+            sb.name
         )));
     };
-    let mut sb = Sandbox::new(module, opts)?;
-    let instance = match pre.instantiate(&mut sb.store) {
-        Ok(i) => i,
-        Err(e) => return Err(sb.classify(e)),
-    };
-    if module.compiled.reactor && export != "_initialize" {
-        let init = instance
-            .get_typed_func::<(), ()>(&mut sb.store, "_initialize")
-            .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
-        if let Err(e) = init.call(&mut sb.store, ()) {
-            return Err(sb.classify(e));
-        }
-    }
     let Some(func) = instance.get_func(&mut sb.store, export) else {
-        return Err(module.missing_export(export));
+        return Err(crate::module::missing_export(
+            &sb.compiled,
+            &sb.name,
+            export,
+        ));
     };
     let ty = func.ty(&sb.store);
     if ty.params().len() != args.len()
@@ -387,7 +500,7 @@ fn invoke_inner(
     if let Err(e) = func.call(&mut sb.store, &wasm_args, &mut results) {
         return Err(sb.classify(e));
     }
-    let values = results
+    results
         .iter()
         .map(|v| {
             Value::from_wasm(v).ok_or_else(|| {
@@ -396,14 +509,34 @@ fn invoke_inner(
                 ))
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    sb.finish(values)
+        .collect()
+}
+
+/// Calls `function` in a fresh sandbox through a calling convention.
+pub(crate) fn call(
+    module: &Module,
+    function: &str,
+    input: &[u8],
+    opts: &CallOptions,
+) -> Result<Outcome<crate::convention::Data>> {
+    let started = Instant::now();
+    let result = (|| {
+        let convention = match opts.convention {
+            Some(c) => c,
+            None => crate::convention::detect(module, function)?,
+        };
+        let (mut sb, handle) = fresh(module, function, opts)?;
+        let data = crate::convention::call_in(&mut sb, handle, convention, function, input, opts)?;
+        sb.finish(data)
+    })();
+    record(&module.compiled, &module.name, function, started, &result);
+    result
 }
 
 pub(crate) fn run_command(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
     let started = Instant::now();
     let result = run_inner(module, opts);
-    record(module, "_start", started, &result);
+    record(&module.compiled, &module.name, "_start", started, &result);
     result
 }
 

@@ -73,7 +73,7 @@ pub(crate) struct LogBuffer {
 }
 
 impl LogBuffer {
-    fn push(&mut self, record: LogRecord) {
+    pub(crate) fn push(&mut self, record: LogRecord) {
         match record.level {
             LogLevel::Trace => tracing::trace!(target: "wasmhost::guest", "{}", record.message),
             LogLevel::Debug => tracing::debug!(target: "wasmhost::guest", "{}", record.message),

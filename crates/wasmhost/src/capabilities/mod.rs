@@ -8,6 +8,13 @@
 //!   stdio, args, env entries named one by one, preopened directories,
 //!   clocks and random (each granted separately).
 //! * [`log`] — the `wasmhost::log(level, ptr, len)` host function.
+//! * [`http`] — outgoing HTTP requests (the Extism `http_request`), to the
+//!   hosts of an allow-list only.
+//! * [`host`] — host functions an embedder registers with the runtime
+//!   ([`crate::Runtime::add_host_functions`]), granted set by set by name.
+//!
+//! Plugin configuration (the Extism `config_get`) travels with the grants
+//! too: it is what the guest may read.
 //!
 //! Linking depends only on *which* capabilities are granted (the
 //! [`GrantKey`]), not on their values (which args, which directories), so
@@ -22,11 +29,16 @@
 //! assert!(caps.wasi.is_some() && caps.log);
 //! ```
 
+pub mod host;
+pub mod http;
 pub mod log;
 pub mod wasi;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
+pub use self::host::HostFunctions;
+pub use self::http::Http;
 pub use self::log::{LogLevel, LogRecord};
 pub use self::wasi::{Preopen, Wasi};
 
@@ -41,6 +53,12 @@ pub struct Capabilities {
     pub wasi: Option<Wasi>,
     /// The `wasmhost::log` host function.
     pub log: bool,
+    /// Outgoing HTTP, to the allowed hosts only.
+    pub http: Option<Http>,
+    /// Configuration the guest may read (Extism `config_get`).
+    pub config: Arc<BTreeMap<String, String>>,
+    /// Names of host-function sets registered with the runtime.
+    pub host: BTreeSet<String>,
 }
 
 impl Capabilities {
@@ -61,6 +79,24 @@ impl Capabilities {
         self
     }
 
+    /// Grants outgoing HTTP to the hosts of `http`.
+    pub fn with_http(mut self, http: Http) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Sets one configuration entry the guest may read.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config).insert(key.into(), value.into());
+        self
+    }
+
+    /// Grants the host-function set registered under `name`.
+    pub fn with_host_functions(mut self, name: impl Into<String>) -> Self {
+        self.host.insert(name.into());
+        self
+    }
+
     /// The linking shape of these grants.
     pub(crate) fn key(&self) -> GrantKey {
         let mut bits = 0;
@@ -76,13 +112,21 @@ impl Capabilities {
         if self.log {
             bits |= GrantKey::LOG;
         }
-        GrantKey(bits)
+        GrantKey {
+            bits,
+            host: self.host.iter().cloned().collect(),
+        }
     }
 }
 
-/// Which capabilities are linked: the key of the linker and `InstancePre` caches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct GrantKey(u8);
+/// Which capabilities are linked: the key of the linker and `InstancePre`
+/// caches. Only the shape counts (which grants), not their values.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct GrantKey {
+    bits: u8,
+    /// Granted host-function sets, sorted.
+    host: Vec<String>,
+}
 
 impl GrantKey {
     const WASI: u8 = 1;
@@ -90,17 +134,17 @@ impl GrantKey {
     const RANDOM: u8 = 4;
     const LOG: u8 = 8;
 
-    pub(crate) fn wasi(self) -> bool {
-        self.0 & Self::WASI != 0
+    pub(crate) fn wasi(&self) -> bool {
+        self.bits & Self::WASI != 0
     }
-    pub(crate) fn clocks(self) -> bool {
-        self.0 & Self::CLOCKS != 0
+    pub(crate) fn clocks(&self) -> bool {
+        self.bits & Self::CLOCKS != 0
     }
-    pub(crate) fn random(self) -> bool {
-        self.0 & Self::RANDOM != 0
+    pub(crate) fn random(&self) -> bool {
+        self.bits & Self::RANDOM != 0
     }
-    pub(crate) fn log(self) -> bool {
-        self.0 & Self::LOG != 0
+    pub(crate) fn log(&self) -> bool {
+        self.bits & Self::LOG != 0
     }
 }
 
@@ -114,14 +158,30 @@ pub(crate) struct Linkers {
 }
 
 impl Linkers {
-    pub(crate) fn build(engine: &wasmtime::Engine, key: GrantKey) -> Result<Self> {
+    pub(crate) fn build(
+        engine: &wasmtime::Engine,
+        key: GrantKey,
+        registered: &HashMap<String, HostFunctions>,
+    ) -> Result<Self> {
         let mut core = wasmtime::Linker::new(engine);
         let mut component = wasmtime::component::Linker::new(engine);
         if key.wasi() {
-            wasi::add_to_linkers(&mut core, &mut component, key)?;
+            wasi::add_to_linkers(&mut core, &mut component, &key)?;
         }
         if key.log() {
             log::add_to_linker(&mut core)?;
+        }
+        // The host side of the calling conventions: harmless without a
+        // guest that uses them, and needed by every guest that does.
+        crate::convention::extism::add_to_linker(&mut core)?;
+        crate::convention::assemblyscript::add_to_linker(&mut core, key.random())?;
+        for name in &key.host {
+            let set = registered.get(name).ok_or_else(|| {
+                crate::Error::not_found(format!(
+                    "host functions `{name}`: they were granted but never registered (Runtime::add_host_functions)"
+                ))
+            })?;
+            set.install(&mut core, &mut component)?;
         }
         let mut store = wasmtime::Store::new(engine, HostState::empty());
         let core_names = core
@@ -160,6 +220,12 @@ mod tests {
         let b = Capabilities::none().with_wasi(Wasi::new().arg("b").env("X", "1"));
         assert_eq!(a.key(), b.key());
         assert_ne!(a.key(), Capabilities::none().key());
+        let h = Capabilities::none().with_host_functions("kv");
+        assert_ne!(h.key(), Capabilities::none().key());
+        assert_eq!(
+            Capabilities::none().with_config("a", "b").key(),
+            Capabilities::none().key()
+        );
         let c = Capabilities::none().with_wasi(Wasi::new().clocks(true));
         assert!(c.key().clocks() && !c.key().random() && c.key().wasi());
         assert!(Capabilities::none().with_log(true).key().log());

@@ -237,7 +237,7 @@ fn denied(capability: &str, what: &str) -> wasmtime::Error {
 pub(crate) fn add_to_linkers(
     core: &mut wasmtime::Linker<HostState>,
     component: &mut ComponentLinker<HostState>,
-    key: GrantKey,
+    key: &GrantKey,
 ) -> Result<()> {
     use super::link_setup;
     wasmtime_wasi::p1::add_to_linker_sync(core, HostState::wasi_p1).map_err(link_setup)?;

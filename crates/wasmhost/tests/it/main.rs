@@ -7,9 +7,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod adversarial;
+mod assemblyscript;
 mod cache;
 mod calls;
 mod capabilities;
+mod components;
+mod conventions;
+mod extism;
 mod metrics;
 mod wasi;
 
