@@ -59,6 +59,95 @@ impl StateOptions {
     }
 }
 
+/// Capabilities that can be granted with --grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Grant {
+    /// WASI wall and monotonic clocks.
+    Clocks,
+    /// WASI random numbers.
+    Random,
+    /// The `wasmhost::log(level, ptr, len)` host function.
+    Log,
+}
+
+/// WASI grants on the command line, as `wasmtime run` takes them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GrantOptions {
+    /// Preopen a host directory read-write, at GUEST (default: the same path).
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir: Vec<String>,
+
+    /// Preopen a host directory read-only, at GUEST (default: the same path).
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir_ro: Vec<String>,
+
+    /// Give the guest an environment variable; NAME alone passes the host's value.
+    #[arg(long, value_name = "NAME[=VAL]")]
+    pub env: Vec<String>,
+
+    /// Grant more capabilities (comma-separated or repeated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CAP")]
+    pub grant: Vec<Grant>,
+
+    /// Link imports nothing grants to functions that trap when called,
+    /// instead of refusing the module (like wasmtime's -W unknown-imports-trap).
+    #[arg(long)]
+    pub trap_unknown_imports: bool,
+}
+
+impl GrantOptions {
+    /// Whether any WASI grant was given on the command line.
+    pub fn any_wasi(&self) -> bool {
+        !self.dir.is_empty()
+            || !self.dir_ro.is_empty()
+            || !self.env.is_empty()
+            || self.grant.iter().any(|g| *g != Grant::Log)
+    }
+
+    /// Whether `--grant log` was given.
+    pub fn log(&self) -> bool {
+        self.grant.contains(&Grant::Log)
+    }
+
+    /// `base` with the command line's WASI grants added.
+    pub fn wasi(&self, base: wasmhost::Wasi) -> anyhow::Result<wasmhost::Wasi> {
+        let mut wasi = base;
+        wasi.clocks |= self.grant.contains(&Grant::Clocks);
+        wasi.random |= self.grant.contains(&Grant::Random);
+        for e in &self.env {
+            let (name, value) = match e.split_once('=') {
+                Some((n, v)) => (n.to_string(), v.to_string()),
+                None => (
+                    e.clone(),
+                    std::env::var(e).map_err(|_| {
+                        Error::bad_input(format!(
+                            "--env {e}: the host has no variable `{e}` to pass on"
+                        ))
+                    })?,
+                ),
+            };
+            anyhow::ensure!(
+                !name.is_empty(),
+                Error::bad_input(format!("--env `{e}`: empty name"))
+            );
+            wasi = wasi.env(name, value);
+        }
+        for (spec, ro) in self
+            .dir
+            .iter()
+            .map(|d| (d, false))
+            .chain(self.dir_ro.iter().map(|d| (d, true)))
+        {
+            let (host, guest) = match spec.split_once("::") {
+                Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
+                None => (PathBuf::from(spec), spec.to_string()),
+            };
+            wasi = wasi.dir(host, guest, ro);
+        }
+        Ok(wasi)
+    }
+}
+
 /// Limits of a call. Flags given explicitly override a manifest's limits.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LimitOptions {
@@ -247,6 +336,19 @@ pub fn module_arg(arg: &str, state: &StateOptions) -> anyhow::Result<ModuleArg> 
         ))
         .into()),
     }
+}
+
+/// Everything a resolved manifest grants, as capabilities: its own, its
+/// configuration and its allowed hosts.
+pub fn manifest_capabilities(m: &Resolved) -> wasmhost::Capabilities {
+    let mut caps = m.capabilities.clone();
+    for (k, v) in &m.config {
+        caps = caps.with_config(k, v);
+    }
+    if !m.allowed_hosts.is_empty() && caps.http.is_none() {
+        caps = caps.with_http(wasmhost::Http::allow(m.allowed_hosts.iter().cloned()));
+    }
+    caps
 }
 
 /// Adds the module's counters to the disk cache's stats (for `cache ls`).

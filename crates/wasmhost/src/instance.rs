@@ -75,6 +75,22 @@ impl Instance {
         &self.module
     }
 
+    /// Sets an Extism plugin variable (what the plugin reads with `var_get`).
+    pub fn set_var(&mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Result<()> {
+        let (sb, _) = match &mut self.live {
+            Some(live) => live,
+            None => self.live.insert(self.instantiate()?),
+        };
+        sb.store.data_mut().plugin.set_var(key.into(), value.into())
+    }
+
+    /// An Extism plugin variable, as the plugin last set it.
+    pub fn var(&self, key: &str) -> Option<&[u8]> {
+        self.live
+            .as_ref()
+            .and_then(|(sb, _)| sb.store.data().plugin.var(key))
+    }
+
     /// How many times a failed call made the instance start over.
     pub fn restarts(&self) -> u64 {
         self.restarts

@@ -91,6 +91,16 @@ pub(crate) fn link_core(
     linkers: &Linkers,
     module: &wasmtime::Module,
 ) -> Result<wasmtime::InstancePre<HostState>> {
+    if linkers.key.trap_unknown() {
+        let mut linker = linkers.core.clone();
+        return linker
+            .define_unknown_imports_as_traps(module)
+            .and_then(|()| linker.instantiate_pre(module))
+            .map_err(|e| Error::Link {
+                missing: Vec::new(),
+                detail: Some(format!("{e:#}")),
+            });
+    }
     let missing: Vec<MissingImport> = module
         .imports()
         .filter(|i| {
@@ -144,6 +154,16 @@ pub(crate) fn link_component(
     linkers: &Linkers,
     component: &wasmtime::component::Component,
 ) -> Result<wasmtime::component::InstancePre<HostState>> {
+    if linkers.key.trap_unknown() {
+        let mut linker = linkers.component.clone();
+        return linker
+            .define_unknown_imports_as_traps(component)
+            .and_then(|()| linker.instantiate_pre(component))
+            .map_err(|e| Error::Link {
+                missing: Vec::new(),
+                detail: Some(format!("{e:#}")),
+            });
+    }
     linkers.component.instantiate_pre(component).map_err(|e| {
         let engine = component.engine();
         let wasi = linkers.key.wasi();

@@ -44,15 +44,50 @@ impl InspectCommand {
             _ => Vec::new(),
         };
         let rt = Runtime::new(LimitOptions::default().runtime_config(&self.state, false)?)?;
+        let wit = match kind {
+            wasmhost::ModuleKind::Component => Some(wasmhost::convention::component::wit(&wasm)?),
+            _ => None,
+        };
         let module = with_spinner("compiling", || rt.load_bytes(wasm))?;
         let imports = module.imports();
         let exports = module.exports();
+        // Each exported function with the conventions it can be called through.
+        let functions: Vec<(String, String, Vec<&'static str>)> = module
+            .functions()
+            .into_iter()
+            .map(|(name, sig)| {
+                let fits = module
+                    .conventions(&name)
+                    .into_iter()
+                    .filter(|(_, verdict)| verdict.is_ok())
+                    .map(|(c, _)| c.as_str())
+                    .collect();
+                (name, sig, fits)
+            })
+            .collect();
+        let mut conventions: Vec<&str> = Vec::new();
+        for (_, _, fits) in &functions {
+            for c in fits {
+                if !conventions.contains(c) {
+                    conventions.push(c);
+                }
+            }
+        }
+        if exports
+            .iter()
+            .any(|e| e.name == "_start" || e.name.starts_with("wasi:cli/run"))
+        {
+            conventions.push("wasi-command");
+        }
         if self.json {
             let item = |i: &wasmhost::ItemInfo| serde_json::json!({"module": i.module, "name": i.name, "type": i.ty});
             let out = serde_json::json!({
                 "digest": digest.to_string(), "size": size, "kind": kind.as_str(), "tags": tags,
                 "imports": imports.iter().map(item).collect::<Vec<_>>(),
                 "exports": exports.iter().map(item).collect::<Vec<_>>(),
+                "conventions": conventions,
+                "functions": functions.iter().map(|(n, s, c)| serde_json::json!({"name": n, "signature": s, "conventions": c})).collect::<Vec<_>>(),
+                "wit": wit,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(0);
@@ -74,6 +109,31 @@ impl InspectCommand {
         println!("exports: {}", if exports.is_empty() { "none" } else { "" });
         for e in &exports {
             println!("  {}  {}", e.name, e.ty);
+        }
+        println!(
+            "conventions: {}",
+            if conventions.is_empty() {
+                "none (no function fits any calling convention)".to_string()
+            } else {
+                conventions.join(", ")
+            }
+        );
+        if !functions.is_empty() {
+            println!("functions (callable with `wasmhost call MODULE FUNCTION`):");
+            for (name, sig, fits) in &functions {
+                let fits = if fits.is_empty() {
+                    "no convention".to_string()
+                } else {
+                    fits.join(", ")
+                };
+                println!("  {name}  {sig}  [{fits}]");
+            }
+        }
+        if let Some(wit) = wit {
+            println!("world:");
+            for line in wit.lines() {
+                println!("  {line}");
+            }
         }
         Ok(0)
     }

@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 pub mod cache;
+pub mod call;
 pub mod inspect;
 pub mod ls;
 pub mod pull;
@@ -15,6 +16,9 @@ pub mod test;
 pub enum Command {
     /// Run a WASI command, or call one exported function with --invoke.
     Run(run::RunCommand),
+    /// Call a function with data in and data out (Extism plugin,
+    /// AssemblyScript, component with JSON/WAVE arguments, numeric).
+    Call(call::CallCommand),
     /// Call one function and print its result, time, fuel and memory.
     Test(test::TestCommand),
     /// Show a module's digest, kind, imports, exports and tags.
@@ -38,6 +42,7 @@ impl Command {
     pub fn execute(self) -> anyhow::Result<u8> {
         match self {
             Command::Run(c) => c.execute(),
+            Command::Call(c) => c.execute(),
             Command::Test(c) => c.execute(),
             Command::Inspect(c) => c.execute(),
             Command::Push(c) => c.execute(),

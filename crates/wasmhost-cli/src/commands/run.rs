@@ -5,24 +5,11 @@
 //! entries, directories, clocks, random and log only when asked for.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use wasmhost::{CallOptions, Capabilities, Limits, Runtime};
 
-use crate::options::{LimitOptions, StateOptions, module_arg};
-
-/// Capabilities that can be granted with --grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Grant {
-    /// WASI wall and monotonic clocks.
-    Clocks,
-    /// WASI random numbers.
-    Random,
-    /// The `wasmhost::log(level, ptr, len)` host function.
-    Log,
-}
+use crate::options::{GrantOptions, LimitOptions, StateOptions, module_arg};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -54,21 +41,8 @@ pub struct RunCommand {
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
 
-    /// Preopen a host directory read-write, at GUEST (default: the same path).
-    #[arg(long, value_name = "HOST[::GUEST]")]
-    dir: Vec<String>,
-
-    /// Preopen a host directory read-only, at GUEST (default: the same path).
-    #[arg(long, value_name = "HOST[::GUEST]")]
-    dir_ro: Vec<String>,
-
-    /// Give the guest an environment variable; NAME alone passes the host's value.
-    #[arg(long, value_name = "NAME[=VAL]")]
-    env: Vec<String>,
-
-    /// Grant more capabilities (comma-separated or repeated).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "CAP")]
-    grant: Vec<Grant>,
+    #[command(flatten)]
+    grants: GrantOptions,
 
     /// Print time, fuel and peak memory of the call on stderr.
     #[arg(long)]
@@ -81,58 +55,31 @@ pub struct RunCommand {
     state: StateOptions,
 }
 
-fn split_dir(spec: &str) -> (PathBuf, String) {
-    match spec.split_once("::") {
-        Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
-        None => (PathBuf::from(spec), spec.to_string()),
-    }
-}
-
 impl RunCommand {
     /// The manifest's grants (if any) plus those on the command line.
     fn capabilities(&self, program: &str, base: Capabilities) -> anyhow::Result<Capabilities> {
-        let mut wasi = base.wasi.clone().unwrap_or_default();
-        wasi.clocks |= self.grant.contains(&Grant::Clocks);
-        wasi.random |= self.grant.contains(&Grant::Random);
+        let mut wasi = self.grants.wasi(base.wasi.clone().unwrap_or_default())?;
         if self.invoke.is_none() && (!self.args.is_empty() || wasi.args.is_empty()) {
             wasi.args = std::iter::once(program.to_string())
                 .chain(self.args.iter().cloned())
                 .collect();
         }
-        for e in &self.env {
-            let (name, value) = match e.split_once('=') {
-                Some((n, v)) => (n.to_string(), v.to_string()),
-                None => (
-                    e.clone(),
-                    std::env::var(e).with_context(|| {
-                        format!("--env {e}: the host has no variable `{e}` to pass on")
-                    })?,
-                ),
-            };
-            anyhow::ensure!(
-                !name.is_empty(),
-                wasmhost::Error::bad_input(format!("--env `{e}`: empty name"))
-            );
-            wasi = wasi.env(name, value);
-        }
-        for (spec, ro) in self
-            .dir
-            .iter()
-            .map(|d| (d, false))
-            .chain(self.dir_ro.iter().map(|d| (d, true)))
-        {
-            let (host, guest) = split_dir(spec);
-            wasi = wasi.dir(host, guest, ro);
-        }
-        Ok(Capabilities::none()
+        let log = base.log || self.grants.log();
+        let trap = base.trap_unknown_imports || self.grants.trap_unknown_imports;
+        Ok(base
             .with_wasi(wasi)
-            .with_log(base.log || self.grant.contains(&Grant::Log)))
+            .with_log(log)
+            .with_trap_unknown_imports(trap))
     }
 
     pub fn execute(self) -> anyhow::Result<u8> {
         let arg = module_arg(&self.module, &self.state)?;
         let (base_limits, base_caps, entry) = match &arg.manifest {
-            Some(m) => (m.limits.clone(), m.capabilities.clone(), m.function.clone()),
+            Some(m) => (
+                m.limits.clone(),
+                crate::options::manifest_capabilities(m),
+                m.function.clone(),
+            ),
             None => (Limits::default(), Capabilities::none(), None),
         };
         let limits = self.limits.apply(base_limits);

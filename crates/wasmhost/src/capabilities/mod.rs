@@ -59,6 +59,10 @@ pub struct Capabilities {
     pub config: Arc<BTreeMap<String, String>>,
     /// Names of host-function sets registered with the runtime.
     pub host: BTreeSet<String>,
+    /// Link imports nothing grants to functions that trap when called
+    /// (`wasmtime run -W unknown-imports-trap`), instead of refusing the
+    /// module with `link_error`. The guest then fails only if it calls one.
+    pub trap_unknown_imports: bool,
 }
 
 impl Capabilities {
@@ -97,6 +101,13 @@ impl Capabilities {
         self
     }
 
+    /// Links ungranted imports as trapping functions (see
+    /// [`Capabilities::trap_unknown_imports`]).
+    pub fn with_trap_unknown_imports(mut self, on: bool) -> Self {
+        self.trap_unknown_imports = on;
+        self
+    }
+
     /// The linking shape of these grants.
     pub(crate) fn key(&self) -> GrantKey {
         let mut bits = 0;
@@ -111,6 +122,9 @@ impl Capabilities {
         }
         if self.log {
             bits |= GrantKey::LOG;
+        }
+        if self.trap_unknown_imports {
+            bits |= GrantKey::TRAP_UNKNOWN;
         }
         GrantKey {
             bits,
@@ -133,6 +147,7 @@ impl GrantKey {
     const CLOCKS: u8 = 2;
     const RANDOM: u8 = 4;
     const LOG: u8 = 8;
+    const TRAP_UNKNOWN: u8 = 16;
 
     pub(crate) fn wasi(&self) -> bool {
         self.bits & Self::WASI != 0
@@ -145,6 +160,9 @@ impl GrantKey {
     }
     pub(crate) fn log(&self) -> bool {
         self.bits & Self::LOG != 0
+    }
+    pub(crate) fn trap_unknown(&self) -> bool {
+        self.bits & Self::TRAP_UNKNOWN != 0
     }
 }
 

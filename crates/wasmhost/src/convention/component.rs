@@ -108,6 +108,19 @@ pub(crate) fn find_func_type(
     resolve(component, function).map(|(_, f)| f)
 }
 
+/// The WIT text of a component's world (what `wasm-tools component wit`
+/// prints), from its binary.
+pub fn wit(component: &[u8]) -> Result<String> {
+    let decoded = wit_component::decode(component).map_err(|e| {
+        Error::invalid_module(format!("cannot decode the component's WIT: {e:#}"), None)
+    })?;
+    let mut printer = wit_component::WitPrinter::default();
+    printer
+        .print(decoded.resolve(), decoded.package(), &[])
+        .map_err(|e| Error::internal(format!("cannot print WIT: {e:#}")))?;
+    Ok(printer.output.to_string())
+}
+
 /// A function's WIT signature, for listings: `(a: point, b: point) -> point`.
 pub(crate) fn signature(f: &ComponentFunc) -> String {
     let params: Vec<String> = f

@@ -338,6 +338,38 @@ impl PluginState {
     pub(crate) fn set_vars(&mut self, vars: HashMap<String, Vec<u8>>) {
         self.vars = vars;
     }
+
+    pub(crate) fn set_var(&mut self, key: String, value: Vec<u8>) -> Result<()> {
+        check_var_room(&self.vars, &key, value.len()).map_err(|e| {
+            match e.downcast::<HostAbort>() {
+                Ok(HostAbort(e)) => e,
+                Err(e) => Error::internal(e.to_string()),
+            }
+        })?;
+        self.vars.insert(key, value);
+        Ok(())
+    }
+
+    pub(crate) fn var(&self, key: &str) -> Option<&[u8]> {
+        self.vars.get(key).map(Vec::as_slice)
+    }
+}
+
+/// Whether `key` may be set to a value of `len` bytes within [`MAX_VAR_BYTES`].
+fn check_var_room(vars: &HashMap<String, Vec<u8>>, key: &str, len: usize) -> wasmtime::Result<()> {
+    let used: usize = vars
+        .iter()
+        .filter(|(name, _)| name.as_str() != key)
+        .map(|(name, val)| name.len() + val.len())
+        .sum();
+    if used + key.len() + len > MAX_VAR_BYTES {
+        return Err(abort(Error::MemoryLimit {
+            message: format!(
+                "Extism vars: setting `{key}` ({len} bytes) would exceed the {MAX_VAR_BYTES}-byte var store"
+            ),
+        }));
+    }
+    Ok(())
 }
 
 /// Checks that `f` has an Extism plugin function's type.
@@ -577,31 +609,22 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> Result<
         })
         .map_err(link_setup)?;
     linker
-        .func_wrap(m, "var_set", |mut c: C, k: i64, v: i64| -> wasmtime::Result<()> {
-            let state = &mut c.data_mut().plugin;
-            let key = state.kernel.take_string(k as u64, "var key")?;
-            if v == 0 {
-                state.vars.remove(&key);
-                return Ok(());
-            }
-            let value = state.kernel.take(v as u64, "var value")?;
-            let used: usize = state
-                .vars
-                .iter()
-                .filter(|(name, _)| **name != key)
-                .map(|(name, val)| name.len() + val.len())
-                .sum();
-            if used + key.len() + value.len() > MAX_VAR_BYTES {
-                return Err(abort(Error::MemoryLimit {
-                    message: format!(
-                        "Extism vars: setting `{key}` ({} bytes) would exceed the {MAX_VAR_BYTES}-byte var store",
-                        value.len()
-                    ),
-                }));
-            }
-            state.vars.insert(key, value);
-            Ok(())
-        })
+        .func_wrap(
+            m,
+            "var_set",
+            |mut c: C, k: i64, v: i64| -> wasmtime::Result<()> {
+                let state = &mut c.data_mut().plugin;
+                let key = state.kernel.take_string(k as u64, "var key")?;
+                if v == 0 {
+                    state.vars.remove(&key);
+                    return Ok(());
+                }
+                let value = state.kernel.take(v as u64, "var value")?;
+                check_var_room(&state.vars, &key, value.len())?;
+                state.vars.insert(key, value);
+                Ok(())
+            },
+        )
         .map_err(link_setup)?;
     linker
         .func_wrap(m, "http_request", |mut c: C, req: i64, body: i64| -> wasmtime::Result<i64> {

@@ -336,6 +336,7 @@ pub(crate) fn numeric_args(params: &[ValueType], input: &[u8]) -> Result<Vec<Val
 
 /// What a call returned, with typed accessors.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Data {
     /// Bytes (Extism plugins, raw transfers).
     Bytes(Bytes),

@@ -1,0 +1,272 @@
+//! `wasmhost call` and the convention part of `wasmhost inspect`, driven
+//! the way a user drives them, with guests built from `guests/`.
+
+// Tests unwrap: a failure is the test failing, with the value in the message.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{built, wat};
+
+fn wasmhost(args: &[&str], stdin: &[u8]) -> Output {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .args(args)
+        .env("WASMHOST_STATE", state.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str], stdin: &[u8]) -> String {
+    let out = wasmhost(args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// (exit status, stderr)
+fn fails(args: &[&str], stdin: &[u8]) -> (i32, String) {
+    let out = wasmhost(args, stdin);
+    assert!(!out.status.success(), "{args:?} should fail");
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn extism_plugins_with_config_vars_and_stdin_input() {
+    // The Rust test plugin imports a host function the CLI cannot provide:
+    // link it as a trap, which only the function that calls it reaches.
+    let p = built("extism-plugin.wasm");
+    let out = ok(
+        &[
+            "call",
+            "--trap-unknown-imports",
+            &p,
+            "count_vowels",
+            "Hello, World!",
+        ],
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["count"], 3);
+    let out = ok(
+        &[
+            "call",
+            "--trap-unknown-imports",
+            "--config",
+            "vowels=lo",
+            &p,
+            "count_vowels",
+            "-",
+        ],
+        b"Hello, World!",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["count"].clone(), v["vowels"].clone()),
+        (5.into(), "lo".into())
+    );
+    let out = ok(
+        &[
+            "call",
+            "--trap-unknown-imports",
+            "--var",
+            "count=41",
+            &p,
+            "counter",
+        ],
+        b"",
+    );
+    assert_eq!(out, "42");
+    let out = ok(
+        &[
+            "call",
+            "--trap-unknown-imports",
+            "--input",
+            "é and ü",
+            &p,
+            "echo",
+        ],
+        b"",
+    );
+    assert_eq!(out, "é and ü");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("in.bin");
+    std::fs::write(&f, [0u8, 1, 2, 255]).unwrap();
+    let out = wasmhost(
+        &[
+            "call",
+            "--trap-unknown-imports",
+            "--input-file",
+            f.to_str().unwrap(),
+            &p,
+            "echo",
+        ],
+        b"",
+    );
+    assert_eq!(out.stdout, [0u8, 1, 2, 255]);
+
+    // Errors: the guest's own (75), an HTTP host not allowed (68), a missing import (67).
+    let (code, err) = fails(&["call", "--trap-unknown-imports", &p, "fail", "nope"], b"");
+    assert_eq!(code, 75, "{err}");
+    assert!(
+        err.contains("error[guest_error]") && err.contains("guest refused: nope"),
+        "{err}"
+    );
+    let (code, err) = fails(
+        &[
+            "call",
+            "--trap-unknown-imports",
+            "--allow-host",
+            "example.com",
+            &p,
+            "http_get",
+            "http://127.0.0.1:9/",
+        ],
+        b"",
+    );
+    assert_eq!(code, 68, "{err}");
+    let (code, err) = fails(&["call", &p, "echo", "x"], b"");
+    assert_eq!(code, 67, "{err}");
+    assert!(err.contains("extism:host/user::reverse"), "{err}");
+    let out = ok(
+        &["call", &built("as-extism-plugin.wasm"), "greet", "Zoë"],
+        b"",
+    );
+    assert_eq!(out, "Hello, Zoë!");
+}
+
+#[test]
+fn assemblyscript_components_and_numbers() {
+    let out = ok(
+        &["call", &built("as-counter-minimal.wasm"), "increment", "5"],
+        b"",
+    );
+    assert_eq!(out, "5\n");
+    let c = built("wit-component.wasm");
+    let out = ok(
+        &[
+            "call",
+            "--wasi",
+            "--trap-unknown-imports",
+            &c,
+            "add-points",
+            r#"[{"x":1,"y":2},{"x":3,"y":4}]"#,
+        ],
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v, serde_json::json!({"x": 4, "y": 6}));
+    let out = ok(
+        &[
+            "call",
+            "--wasi",
+            "--trap-unknown-imports",
+            "--wave",
+            &c,
+            "divide",
+            "7, 0",
+        ],
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v, serde_json::json!({"err": "division by zero"}));
+    let (code, err) = fails(
+        &[
+            "call",
+            "--wasi",
+            "--trap-unknown-imports",
+            &c,
+            "greet-person",
+            r#"{"name":"a","age":999,"tags":[]}"#,
+        ],
+        b"",
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("argument p.age"), "{err}");
+    let out = ok(&["call", &wat("numeric"), "add_i32", "[40, 2]"], b"");
+    assert_eq!(out, "42\n");
+    // Forcing a convention that does not fit says so.
+    let (code, err) = fails(
+        &[
+            "call",
+            "--abi",
+            "extism",
+            &wat("numeric"),
+            "add_i32",
+            "[1, 2]",
+        ],
+        b"",
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("Extism plugin function takes nothing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_module_fitting_no_convention_explains_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("odd.wat");
+    std::fs::write(&m, r#"(module (func (export "f") (param externref)))"#).unwrap();
+    let (code, err) = fails(&["call", m.to_str().unwrap(), "f"], b"");
+    assert_eq!(code, 64, "{err}");
+    for c in [
+        "component:",
+        "extism:",
+        "assemblyscript:",
+        "raw:",
+        "numeric:",
+    ] {
+        assert!(err.contains(c), "{c} missing from: {err}");
+    }
+    let (code, _) = fails(&["call", "--abi", "cobol", m.to_str().unwrap(), "f"], b"");
+    assert_eq!(code, 2, "an unknown --abi is a usage error");
+}
+
+#[test]
+fn inspect_shows_conventions_and_the_wit_world() {
+    let out = ok(&["inspect", &built("wit-component.wasm")], b"");
+    assert!(out.contains("conventions: component"), "{out}");
+    assert!(
+        out.contains("export add-points: func(a: point, b: point) -> point;"),
+        "{out}"
+    );
+    assert!(out.contains("variant shape {"), "{out}");
+    let out = ok(&["inspect", &built("as-counter-stub.wasm")], b"");
+    assert!(
+        out.contains("greet  func (i32) -> (i32)  [assemblyscript"),
+        "{out}"
+    );
+    let out = ok(&["inspect", "--json", &built("extism-plugin.wasm")], b"");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let conv = v["conventions"].as_array().unwrap();
+    assert!(conv.iter().any(|c| c == "extism"), "{v}");
+    let echo = v["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "echo")
+        .unwrap();
+    assert!(
+        echo["conventions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "extism")
+    );
+}
