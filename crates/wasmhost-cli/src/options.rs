@@ -287,17 +287,10 @@ pub fn module_arg(arg: &str, state: &StateOptions) -> anyhow::Result<ModuleArg> 
             let base = path.parent().unwrap_or(Path::new("."));
             return match manifest::load(path)? {
                 AnyManifest::Native(m) => {
-                    let resolved = m.resolve(base, &Limits::default())?;
-                    let store = match resolved.source {
-                        wasmhost_store::manifest::ModuleSource::Store(_) => state.open_store()?,
-                        _ => ModuleStore::memory(),
-                    };
-                    let bytes = block_on(manifest::module_bytes(&resolved, &store))??;
-                    Ok(ModuleArg {
-                        bytes,
-                        manifest: Some(resolved),
-                        display,
-                    })
+                    resolved_arg(m.resolve(base, &Limits::default())?, state, display)
+                }
+                AnyManifest::Extism(m) => {
+                    resolved_arg(m.resolve(&Limits::default()), state, display)
                 }
                 AnyManifest::Packet(p) => {
                     let bytes = p.single()?.wasm.clone();
@@ -336,6 +329,24 @@ pub fn module_arg(arg: &str, state: &StateOptions) -> anyhow::Result<ModuleArg> 
         ))
         .into()),
     }
+}
+
+/// The module of a resolved manifest, fetched and checked against its digest.
+fn resolved_arg(
+    resolved: Resolved,
+    state: &StateOptions,
+    display: String,
+) -> anyhow::Result<ModuleArg> {
+    let store = match resolved.source {
+        wasmhost_store::manifest::ModuleSource::Store(_) => state.open_store()?,
+        _ => ModuleStore::memory(),
+    };
+    let bytes = block_on(manifest::module_bytes(&resolved, &store))??;
+    Ok(ModuleArg {
+        bytes,
+        manifest: Some(resolved),
+        display,
+    })
 }
 
 /// Everything a resolved manifest grants, as capabilities: its own, its

@@ -270,3 +270,50 @@ fn inspect_shows_conventions_and_the_wit_world() {
             .any(|c| c == "extism")
     );
 }
+
+#[test]
+fn extism_manifests_with_m() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(built("as-extism-plugin.wasm")).unwrap();
+    std::fs::write(dir.path().join("p.wasm"), &wasm).unwrap();
+    let hash = wasmhost::Digest::of(&wasm).hex();
+    let write = |name: &str, json: serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, json.to_string()).unwrap();
+        p.display().to_string()
+    };
+    let good = write(
+        "good.json",
+        serde_json::json!({"wasm": [{"path": "p.wasm", "hash": hash}], "config": {"vowels": "o"}, "timeout_ms": 2000}),
+    );
+    let out = ok(&["call", "-m", &good, "count_vowels", "Hello, World"], b"");
+    assert_eq!(out, r#"{"count":2}"#);
+    // The command line adds to the manifest's config and may override it.
+    let out = ok(
+        &[
+            "call",
+            "-m",
+            &good,
+            "--config",
+            "vowels=el",
+            "count_vowels",
+            "Hello, World",
+        ],
+        b"",
+    );
+    assert_eq!(out, r#"{"count":4}"#);
+    let wrong = write(
+        "wrong.json",
+        serde_json::json!({"wasm": [{"path": "p.wasm", "hash": "00".repeat(32)}]}),
+    );
+    let (code, err) = fails(&["call", "-m", &wrong, "greet", "x"], b"");
+    assert_eq!(code, 74, "{err}");
+    assert!(err.contains("error[corrupt]"), "{err}");
+    let escape = write(
+        "escape.json",
+        serde_json::json!({"wasm": [{"path": "../p.wasm"}]}),
+    );
+    let (code, err) = fails(&["call", "-m", &escape, "greet", "x"], b"");
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("wasm[0].path"), "{err}");
+}

@@ -5,7 +5,8 @@
 //!   (the default, under the state directory), `memory://`,
 //!   `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
 //! * [`Reference`] — `sha256:<hex>` or `name[:tag]` (tag `latest` by default).
-//! * [`manifest`] — wasmhost's own TOML manifest and the "packet" JSON format.
+//! * [`manifest`] — wasmhost's own TOML manifest, the Extism manifest JSON
+//!   and the "packet" JSON format.
 //!
 //! Every error is a [`wasmhost::Error`] with a stable code.
 #![deny(missing_docs)]

@@ -18,6 +18,14 @@
 //!   compiling (plus the load alone, and raw wasmtime deserializing a `.cwasm`).
 //! * `threads`: fresh-instance calls on one shared `Module` from 1 and 2
 //!   threads at once, and the same for raw wasmtime.
+//! * `component_record`: `Module::call("echo-person", JSON)` of the
+//!   `wit-component` guest (a record with a string, an option and a list,
+//!   fresh instance per call), against raw wasmtime making the same call
+//!   with a prebuilt `Val` (so the floor skips the JSON conversion).
+//! * `as_string`: `Module::call("echo", 1 KiB string)` of the AssemblyScript
+//!   `as-counter-incremental` guest (fresh instance per call), against raw
+//!   wasmtime doing the same steps by hand (`__new`, write UTF-16, `__pin`,
+//!   call, read, `__unpin`).
 //!
 //! `wasmtime_floor` is raw wasmtime configured as `build_engine` configures
 //! it. Some groups add informative peers: `wasmtime_floor_madvise_reset`
@@ -65,6 +73,8 @@ fn main() {
     wasi_echo_1k(&mut c, &mode, &mut report);
     cold_start_1mib(&mut c, &mode, &mut report);
     threads(&mut c, &mode, &mut report);
+    component_record(&mut c, &mode, &mut report);
+    as_string(&mut c, &mode, &mut report);
     c.final_summary();
     if !report.is_empty() {
         println!("\n==== wasmhost ratios (interleaved rounds, medians) ====");
@@ -799,6 +809,246 @@ fn engine_fingerprint(engine: &Engine) -> String {
         wasmhost::wasmtime_version(),
         h.finish()
     )
+}
+
+// ---------------------------------------------------------------------------
+// component_record
+
+fn component_record(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
+    use wasmtime::component::{Component, Linker as ComponentLinker, Val};
+    const GROUP: &str = "component_record";
+    if !mode.runs(GROUP) {
+        return;
+    }
+    let wasm = std::fs::read(guest("wit-component.wasm")).expect("read wit-component.wasm");
+    let input = r#"{"name": "Ada Lovelace", "age": 36, "email": "ada@example.com", "tags": ["math", "engines", "poetry"]}"#;
+    let expected: serde_json::Value = serde_json::from_str(input).expect("json");
+
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    rt.add_host_functions(wasmhost::HostFunctions::new("greeter").component(
+        "wasmhost:example/host@0.1.0",
+        "greet",
+        |(name,): (String,)| Ok((name,)),
+    ))
+    .expect("host functions");
+    let module = rt
+        .load_bytes(wasm.clone())
+        .expect("load wit-component")
+        .with_capabilities(
+            Capabilities::none()
+                .with_wasi(Wasi::new())
+                .with_host_functions("greeter"),
+        );
+    let out = module.call("echo-person", input).expect("call echo-person");
+    assert_eq!(out.value.json().expect("json"), expected);
+
+    let floor = Floor::new(Tuning::AsWasmhost);
+    let component = Component::new(&floor.engine, &wasm).expect("compile component");
+    let mut linker: ComponentLinker<FloorP2> = ComponentLinker::new(&floor.engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi p2");
+    linker
+        .instance("wasmhost:example/host@0.1.0")
+        .expect("host instance")
+        .func_wrap("greet", |_, (name,): (String,)| Ok((name,)))
+        .expect("greet");
+    let pre = linker.instantiate_pre(&component).expect("instantiate_pre");
+    let person = Val::Record(vec![
+        ("name".into(), Val::String("Ada Lovelace".into())),
+        ("age".into(), Val::U8(36)),
+        (
+            "email".into(),
+            Val::Option(Some(Box::new(Val::String("ada@example.com".into())))),
+        ),
+        (
+            "tags".into(),
+            Val::List(
+                ["math", "engines", "poetry"]
+                    .iter()
+                    .map(|t| Val::String((*t).into()))
+                    .collect(),
+            ),
+        ),
+    ]);
+    let raw_call = || -> Val {
+        let mut store = Store::new(
+            &floor.engine,
+            FloorP2 {
+                ctx: WasiCtxBuilder::new().build(),
+                table: wasmtime::component::ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(DEADLINE_TICKS);
+        let instance = pre.instantiate(&mut store).expect("instantiate");
+        let f = instance
+            .get_func(&mut store, "echo-person")
+            .expect("echo-person");
+        let mut results = [Val::Bool(false)];
+        f.call(&mut store, std::slice::from_ref(&person), &mut results)
+            .expect("call");
+        let [r] = results;
+        r
+    };
+    assert_eq!(raw_call(), person, "floor: echo-person changed its input");
+
+    let mut ours = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(module.call("echo-person", input).expect("call"));
+        }
+        start.elapsed()
+    };
+    let mut raw = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(raw_call());
+        }
+        start.elapsed()
+    };
+    let mut g = c.benchmark_group(GROUP);
+    g.bench_function("wasmhost", |b| b.iter_custom(&mut ours));
+    g.bench_function("wasmtime_floor", |b| b.iter_custom(&mut raw));
+    g.finish();
+    if mode.ratios(GROUP) {
+        let m = interleave(
+            &mut [("wasmhost", &mut ours), ("wasmtime_floor", &mut raw)],
+            ROUNDS,
+            BATCH,
+        );
+        emit(
+            report,
+            format!(
+                "ratio {GROUP}: wasmhost (JSON in and out) {} / wasmtime_floor (prebuilt Val) {} per call = {:.2}x (per-round {})",
+                fmt_ns(m[0].median()),
+                fmt_ns(m[1].median()),
+                m[0].ratio(&m[1]),
+                m[0].round_ratios(&m[1]),
+            ),
+        );
+    }
+}
+
+/// The store data of the component floor: WASI p2 for Rust's std imports.
+struct FloorP2 {
+    ctx: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for FloorP2 {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// as_string
+
+fn as_string(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
+    const GROUP: &str = "as_string";
+    if !mode.runs(GROUP) {
+        return;
+    }
+    let wasm =
+        std::fs::read(guest("as-counter-incremental.wasm")).expect("read as-counter-incremental");
+    let input: String = "wasmhost ✓ "
+        .repeat(1024 / 12 + 1)
+        .chars()
+        .take(1024)
+        .collect();
+
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let module = rt.load_bytes(wasm.clone()).expect("load as-counter");
+    let out = module.call("echo", &input).expect("call echo");
+    assert_eq!(out.value.text().expect("text"), input);
+
+    let floor = Floor::new(Tuning::AsWasmhost);
+    let compiled = wasmtime::Module::new(&floor.engine, &wasm).expect("compile");
+    let mut linker: Linker<()> = Linker::new(&floor.engine);
+    linker
+        .func_wrap(
+            "env",
+            "abort",
+            |_: i32, _: i32, _: i32, _: i32| -> wasmtime::Result<()> {
+                Err(wasmtime::Error::msg("abort"))
+            },
+        )
+        .expect("abort");
+    let pre = linker.instantiate_pre(&compiled).expect("instantiate_pre");
+    let raw_call = |s: &str| -> String {
+        let mut store = Store::new(&floor.engine, ());
+        store.set_epoch_deadline(DEADLINE_TICKS);
+        let instance = pre.instantiate(&mut store).expect("instantiate");
+        let new = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "__new")
+            .expect("__new");
+        let pin = instance
+            .get_typed_func::<i32, i32>(&mut store, "__pin")
+            .expect("__pin");
+        let unpin = instance
+            .get_typed_func::<i32, ()>(&mut store, "__unpin")
+            .expect("__unpin");
+        let echo = instance
+            .get_typed_func::<i32, i32>(&mut store, "echo")
+            .expect("echo");
+        let memory = instance.get_memory(&mut store, "memory").expect("memory");
+        let units: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let ptr = new
+            .call(&mut store, (units.len() as i32, 2))
+            .expect("__new");
+        memory
+            .write(&mut store, ptr as usize, &units)
+            .expect("write");
+        pin.call(&mut store, ptr).expect("__pin");
+        let out = echo.call(&mut store, ptr).expect("echo") as usize;
+        let data = memory.data(&store);
+        let len = u32::from_le_bytes(data[out - 4..out].try_into().expect("header")) as usize;
+        let utf16: Vec<u16> = data[out..out + len]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let text = String::from_utf16(&utf16).expect("utf-16");
+        unpin.call(&mut store, ptr).expect("__unpin");
+        text
+    };
+    assert_eq!(raw_call(&input), input, "floor: echo changed its input");
+
+    let mut ours = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(module.call("echo", &input).expect("call"));
+        }
+        start.elapsed()
+    };
+    let mut raw = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(raw_call(&input));
+        }
+        start.elapsed()
+    };
+    let mut g = c.benchmark_group(GROUP);
+    g.bench_function("wasmhost", |b| b.iter_custom(&mut ours));
+    g.bench_function("wasmtime_floor", |b| b.iter_custom(&mut raw));
+    g.finish();
+    if mode.ratios(GROUP) {
+        let m = interleave(
+            &mut [("wasmhost", &mut ours), ("wasmtime_floor", &mut raw)],
+            ROUNDS,
+            BATCH,
+        );
+        emit(
+            report,
+            format!(
+                "ratio {GROUP}: wasmhost {} / wasmtime_floor {} per 1 KiB string call = {:.2}x (per-round {})",
+                fmt_ns(m[0].median()),
+                fmt_ns(m[1].median()),
+                m[0].ratio(&m[1]),
+                m[0].round_ratios(&m[1]),
+            ),
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------

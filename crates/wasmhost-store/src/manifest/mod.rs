@@ -4,11 +4,16 @@
 //!   convention, limits, capabilities), with a JSON schema in
 //!   `docs/manifest.schema.json`.
 //! * [`packet`] — the "packet" JSON format carrying base64 modules.
+//! * [`extism`] — the Extism manifest JSON (one module by path or base64
+//!   data, memory, timeout, config, allowed hosts and paths).
 //!
-//! [`load`] reads either, telling them apart by extension (`.toml`,
-//! `.json`); [`module_bytes`] fetches a resolved manifest's module and checks
-//! its digest when the manifest gives one.
+//! [`load`] reads any of them, telling them apart by extension (`.toml`,
+//! `.json`) and, for JSON, by content (`wasm`: Extism; `sourceContent`:
+//! packet). A wasmhost or Extism manifest resolves into a [`Resolved`];
+//! [`module_bytes`] fetches its module and checks its digest when the
+//! manifest gives one, before the module is validated or compiled.
 
+pub mod extism;
 pub mod native;
 pub mod packet;
 
@@ -16,7 +21,8 @@ use std::path::Path;
 
 use wasmhost::{Digest, Error, Result};
 
-pub use self::native::{Convention, Manifest, ModuleSource, Resolved};
+pub use self::extism::ExtismManifest;
+pub use self::native::{Convention, DigestOf, Manifest, ModuleSource, Resolved};
 pub use self::packet::Packet;
 
 use crate::ModuleStore;
@@ -29,6 +35,8 @@ pub enum AnyManifest {
     Native(Box<Manifest>),
     /// A packet.
     Packet(Packet),
+    /// An Extism manifest.
+    Extism(Box<ExtismManifest>),
 }
 
 /// Whether `path` names a manifest (by extension) rather than a module.
@@ -39,28 +47,69 @@ pub fn is_manifest_path(path: &Path) -> bool {
     )
 }
 
-/// Reads a manifest, choosing the format by extension.
+/// Reads a manifest, choosing the format by extension (`.toml`: wasmhost;
+/// `.json`: see [`from_json`]).
 pub fn load(path: &Path) -> Result<AnyManifest> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => Ok(AnyManifest::Native(Box::new(Manifest::load(path)?))),
         Some("json") => {
-            let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Error::not_found(format!("manifest `{}`", path.display()))
+            let text = read_manifest(path)?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            from_json(&text, base).map(|m| match m {
+                AnyManifest::Extism(mut e) => {
+                    e.path = Some(path.to_path_buf());
+                    AnyManifest::Extism(e)
                 }
-                _ => Error::bad_input(format!("cannot read manifest `{}`: {e}", path.display())),
-            })?;
-            Ok(AnyManifest::Packet(Packet::from_json(&text)?))
+                other => other,
+            })
         }
         _ => Err(Error::bad_input(format!(
-            "`{}` is not a manifest: use a .toml (wasmhost) or .json (packet) file",
+            "`{}` is not a manifest: use a .toml (wasmhost) or .json (Extism manifest or packet) file",
             path.display()
         ))),
     }
 }
 
+/// Parses a JSON manifest, telling the formats apart by their keys: an
+/// object with `wasm` is an Extism manifest (relative paths in it are
+/// relative to `base_dir`), one with `sourceContent` a packet. Anything
+/// else is `bad_input` saying so.
+pub fn from_json(text: &str, base_dir: &Path) -> Result<AnyManifest> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::bad_input(format!("JSON manifest is not valid JSON: {e}")))?;
+    let packet = value
+        .as_object()
+        .is_some_and(|o| o.contains_key("sourceContent"));
+    match (extism::looks_like(&value), packet) {
+        (true, false) => Ok(AnyManifest::Extism(Box::new(ExtismManifest::from_value(
+            &value, base_dir,
+        )?))),
+        (false, true) => Ok(AnyManifest::Packet(Packet::from_json(text)?)),
+        (true, true) => Err(Error::bad_input(
+            "JSON manifest has both `wasm` (Extism manifest) and `sourceContent` (packet); \
+             it must be one or the other",
+        )),
+        (false, false) => Err(Error::bad_input(
+            "JSON manifest is neither an Extism manifest (an object with `wasm`) \
+             nor a packet (an object with `sourceContent`)",
+        )),
+    }
+}
+
+/// Reads a manifest file's text: `not_found` when it is missing.
+pub(crate) fn read_manifest(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::not_found(format!("manifest `{}`", path.display())),
+        _ => Error::bad_input(format!("cannot read manifest `{}`: {e}", path.display())),
+    })
+}
+
 /// The wasm bytes of a resolved manifest's module, checked against the
-/// manifest's `sha256` when it has one (a mismatch is `corrupt`).
+/// manifest's `sha256` when it has one (a mismatch is `corrupt`, and the
+/// bytes are never validated or compiled). The digest covers what
+/// [`Resolved::sha256_of`] says: the bytes as read (Extism), or the wasm
+/// binary (wasmhost manifests; WAT text is converted first, and a binary is
+/// checked as read since conversion leaves it unchanged).
 pub async fn module_bytes(resolved: &Resolved, store: &ModuleStore) -> Result<Vec<u8>> {
     let raw = match &resolved.source {
         ModuleSource::File(p) => std::fs::read(p).map_err(|e| match e.kind() {
@@ -73,16 +122,27 @@ pub async fn module_bytes(resolved: &Resolved, store: &ModuleStore) -> Result<Ve
         ModuleSource::Store(r) => store.fetch(r).await?.1.to_vec(),
         ModuleSource::Bytes(b) => b.clone(),
     };
-    let (wasm, _) = wasmhost::normalize(raw)?;
-    if let Some(expected) = resolved.sha256 {
-        let actual = Digest::of(&wasm);
-        if actual != expected {
-            return Err(Error::Corrupt {
-                what: "the manifest's module".into(),
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
+    let check = |bytes: &[u8]| {
+        let Some(expected) = resolved.sha256 else {
+            return Ok(());
+        };
+        let actual = Digest::of(bytes);
+        if actual == expected {
+            return Ok(());
         }
+        Err(Error::Corrupt {
+            what: resolved.module_label.clone(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
+    };
+    let before = resolved.sha256_of == DigestOf::Source || raw.starts_with(b"\0asm");
+    if before {
+        check(&raw)?;
+    }
+    let (wasm, _) = wasmhost::normalize(raw)?;
+    if !before {
+        check(&wasm)?;
     }
     Ok(wasm)
 }

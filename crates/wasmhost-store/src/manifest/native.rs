@@ -222,6 +222,30 @@ pub struct Resolved {
     pub key_value: bool,
     /// Configuration values.
     pub config: BTreeMap<String, String>,
+    /// What [`Resolved::sha256`] is the digest of.
+    pub sha256_of: DigestOf,
+    /// How messages name the module (`the manifest's module`, or for an
+    /// Extism manifest the entry and the file).
+    pub module_label: String,
+    /// The Extism manifest's `memory.max_var_bytes`, when given. wasmhost's
+    /// Extism var store is fixed at 1 MiB; a smaller value is recorded here
+    /// and not enforced yet.
+    pub max_var_bytes: Option<u64>,
+}
+
+/// What a manifest's digest covers. Either way it is checked before the
+/// module is validated or compiled (for WAT text under [`DigestOf::Wasm`],
+/// right after the text is converted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DigestOf {
+    /// The wasm binary, WAT text being converted first (wasmhost manifests:
+    /// the digest the store would give it).
+    #[default]
+    Wasm,
+    /// The bytes exactly as read from the file or decoded from base64
+    /// (Extism manifests: what Extism hashes).
+    Source,
 }
 
 /// The manifest's JSON schema, pretty-printed.
@@ -231,7 +255,9 @@ pub fn schema_json() -> String {
 }
 
 /// A path inside `base`: relative, without `..` that climbs out of it.
-fn inside(base: &Path, rel: &str, field: &str) -> Result<PathBuf> {
+/// `kind` starts the error message (`manifest`, `Extism manifest`) and
+/// `field` names the offending field.
+pub(crate) fn inside(base: &Path, rel: &str, kind: &str, field: &str) -> Result<PathBuf> {
     let p = Path::new(rel);
     let mut depth: i32 = 0;
     for c in p.components() {
@@ -242,18 +268,28 @@ fn inside(base: &Path, rel: &str, field: &str) -> Result<PathBuf> {
                 depth -= 1;
                 if depth < 0 {
                     return Err(Error::bad_input(format!(
-                        "manifest: `{field}` = \"{rel}\" leaves the manifest's directory"
+                        "{kind}: `{field}` = \"{rel}\" leaves the manifest's directory"
                     )));
                 }
             }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(Error::bad_input(format!(
-                    "manifest: `{field}` = \"{rel}\" must be relative to the manifest's directory"
+                    "{kind}: `{field}` = \"{rel}\" must be relative to the manifest's directory"
                 )));
             }
         }
     }
     Ok(base.join(p))
+}
+
+/// Refuses an allowed-host entry that is not a host name or pattern.
+pub(crate) fn check_host(h: &str, kind: &str, field: &str) -> Result<()> {
+    if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+        return Err(Error::bad_input(format!(
+            "{kind}: `{field}` = \"{h}\" is not a host name (like `api.example.com` or `*.example.com`)"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_size(s: &Size, field: &str) -> Result<u64> {
@@ -306,7 +342,9 @@ impl Manifest {
     pub fn resolve(&self, base: &Path, defaults: &Limits) -> Result<Resolved> {
         let m = &self.module;
         let source = match (&m.path, &m.store, &m.base64) {
-            (Some(p), None, None) => ModuleSource::File(inside(base, p, "module.path")?),
+            (Some(p), None, None) => {
+                ModuleSource::File(inside(base, p, "manifest", "module.path")?)
+            }
             (None, Some(r), None) => ModuleSource::Store(r.parse()?),
             (None, None, Some(b)) => ModuleSource::Bytes(
                 base64::engine::general_purpose::STANDARD
@@ -354,17 +392,18 @@ impl Manifest {
                 wasi = wasi.env(k, v);
             }
             for (i, d) in w.dirs.iter().enumerate() {
-                let host = inside(base, &d.host, &format!("capabilities.wasi.dirs[{i}].host"))?;
+                let host = inside(
+                    base,
+                    &d.host,
+                    "manifest",
+                    &format!("capabilities.wasi.dirs[{i}].host"),
+                )?;
                 wasi = wasi.dir(host, d.guest.clone(), d.read_only);
             }
             capabilities = capabilities.with_wasi(wasi);
         }
         for (i, h) in c.allowed_hosts.iter().enumerate() {
-            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
-                return Err(Error::bad_input(format!(
-                    "manifest: `capabilities.allowed_hosts[{i}]` = \"{h}\" is not a host name (like `api.example.com` or `*.example.com`)"
-                )));
-            }
+            check_host(h, "manifest", &format!("capabilities.allowed_hosts[{i}]"))?;
         }
         Ok(Resolved {
             source,
@@ -376,6 +415,9 @@ impl Manifest {
             allowed_hosts: c.allowed_hosts.clone(),
             key_value: c.key_value,
             config: c.config.clone(),
+            sha256_of: DigestOf::Wasm,
+            module_label: "the manifest's module".into(),
+            max_var_bytes: None,
         })
     }
 }

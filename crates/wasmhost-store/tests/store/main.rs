@@ -8,6 +8,8 @@
 //! * [`interrupted`]: pushes killed with SIGKILL at random moments never
 //!   leave a reference to a missing or partial blob.
 //! * URL parsing and backend selection.
+//! * [`manifest`]: Extism manifests (and packets beside them) loaded from
+//!   files, resolved, and their modules fetched and digest-checked.
 //!
 //! Child processes (the killed pusher, the environment-configured client)
 //! are this binary again, running [`child_process_entry`] with
@@ -16,6 +18,7 @@
 
 mod contract;
 mod interrupted;
+mod manifest;
 mod services;
 
 use std::process::{Command, Stdio};
