@@ -14,6 +14,7 @@ mod capabilities;
 mod components;
 mod conventions;
 mod extism;
+mod host_functions;
 mod metrics;
 mod wasi;
 
