@@ -165,10 +165,10 @@ impl Instance {
         function: &str,
         input: impl AsRef<[u8]>,
     ) -> Result<Outcome<Data>> {
-        let opts = self.opts.clone();
+        let args = self.opts.args;
         let input = input.as_ref();
         self.with(function, |sb, handle| {
-            convention::call_in(sb, handle, convention, function, input, &opts)
+            convention::call_in(sb, handle, convention, function, input, args)
         })
     }
 

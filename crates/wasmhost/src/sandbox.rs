@@ -546,7 +546,8 @@ pub(crate) fn call(
             None => crate::convention::detect(module, function)?,
         };
         let (mut sb, handle) = fresh(module, function, opts)?;
-        let data = crate::convention::call_in(&mut sb, handle, convention, function, input, opts)?;
+        let data =
+            crate::convention::call_in(&mut sb, handle, convention, function, input, opts.args)?;
         sb.finish(data)
     })();
     record(&module.compiled, &module.name, function, started, &result);

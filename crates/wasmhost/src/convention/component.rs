@@ -100,6 +100,26 @@ fn resolve(
     }
 }
 
+/// The component-level export index of `function` (valid for every
+/// instance of the component).
+pub(crate) fn export_index(
+    component: &Component,
+    function: &str,
+) -> std::result::Result<wasmtime::component::ComponentExportIndex, String> {
+    let ((iface, name), _) = resolve(component, function)?;
+    let parent = match &iface {
+        Some(i) => Some(
+            component
+                .get_export_index(None, i)
+                .ok_or_else(|| format!("interface `{i}` is not exported"))?,
+        ),
+        None => None,
+    };
+    component
+        .get_export_index(parent.as_ref(), &name)
+        .ok_or_else(|| format!("function `{function}` is not exported"))
+}
+
 /// The type of exported function `function`, or why there is none.
 pub(crate) fn find_func_type(
     component: &Component,
@@ -226,28 +246,21 @@ pub(crate) fn call(
     let crate::module::Code::Component(component) = &sb.compiled.code else {
         return Err(Error::internal("a component handle without a component"));
     };
-    let ((iface, name), _) = resolve(component, function)
+    let index = sb
+        .compiled
+        .traits
+        .component_export(component, function)
         .map_err(|why| Error::not_found(format!("function `{function}` in {}: {why}", sb.name)))?;
-    let parent = match &iface {
-        Some(i) => Some(
-            instance
-                .get_export_index(&mut sb.store, None, i)
-                .ok_or_else(|| Error::not_found(format!("interface `{i}` in {}", sb.name)))?,
-        ),
-        None => None,
-    };
-    let index = instance
-        .get_export_index(&mut sb.store, parent.as_ref(), &name)
-        .ok_or_else(|| Error::not_found(format!("function `{function}` in {}", sb.name)))?;
     let func = instance
         .get_func(&mut sb.store, index)
         .ok_or_else(|| Error::not_found(format!("function `{function}` in {}", sb.name)))?;
     let ty = func.ty(&sb.store);
+    let name = function.rsplit('#').next().unwrap_or(function);
     let text = std::str::from_utf8(input)
         .map_err(|_| Error::bad_input("component arguments must be UTF-8 text (JSON or WAVE)"))?;
     let params = match format {
         ArgsFormat::Json => json_args(&ty, text)?,
-        ArgsFormat::Wave => wave_args(&ty, &name, text)?,
+        ArgsFormat::Wave => wave_args(&ty, name, text)?,
     };
     let mut results = vec![Val::Bool(false); ty.results().len()];
     func.call(&mut sb.store, &params, &mut results)

@@ -30,11 +30,13 @@ pub mod extism;
 pub mod raw;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use crate::call::{CallOptions, Value, ValueType};
+use crate::call::{ArgsFormat, Value, ValueType};
 use crate::error::{Error, Result};
 use crate::module::{Code, Module};
 use crate::sandbox::{Handle, Sandbox};
@@ -105,7 +107,7 @@ impl std::str::FromStr for Convention {
 
 /// What a module's imports and exports say about the conventions it
 /// speaks; computed once when it is compiled.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Traits {
     /// Imports something from `extism:host/env`.
     pub(crate) extism: bool,
@@ -113,6 +115,11 @@ pub(crate) struct Traits {
     pub(crate) assemblyscript: bool,
     /// The allocator export raw transfers use, if any.
     pub(crate) allocator: Option<raw::Allocator>,
+    /// The detected convention of every exported function of a core module
+    /// (so a call looks it up instead of re-checking the module).
+    detected: HashMap<String, Convention>,
+    /// Where a component's functions are, by the names calls used.
+    component_exports: Mutex<HashMap<String, wasmtime::component::ComponentExportIndex>>,
 }
 
 impl Traits {
@@ -120,10 +127,101 @@ impl Traits {
         let Code::Core(m) = code else {
             return Traits::default();
         };
-        Traits {
+        let mut traits = Traits {
             extism: m.imports().any(|i| i.module() == extism::ENV_MODULE),
             assemblyscript: matches!(m.get_export("__new"), Some(wasmtime::ExternType::Func(_))),
             allocator: raw::Allocator::find(m),
+            ..Traits::default()
+        };
+        let funcs: Vec<String> = m
+            .exports()
+            .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
+            .map(|e| e.name().to_string())
+            .collect();
+        for f in funcs {
+            if let Some(c) = Convention::ALL
+                .into_iter()
+                .find(|c| verdict(code, &traits, &f, *c).is_ok())
+            {
+                traits.detected.insert(f, c);
+            }
+        }
+        traits
+    }
+
+    /// The export index of a component function, found once per name.
+    pub(crate) fn component_export(
+        &self,
+        component: &wasmtime::component::Component,
+        function: &str,
+    ) -> std::result::Result<wasmtime::component::ComponentExportIndex, String> {
+        let mut cache = self
+            .component_exports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(index) = cache.get(function) {
+            return Ok(*index);
+        }
+        let index = component::export_index(component, function)?;
+        cache.insert(function.to_string(), index);
+        Ok(index)
+    }
+}
+
+/// Whether `function` of `code` can be called through `convention`, and if
+/// not, why.
+fn verdict(
+    code: &Code,
+    traits: &Traits,
+    function: &str,
+    convention: Convention,
+) -> std::result::Result<(), String> {
+    let core = match code {
+        Code::Core(m) => m,
+        Code::Component(comp) => {
+            return match convention {
+                Convention::Component => component::find_func_type(comp, function).map(|_| ()),
+                _ => Err("it is a component, not a core module".to_string()),
+            };
+        }
+    };
+    let func = match core.get_export(function) {
+        Some(wasmtime::ExternType::Func(f)) => Some(f),
+        _ => None,
+    };
+    let no_func = || Err(format!("it exports no function `{function}`"));
+    match convention {
+        Convention::Component => Err("it is a core module, not a component".to_string()),
+        Convention::Extism if !traits.extism => {
+            Err("it imports nothing from `extism:host/env`".to_string())
+        }
+        Convention::AssemblyScript if !traits.assemblyscript => {
+            Err("it does not export `__new` (build with `asc --exportRuntime`)".to_string())
+        }
+        Convention::Raw if traits.allocator.is_none() => {
+            Err("it exports no allocator (`alloc`, `malloc` or `cabi_realloc`)".to_string())
+        }
+        _ => {
+            let Some(f) = func else {
+                return no_func();
+            };
+            match convention {
+                Convention::Extism => extism::check_signature(&f),
+                Convention::AssemblyScript => assemblyscript::check_signature(&f),
+                Convention::Raw => raw::check_signature(&f, 0),
+                _ => {
+                    if f.params()
+                        .chain(f.results())
+                        .all(|t| ValueType::from_wasm(&t).is_some())
+                    {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "`{function}` has parameters or results that are not numbers"
+                        ))
+                    }
+                }
+            }
         }
     }
 }
@@ -135,92 +233,42 @@ pub(crate) fn fits(
     function: &str,
 ) -> Vec<(Convention, std::result::Result<(), String>)> {
     let compiled = &module.compiled;
-    let core = match &compiled.code {
-        Code::Core(m) => Some(m),
-        Code::Component(_) => None,
-    };
-    let func = core.and_then(|m| match m.get_export(function) {
-        Some(wasmtime::ExternType::Func(f)) => Some(f),
-        _ => None,
-    });
-    let not_core = || Err("it is a component, not a core module".to_string());
-    let no_func = || Err(format!("it exports no function `{function}`"));
     Convention::ALL
         .iter()
-        .map(|&c| {
-            let verdict = match c {
-                Convention::Component => match &compiled.code {
-                    Code::Component(comp) => component::find_func_type(comp, function).map(|_| ()),
-                    Code::Core(_) => Err("it is a core module, not a component".to_string()),
-                },
-                Convention::Extism => match (core, &func) {
-                    (None, _) => not_core(),
-                    (Some(_), _) if !compiled.traits.extism => {
-                        Err("it imports nothing from `extism:host/env`".to_string())
-                    }
-                    (Some(_), None) => no_func(),
-                    (Some(_), Some(f)) => extism::check_signature(f),
-                },
-                Convention::AssemblyScript => match (core, &func) {
-                    (None, _) => not_core(),
-                    (Some(_), _) if !compiled.traits.assemblyscript => Err(
-                        "it does not export `__new` (build with `asc --exportRuntime`)".to_string(),
-                    ),
-                    (Some(_), None) => no_func(),
-                    (Some(_), Some(f)) => assemblyscript::check_signature(f),
-                },
-                Convention::Raw => match (core, &func) {
-                    (None, _) => not_core(),
-                    (Some(_), _) if compiled.traits.allocator.is_none() => Err(
-                        "it exports no allocator (`alloc`, `malloc` or `cabi_realloc`)".to_string(),
-                    ),
-                    (Some(_), None) => no_func(),
-                    (Some(_), Some(f)) => raw::check_signature(f, 0),
-                },
-                Convention::Numeric => match (core, &func) {
-                    (None, _) => not_core(),
-                    (Some(_), None) => no_func(),
-                    (Some(_), Some(f)) => {
-                        if f.params()
-                            .chain(f.results())
-                            .all(|t| ValueType::from_wasm(&t).is_some())
-                        {
-                            Ok(())
-                        } else {
-                            Err(format!(
-                                "`{function}` has parameters or results that are not numbers"
-                            ))
-                        }
-                    }
-                },
-            };
-            (c, verdict)
-        })
+        .map(|&c| (c, verdict(&compiled.code, &compiled.traits, function, c)))
         .collect()
 }
 
 /// The first convention that fits, or an error listing why each did not.
 pub(crate) fn detect(module: &Module, function: &str) -> Result<Convention> {
+    let compiled = &module.compiled;
+    if let Some(c) = compiled.traits.detected.get(function) {
+        return Ok(*c);
+    }
+    if let Code::Component(c) = &compiled.code
+        && compiled.traits.component_export(c, function).is_ok()
+    {
+        return Ok(Convention::Component);
+    }
     let verdicts = fits(module, function);
     if let Some((c, _)) = verdicts.iter().find(|(_, v)| v.is_ok()) {
         return Ok(*c);
     }
     // A function that does not exist at all is `not_found`, whatever the convention.
-    let missing = match &module.compiled.code {
-        Code::Core(m) => !matches!(m.get_export(function), Some(wasmtime::ExternType::Func(_))),
-        Code::Component(c) => component::find_func_type(c, function).is_err(),
-    };
-    if missing {
-        return Err(match &module.compiled.code {
-            Code::Core(_) => module.missing_export(function),
-            Code::Component(c) => Error::not_found(format!(
-                "function `{function}` in component {} ({})",
-                module.name,
-                component::find_func_type(c, function)
-                    .err()
-                    .unwrap_or_default()
-            )),
-        });
+    match &compiled.code {
+        Code::Core(m) => {
+            if !matches!(m.get_export(function), Some(wasmtime::ExternType::Func(_))) {
+                return Err(module.missing_export(function));
+            }
+        }
+        Code::Component(c) => {
+            if let Err(why) = component::find_func_type(c, function) {
+                return Err(Error::not_found(format!(
+                    "function `{function}` in component {} ({why})",
+                    module.name
+                )));
+            }
+        }
     }
     let reasons: Vec<String> = verdicts
         .into_iter()
@@ -240,10 +288,10 @@ pub(crate) fn call_in(
     convention: Convention,
     function: &str,
     input: &[u8],
-    opts: &CallOptions,
+    args: ArgsFormat,
 ) -> Result<Data> {
     match convention {
-        Convention::Component => component::call(sb, handle, function, input, opts.args),
+        Convention::Component => component::call(sb, handle, function, input, args),
         Convention::Extism => extism::call(sb, handle, function, input).map(Data::Bytes),
         Convention::AssemblyScript => {
             let text = std::str::from_utf8(input).map_err(|e| {
