@@ -45,7 +45,9 @@ pub use call::{
     ArgsFormat, CallOptions, CallStats, DEFAULT_CAPTURE_LIMIT, Outcome, Output, Signature, Stdin,
     Value, ValueType,
 };
-pub use capabilities::{Capabilities, HostFunctions, Http, LogLevel, LogRecord, Preopen, Wasi};
+pub use capabilities::{
+    Capabilities, HostFunctions, Http, KeyValue, KvStore, LogLevel, LogRecord, Preopen, Wasi,
+};
 pub use convention::{Convention, Data};
 pub use engine::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, DEFAULT_POOL_INSTANCES, POOL_SLOT_RESERVATION,

@@ -20,6 +20,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::call::{CallOptions, CallStats, Outcome, Value};
+use crate::capabilities::kv::KeyValue;
 use crate::capabilities::log::LogBuffer;
 use crate::capabilities::wasi::Captures;
 use crate::capabilities::{Capabilities, Linkers};
@@ -40,9 +41,11 @@ pub struct HostState {
     pub(crate) limiter: Limiter,
     wasi_p1: Option<WasiP1Ctx>,
     wasi_p2: Option<WasiCtx>,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) logs: LogBuffer,
     pub(crate) plugin: PluginState,
+    /// The call's key-value grant, if any.
+    pub(crate) kv: Option<KeyValue>,
 }
 
 impl std::fmt::Debug for HostState {
@@ -61,6 +64,7 @@ impl HostState {
             table: ResourceTable::new(),
             logs: LogBuffer::default(),
             plugin: PluginState::default(),
+            kv: None,
         }
     }
 
@@ -218,6 +222,7 @@ impl Sandbox {
         let mut state = HostState::empty();
         state.limiter = Limiter::new(limits);
         state.plugin = PluginState::new(caps, limits);
+        state.kv = caps.key_value.clone();
         let mut captures = Captures::default();
         if let Some(wasi) = &caps.wasi {
             let (mut builder, c) = wasi.builder(opts)?;

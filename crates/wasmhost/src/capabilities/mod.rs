@@ -10,6 +10,10 @@
 //! * [`log`] — the `wasmhost::log(level, ptr, len)` host function.
 //! * [`http`] — outgoing HTTP requests (the Extism `http_request`), to the
 //!   hosts of an allow-list only.
+//! * [`kv`] — durable key-value state in a namespace of the guest's own
+//!   (`wasmhost:kv` for core modules, `kv_get`/`kv_set`/`kv_delete` for
+//!   Extism plugins, `wasi:keyvalue/store` for components), in a redb
+//!   [`KvStore`].
 //! * [`host`] — host functions an embedder registers with the runtime
 //!   ([`crate::Runtime::add_host_functions`]), granted set by set by name.
 //!
@@ -31,6 +35,7 @@
 
 pub mod host;
 pub mod http;
+pub mod kv;
 pub mod log;
 pub mod wasi;
 
@@ -39,6 +44,7 @@ use std::sync::Arc;
 
 pub use self::host::HostFunctions;
 pub use self::http::Http;
+pub use self::kv::{KeyValue, KvStore};
 pub use self::log::{LogLevel, LogRecord};
 pub use self::wasi::{Preopen, Wasi};
 
@@ -55,6 +61,8 @@ pub struct Capabilities {
     pub log: bool,
     /// Outgoing HTTP, to the allowed hosts only.
     pub http: Option<Http>,
+    /// Durable key-value state, in the grant's namespace only.
+    pub key_value: Option<KeyValue>,
     /// Configuration the guest may read (Extism `config_get`).
     pub config: Arc<BTreeMap<String, String>>,
     /// Names of host-function sets registered with the runtime.
@@ -86,6 +94,12 @@ impl Capabilities {
     /// Grants outgoing HTTP to the hosts of `http`.
     pub fn with_http(mut self, http: Http) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Grants key-value state in the namespace of `kv`.
+    pub fn with_key_value(mut self, kv: KeyValue) -> Self {
+        self.key_value = Some(kv);
         self
     }
 
@@ -126,6 +140,9 @@ impl Capabilities {
         if self.trap_unknown_imports {
             bits |= GrantKey::TRAP_UNKNOWN;
         }
+        if self.key_value.is_some() {
+            bits |= GrantKey::KV;
+        }
         GrantKey {
             bits,
             host: self.host.iter().cloned().collect(),
@@ -148,6 +165,7 @@ impl GrantKey {
     const RANDOM: u8 = 4;
     const LOG: u8 = 8;
     const TRAP_UNKNOWN: u8 = 16;
+    const KV: u8 = 32;
 
     pub(crate) fn wasi(&self) -> bool {
         self.bits & Self::WASI != 0
@@ -163,6 +181,9 @@ impl GrantKey {
     }
     pub(crate) fn trap_unknown(&self) -> bool {
         self.bits & Self::TRAP_UNKNOWN != 0
+    }
+    pub(crate) fn kv(&self) -> bool {
+        self.bits & Self::KV != 0
     }
 }
 
@@ -188,6 +209,9 @@ impl Linkers {
         }
         if key.log() {
             log::add_to_linker(&mut core)?;
+        }
+        if key.kv() {
+            kv::add_to_linkers(&mut core, &mut component)?;
         }
         // The host side of the calling conventions: harmless without a
         // guest that uses them, and needed by every guest that does.
@@ -247,5 +271,9 @@ mod tests {
         let c = Capabilities::none().with_wasi(Wasi::new().clocks(true));
         assert!(c.key().clocks() && !c.key().random() && c.key().wasi());
         assert!(Capabilities::none().with_log(true).key().log());
+        let store = KvStore::memory();
+        let kv = |ns: &str| Capabilities::none().with_key_value(KeyValue::new(store.clone(), ns));
+        assert_eq!(kv("a").key(), kv("b").key());
+        assert!(kv("a").key().kv() && !Capabilities::none().key().kv());
     }
 }

@@ -24,7 +24,8 @@
 //!   [`crate::Outcome::logs`].
 //!
 //! Host functions in `extism:host/user` come from
-//! [`crate::HostFunctions::extism`].
+//! [`crate::HostFunctions::extism`], and from the key-value grant
+//! (`kv_get`, `kv_set`, `kv_delete`; see [`crate::capabilities::kv`]).
 //!
 //! A call: kernel memory is reset, the input is set, the export is called;
 //! a non-zero return or an error message set by the plugin becomes
@@ -474,6 +475,25 @@ pub(crate) fn user_call(
     let output =
         func(&input).map_err(|e| wasmtime::Error::msg(format!("host function `{name}`: {e}")))?;
     Ok(kernel.put(&output)? as i64)
+}
+
+/// The bytes of the block at `offset` that the guest passed to a user host
+/// function (offset 0 is empty). The block stays the guest's.
+pub(crate) fn block_bytes(
+    caller: &mut Caller<'_, HostState>,
+    offset: i64,
+    what: &str,
+) -> wasmtime::Result<Vec<u8>> {
+    if offset == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(kernel(caller).block(offset as u64, what)?.to_vec())
+}
+
+/// A new block holding `bytes`, for a user host function to return
+/// (0 when `bytes` is empty).
+pub(crate) fn new_block(caller: &mut Caller<'_, HostState>, bytes: &[u8]) -> wasmtime::Result<i64> {
+    Ok(kernel(caller).put(bytes)? as i64)
 }
 
 /// A user host function for Extism plugins: bytes in, bytes out.

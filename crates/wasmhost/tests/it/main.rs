@@ -15,6 +15,7 @@ mod components;
 mod conventions;
 mod extism;
 mod host_functions;
+mod kv;
 mod metrics;
 mod wasi;
 

@@ -1,0 +1,783 @@
+//! The `key-value` capability: durable state for guests, in a namespace of
+//! their own.
+//!
+//! A [`KeyValue`] grant gives a guest one namespace (an actor's id, or a
+//! module's name for stateless calls) in a [`KvStore`]. Every key the guest
+//! names lives inside that namespace: no guest can read, write or list
+//! another namespace's keys. The store is [redb](https://www.redb.org) on
+//! disk ([`KvStore::open`]) or in memory ([`KvStore::memory`]).
+//!
+//! **Imports.** Each kind of guest reaches it its own way:
+//!
+//! * core modules import module `wasmhost:kv` and export their memory as
+//!   `memory`:
+//!   - `get(key_ptr: i32, key_len: i32, buf_ptr: i32, buf_cap: i32) -> i64`:
+//!     the value's length, or -1 when the key is absent. The value is written
+//!     at `buf_ptr` only when it fits in `buf_cap` bytes; otherwise nothing is
+//!     written and the guest calls again with a buffer of the returned size.
+//!   - `set(key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32) -> i32`:
+//!     0.
+//!   - `delete(key_ptr: i32, key_len: i32) -> i32`: 1 if the key existed,
+//!     0 if not.
+//! * Extism plugins get three functions in `extism:host/user`, so that a
+//!   PDK's `#[host_fn] extern "ExtismHost" { fn kv_get(key: String) ->
+//!   Vec<u8>; fn kv_set(key: String, value: Vec<u8>); fn kv_delete(key:
+//!   String); }` works: `kv_get(key: i64) -> i64` (a new kernel block with
+//!   the value; 0, which the PDKs read as empty, when absent),
+//!   `kv_set(key: i64, value: i64)` and `kv_delete(key: i64)`. The key and
+//!   value blocks stay the guest's, as for every user host function.
+//! * components import `wasi:keyvalue/store@0.2.0-draft` (the WASI
+//!   key-value proposal's `store` interface: `open`, and a `bucket` resource
+//!   with `get`, `set`, `delete`, `exists` and `list-keys`). A bucket is a
+//!   second level inside the namespace: `open("")` and `open("default")`
+//!   give the default bucket, the one core modules, Extism plugins and the
+//!   host methods of [`KvStore`] use; any other identifier is a bucket of its
+//!   own. `list-keys` returns pages of up to [`LIST_PAGE_KEYS`] keys (keys
+//!   that are not UTF-8, written by a core guest, are listed lossily); its
+//!   cursor is the number of keys already returned.
+//!
+//! **Bounds.** Keys (and bucket identifiers) are at most
+//! [`KeyValue::max_key_bytes`] (default [`DEFAULT_MAX_KEY_BYTES`]) and
+//! values at most [`KeyValue::max_value_bytes`] (default
+//! [`DEFAULT_MAX_VALUE_BYTES`]). Past a bound, a core module or plugin stops
+//! with `memory_limit` ("key-value: the value is 2000000 bytes, more than the
+//! 1048576-byte limit"), and a component gets that message back as the error
+//! value `other(...)`. A pointer or block outside the guest's memory is a
+//! `trap`; a failure of the store itself is `internal` (for a component, an
+//! `other(...)` error value).
+//!
+//! **Durability.** Every write is its own redb transaction, committed with
+//! redb's immediate durability (fsync) before the host function returns. So
+//! a write the guest saw acknowledged survives a crash of the host process
+//! (even `kill -9`) with a file-backed store. The cost is one fsync per
+//! write; reads never touch the disk's write path.
+//!
+//! **Layout.** One redb table, `kv`; each entry's key is the namespace and
+//! the bucket, each prefixed with its length (8 bytes, big-endian), followed
+//! by the guest's key. A namespace's keys are therefore contiguous, and no
+//! choice of namespace, bucket or key can reach another namespace's entries.
+//!
+//! Without the grant nothing is linked: a guest that imports any of these
+//! fails with `link_error` naming the import.
+//!
+//! ```
+//! use wasmhost::{Capabilities, KeyValue, KvStore};
+//! # fn main() -> wasmhost::Result<()> {
+//! let store = KvStore::memory();
+//! store.set("actor-1", b"count", b"3")?;
+//! let caps = Capabilities::none().with_key_value(KeyValue::new(store.clone(), "actor-1"));
+//! assert_eq!(caps.key_value.as_ref().map(|kv| kv.namespace.as_str()), Some("actor-1"));
+//! assert_eq!(store.get("actor-1", b"count")?, Some(b"3".to_vec()));
+//! assert_eq!(store.get("actor-2", b"count")?, None);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, TableDefinition};
+use wasmtime::component::{HasSelf, Resource};
+use wasmtime::{Caller, Extern};
+
+use crate::convention::extism;
+use crate::error::{Error, HostAbort, Result};
+use crate::sandbox::HostState;
+
+/// Default bound on a key (and on a bucket identifier), in bytes.
+pub const DEFAULT_MAX_KEY_BYTES: usize = 1024;
+/// Default bound on a value, in bytes (1 MiB).
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
+/// The import module of the core-module functions.
+pub const CORE_MODULE: &str = "wasmhost:kv";
+/// The component interface implemented.
+pub const WASI_KEYVALUE_STORE: &str = "wasi:keyvalue/store@0.2.0-draft";
+/// Most keys one `list-keys` page returns.
+pub const LIST_PAGE_KEYS: usize = 1000;
+
+/// The one table of a store.
+const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
+/// The bucket of core modules, Extism plugins and the host methods.
+const DEFAULT_BUCKET: &str = "";
+
+/// A key-value store: a redb database on disk or in memory. Cheap to
+/// clone; clones share the database.
+///
+/// Host-side methods ([`KvStore::get`] and friends) work on a namespace's
+/// default bucket, the one core and Extism guests see; the `*_in` variants
+/// name a bucket (a component's `open(identifier)`).
+#[derive(Clone)]
+pub struct KvStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    /// The file, or `None` in memory.
+    path: Option<PathBuf>,
+}
+
+impl fmt::Debug for KvStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.path {
+            Some(p) => write!(f, "KvStore({})", p.display()),
+            None => f.write_str("KvStore(memory)"),
+        }
+    }
+}
+
+/// A failure of the store itself.
+fn storage(what: &str, e: impl fmt::Display) -> Error {
+    Error::internal(format!("key-value store: {what}: {e}"))
+}
+
+/// The prefix of every entry of `(namespace, bucket)`.
+fn prefix(namespace: &str, bucket: &str) -> Vec<u8> {
+    let mut p = Vec::with_capacity(16 + namespace.len() + bucket.len());
+    p.extend_from_slice(&(namespace.len() as u64).to_be_bytes());
+    p.extend_from_slice(namespace.as_bytes());
+    p.extend_from_slice(&(bucket.len() as u64).to_be_bytes());
+    p.extend_from_slice(bucket.as_bytes());
+    p
+}
+
+fn entry_key(namespace: &str, bucket: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = prefix(namespace, bucket);
+    k.extend_from_slice(key);
+    k
+}
+
+impl KvStore {
+    /// Opens (or creates) the redb database at `path`, creating its parent
+    /// directory if needed. A database is open in one process at a time:
+    /// a second process gets an `internal` error saying so.
+    pub fn open(path: &Path) -> Result<KvStore> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| storage(&format!("cannot create {}", parent.display()), e))?;
+        }
+        let db = Database::create(path)
+            .map_err(|e| storage(&format!("cannot open {}", path.display()), e))?;
+        KvStore::with_db(db, Some(path.to_path_buf()))
+    }
+
+    /// A store in memory, for tests and state that may be lost.
+    pub fn memory() -> KvStore {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("invariant: an in-memory redb database can be created");
+        KvStore::with_db(db, None)
+            .expect("invariant: an in-memory redb database can create its table")
+    }
+
+    fn with_db(db: Database, path: Option<PathBuf>) -> Result<KvStore> {
+        // Create the table once, so that readers never find it missing.
+        let txn = db
+            .begin_write()
+            .map_err(|e| storage("cannot begin a transaction", e))?;
+        txn.open_table(TABLE)
+            .map_err(|e| storage("cannot create the table", e))?;
+        txn.commit().map_err(|e| storage("cannot commit", e))?;
+        Ok(KvStore {
+            inner: Arc::new(Inner { db, path }),
+        })
+    }
+
+    /// The database file, or `None` for a store in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The value of `key` in `namespace`, if any.
+    pub fn get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_in(namespace, DEFAULT_BUCKET, key)
+    }
+
+    /// Sets `key` in `namespace` to `value`; durable when this returns.
+    pub fn set(&self, namespace: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.set_in(namespace, DEFAULT_BUCKET, key, value)
+    }
+
+    /// Deletes `key` from `namespace`; whether it existed.
+    pub fn delete(&self, namespace: &str, key: &[u8]) -> Result<bool> {
+        self.delete_in(namespace, DEFAULT_BUCKET, key)
+    }
+
+    /// Every key of `namespace`, in byte order.
+    pub fn keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>> {
+        self.keys_in(namespace, DEFAULT_BUCKET)
+    }
+
+    /// [`KvStore::get`] in a bucket (`""` is the default bucket).
+    pub fn get_in(&self, namespace: &str, bucket: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = entry_key(namespace, bucket, key);
+        let txn = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| storage("cannot begin a read", e))?;
+        let table = txn
+            .open_table(TABLE)
+            .map_err(|e| storage("cannot open the table", e))?;
+        let value = table
+            .get(k.as_slice())
+            .map_err(|e| storage("cannot read", e))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// [`KvStore::set`] in a bucket.
+    pub fn set_in(&self, namespace: &str, bucket: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let k = entry_key(namespace, bucket, key);
+        let txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(|e| storage("cannot begin a write", e))?;
+        {
+            let mut table = txn
+                .open_table(TABLE)
+                .map_err(|e| storage("cannot open the table", e))?;
+            table
+                .insert(k.as_slice(), value)
+                .map_err(|e| storage("cannot write", e))?;
+        }
+        // The default durability is immediate: on disk when this returns.
+        txn.commit().map_err(|e| storage("cannot commit", e))
+    }
+
+    /// [`KvStore::delete`] in a bucket.
+    pub fn delete_in(&self, namespace: &str, bucket: &str, key: &[u8]) -> Result<bool> {
+        let k = entry_key(namespace, bucket, key);
+        let txn = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(|e| storage("cannot begin a write", e))?;
+        let existed = {
+            let mut table = txn
+                .open_table(TABLE)
+                .map_err(|e| storage("cannot open the table", e))?;
+            table
+                .remove(k.as_slice())
+                .map_err(|e| storage("cannot delete", e))?
+                .is_some()
+        };
+        if existed {
+            txn.commit().map_err(|e| storage("cannot commit", e))?;
+        } else {
+            // Nothing changed: no need to sync.
+            txn.abort().map_err(|e| storage("cannot abort", e))?;
+        }
+        Ok(existed)
+    }
+
+    /// [`KvStore::keys`] of a bucket.
+    pub fn keys_in(&self, namespace: &str, bucket: &str) -> Result<Vec<Vec<u8>>> {
+        Ok(self.page(namespace, bucket, 0, usize::MAX)?.0)
+    }
+
+    /// Up to `limit` keys of a bucket after the first `skip`, and whether
+    /// more follow.
+    fn page(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        skip: usize,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, bool)> {
+        let p = prefix(namespace, bucket);
+        let txn = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| storage("cannot begin a read", e))?;
+        let table = txn
+            .open_table(TABLE)
+            .map_err(|e| storage("cannot open the table", e))?;
+        let range = table
+            .range(p.as_slice()..)
+            .map_err(|e| storage("cannot list", e))?;
+        let mut keys = Vec::new();
+        for (i, entry) in range.enumerate() {
+            let (k, _) = entry.map_err(|e| storage("cannot list", e))?;
+            let Some(key) = k.value().strip_prefix(p.as_slice()) else {
+                return Ok((keys, false));
+            };
+            if i < skip {
+                continue;
+            }
+            if keys.len() == limit {
+                return Ok((keys, true));
+            }
+            keys.push(key.to_vec());
+        }
+        Ok((keys, false))
+    }
+}
+
+/// The key-value grant: one namespace of a store, with size bounds.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct KeyValue {
+    /// Where the guest's keys live; no guest reaches another namespace.
+    pub namespace: String,
+    /// The store.
+    pub store: KvStore,
+    /// Longest key (and bucket identifier), in bytes.
+    pub max_key_bytes: usize,
+    /// Longest value, in bytes.
+    pub max_value_bytes: usize,
+}
+
+impl fmt::Debug for KeyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyValue")
+            .field("namespace", &self.namespace)
+            .field("store", &self.store)
+            .field("max_key_bytes", &self.max_key_bytes)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .finish()
+    }
+}
+
+/// Equal when the namespace and bounds are, and the store is the same one.
+impl PartialEq for KeyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace == other.namespace
+            && self.max_key_bytes == other.max_key_bytes
+            && self.max_value_bytes == other.max_value_bytes
+            && Arc::ptr_eq(&self.store.inner, &other.store.inner)
+    }
+}
+
+impl Eq for KeyValue {}
+
+impl KeyValue {
+    /// Namespace `namespace` of `store`, with the default bounds.
+    pub fn new(store: KvStore, namespace: impl Into<String>) -> Self {
+        KeyValue {
+            namespace: namespace.into(),
+            store,
+            max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+
+    /// Sets [`KeyValue::max_key_bytes`].
+    pub fn max_key_bytes(mut self, bytes: usize) -> Self {
+        self.max_key_bytes = bytes;
+        self
+    }
+
+    /// Sets [`KeyValue::max_value_bytes`].
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    fn check_key(&self, what: &str, len: usize) -> Result<()> {
+        if len > self.max_key_bytes {
+            return Err(Error::MemoryLimit {
+                message: format!(
+                    "key-value: the {what} is {len} bytes, more than the {}-byte limit",
+                    self.max_key_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, len: usize) -> Result<()> {
+        if len > self.max_value_bytes {
+            return Err(Error::MemoryLimit {
+                message: format!(
+                    "key-value: the value is {len} bytes, more than the {}-byte limit",
+                    self.max_value_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn abort(e: Error) -> wasmtime::Error {
+    wasmtime::Error::new(HostAbort(e))
+}
+
+/// The grant of a store whose host functions are linked. Linking follows
+/// the grants, so this fails only if the two disagree.
+fn grant(state: &HostState) -> wasmtime::Result<&KeyValue> {
+    state.kv.as_ref().ok_or_else(|| {
+        abort(Error::CapabilityDenied {
+            capability: "key-value".to_string(),
+            detail: "the guest called a key-value function".to_string(),
+        })
+    })
+}
+
+// ----- core modules: wasmhost:kv ------------------------------------------
+
+type C<'a> = Caller<'a, HostState>;
+
+fn memory(caller: &mut C<'_>, function: &str) -> wasmtime::Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(mem)) => Ok(mem),
+        _ => Err(abort(Error::Trap {
+            trap_code: None,
+            message: format!(
+                "{CORE_MODULE}::{function} needs the guest to export its memory as `memory`"
+            ),
+            backtrace: None,
+        })),
+    }
+}
+
+/// The guest's bytes `ptr..ptr + len`, or a trap naming them.
+fn range(memory_len: usize, ptr: i32, len: usize, what: &str) -> wasmtime::Result<(usize, usize)> {
+    let start = ptr as u32 as usize;
+    start
+        .checked_add(len)
+        .filter(|end| *end <= memory_len)
+        .map(|end| (start, end))
+        .ok_or_else(|| {
+            abort(Error::Trap {
+                trap_code: None,
+                message: format!(
+                    "key-value: {what} at {start}..{} is outside the guest's {memory_len}-byte memory",
+                    start as u64 + len as u64
+                ),
+                backtrace: None,
+            })
+        })
+}
+
+fn core_get(
+    mut caller: C<'_>,
+    key_ptr: i32,
+    key_len: i32,
+    buf_ptr: i32,
+    buf_cap: i32,
+) -> wasmtime::Result<i64> {
+    let mem = memory(&mut caller, "get")?;
+    let (data, state) = mem.data_and_store_mut(&mut caller);
+    let kv = grant(state)?;
+    let key_len = key_len as u32 as usize;
+    kv.check_key("key", key_len).map_err(abort)?;
+    let (s, e) = range(data.len(), key_ptr, key_len, "the key")?;
+    let Some(value) = kv.store.get(&kv.namespace, &data[s..e]).map_err(abort)? else {
+        return Ok(-1);
+    };
+    if value.len() <= buf_cap as u32 as usize {
+        let (s, e) = range(data.len(), buf_ptr, value.len(), "the value buffer")?;
+        data[s..e].copy_from_slice(&value);
+    }
+    Ok(value.len() as i64)
+}
+
+fn core_set(
+    mut caller: C<'_>,
+    key_ptr: i32,
+    key_len: i32,
+    val_ptr: i32,
+    val_len: i32,
+) -> wasmtime::Result<i32> {
+    let mem = memory(&mut caller, "set")?;
+    let (data, state) = mem.data_and_store_mut(&mut caller);
+    let kv = grant(state)?;
+    let (key_len, val_len) = (key_len as u32 as usize, val_len as u32 as usize);
+    kv.check_key("key", key_len).map_err(abort)?;
+    kv.check_value(val_len).map_err(abort)?;
+    let (ks, ke) = range(data.len(), key_ptr, key_len, "the key")?;
+    let (vs, ve) = range(data.len(), val_ptr, val_len, "the value")?;
+    kv.store
+        .set(&kv.namespace, &data[ks..ke], &data[vs..ve])
+        .map_err(abort)?;
+    Ok(0)
+}
+
+fn core_delete(mut caller: C<'_>, key_ptr: i32, key_len: i32) -> wasmtime::Result<i32> {
+    let mem = memory(&mut caller, "delete")?;
+    let (data, state) = mem.data_and_store_mut(&mut caller);
+    let kv = grant(state)?;
+    let key_len = key_len as u32 as usize;
+    kv.check_key("key", key_len).map_err(abort)?;
+    let (s, e) = range(data.len(), key_ptr, key_len, "the key")?;
+    let existed = kv.store.delete(&kv.namespace, &data[s..e]).map_err(abort)?;
+    Ok(i32::from(existed))
+}
+
+// ----- Extism plugins: extism:host/user kv_* -------------------------------
+
+fn extism_get(mut caller: C<'_>, key: i64) -> wasmtime::Result<i64> {
+    let key = extism::block_bytes(&mut caller, key, "the key of kv_get")?;
+    let kv = grant(caller.data())?;
+    kv.check_key("key", key.len()).map_err(abort)?;
+    match kv.store.get(&kv.namespace, &key).map_err(abort)? {
+        None => Ok(0),
+        Some(value) => extism::new_block(&mut caller, &value),
+    }
+}
+
+fn extism_set(mut caller: C<'_>, key: i64, value: i64) -> wasmtime::Result<()> {
+    let key = extism::block_bytes(&mut caller, key, "the key of kv_set")?;
+    let value = extism::block_bytes(&mut caller, value, "the value of kv_set")?;
+    let kv = grant(caller.data())?;
+    kv.check_key("key", key.len()).map_err(abort)?;
+    kv.check_value(value.len()).map_err(abort)?;
+    kv.store.set(&kv.namespace, &key, &value).map_err(abort)
+}
+
+fn extism_delete(mut caller: C<'_>, key: i64) -> wasmtime::Result<()> {
+    let key = extism::block_bytes(&mut caller, key, "the key of kv_delete")?;
+    let kv = grant(caller.data())?;
+    kv.check_key("key", key.len()).map_err(abort)?;
+    kv.store.delete(&kv.namespace, &key).map_err(abort)?;
+    Ok(())
+}
+
+// ----- components: wasi:keyvalue/store@0.2.0-draft -------------------------
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        inline: r#"
+            package wasi:keyvalue@0.2.0-draft;
+
+            interface store {
+                variant error {
+                    no-such-store,
+                    access-denied,
+                    other(string),
+                }
+
+                record key-response {
+                    keys: list<string>,
+                    cursor: option<u64>,
+                }
+
+                open: func(identifier: string) -> result<bucket, error>;
+
+                resource bucket {
+                    get: func(key: string) -> result<option<list<u8>>, error>;
+                    set: func(key: string, value: list<u8>) -> result<_, error>;
+                    delete: func(key: string) -> result<_, error>;
+                    exists: func(key: string) -> result<bool, error>;
+                    list-keys: func(cursor: option<u64>) -> result<key-response, error>;
+                }
+            }
+
+            world host {
+                import store;
+            }
+        "#,
+        world: "host",
+        imports: { default: trappable },
+        with: { "wasi:keyvalue/store.bucket": super::component::Bucket },
+    });
+}
+
+mod component {
+    /// A component's open bucket: a name inside the grant's namespace.
+    pub struct Bucket {
+        pub(super) name: String,
+    }
+}
+
+use self::bindings::wasi::keyvalue::store::{self as wit, KeyResponse};
+use self::component::Bucket;
+
+type WitResult<T> = wasmtime::Result<std::result::Result<T, wit::Error>>;
+
+/// A wasmhost error as the guest sees it: `other` with the message.
+fn wit_error(e: Error) -> wit::Error {
+    match e {
+        Error::MemoryLimit { message } | Error::Internal { message } => wit::Error::Other(message),
+        other => wit::Error::Other(other.to_string()),
+    }
+}
+
+impl HostState {
+    /// The grant and the bucket name of `bucket`, or the error the guest gets.
+    fn kv_bucket(
+        &self,
+        bucket: &Resource<Bucket>,
+    ) -> wasmtime::Result<std::result::Result<(&KeyValue, &str), wit::Error>> {
+        let name = self.table.get(bucket)?.name.as_str();
+        Ok(match self.kv.as_ref() {
+            Some(kv) => Ok((kv, name)),
+            None => Err(wit::Error::AccessDenied),
+        })
+    }
+}
+
+/// Runs `f` on the bucket's grant and name; a wasmhost error becomes the
+/// guest's `other(...)`.
+fn with_bucket<T>(
+    state: &HostState,
+    bucket: &Resource<Bucket>,
+    f: impl FnOnce(&KeyValue, &str) -> Result<T>,
+) -> WitResult<T> {
+    Ok(match state.kv_bucket(bucket)? {
+        Ok((kv, name)) => f(kv, name).map_err(wit_error),
+        Err(e) => Err(e),
+    })
+}
+
+impl wit::Host for HostState {
+    fn open(&mut self, identifier: String) -> WitResult<Resource<Bucket>> {
+        let Some(kv) = self.kv.as_ref() else {
+            return Ok(Err(wit::Error::AccessDenied));
+        };
+        if let Err(e) = kv.check_key("bucket identifier", identifier.len()) {
+            return Ok(Err(wit_error(e)));
+        }
+        let name = if identifier == "default" {
+            DEFAULT_BUCKET.to_string()
+        } else {
+            identifier
+        };
+        Ok(Ok(self.table.push(Bucket { name })?))
+    }
+}
+
+impl wit::HostBucket for HostState {
+    fn get(&mut self, bucket: Resource<Bucket>, key: String) -> WitResult<Option<Vec<u8>>> {
+        with_bucket(self, &bucket, |kv, name| {
+            kv.check_key("key", key.len())?;
+            kv.store.get_in(&kv.namespace, name, key.as_bytes())
+        })
+    }
+
+    fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> WitResult<()> {
+        with_bucket(self, &bucket, |kv, name| {
+            kv.check_key("key", key.len())?;
+            kv.check_value(value.len())?;
+            kv.store.set_in(&kv.namespace, name, key.as_bytes(), &value)
+        })
+    }
+
+    fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> WitResult<()> {
+        with_bucket(self, &bucket, |kv, name| {
+            kv.check_key("key", key.len())?;
+            kv.store
+                .delete_in(&kv.namespace, name, key.as_bytes())
+                .map(drop)
+        })
+    }
+
+    fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> WitResult<bool> {
+        with_bucket(self, &bucket, |kv, name| {
+            kv.check_key("key", key.len())?;
+            Ok(kv
+                .store
+                .get_in(&kv.namespace, name, key.as_bytes())?
+                .is_some())
+        })
+    }
+
+    fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> WitResult<KeyResponse> {
+        with_bucket(self, &bucket, |kv, name| {
+            let skip = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
+            let (keys, more) = kv.store.page(&kv.namespace, name, skip, LIST_PAGE_KEYS)?;
+            let next = skip.saturating_add(keys.len()) as u64;
+            Ok(KeyResponse {
+                keys: keys
+                    .iter()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .collect(),
+                cursor: more.then_some(next),
+            })
+        })
+    }
+
+    fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+/// Adds `wasmhost:kv` and the Extism `kv_*` functions to the core linker
+/// and `wasi:keyvalue/store` to the component linker.
+pub(crate) fn add_to_linkers(
+    core: &mut wasmtime::Linker<HostState>,
+    component: &mut wasmtime::component::Linker<HostState>,
+) -> Result<()> {
+    use super::link_setup;
+    core.func_wrap(CORE_MODULE, "get", core_get)
+        .map_err(link_setup)?;
+    core.func_wrap(CORE_MODULE, "set", core_set)
+        .map_err(link_setup)?;
+    core.func_wrap(CORE_MODULE, "delete", core_delete)
+        .map_err(link_setup)?;
+    let user = extism::USER_MODULE;
+    core.func_wrap(user, "kv_get", extism_get)
+        .map_err(link_setup)?;
+    core.func_wrap(user, "kv_set", extism_set)
+        .map_err(link_setup)?;
+    core.func_wrap(user, "kv_delete", extism_delete)
+        .map_err(link_setup)?;
+    wit::add_to_linker::<HostState, HasSelf<HostState>>(component, |state| state)
+        .map_err(link_setup)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_and_buckets_do_not_collide() {
+        let s = KvStore::memory();
+        s.set("a", b"b/c", b"1").unwrap();
+        s.set("a/b", b"c", b"2").unwrap();
+        s.set_in("a", "b", b"c", b"3").unwrap();
+        assert_eq!(s.get("a", b"b/c").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get("a/b", b"c").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.get_in("a", "b", b"c").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(s.keys("a").unwrap(), vec![b"b/c".to_vec()]);
+        assert_eq!(s.keys_in("a", "b").unwrap(), vec![b"c".to_vec()]);
+        assert_eq!(s.keys("").unwrap(), Vec::<Vec<u8>>::new());
+        assert!(s.delete("a", b"b/c").unwrap());
+        assert!(!s.delete("a", b"b/c").unwrap());
+        assert_eq!(s.get("a", b"b/c").unwrap(), None);
+    }
+
+    #[test]
+    fn pages_follow_each_other() {
+        let s = KvStore::memory();
+        for i in 0..5u8 {
+            s.set("n", &[i], b"").unwrap();
+        }
+        s.set("m", b"x", b"").unwrap();
+        let (p1, more) = s.page("n", "", 0, 2).unwrap();
+        assert_eq!((p1, more), (vec![vec![0], vec![1]], true));
+        let (p3, more) = s.page("n", "", 4, 2).unwrap();
+        assert_eq!((p3, more), (vec![vec![4]], false));
+        let (p, more) = s.page("n", "", 3, 2).unwrap();
+        assert_eq!((p, more), (vec![vec![3], vec![4]], false));
+    }
+
+    #[test]
+    fn file_store_reopens_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/kv.redb");
+        let s = KvStore::open(&path).unwrap();
+        s.set("ns", b"k", b"v").unwrap();
+        drop(s);
+        let s = KvStore::open(&path).unwrap();
+        assert_eq!(s.get("ns", b"k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(s.path(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn grants_compare_by_store_identity() {
+        let s = KvStore::memory();
+        let a = KeyValue::new(s.clone(), "x");
+        assert_eq!(a, KeyValue::new(s, "x"));
+        assert_ne!(a, KeyValue::new(KvStore::memory(), "x"));
+        assert_ne!(a, a.clone().max_value_bytes(1));
+    }
+}
