@@ -6,6 +6,7 @@
 # Outputs (in $ROOT/target/guests/out/):
 #   wasi-echo.wasm               guests/rust/wasi-echo for wasm32-wasip1 (core module, `_start`)
 #   wasi-echo.component.wasm     guests/rust/wasi-echo for wasm32-wasip2 (component, wasi:cli/run)
+#   wasi-poll.wasm               guests/rust/wasi-poll for wasm32-wasip1 (core module, reactor: `_initialize`, `poll`, `echo`)
 #   extism-plugin.wasm           guests/rust/extism-plugin for wasm32-unknown-unknown (Extism plug-in, extism-pdk)
 #   extism-kv.wasm               guests/rust/extism-kv for wasm32-unknown-unknown (Extism plug-in using wasmhost's kv_* host functions)
 #   image-resize.wasm            guests/rust/image-resize for wasm32-unknown-unknown (core module, no imports)
@@ -47,6 +48,7 @@ cargo_guests() {
     --target-dir "$TARGET_DIR" "$@"
 }
 cargo_guests -p wasi-echo --target wasm32-wasip1 --target wasm32-wasip2
+cargo_guests -p wasi-poll --target wasm32-wasip1
 cargo_guests -p extism-plugin -p extism-kv -p image-resize --target wasm32-unknown-unknown
 # The package is called wit-component-guest (its directory is wit-component) because
 # wit-bindgen's own dependency graph has a crate named wit-component.
@@ -66,6 +68,7 @@ emit() { copy "$1" "$OUT/$2"; produced+=("$OUT/$2"); }
 
 emit "$TARGET_DIR/wasm32-wasip1/release/wasi-echo.wasm" wasi-echo.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/wasi-echo.wasm" wasi-echo.component.wasm
+emit "$TARGET_DIR/wasm32-wasip1/release/wasi_poll.wasm" wasi-poll.wasm
 emit "$TARGET_DIR/wasm32-unknown-unknown/release/extism_plugin.wasm" extism-plugin.wasm
 emit "$TARGET_DIR/wasm32-unknown-unknown/release/extism_kv.wasm" extism-kv.wasm
 emit "$TARGET_DIR/wasm32-unknown-unknown/release/image_resize.wasm" image-resize.wasm
@@ -135,7 +138,7 @@ expect_kind() {
   [[ "$(preamble "$file")" == "$want" ]] \
     || { echo "error: $file is not a $what" >&2; exit 1; }
 }
-for core in wasi-echo.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm as-extism-plugin.wasm \
+for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm as-extism-plugin.wasm \
   as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm; do
   expect_kind "$core" 0061736d01000000
 done

@@ -11,6 +11,11 @@
 //! lost then, an Extism plugin's vars (kept by the host) are not.
 //! [`Instance::restarts`] counts how often that happened.
 //!
+//! Each call reports the output of that call alone: captured stdout and
+//! stderr start every call empty (what a reactor's `_initialize` writes is
+//! not reported). [`Instance::message`] — the async process mode, see
+//! [`crate::process`] — also gives each call its own stdin.
+//!
 //! ```
 //! use wasmhost::{CallOptions, Runtime, RuntimeConfig, Source};
 //! # fn main() -> wasmhost::Result<()> {
@@ -66,7 +71,9 @@ impl Instance {
     fn instantiate(&self) -> Result<(Sandbox, Handle)> {
         let pre = self.module.pre_for(&self.opts)?;
         let mut sb = Sandbox::new(&self.module, &self.opts)?;
+        sb.keep();
         let handle = sb.instantiate(&pre, None)?;
+        sb.captures.discard_output();
         Ok((sb, handle))
     }
 
@@ -112,7 +119,7 @@ impl Instance {
 
     /// Runs `f` on the live sandbox, recording the call and starting over
     /// after failures inside the guest.
-    fn with<T>(
+    pub(crate) fn with<T>(
         &mut self,
         function: &str,
         f: impl FnOnce(&mut Sandbox, Handle) -> Result<T>,
@@ -120,8 +127,14 @@ impl Instance {
         let started = Instant::now();
         let result = (|| {
             let (sb, handle) = self.ready()?;
-            let value = f(sb, *handle)?;
-            sb.outcome(value)
+            match f(sb, *handle) {
+                Ok(value) => sb.outcome(value),
+                Err(e) => {
+                    // Output of a failed call must not show up in the next one.
+                    sb.captures.discard_output();
+                    Err(e)
+                }
+            }
         })();
         if let Err(e) = &result
             && breaks_instance(e)

@@ -25,6 +25,7 @@
 //! capability unless granted ([`Capabilities`]); see [`capabilities`].
 #![deny(missing_docs)]
 
+pub mod actor;
 pub mod cache;
 mod call;
 pub mod capabilities;
@@ -35,9 +36,11 @@ mod instance;
 pub mod limits;
 pub mod metrics;
 mod module;
+pub mod process;
 mod runtime;
 mod sandbox;
 
+pub use actor::{ActorConfig, ActorInfo, ActorSpec, ActorSystem};
 pub use cache::{
     CacheConfig, CacheStats, CachedModule, DiskStats, read_disk_stats, wasmtime_version,
 };
@@ -57,5 +60,6 @@ pub use error::{Error, ErrorCode, MissingImport, Result};
 pub use instance::Instance;
 pub use limits::Limits;
 pub use module::{Digest, ItemInfo, Module, ModuleKind, Source, normalize};
+pub use process::POLL;
 pub use runtime::Runtime;
 pub use sandbox::HostState;

@@ -201,12 +201,15 @@ pub(crate) struct Sandbox {
     pub(crate) compiled: Arc<Compiled>,
     pub(crate) name: Arc<str>,
     pub(crate) store: Store<HostState>,
-    captures: Captures,
-    /// Bytes of stdout and stderr already reported by earlier calls on a kept sandbox.
-    reported: (usize, usize),
+    /// The stdio pipes the host refills and drains between calls.
+    pub(crate) captures: Captures,
     pub(crate) limits: Limits,
     fuel_start: Option<u64>,
     started: Instant,
+    /// Exported functions looked up so far, with their types, when the
+    /// sandbox is kept (an `Instance` calls the same few exports again and
+    /// again; a fresh sandbox makes one call and skips the bookkeeping).
+    exports: Option<std::collections::HashMap<Box<str>, (wasmtime::Func, wasmtime::FuncType)>>,
 }
 
 impl Sandbox {
@@ -240,10 +243,10 @@ impl Sandbox {
             name: module.name.clone(),
             store,
             captures,
-            reported: (0, 0),
             limits: limits.clone(),
             fuel_start: None,
             started: Instant::now(),
+            exports: None,
         };
         sb.begin()?;
         Ok(sb)
@@ -292,6 +295,35 @@ impl Sandbox {
                 .map(Handle::Component)
                 .map_err(|e| self.classify(e)),
         }
+    }
+
+    /// Exported function `name` of `instance` (this sandbox's instance)
+    /// and its type, looked up once.
+    pub(crate) fn export(
+        &mut self,
+        instance: wasmtime::Instance,
+        name: &str,
+    ) -> Result<(wasmtime::Func, wasmtime::FuncType)> {
+        if let Some(found) = self.exports.as_ref().and_then(|e| e.get(name)) {
+            return Ok(found.clone());
+        }
+        let Some(func) = instance.get_func(&mut self.store, name) else {
+            return Err(crate::module::missing_export(
+                &self.compiled,
+                &self.name,
+                name,
+            ));
+        };
+        let ty = func.ty(&self.store);
+        if let Some(exports) = &mut self.exports {
+            exports.insert(name.into(), (func, ty.clone()));
+        }
+        Ok((func, ty))
+    }
+
+    /// Marks the sandbox as kept between calls (see [`Sandbox::export`]).
+    pub(crate) fn keep(&mut self) {
+        self.exports.get_or_insert_with(Default::default);
     }
 
     fn stats(&self) -> CallStats {
@@ -381,17 +413,16 @@ impl Sandbox {
     }
 
     /// The outcome of the last call on a sandbox that stays alive: its
-    /// output since the previous call, its logs and its cost.
+    /// output (taken from the pipes, which start the next call empty), its
+    /// logs and its cost.
     pub(crate) fn outcome<T>(&mut self, value: T) -> Result<Outcome<T>> {
         if let Some(overflow) = self.captures.overflow() {
+            self.captures.discard_output();
             return Err(overflow);
         }
         let stats = self.stats();
         let logs = Self::take_logs(&mut self.store.data_mut().logs);
-        let (out, err) = self.captures.take();
-        let stdout = out.get(self.reported.0..).unwrap_or_default().to_vec();
-        let stderr = err.get(self.reported.1..).unwrap_or_default().to_vec();
-        self.reported = (out.len(), err.len());
+        let (stdout, stderr) = self.captures.take();
         Ok(Outcome {
             value,
             stdout,
@@ -407,9 +438,8 @@ impl Sandbox {
         let Sandbox {
             store, captures, ..
         } = self;
-        // Everything but the log lines is dropped at the end of this statement,
-        // which releases the store's handles to the output pipes, so the
-        // captured bytes can then be taken without a copy.
+        // Everything but the log lines is dropped here; the captured bytes
+        // are then handed over from the pipes without a copy.
         let HostState { mut logs, .. } = store.into_data();
         let logs = Self::take_logs(&mut logs);
         let (stdout, stderr) = captures.into_outputs()?;
@@ -498,14 +528,7 @@ pub(crate) fn invoke_in(
             sb.name
         )));
     };
-    let Some(func) = instance.get_func(&mut sb.store, export) else {
-        return Err(crate::module::missing_export(
-            &sb.compiled,
-            &sb.name,
-            export,
-        ));
-    };
-    let ty = func.ty(&sb.store);
+    let (func, ty) = sb.export(instance, export)?;
     if ty.params().len() != args.len()
         || ty
             .params()

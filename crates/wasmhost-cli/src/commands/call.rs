@@ -271,7 +271,7 @@ fn manifest_convention(c: wasmhost_store::manifest::Convention) -> Option<Conven
 
 /// Writes a result to stdout: bytes raw, text with a newline on a terminal,
 /// JSON pretty-printed, numbers one per line.
-fn print_data(data: &Data) -> anyhow::Result<()> {
+pub(crate) fn print_data(data: &Data) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match data {
         Data::Bytes(b) => {

@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+pub mod actor;
 pub mod cache;
 pub mod call;
 pub mod inspect;
@@ -35,6 +36,8 @@ pub enum Command {
     Tag(tag::TagCommand),
     /// The on-disk compiled-module cache.
     Cache(cache::CacheCommand),
+    /// Named actors with durable key-value state: send, ls, rm.
+    Actor(actor::ActorCommand),
 }
 
 impl Command {
@@ -51,6 +54,7 @@ impl Command {
             Command::Rm(c) => c.execute(),
             Command::Tag(c) => c.execute(),
             Command::Cache(c) => c.execute(),
+            Command::Actor(c) => c.execute(),
         }
     }
 }

@@ -1,13 +1,18 @@
-//! `wasmhost run`: run a WASI command, or `--invoke` one numeric export.
+//! `wasmhost run`: run a WASI command, or `--invoke` one numeric export, or
+//! serve messages in a process mode (`--mode sync|async`).
 //!
 //! Follows `wasmtime run`: `wasmhost run [OPTIONS] MODULE [ARGS...]`. The
 //! command gets WASI stdio (inherited) and exactly the args given; env
 //! entries, directories, clocks, random and log only when asked for.
+//!
+//! With `--mode`, the messages are the lines of wasmhost's own stdin: each
+//! goes to the guest as its whole stdin (without the newline) and the
+//! guest's stdout is printed as the reply (see `wasmhost::process`).
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
-use clap::Args;
-use wasmhost::{CallOptions, Capabilities, Limits, Runtime};
+use clap::{Args, ValueEnum};
+use wasmhost::{CallOptions, Capabilities, Error, Limits, Module, Output, Runtime};
 
 use crate::options::{GrantOptions, LimitOptions, StateOptions, module_arg};
 
@@ -21,7 +26,25 @@ EXAMPLES:
   wasmhost run app.wasm arg1 arg2 < input.txt
   wasmhost run --dir ./data::/data --env LANG=C --grant clocks,random app.wasm
   wasmhost run --invoke add math.wat 1 2
-  wasmhost run --fuel 1000000 --max-memory 16MiB --timeout 500ms untrusted.wasm")]
+  wasmhost run --fuel 1000000 --max-memory 16MiB --timeout 500ms untrusted.wasm
+  printf 'a\\nb\\n' | wasmhost run --mode sync app.wasm          # two fresh runs, one per line
+  printf 'a\\nb\\n' | wasmhost run --mode async reactor.wasm     # `poll` twice, same instance
+  wasmhost run --mode async --export echo reactor.wasm < messages.txt
+
+PROCESS MODES (--mode):
+  Messages are read from wasmhost's stdin, one per line (newline-delimited; \
+the newline, and a carriage return before it, are not part of the message). \
+Each message is the guest's whole stdin; its stdout is the reply, printed \
+followed by a newline unless it ends with one. The guest's stderr is inherited.
+  sync   each message runs the command (`_start`) in a fresh instance; a \
+non-zero exit fails that message.
+  async  one instance serves every message (a reactor's `_initialize` runs, \
+`_start` does not): each message calls the export of --export (default `poll`), \
+which takes no arguments and returns nothing; memory and globals persist. After \
+a trap the next message gets a fresh instance.
+  A failed message prints error[code]: ... on stderr and the next message is \
+read. The exit status is 0 if every message succeeded, else that of the last \
+failure.")]
 pub struct RunCommand {
     /// Module to run: a .wasm binary, WAT text, `-` for stdin, a manifest
     /// (.toml, or a packet .json), or a store reference (name[:tag], sha256:…).
@@ -38,8 +61,18 @@ pub struct RunCommand {
     args: Vec<String>,
 
     /// Call this exported function with ARGS as numbers and print its results, one per line.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "mode")]
     invoke: Option<String>,
+
+    /// Serve messages read from stdin, one per line: `sync` runs the command
+    /// once per message, `async` calls --export of one kept instance per
+    /// message (see PROCESS MODES below).
+    #[arg(long, value_enum, value_name = "MODE")]
+    mode: Option<Mode>,
+
+    /// With --mode async: the export each message calls [default: poll].
+    #[arg(long, value_name = "NAME", requires = "mode")]
+    export: Option<String>,
 
     #[command(flatten)]
     grants: GrantOptions,
@@ -53,6 +86,15 @@ pub struct RunCommand {
 
     #[command(flatten)]
     state: StateOptions,
+}
+
+/// A process mode (see `wasmhost::process`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// A fresh instance per message, running `_start`.
+    Sync,
+    /// One kept instance, an export called per message.
+    Async,
 }
 
 impl RunCommand {
@@ -93,6 +135,11 @@ impl RunCommand {
             .with_capabilities(caps)
             .with_limits(limits)
             .with_name(&arg.display);
+        if let Some(mode) = self.mode {
+            let result = self.serve(mode, &module);
+            crate::options::persist_stats(&rt, &module);
+            return result;
+        }
         let mut opts = CallOptions::default().inherit_stdio();
         if self.module == "-" {
             // The module came in on stdin; the guest gets none.
@@ -115,4 +162,70 @@ impl RunCommand {
         }
         Ok(0)
     }
+}
+
+impl RunCommand {
+    /// Process mode: one message per line of stdin, one reply per message.
+    fn serve(&self, mode: Mode, module: &Module) -> anyhow::Result<u8> {
+        if self.module == "-" {
+            return Err(Error::bad_input(
+                "with --mode, stdin carries the messages: MODULE cannot be `-`",
+            )
+            .into());
+        }
+        if mode == Mode::Sync && self.export.is_some() {
+            return Err(Error::bad_input("--export goes with --mode async").into());
+        }
+        let opts = CallOptions::default()
+            .stdout(Output::default())
+            .stderr(Output::Inherit);
+        let export = self.export.as_deref().unwrap_or(wasmhost::POLL);
+        let mut instance = match mode {
+            Mode::Async => Some(module.instantiate(&opts)?),
+            Mode::Sync => None,
+        };
+        let mut input = std::io::stdin().lock();
+        let mut stdout = std::io::stdout().lock();
+        let mut status = 0;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            let message = message_of(&line);
+            let result = match &mut instance {
+                Some(instance) => instance.message(export, message.to_vec()),
+                None => module.process_sync(message.to_vec(), &opts),
+            };
+            match result {
+                Ok(out) => {
+                    stdout.write_all(&out.value)?;
+                    if !out.value.ends_with(b"\n") {
+                        stdout.write_all(b"\n")?;
+                    }
+                    stdout.flush()?;
+                    if self.stats {
+                        eprintln!("{}", crate::options::describe_stats(&out.stats));
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error[{}]: {e}", e.code());
+                    status = match &e {
+                        Error::Exit { code, .. } => {
+                            u8::try_from(*code).ok().filter(|c| *c != 0).unwrap_or(1)
+                        }
+                        _ => crate::exit_status(e.code()),
+                    };
+                }
+            }
+        }
+        Ok(status)
+    }
+}
+
+/// A line of input without its newline (and a carriage return before it).
+fn message_of(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }

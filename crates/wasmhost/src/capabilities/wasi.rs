@@ -9,11 +9,22 @@
 //!
 //! Sockets are never granted by this capability: the WASI context has no
 //! network access.
+//!
+//! Captured stdio goes through this module's own pipes (`SharedInput`,
+//! `SharedOutput`): buffers shared between the WASI context and the host,
+//! which the host refills (stdin) and drains (stdout, stderr) between calls,
+//! so a kept instance sees each call's — each message's — streams alone.
 
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasmtime::component::Linker as ComponentLinker;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
+use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::GrantKey;
@@ -124,26 +135,32 @@ impl Wasi {
                 Error::bad_input(format!("cannot preopen `{}`: {e:#}", d.host.display()))
             })?;
         }
+        let mut captures = Captures::default();
         match &opts.stdin {
-            Stdin::Empty => {}
+            Stdin::Empty => {
+                let pipe = SharedInput::default();
+                b.stdin(pipe.clone());
+                captures.stdin = Some(pipe);
+            }
             Stdin::Bytes(bytes) => {
-                b.stdin(MemoryInputPipe::new(bytes.clone()));
+                let pipe = SharedInput::default();
+                pipe.set(bytes.clone());
+                b.stdin(pipe.clone());
+                captures.stdin = Some(pipe);
             }
             Stdin::Inherit => {
                 b.inherit_stdin();
             }
         }
-        let mut captures = Captures::default();
         match opts.stdout {
             Output::Discard => {}
             Output::Inherit => {
                 b.inherit_stdout();
             }
             Output::Capture { limit } => {
-                // One byte of headroom tells "exactly at the limit" from "past it".
-                let pipe = MemoryOutputPipe::new(limit.saturating_add(1));
+                let pipe = SharedOutput::new(limit);
                 b.stdout(pipe.clone());
-                captures.stdout = Some((pipe, limit));
+                captures.stdout = Some(pipe);
             }
         }
         match opts.stderr {
@@ -152,45 +169,217 @@ impl Wasi {
                 b.inherit_stderr();
             }
             Output::Capture { limit } => {
-                let pipe = MemoryOutputPipe::new(limit.saturating_add(1));
+                let pipe = SharedOutput::new(limit);
                 b.stderr(pipe.clone());
-                captures.stderr = Some((pipe, limit));
+                captures.stderr = Some(pipe);
             }
         }
         Ok((b, captures))
     }
 }
 
-/// Captured output pipes of one call, with their limits.
+/// Locks a pipe's buffer. A panic while holding the lock cannot leave the
+/// buffer half-written (every update is a single call), so a poisoned lock
+/// is used as is rather than turned into a host panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A guest's stdin whose contents the host sets per call: the WASI context
+/// holds one handle, the host another. Reading past the bytes set is EOF.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedInput(Arc<Mutex<Bytes>>);
+
+impl SharedInput {
+    /// Replaces what is left unread with `bytes`.
+    pub(crate) fn set(&self, bytes: Bytes) {
+        *lock(&self.0) = bytes;
+    }
+
+    fn read_up_to(&self, size: usize) -> Bytes {
+        let mut buffer = lock(&self.0);
+        let size = size.min(buffer.len());
+        buffer.split_to(size)
+    }
+}
+
+impl IsTerminal for SharedInput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdinStream for SharedInput {
+    fn p2_stream(&self) -> Box<dyn InputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn AsyncRead + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl InputStream for SharedInput {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        if lock(&self.0).is_empty() {
+            return Err(StreamError::Closed);
+        }
+        Ok(self.read_up_to(size))
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for SharedInput {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncRead for SharedInput {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let read = self.read_up_to(buf.remaining());
+        buf.put_slice(&read);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The buffer behind a [`SharedOutput`].
+#[derive(Debug, Default)]
+struct OutputBuffer {
+    bytes: BytesMut,
+    /// The guest tried to write past the limit.
+    overflowed: bool,
+}
+
+/// A captured stdout or stderr that the host drains after each call: the
+/// WASI context holds one handle, the host another. A write past the limit
+/// fails (the guest sees a trap or a closed stream) and is remembered, so
+/// the call fails with `memory_limit` instead of losing output silently.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedOutput {
+    limit: usize,
+    buffer: Arc<Mutex<OutputBuffer>>,
+}
+
+impl SharedOutput {
+    pub(crate) fn new(limit: usize) -> Self {
+        SharedOutput {
+            limit,
+            buffer: Arc::default(),
+        }
+    }
+
+    /// Appends as much of `bytes` as fits; false if some did not.
+    fn append(&self, bytes: &[u8]) -> bool {
+        let mut buffer = lock(&self.buffer);
+        let room = self.limit.saturating_sub(buffer.bytes.len());
+        if bytes.len() > room {
+            buffer.overflowed = true;
+            return false;
+        }
+        buffer.bytes.extend_from_slice(bytes);
+        true
+    }
+
+    /// Whether a write went past the limit since the last [`Self::take`].
+    fn overflowed(&self) -> bool {
+        lock(&self.buffer).overflowed
+    }
+
+    /// Everything written since the last take, leaving the pipe empty
+    /// (and forgetting an overflow). No copy: the buffer is handed over.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let mut buffer = lock(&self.buffer);
+        buffer.overflowed = false;
+        std::mem::take(&mut buffer.bytes).into()
+    }
+}
+
+impl IsTerminal for SharedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for SharedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for SharedOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if self.append(&bytes) {
+            Ok(())
+        } else {
+            Err(StreamError::trap("write beyond the capture limit"))
+        }
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Never less than one byte, even when full: a stream that reports
+        // "full" is waited on (or read as closed) rather than written to,
+        // and a write past the limit must happen to be detected.
+        let room = self.limit.saturating_sub(lock(&self.buffer).bytes.len());
+        Ok(room.max(1))
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for SharedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncWrite for SharedOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.append(buf) {
+            Poll::Ready(Ok(buf.len()))
+        } else {
+            Poll::Ready(Err(std::io::Error::other("write beyond the capture limit")))
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The stdio pipes of a sandbox that the host can reach: stdin when it is
+/// not inherited, stdout and stderr when captured (with their limits).
 #[derive(Default)]
 pub(crate) struct Captures {
-    pub(crate) stdout: Option<(MemoryOutputPipe, usize)>,
-    pub(crate) stderr: Option<(MemoryOutputPipe, usize)>,
+    pub(crate) stdin: Option<SharedInput>,
+    pub(crate) stdout: Option<SharedOutput>,
+    pub(crate) stderr: Option<SharedOutput>,
 }
 
 impl Captures {
-    /// What the guest wrote to stdout and stderr so far (copies; for the
-    /// error path, while the store still holds the pipes).
+    /// What the guest wrote to stdout and stderr since the last take,
+    /// leaving both pipes empty.
     pub(crate) fn take(&self) -> (Vec<u8>, Vec<u8>) {
-        let read = |c: &Option<(MemoryOutputPipe, usize)>| match c {
-            Some((pipe, limit)) => {
-                let mut bytes = pipe.contents().to_vec();
-                bytes.truncate(*limit);
-                bytes
-            }
-            None => Vec::new(),
-        };
+        let read =
+            |c: &Option<SharedOutput>| c.as_ref().map(SharedOutput::take).unwrap_or_default();
         (read(&self.stdout), read(&self.stderr))
     }
 
-    /// An error if the guest wrote more than a capture limit allows: its
-    /// output would otherwise be silently cut short.
+    /// An error if the guest wrote more than a capture limit allows since
+    /// the last take: its output would otherwise be silently cut short.
     pub(crate) fn overflow(&self) -> Option<Error> {
-        let over = |c: &Option<(MemoryOutputPipe, usize)>| {
-            c.as_ref().and_then(|(pipe, limit)| {
-                let len = pipe.contents().len();
-                (len > *limit).then_some(*limit)
-            })
+        let over = |c: &Option<SharedOutput>| {
+            c.as_ref()
+                .and_then(|pipe| pipe.overflowed().then_some(pipe.limit))
         };
         over(&self.stdout)
             .map(|l| (l, "stdout"))
@@ -198,24 +387,18 @@ impl Captures {
             .map(|(limit, stream)| overflow_error(limit, stream))
     }
 
-    /// The captured output, taken without copying once the store (which
-    /// holds the other handles to the pipes) has been dropped; an error if a
-    /// stream went past its limit.
+    /// Throws away unreported output (and a past overflow).
+    pub(crate) fn discard_output(&self) {
+        let _ = self.take();
+    }
+
+    /// The captured output of a call; an error if a stream went past its
+    /// limit. The buffers are handed over, not copied.
     pub(crate) fn into_outputs(self) -> Result<(Vec<u8>, Vec<u8>)> {
-        fn one(c: Option<(MemoryOutputPipe, usize)>, stream: &str) -> Result<Vec<u8>> {
-            let Some((pipe, limit)) = c else {
-                return Ok(Vec::new());
-            };
-            // Still shared only if the store were alive: never lose output silently.
-            let bytes: Vec<u8> = pipe.try_into_inner().map(Into::into).ok_or_else(|| {
-                Error::internal(format!("captured {stream} is still in use after the call"))
-            })?;
-            if bytes.len() > limit {
-                return Err(overflow_error(limit, stream));
-            }
-            Ok(bytes)
+        if let Some(overflow) = self.overflow() {
+            return Err(overflow);
         }
-        Ok((one(self.stdout, "stdout")?, one(self.stderr, "stderr")?))
+        Ok(self.take())
     }
 }
 

@@ -184,14 +184,7 @@ pub(crate) fn call(
             "an AssemblyScript module is a core module, not a component",
         ));
     };
-    let Some(func) = instance.get_func(&mut sb.store, function) else {
-        return Err(crate::module::missing_export(
-            &sb.compiled,
-            &sb.name,
-            function,
-        ));
-    };
-    let ty = func.ty(&sb.store);
+    let (func, ty) = sb.export(instance, function)?;
     check_signature(&ty).map_err(|why| Error::bad_input(format!("`{function}`: {why}")))?;
     let runtime_missing = |name: &str| {
         Error::bad_input(format!(

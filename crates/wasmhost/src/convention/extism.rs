@@ -209,23 +209,38 @@ impl Kernel {
             })
     }
 
-    fn store(&mut self, offset: u64, bytes: &[u8]) -> wasmtime::Result<()> {
+    /// Writes `N` bytes (a fixed size, so the copy is a plain store, not a
+    /// `memcpy` call: the PDKs write 8 bytes per host call).
+    #[inline]
+    fn store<const N: usize>(&mut self, offset: u64, bytes: [u8; N]) -> wasmtime::Result<()> {
+        let end = offset.saturating_add(N as u64);
+        if offset >= self.last.0 && end <= self.last.1 {
+            let i = (offset - BASE) as usize;
+            if let Some(dst) = self.mem.get_mut(i..i + N) {
+                dst.copy_from_slice(&bytes);
+                return Ok(());
+            }
+        }
+        self.store_slow(offset, &bytes)
+    }
+
+    /// A store outside the block of the previous one: find its block.
+    #[inline(never)]
+    fn store_slow(&mut self, offset: u64, bytes: &[u8]) -> wasmtime::Result<()> {
         let n = bytes.len() as u64;
         let end = offset.saturating_add(n);
-        if !(offset >= self.last.0 && end <= self.last.1) {
-            let block = self
-                .blocks
-                .range(..=offset)
-                .next_back()
-                .filter(|(start, b)| !b.free && end <= **start + b.len);
-            match block {
-                Some((start, b)) => self.last = (*start, *start + b.len),
-                None => {
-                    return Err(trap(format!(
-                        "Extism: the guest wrote {n} byte(s) at offset {offset}, outside any allocated block \
-                         (past the end of a block, or into freed memory)"
-                    )));
-                }
+        let block = self
+            .blocks
+            .range(..=offset)
+            .next_back()
+            .filter(|(start, b)| !b.free && end <= **start + b.len);
+        match block {
+            Some((start, b)) => self.last = (*start, *start + b.len),
+            None => {
+                return Err(trap(format!(
+                    "Extism: the guest wrote {n} byte(s) at offset {offset}, outside any allocated block \
+                     (past the end of a block, or into freed memory)"
+                )));
             }
         }
         let i = (offset - BASE) as usize;
@@ -399,14 +414,7 @@ pub(crate) fn call(
             "an Extism plugin is a core module, not a component",
         ));
     };
-    let Some(func) = instance.get_func(&mut sb.store, function) else {
-        return Err(crate::module::missing_export(
-            &sb.compiled,
-            &sb.name,
-            function,
-        ));
-    };
-    let ty = func.ty(&sb.store);
+    let (func, ty) = sb.export(instance, function)?;
     check_signature(&ty).map_err(|why| Error::bad_input(format!("`{function}`: {why}")))?;
     sb.store
         .data_mut()
@@ -539,12 +547,12 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> Result<
         .map_err(link_setup)?;
     linker
         .func_wrap(m, "store_u8", |mut c: C, o: i64, v: i32| {
-            kernel(&mut c).store(o as u64, &[v as u8])
+            kernel(&mut c).store(o as u64, [v as u8])
         })
         .map_err(link_setup)?;
     linker
         .func_wrap(m, "store_u64", |mut c: C, o: i64, v: i64| {
-            kernel(&mut c).store(o as u64, &v.to_le_bytes())
+            kernel(&mut c).store(o as u64, v.to_le_bytes())
         })
         .map_err(link_setup)?;
     linker
@@ -723,10 +731,10 @@ mod tests {
         let a = k.alloc(5).unwrap();
         assert_ne!(a, 0);
         assert_eq!(k.length(a), 5);
-        k.store(a, b"hello").unwrap();
+        k.store(a, *b"hello").unwrap();
         assert_eq!(k.block(a, "t").unwrap(), b"hello");
         // Past the end of the block: refused, and the message says where.
-        let e = k.store(a + 3, &[0; 8]).unwrap_err();
+        let e = k.store(a + 3, [0; 8]).unwrap_err();
         assert!(
             format!("{e}").contains("outside any allocated block"),
             "{e}"
@@ -734,7 +742,7 @@ mod tests {
         let b = k.alloc(16).unwrap();
         k.free(a);
         assert_eq!(k.length(a), 0);
-        assert!(k.store(a, b"x").is_err(), "freed memory is not writable");
+        assert!(k.store(a, *b"x").is_err(), "freed memory is not writable");
         // Best fit reuses the freed block, zeroed.
         let c = k.alloc(3).unwrap();
         assert_eq!(c, a);

@@ -319,15 +319,8 @@ fn numeric_signature(sb: &mut Sandbox, handle: Handle, function: &str) -> Result
     let Handle::Core(instance) = handle else {
         return Err(Error::bad_input("numeric calls need a core module"));
     };
-    let Some(func) = instance.get_func(&mut sb.store, function) else {
-        return Err(crate::module::missing_export(
-            &sb.compiled,
-            &sb.name,
-            function,
-        ));
-    };
-    func.ty(&sb.store)
-        .params()
+    let (_, ty) = sb.export(instance, function)?;
+    ty.params()
         .map(|t| {
             ValueType::from_wasm(&t).ok_or_else(|| {
                 Error::bad_input(format!("`{function}` takes a `{t}`, which is not a number"))

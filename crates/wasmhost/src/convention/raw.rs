@@ -131,14 +131,7 @@ pub(crate) fn call(
             sb.name
         )));
     };
-    let Some(func) = instance.get_func(&mut sb.store, function) else {
-        return Err(crate::module::missing_export(
-            &sb.compiled,
-            &sb.name,
-            function,
-        ));
-    };
-    let ty = func.ty(&sb.store);
+    let (func, ty) = sb.export(instance, function)?;
     check_signature(&ty, extra.len())
         .map_err(|why| Error::bad_input(format!("`{function}`: {why}")))?;
     for (i, (p, a)) in ty.params().skip(2).zip(extra).enumerate() {

@@ -6,6 +6,7 @@
 // Tests unwrap: a failure is the test failing, with the value in the message.
 #![allow(clippy::unwrap_used)]
 
+mod actor;
 mod adversarial;
 mod assemblyscript;
 mod cache;
@@ -17,6 +18,7 @@ mod extism;
 mod host_functions;
 mod kv;
 mod metrics;
+mod process;
 mod wasi;
 
 use std::path::PathBuf;
