@@ -178,6 +178,19 @@ pub struct Outcome<T> {
     pub stats: CallStats,
 }
 
+impl<T> Outcome<T> {
+    /// The same outcome with its value transformed.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        Outcome {
+            value: f(self.value),
+            stdout: self.stdout,
+            stderr: self.stderr,
+            logs: self.logs,
+            stats: self.stats,
+        }
+    }
+}
+
 /// A numeric WebAssembly type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueType {

@@ -178,6 +178,12 @@ impl Instance {
         function: &str,
         input: impl AsRef<[u8]>,
     ) -> Result<Outcome<Data>> {
+        if convention == Convention::Process {
+            let message = bytes::Bytes::copy_from_slice(input.as_ref());
+            return self
+                .message(function, message)
+                .map(|out| out.map(|stdout| Data::Bytes(stdout.into())));
+        }
         let args = self.opts.args;
         let input = input.as_ref();
         self.with(function, |sb, handle| {

@@ -573,6 +573,16 @@ pub(crate) fn call(
             Some(c) => c,
             None => crate::convention::detect(module, function)?,
         };
+        if convention == crate::convention::Convention::Process {
+            let out = if function == "_start" {
+                module.process_sync(bytes::Bytes::copy_from_slice(input), opts)?
+            } else {
+                module
+                    .instantiate(opts)?
+                    .message(function, bytes::Bytes::copy_from_slice(input))?
+            };
+            return Ok(out.map(|stdout| crate::convention::Data::Bytes(stdout.into())));
+        }
         let (mut sb, handle) = fresh(module, function, opts)?;
         let data =
             crate::convention::call_in(&mut sb, handle, convention, function, input, opts.args)?;

@@ -8,10 +8,15 @@
 //! | [`Convention::AssemblyScript`] | exports `__new` (`asc --exportRuntime`) | a string | a string |
 //! | [`Convention::Raw`] | exports an allocator and `f(ptr, len) -> i64` | bytes | bytes |
 //! | [`Convention::Numeric`] | numeric parameters and results | a JSON number or array | numbers |
+//! | [`Convention::Process`] | never detected: forced | stdin | stdout |
 //!
 //! [`crate::Module::call`] tries them in that order and takes the first
 //! that fits the function; when none does, the error says, for each one,
-//! why not. [`crate::CallOptions::convention`] forces one.
+//! why not. [`crate::CallOptions::convention`] forces one. `Process` is the
+//! process modes of [`crate::process`] as a convention: the function `_start`
+//! is the sync mode (a WASI command, fresh instance), any other export the
+//! async mode (`() -> ()`, stdin bound to the input); an actor or a kept
+//! [`crate::Instance`] uses it to serve messages.
 //!
 //! ```
 //! use wasmhost::{Runtime, RuntimeConfig, Source};
@@ -56,6 +61,9 @@ pub enum Convention {
     Raw,
     /// Numeric parameters and results.
     Numeric,
+    /// WASI stdio: the input is stdin, the output is what the guest writes
+    /// to stdout (see [`crate::process`]). Never detected.
+    Process,
 }
 
 impl Convention {
@@ -76,6 +84,7 @@ impl Convention {
             Convention::AssemblyScript => "assemblyscript",
             Convention::Raw => "raw",
             Convention::Numeric => "numeric",
+            Convention::Process => "process",
         }
     }
 }
@@ -96,9 +105,10 @@ impl std::str::FromStr for Convention {
             "assemblyscript" | "as" => Convention::AssemblyScript,
             "raw" => Convention::Raw,
             "numeric" | "core" => Convention::Numeric,
+            "process" | "stdio" => Convention::Process,
             _ => {
                 return Err(Error::bad_input(format!(
-                    "`{s}` is not a calling convention (component, extism, assemblyscript, raw, numeric)"
+                    "`{s}` is not a calling convention (component, extism, assemblyscript, raw, numeric, process)"
                 )));
             }
         })
@@ -192,6 +202,20 @@ fn verdict(
     let no_func = || Err(format!("it exports no function `{function}`"));
     match convention {
         Convention::Component => Err("it is a core module, not a component".to_string()),
+        Convention::Process => match func {
+            _ if function == "_start"
+                || func
+                    .as_ref()
+                    .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0) =>
+            {
+                Ok(())
+            }
+            None => no_func(),
+            Some(f) => Err(format!(
+                "a process export takes and returns nothing; `{function}` is {}",
+                crate::module::func_type_string(&f)
+            )),
+        },
         Convention::Extism if !traits.extism => {
             Err("it imports nothing from `extism:host/env`".to_string())
         }
@@ -307,6 +331,9 @@ pub(crate) fn call_in(
         Convention::Raw => {
             raw::call(sb, handle, function, input, &[]).map(|b| Data::Bytes(b.into()))
         }
+        Convention::Process => Err(Error::internal(
+            "process calls are routed through Instance::message and Module::process_sync",
+        )),
         Convention::Numeric => {
             let sig = numeric_signature(sb, handle, function)?;
             let args = numeric_args(&sig, input)?;

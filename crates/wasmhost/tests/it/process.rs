@@ -168,3 +168,59 @@ fn instance_calls_report_only_their_own_output() {
         assert_eq!(text(&out.stdout), format!("async #{n}: "));
     }
 }
+
+#[test]
+fn process_is_a_convention_for_calls_instances_and_actors() {
+    use wasmhost::Convention;
+    use wasmhost::actor::{ActorConfig, ActorSpec, ActorSystem};
+    let m = both_modes();
+    let process = CallOptions::default().convention(Convention::Process);
+    // Fresh calls: `_start` is the sync mode, another export the async one.
+    let sync = m.call_with("_start", "hi", &process).unwrap();
+    let again = m.call_with("_start", "hi", &process).unwrap();
+    assert_eq!(sync.value, again.value, "sync mode keeps no state");
+    let mut i = m.instantiate(&process).unwrap();
+    let a = i
+        .call(POLL, "one")
+        .unwrap()
+        .value
+        .text()
+        .unwrap()
+        .into_owned();
+    let b = i
+        .call(POLL, "two")
+        .unwrap()
+        .value
+        .text()
+        .unwrap()
+        .into_owned();
+    assert_ne!(a, b, "async mode keeps its counter: {a} / {b}");
+    assert!(a.contains("one") && b.contains("two"), "{a} / {b}");
+    // Never detected: a `() -> ()` export is numeric unless Process is forced.
+    assert!(
+        m.conventions(POLL)
+            .iter()
+            .all(|(c, _)| *c != Convention::Process)
+    );
+    // An actor serving messages through `poll`.
+    let system = ActorSystem::new(ActorConfig::default());
+    let spec = ActorSpec::new(poll_guest()).convention(Convention::Process);
+    let reply = |msg: &str| {
+        system
+            .send("p", Some(&spec), POLL, msg.as_bytes().to_vec())
+            .unwrap()
+            .value
+            .text()
+            .unwrap()
+            .into_owned()
+    };
+    assert_eq!(reply("a"), "#1: a");
+    assert_eq!(reply("b"), "#2: b");
+    // Forcing Process on an export that takes arguments says so.
+    let e = runtime()
+        .load(&wat("numeric"))
+        .unwrap()
+        .call_with("add_i32", "", &process)
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadInput, "{e}");
+}
