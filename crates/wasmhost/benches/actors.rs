@@ -11,6 +11,14 @@
 //!   the same guest call with no mailbox, lookup or bookkeeping), and
 //!   `send_async` from a current-thread tokio runtime (adds
 //!   `spawn_blocking`).
+//!   `wasmtime_floor` is raw wasmtime doing the same guest work on a kept
+//!   instance with the same engine settings: `__new`, UTF-16 write,
+//!   `__pin`, call, read, `__unpin`.
+//! * `async_process_1k`: `Instance::message("echo", 1 KiB)` on the
+//!   `wasi-poll` reactor (one kept instance; stdin bound to the message,
+//!   stdout captured for it alone), against raw wasmtime + wasmtime-wasi p1
+//!   on a kept instance whose WASI context is replaced per message (a fresh
+//!   `MemoryInputPipe`/`MemoryOutputPipe` pair).
 //! * `idle_actors_memory` (printed, not timed): resident memory of 10,000
 //!   live, idle counter actors, each sent one message, from
 //!   `/proc/self/statm` before and after, in KiB per actor (goal: under
@@ -57,6 +65,12 @@ fn round_trip(c: &mut Criterion) {
     g.bench_function("actor_send", |b| {
         b.iter(|| black_box(system.send("warm", None, "increment", "1").unwrap()))
     });
+    let floor = AsFloor::new(&std::fs::read(guest("as-counter-minimal.wasm")).unwrap());
+    let mut floor_store = floor.store();
+    assert_eq!(floor.call(&mut floor_store, "increment", "1"), "1");
+    g.bench_function("wasmtime_floor", |b| {
+        b.iter(|| black_box(floor.call(&mut floor_store, "increment", "1")))
+    });
     g.bench_function("actor_send_async", |b| {
         b.iter(|| {
             tokio.block_on(async {
@@ -69,6 +83,137 @@ fn round_trip(c: &mut Criterion) {
             })
         })
     });
+    g.finish();
+}
+
+fn guest(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/guests/out")
+        .join(file)
+}
+
+/// The engine wasmhost builds for a default `RuntimeConfig` with no pool
+/// (what the actor benches use).
+fn floor_engine() -> wasmtime::Engine {
+    wasmtime::Engine::new(&wasmhost::wasmtime_config(
+        &RuntimeConfig::default().pool(None),
+    ))
+    .unwrap()
+}
+
+/// Raw wasmtime calling an AssemblyScript string export on a kept instance.
+struct AsFloor {
+    engine: wasmtime::Engine,
+    pre: wasmtime::InstancePre<()>,
+}
+
+impl AsFloor {
+    fn new(wasm: &[u8]) -> Self {
+        let engine = floor_engine();
+        let module = wasmtime::Module::new(&engine, wasm).unwrap();
+        let mut linker = wasmtime::Linker::new(&engine);
+        linker
+            .func_wrap(
+                "env",
+                "abort",
+                |_: i32, _: i32, _: i32, _: i32| -> wasmtime::Result<()> {
+                    Err(wasmtime::Error::msg("abort"))
+                },
+            )
+            .unwrap();
+        let pre = linker.instantiate_pre(&module).unwrap();
+        AsFloor { engine, pre }
+    }
+
+    fn store(&self) -> (wasmtime::Store<()>, wasmtime::Instance) {
+        let mut store = wasmtime::Store::new(&self.engine, ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = self.pre.instantiate(&mut store).unwrap();
+        (store, instance)
+    }
+
+    fn call(
+        &self,
+        (store, instance): &mut (wasmtime::Store<()>, wasmtime::Instance),
+        f: &str,
+        arg: &str,
+    ) -> String {
+        let new = instance
+            .get_typed_func::<(i32, i32), i32>(&mut *store, "__new")
+            .unwrap();
+        let pin = instance
+            .get_typed_func::<i32, i32>(&mut *store, "__pin")
+            .unwrap();
+        let unpin = instance
+            .get_typed_func::<i32, ()>(&mut *store, "__unpin")
+            .unwrap();
+        let func = instance.get_typed_func::<i32, i32>(&mut *store, f).unwrap();
+        let memory = instance.get_memory(&mut *store, "memory").unwrap();
+        let units: Vec<u8> = arg.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let ptr = new.call(&mut *store, (units.len() as i32, 2)).unwrap();
+        memory.write(&mut *store, ptr as usize, &units).unwrap();
+        pin.call(&mut *store, ptr).unwrap();
+        let out = func.call(&mut *store, ptr).unwrap() as usize;
+        let data = memory.data(&*store);
+        let len = u32::from_le_bytes(data[out - 4..out].try_into().unwrap()) as usize;
+        let utf16: Vec<u16> = data[out..out + len]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let text = String::from_utf16(&utf16).unwrap();
+        unpin.call(&mut *store, ptr).unwrap();
+        text
+    }
+}
+
+fn async_process(c: &mut Criterion) {
+    use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+    let wasm = std::fs::read(guest("wasi-poll.wasm")).unwrap();
+    let message = bytes::Bytes::from(vec![b'm'; 1024]);
+
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let module = rt
+        .load_bytes(wasm.clone())
+        .unwrap()
+        .with_capabilities(wasmhost::Capabilities::none().with_wasi(wasmhost::Wasi::new()));
+    let mut process = module.instantiate(&CallOptions::default()).unwrap();
+    assert_eq!(
+        process.message("echo", message.clone()).unwrap().value,
+        message
+    );
+
+    let engine =
+        wasmtime::Engine::new(&wasmhost::wasmtime_config(&RuntimeConfig::default())).unwrap();
+    let compiled = wasmtime::Module::new(&engine, &wasm).unwrap();
+    let mut linker: wasmtime::Linker<wasmtime_wasi::p1::WasiP1Ctx> = wasmtime::Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |cx| cx).unwrap();
+    let mut store = wasmtime::Store::new(&engine, wasmtime_wasi::WasiCtxBuilder::new().build_p1());
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = linker.instantiate(&mut store, &compiled).unwrap();
+    // A reactor's `_initialize`, when it has one (as wasmhost does).
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+        init.call(&mut store, ()).unwrap();
+    }
+    let echo = instance
+        .get_typed_func::<(), ()>(&mut store, "echo")
+        .unwrap();
+    let mut raw = |msg: &bytes::Bytes| -> bytes::Bytes {
+        let out = MemoryOutputPipe::new(wasmhost::DEFAULT_CAPTURE_LIMIT + 1);
+        *store.data_mut() = wasmtime_wasi::WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(msg.clone()))
+            .stdout(out.clone())
+            .build_p1();
+        echo.call(&mut store, ()).unwrap();
+        out.contents()
+    };
+    assert_eq!(raw(&message), message);
+
+    let mut g = c.benchmark_group("async_process_1k");
+    g.throughput(criterion::Throughput::Bytes(message.len() as u64));
+    g.bench_function("wasmhost", |b| {
+        b.iter(|| black_box(process.message("echo", message.clone()).unwrap()))
+    });
+    g.bench_function("wasmtime_floor", |b| b.iter(|| black_box(raw(&message))));
     g.finish();
 }
 
@@ -111,6 +256,7 @@ fn idle_memory() {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     round_trip(&mut c);
+    async_process(&mut c);
     let args: Vec<String> = std::env::args().collect();
     if !args.iter().any(|a| a == "--list") {
         idle_memory();
