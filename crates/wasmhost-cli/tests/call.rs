@@ -317,3 +317,27 @@ fn extism_manifests_with_m() {
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("wasm[0].path"), "{err}");
 }
+
+#[test]
+fn kv_state_persists_across_calls_of_one_module() {
+    let state = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+            .args(args)
+            .env("WASMHOST_STATE", state.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let m = wat("kv");
+    assert_eq!(run(&["call", "--kv", &m, "counter"]), "1\n");
+    assert_eq!(run(&["call", "--kv", &m, "counter"]), "2\n");
+    // Without the grant the import is missing.
+    let out = wasmhost(&["call", &m, "counter"], b"");
+    assert_eq!(out.status.code(), Some(67));
+}

@@ -81,6 +81,13 @@ pub struct CallCommand {
     #[arg(long)]
     wasi: bool,
 
+    /// Grant durable key-value state, kept in STATE/kv.redb under the
+    /// module's own namespace (`module:sha256:<hex>`): every call of the same
+    /// module sees the same keys, no other module does. The store is opened
+    /// by one process at a time.
+    #[arg(long)]
+    kv: bool,
+
     #[command(flatten)]
     grants: GrantOptions,
 
@@ -214,8 +221,14 @@ impl CallCommand {
             self.limits
                 .runtime_config(&self.state, limits.fuel.is_some())?,
         )?;
-        let module = rt
-            .load_bytes(arg.bytes)?
+        let module = rt.load_bytes(arg.bytes)?;
+        let caps = if self.kv {
+            let store = wasmhost::KvStore::open(&self.state.state_root()?.join("kv.redb"))?;
+            caps.with_key_value(wasmhost::KeyValue::for_module(store, module.digest()))
+        } else {
+            caps
+        };
+        let module = module
             .with_capabilities(caps)
             .with_limits(limits)
             .with_name(&arg.display);

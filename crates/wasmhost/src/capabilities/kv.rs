@@ -363,6 +363,13 @@ impl KeyValue {
         }
     }
 
+    /// The namespace of a module's stateless calls: `module:sha256:<hex>`
+    /// of its digest, so every call of the same module bytes sees the same
+    /// keys and no other module does (actors use `actor:<id>`).
+    pub fn for_module(store: KvStore, digest: crate::Digest) -> Self {
+        KeyValue::new(store, format!("module:{digest}"))
+    }
+
     /// Sets [`KeyValue::max_key_bytes`].
     pub fn max_key_bytes(mut self, bytes: usize) -> Self {
         self.max_key_bytes = bytes;
