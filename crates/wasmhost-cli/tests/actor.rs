@@ -7,28 +7,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use common::{built, wat};
-
-fn wasmhost(state: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
-        .args(args)
-        .env("WASMHOST_STATE", state)
-        .env_remove("WASMHOST_STORE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+use common::{built, wasmhost_in, wat};
 
 fn ok(state: &Path, args: &[&str]) -> String {
-    let out = wasmhost(state, args, b"");
+    let out = wasmhost_in(state, args, b"");
     assert!(
         out.status.success(),
         "{args:?} failed: {}",
@@ -42,7 +26,7 @@ fn ok(state: &Path, args: &[&str]) -> String {
 
 /// (exit status, stderr)
 fn fails(state: &Path, args: &[&str]) -> (i32, String) {
-    let out = wasmhost(state, args, b"");
+    let out = wasmhost_in(state, args, b"");
     assert!(!out.status.success(), "{args:?} should fail");
     (
         out.status.code().unwrap(),
@@ -82,7 +66,7 @@ fn actor_send_ls_rm_round_trip() {
     assert_eq!(ok(s, &["actor", "send", "c1", "--input", "3"]), "3");
     assert_eq!(ok(s, &["actor", "send", "c1", "--function", "get"]), "0");
     // Input from stdin.
-    let out = wasmhost(s, &["actor", "send", "c1", "--input", "-"], b"7");
+    let out = wasmhost_in(s, &["actor", "send", "c1", "--input", "-"], b"7");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
 
     // A core counter in the key-value store keeps counting across processes.

@@ -35,6 +35,10 @@ const GROUP: &str = "resize_1024x768_to_256x192";
 const ROUNDS: usize = 21;
 const BATCH: Duration = Duration::from_millis(100);
 
+#[path = "../../../crates/wasmhost/benches/support/interleave.rs"]
+mod interleave;
+use interleave::*;
+
 fn main() {
     let skip_ratios = std::env::args().skip(1).any(|a| {
         matches!(
@@ -146,101 +150,3 @@ fn photo_png(w: u32, h: u32, seed: u64) -> Vec<u8> {
 
 // ---------------------------------------------------------------------------
 // Interleaved measurement and reporting (as in crates/wasmhost/benches/runtime.rs)
-
-/// Nanoseconds per iteration of one variant, one value per round.
-struct Samples(Vec<f64>);
-
-impl Samples {
-    fn median(&self) -> f64 {
-        median(self.0.clone())
-    }
-
-    /// Ratio of the medians, `self / other`.
-    fn ratio(&self, other: &Samples) -> f64 {
-        self.median() / other.median()
-    }
-
-    /// Range of the per-round ratios `self / other` (both measured in the
-    /// same round), as `min..max, median m`.
-    fn round_ratios(&self, other: &Samples) -> String {
-        let r: Vec<f64> = self.0.iter().zip(&other.0).map(|(a, b)| a / b).collect();
-        let min = r.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = r.iter().copied().fold(0.0, f64::max);
-        format!(
-            "{min:.2}..{max:.2}, median {:.2}, {} rounds",
-            median(r.clone()),
-            r.len()
-        )
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-type Routine<'a> = &'a mut dyn FnMut(u64) -> Duration;
-
-/// Measures the variants in `rounds` rounds; each round runs one batch of
-/// every variant, starting with a different one each round. Batches are sized
-/// to take about `batch` (at least one iteration); sizing doubles the
-/// iteration count from 1 and doubles as a warm-up.
-fn interleave(
-    variants: &mut [(&str, Routine<'_>)],
-    rounds: usize,
-    batch: Duration,
-) -> Vec<Samples> {
-    let sizes: Vec<u64> = variants
-        .iter_mut()
-        .map(|(_, run)| {
-            let mut iters = 1u64;
-            loop {
-                let took = run(iters);
-                if took >= batch / 4 || iters >= 1 << 30 {
-                    let scaled = batch.as_secs_f64() / took.as_secs_f64() * iters as f64;
-                    break (scaled as u64).max(1);
-                }
-                iters *= 2;
-            }
-        })
-        .collect();
-    let n = variants.len();
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); n];
-    for round in 0..rounds {
-        for k in 0..n {
-            let i = (round + k) % n;
-            let took = (variants[i].1)(sizes[i]);
-            samples[i].push(took.as_nanos() as f64 / sizes[i] as f64);
-        }
-    }
-    for ((name, _), (s, iters)) in variants.iter().zip(samples.iter().zip(&sizes)) {
-        println!(
-            "  interleaved {name}: median {} per iteration ({rounds} rounds x {iters} iterations)",
-            fmt_ns(median(s.clone()))
-        );
-    }
-    samples.into_iter().map(Samples).collect()
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns < 1e3 {
-        format!("{ns:.1} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.3} s", ns / 1e9)
-    }
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}

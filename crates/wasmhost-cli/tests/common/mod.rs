@@ -1,6 +1,10 @@
-//! Paths to the guests, shared by the CLI's test binaries.
+//! Paths to the guests and ways to run the binary, shared by the CLI's
+//! test binaries (each uses a part of it).
+#![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -25,4 +29,52 @@ pub fn built(file: &str) -> String {
         p.display()
     );
     p.display().to_string()
+}
+
+/// Runs `wasmhost ARGS` with `stdin` against the state directory `state`
+/// (and no store URL inherited from the environment).
+pub fn wasmhost_in(state: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .args(args)
+        .env("WASMHOST_STATE", state)
+        .env_remove("WASMHOST_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wasmhost");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for wasmhost")
+}
+
+/// Runs `wasmhost ARGS` with `stdin` and a fresh private state directory.
+pub fn wasmhost(args: &[&str], stdin: &[u8]) -> Output {
+    let state = tempfile::tempdir().expect("tempdir");
+    wasmhost_in(state.path(), args, stdin)
+}
+
+/// Runs `wasmhost ARGS`, which must succeed; its stdout.
+pub fn ok(args: &[&str], stdin: &[u8]) -> String {
+    let out = wasmhost(args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 stdout")
+}
+
+/// Runs `wasmhost ARGS`, which must fail; (exit status, stderr).
+pub fn fails(args: &[&str], stdin: &[u8]) -> (i32, String) {
+    let out = wasmhost(args, stdin);
+    assert!(!out.status.success(), "{args:?} should fail");
+    (
+        out.status.code().expect("exit status"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
