@@ -510,12 +510,13 @@ pub(crate) fn from_json(t: &Type, v: &Json, at: &str) -> Result<Val> {
         }
         Type::Variant(var) => {
             let cases = || var.cases().map(|c| c.name).collect::<Vec<_>>().join(", ");
-            let (name, payload) = match v {
-                Json::String(s) => (s.as_str(), None),
-                Json::Object(o) if o.len() == 1 => {
-                    let (k, p) = o.iter().next().expect("one entry");
-                    (k.as_str(), Some(p))
-                }
+            let single = v
+                .as_object()
+                .filter(|o| o.len() == 1)
+                .and_then(|o| o.iter().next());
+            let (name, payload) = match (v, single) {
+                (Json::String(s), _) => (s.as_str(), None),
+                (_, Some((k, p))) => (k.as_str(), Some(p)),
                 _ => {
                     return Err(mismatch(&format!(
                         "a variant: \"case\" or {{\"case\": payload}} with case one of {}",
@@ -579,11 +580,11 @@ pub(crate) fn from_json(t: &Type, v: &Json, at: &str) -> Result<Val> {
             x => Val::Option(Some(Box::new(from_json(&o.ty(), x, at)?))),
         },
         Type::Result(r) => {
-            let obj = v
+            let (k, p) = v
                 .as_object()
                 .filter(|o| o.len() == 1)
+                .and_then(|o| o.iter().next())
                 .ok_or_else(|| mismatch("{\"ok\": value} or {\"err\": value}"))?;
-            let (k, p) = obj.iter().next().expect("one entry");
             let side = |t: Option<Type>, tag: &str| -> Result<Option<Box<Val>>> {
                 match t {
                     Some(t) => Ok(Some(Box::new(from_json(&t, p, &format!("{at}.{tag}"))?))),
