@@ -288,11 +288,6 @@ fn ratio_line(what: &str, ours: &Samples, theirs: &Samples) -> String {
 const ROUNDS: usize = 25;
 const BATCH: Duration = Duration::from_millis(20);
 
-fn emit(report: &mut Vec<String>, line: String) {
-    println!("{line}");
-    report.push(line);
-}
-
 /// The plugin built by `scripts/build-guests.sh`.
 fn plugin_path() -> PathBuf {
     let path =
@@ -303,67 +298,4 @@ fn plugin_path() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// What the command line asks for, as far as the ratio rounds care.
-struct Mode {
-    filter: Option<String>,
-    skip_ratios: bool,
-}
-
-impl Mode {
-    fn from_args() -> Self {
-        // Criterion's options that take a value (criterion 0.7).
-        const WITH_VALUE: [&str; 18] = [
-            "-c",
-            "--color",
-            "-s",
-            "--save-baseline",
-            "-b",
-            "--baseline",
-            "--baseline-lenient",
-            "--load-baseline",
-            "--format",
-            "--profile-time",
-            "--sample-size",
-            "--warm-up-time",
-            "--measurement-time",
-            "--nresamples",
-            "--noise-threshold",
-            "--confidence-level",
-            "--significance-level",
-            "--plotting-backend",
-        ];
-        let mut mode = Mode {
-            filter: None,
-            skip_ratios: false,
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let name = arg.split('=').next().unwrap_or_default();
-            if matches!(name, "--test" | "--list" | "--profile-time") {
-                mode.skip_ratios = true;
-            }
-            if name == "--output-format" || WITH_VALUE.contains(&name) {
-                if !arg.contains('=') {
-                    args.next();
-                }
-            } else if !arg.starts_with('-') {
-                mode.filter = Some(arg);
-            }
-        }
-        mode
-    }
-
-    /// Whether the group is selected by the filter (so worth setting up).
-    fn runs(&self, group: &str) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|f| group.contains(f) || f.starts_with(group))
-    }
-
-    /// Whether to run the group's interleaved rounds.
-    fn ratios(&self, group: &str) -> bool {
-        !self.skip_ratios && self.runs(group)
-    }
 }

@@ -67,7 +67,7 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 #[path = "support/interleave.rs"]
 mod interleave;
-use interleave::{fmt_ns, interleave, met};
+use interleave::{Mode, emit, fmt_ns, interleave, met};
 
 fn main() {
     let mode = Mode::from_args();
@@ -1065,11 +1065,6 @@ const COLD_ROUNDS: usize = 7;
 /// Two-thread runs are noisier on a small VM: more rounds.
 const THREAD_ROUNDS: usize = 41;
 
-fn emit(report: &mut Vec<String>, line: String) {
-    println!("{line}");
-    report.push(line);
-}
-
 /// A guest built by `scripts/build-guests.sh`.
 fn guest(file: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1081,67 +1076,4 @@ fn guest(file: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// What the command line asks for, as far as the ratio rounds care.
-struct Mode {
-    filter: Option<String>,
-    skip_ratios: bool,
-}
-
-impl Mode {
-    fn from_args() -> Self {
-        // Criterion's options that take a value (criterion 0.7).
-        const WITH_VALUE: [&str; 18] = [
-            "-c",
-            "--color",
-            "-s",
-            "--save-baseline",
-            "-b",
-            "--baseline",
-            "--baseline-lenient",
-            "--load-baseline",
-            "--format",
-            "--profile-time",
-            "--sample-size",
-            "--warm-up-time",
-            "--measurement-time",
-            "--nresamples",
-            "--noise-threshold",
-            "--confidence-level",
-            "--significance-level",
-            "--plotting-backend",
-        ];
-        let mut mode = Mode {
-            filter: None,
-            skip_ratios: false,
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let name = arg.split('=').next().unwrap_or_default();
-            if matches!(name, "--test" | "--list" | "--profile-time") {
-                mode.skip_ratios = true;
-            }
-            if name == "--output-format" || WITH_VALUE.contains(&name) {
-                if !arg.contains('=') {
-                    args.next();
-                }
-            } else if !arg.starts_with('-') {
-                mode.filter = Some(arg);
-            }
-        }
-        mode
-    }
-
-    /// Whether the group is selected by the filter (so worth setting up).
-    fn runs(&self, group: &str) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|f| group.contains(f) || f.starts_with(group))
-    }
-
-    /// Whether to run the group's interleaved rounds.
-    fn ratios(&self, group: &str) -> bool {
-        !self.skip_ratios && self.runs(group)
-    }
 }

@@ -380,6 +380,12 @@ impl fmt::Display for HostAbort {
 
 impl std::error::Error for HostAbort {}
 
+/// The wasmtime error a host function returns to stop the guest with `e`
+/// (see [`HostAbort`]).
+pub(crate) fn abort(e: Error) -> wasmtime::Error {
+    wasmtime::Error::new(HostAbort(e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

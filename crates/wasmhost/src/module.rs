@@ -467,7 +467,7 @@ impl Module {
 
     /// The same module with other default capabilities.
     pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
-        if caps.key() != self.caps.key() {
+        if !caps.same_shape(&self.caps) {
             self.pre = Default::default();
         }
         self.caps = caps;
@@ -478,7 +478,7 @@ impl Module {
     pub(crate) fn pre_for(&self, opts: &CallOptions) -> Result<std::borrow::Cow<'_, Pre>> {
         use std::borrow::Cow;
         match &opts.capabilities {
-            Some(caps) if caps.key() != self.caps.key() => {
+            Some(caps) if !caps.same_shape(&self.caps) => {
                 Ok(Cow::Owned(self.compiled.pre(&self.rt, caps.key())?))
             }
             _ => {

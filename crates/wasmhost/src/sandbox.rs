@@ -100,10 +100,7 @@ pub(crate) fn link_core(
         return linker
             .define_unknown_imports_as_traps(module)
             .and_then(|()| linker.instantiate_pre(module))
-            .map_err(|e| Error::Link {
-                missing: Vec::new(),
-                detail: Some(format!("{e:#}")),
-            });
+            .map_err(link_failed);
     }
     let missing: Vec<MissingImport> = module
         .imports()
@@ -124,13 +121,15 @@ pub(crate) fn link_core(
             detail: None,
         });
     }
-    linkers
-        .core
-        .instantiate_pre(module)
-        .map_err(|e| Error::Link {
-            missing: Vec::new(),
-            detail: Some(format!("{e:#}")),
-        })
+    linkers.core.instantiate_pre(module).map_err(link_failed)
+}
+
+/// A linking failure wasmtime explains itself (a type mismatch, say).
+fn link_failed(e: wasmtime::Error) -> Error {
+    Error::Link {
+        missing: Vec::new(),
+        detail: Some(format!("{e:#}")),
+    }
 }
 
 fn kind_name(ty: &wasmtime::ExternType) -> &'static str {
@@ -163,10 +162,7 @@ pub(crate) fn link_component(
         return linker
             .define_unknown_imports_as_traps(component)
             .and_then(|()| linker.instantiate_pre(component))
-            .map_err(|e| Error::Link {
-                missing: Vec::new(),
-                detail: Some(format!("{e:#}")),
-            });
+            .map_err(link_failed);
     }
     linkers.component.instantiate_pre(component).map_err(|e| {
         let engine = component.engine();

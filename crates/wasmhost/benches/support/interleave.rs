@@ -109,3 +109,75 @@ pub fn fmt_ns(ns: f64) -> String {
 pub fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
+
+/// Prints a ratio line now and keeps it for the summary at the end.
+pub fn emit(report: &mut Vec<String>, line: String) {
+    println!("{line}");
+    report.push(line);
+}
+
+/// What the command line asks for, as far as the ratio rounds care:
+/// criterion's positional filter (a group runs when its name contains it or
+/// it starts with the name) and whether timing is skipped (`--test`,
+/// `--list`, `--profile-time`).
+pub struct Mode {
+    pub filter: Option<String>,
+    pub skip_ratios: bool,
+}
+
+impl Mode {
+    pub fn from_args() -> Self {
+        // Criterion's options that take a value (criterion 0.7).
+        const WITH_VALUE: [&str; 18] = [
+            "-c",
+            "--color",
+            "-s",
+            "--save-baseline",
+            "-b",
+            "--baseline",
+            "--baseline-lenient",
+            "--load-baseline",
+            "--format",
+            "--profile-time",
+            "--sample-size",
+            "--warm-up-time",
+            "--measurement-time",
+            "--nresamples",
+            "--noise-threshold",
+            "--confidence-level",
+            "--significance-level",
+            "--plotting-backend",
+        ];
+        let mut mode = Mode {
+            filter: None,
+            skip_ratios: false,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let name = arg.split('=').next().unwrap_or_default();
+            if matches!(name, "--test" | "--list" | "--profile-time") {
+                mode.skip_ratios = true;
+            }
+            if name == "--output-format" || WITH_VALUE.contains(&name) {
+                if !arg.contains('=') {
+                    args.next();
+                }
+            } else if !arg.starts_with('-') {
+                mode.filter = Some(arg);
+            }
+        }
+        mode
+    }
+
+    /// Whether the group is selected by the filter (so worth setting up).
+    pub fn runs(&self, group: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|f| group.contains(f) || f.starts_with(group))
+    }
+
+    /// Whether to run the group's interleaved rounds.
+    pub fn ratios(&self, group: &str) -> bool {
+        !self.skip_ratios && self.runs(group)
+    }
+}

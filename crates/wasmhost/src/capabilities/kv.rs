@@ -81,7 +81,7 @@ use wasmtime::component::{HasSelf, Resource};
 use wasmtime::{Caller, Extern};
 
 use crate::convention::extism;
-use crate::error::{Error, HostAbort, Result};
+use crate::error::{Error, Result, abort};
 use crate::sandbox::HostState;
 
 /// Default bound on a key (and on a bucket identifier), in bytes.
@@ -171,16 +171,12 @@ impl KvStore {
     }
 
     fn with_db(db: Database, path: Option<PathBuf>) -> Result<KvStore> {
-        // Create the table once, so that readers never find it missing.
-        let txn = db
-            .begin_write()
-            .map_err(|e| storage("cannot begin a transaction", e))?;
-        txn.open_table(TABLE)
-            .map_err(|e| storage("cannot create the table", e))?;
-        txn.commit().map_err(|e| storage("cannot commit", e))?;
-        Ok(KvStore {
+        let store = KvStore {
             inner: Arc::new(Inner { db, path }),
-        })
+        };
+        // Create the table once, so that readers never find it missing.
+        store.write(|_| Ok(((), true)))?;
+        Ok(store)
     }
 
     /// The database file, or `None` for a store in memory.
@@ -208,18 +204,47 @@ impl KvStore {
         self.keys_in(namespace, DEFAULT_BUCKET)
     }
 
-    /// [`KvStore::get`] in a bucket (`""` is the default bucket).
-    pub fn get_in(&self, namespace: &str, bucket: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let k = entry_key(namespace, bucket, key);
+    /// The table, for reading.
+    fn read(&self) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
+        self.inner
+            .db
+            .begin_read()
+            .map_err(|e| storage("cannot begin a read", e))?
+            .open_table(TABLE)
+            .map_err(|e| storage("cannot open the table", e))
+    }
+
+    /// Runs `f` on the table in a write transaction, which is committed
+    /// (durably: redb's default durability is immediate) when `f` reports a
+    /// change, and aborted, with no sync, when it does not.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut redb::Table<'_, &'static [u8], &'static [u8]>) -> Result<(T, bool)>,
+    ) -> Result<T> {
         let txn = self
             .inner
             .db
-            .begin_read()
-            .map_err(|e| storage("cannot begin a read", e))?;
-        let table = txn
-            .open_table(TABLE)
-            .map_err(|e| storage("cannot open the table", e))?;
-        let value = table
+            .begin_write()
+            .map_err(|e| storage("cannot begin a write", e))?;
+        let (value, changed) = {
+            let mut table = txn
+                .open_table(TABLE)
+                .map_err(|e| storage("cannot open the table", e))?;
+            f(&mut table)?
+        };
+        if changed {
+            txn.commit().map_err(|e| storage("cannot commit", e))?;
+        } else {
+            txn.abort().map_err(|e| storage("cannot abort", e))?;
+        }
+        Ok(value)
+    }
+
+    /// [`KvStore::get`] in a bucket (`""` is the default bucket).
+    pub fn get_in(&self, namespace: &str, bucket: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = entry_key(namespace, bucket, key);
+        let value = self
+            .read()?
             .get(k.as_slice())
             .map_err(|e| storage("cannot read", e))?;
         Ok(value.map(|v| v.value().to_vec()))
@@ -228,47 +253,24 @@ impl KvStore {
     /// [`KvStore::set`] in a bucket.
     pub fn set_in(&self, namespace: &str, bucket: &str, key: &[u8], value: &[u8]) -> Result<()> {
         let k = entry_key(namespace, bucket, key);
-        let txn = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| storage("cannot begin a write", e))?;
-        {
-            let mut table = txn
-                .open_table(TABLE)
-                .map_err(|e| storage("cannot open the table", e))?;
+        self.write(|table| {
             table
                 .insert(k.as_slice(), value)
                 .map_err(|e| storage("cannot write", e))?;
-        }
-        // The default durability is immediate: on disk when this returns.
-        txn.commit().map_err(|e| storage("cannot commit", e))
+            Ok(((), true))
+        })
     }
 
     /// [`KvStore::delete`] in a bucket.
     pub fn delete_in(&self, namespace: &str, bucket: &str, key: &[u8]) -> Result<bool> {
         let k = entry_key(namespace, bucket, key);
-        let txn = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| storage("cannot begin a write", e))?;
-        let existed = {
-            let mut table = txn
-                .open_table(TABLE)
-                .map_err(|e| storage("cannot open the table", e))?;
-            table
+        self.write(|table| {
+            let existed = table
                 .remove(k.as_slice())
                 .map_err(|e| storage("cannot delete", e))?
-                .is_some()
-        };
-        if existed {
-            txn.commit().map_err(|e| storage("cannot commit", e))?;
-        } else {
-            // Nothing changed: no need to sync.
-            txn.abort().map_err(|e| storage("cannot abort", e))?;
-        }
-        Ok(existed)
+                .is_some();
+            Ok((existed, existed))
+        })
     }
 
     /// [`KvStore::keys`] of a bucket.
@@ -286,14 +288,7 @@ impl KvStore {
         limit: usize,
     ) -> Result<(Vec<Vec<u8>>, bool)> {
         let p = prefix(namespace, bucket);
-        let txn = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| storage("cannot begin a read", e))?;
-        let table = txn
-            .open_table(TABLE)
-            .map_err(|e| storage("cannot open the table", e))?;
+        let table = self.read()?;
         let range = table
             .range(p.as_slice()..)
             .map_err(|e| storage("cannot list", e))?;
@@ -405,10 +400,6 @@ impl KeyValue {
         }
         Ok(())
     }
-}
-
-fn abort(e: Error) -> wasmtime::Error {
-    wasmtime::Error::new(HostAbort(e))
 }
 
 /// The grant of a store whose host functions are linked. Linking follows

@@ -59,8 +59,9 @@ pub struct Capabilities {
     pub wasi: Option<Wasi>,
     /// The `wasmhost::log` host function.
     pub log: bool,
-    /// Outgoing HTTP, to the allowed hosts only.
-    pub http: Option<Http>,
+    /// Outgoing HTTP, to the allowed hosts only (shared: every call's
+    /// sandbox refers to it without copying the host list).
+    pub http: Option<Arc<Http>>,
     /// Durable key-value state, in the grant's namespace only.
     pub key_value: Option<KeyValue>,
     /// Configuration the guest may read (Extism `config_get`).
@@ -93,7 +94,7 @@ impl Capabilities {
 
     /// Grants outgoing HTTP to the hosts of `http`.
     pub fn with_http(mut self, http: Http) -> Self {
-        self.http = Some(http);
+        self.http = Some(Arc::new(http));
         self
     }
 
@@ -122,8 +123,21 @@ impl Capabilities {
         self
     }
 
+    /// Whether `other` links the same way (same [`GrantKey`]), without
+    /// building either key: calls compare their grants to the module's.
+    pub(crate) fn same_shape(&self, other: &Capabilities) -> bool {
+        self.bits() == other.bits() && self.host == other.host
+    }
+
     /// The linking shape of these grants.
     pub(crate) fn key(&self) -> GrantKey {
+        GrantKey {
+            bits: self.bits(),
+            host: self.host.iter().cloned().collect(),
+        }
+    }
+
+    fn bits(&self) -> u8 {
         let mut bits = 0;
         if let Some(w) = &self.wasi {
             bits |= GrantKey::WASI;
@@ -143,10 +157,7 @@ impl Capabilities {
         if self.key_value.is_some() {
             bits |= GrantKey::KV;
         }
-        GrantKey {
-            bits,
-            host: self.host.iter().cloned().collect(),
-        }
+        bits
     }
 }
 
@@ -271,6 +282,8 @@ mod tests {
         let c = Capabilities::none().with_wasi(Wasi::new().clocks(true));
         assert!(c.key().clocks() && !c.key().random() && c.key().wasi());
         assert!(Capabilities::none().with_log(true).key().log());
+        assert!(a.same_shape(&b) && !a.same_shape(&Capabilities::none()));
+        assert!(!h.same_shape(&Capabilities::none()));
         let store = KvStore::memory();
         let kv = |ns: &str| Capabilities::none().with_key_value(KeyValue::new(store.clone(), ns));
         assert_eq!(kv("a").key(), kv("b").key());

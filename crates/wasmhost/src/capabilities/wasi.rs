@@ -29,7 +29,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::GrantKey;
 use crate::call::{CallOptions, Output, Stdin};
-use crate::error::{Error, HostAbort, Result};
+use crate::error::{Error, Result, abort};
 use crate::sandbox::HostState;
 
 /// The WASI interface version wasmtime-wasi 48 defines; used to shadow
@@ -409,10 +409,10 @@ fn overflow_error(limit: usize, stream: &str) -> Error {
 }
 
 fn denied(capability: &str, what: &str) -> wasmtime::Error {
-    wasmtime::Error::new(HostAbort(Error::CapabilityDenied {
+    abort(Error::CapabilityDenied {
         capability: capability.to_string(),
         detail: format!("the guest called `{what}`"),
-    }))
+    })
 }
 
 /// Adds WASI p1 to the core linker and p2 to the component linker, then

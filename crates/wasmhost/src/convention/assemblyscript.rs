@@ -23,7 +23,7 @@
 
 use wasmtime::{Caller, Extern, Memory};
 
-use crate::error::{Error, HostAbort, Result};
+use crate::error::{Error, Result, abort};
 use crate::sandbox::{Handle, HostState, Sandbox};
 
 /// The class id of `String` in every AssemblyScript runtime.
@@ -110,7 +110,7 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>, random: bo
                     Some(file) => format!("{message} ({file}:{line}:{col})"),
                     None => message,
                 };
-                Err(wasmtime::Error::new(HostAbort(Error::guest(message))))
+                Err(abort(Error::guest(message)))
             },
         )
         .map_err(link_setup)?;
@@ -162,10 +162,10 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>, random: bo
     } else {
         linker
             .func_wrap("env", "seed", || -> wasmtime::Result<f64> {
-                Err(wasmtime::Error::new(HostAbort(Error::CapabilityDenied {
+                Err(abort(Error::CapabilityDenied {
                     capability: "random".to_string(),
                     detail: "the guest called `env.seed` (Math.random)".to_string(),
-                })))
+                }))
             })
             .map_err(link_setup)?;
     }

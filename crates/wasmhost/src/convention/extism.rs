@@ -43,7 +43,7 @@ use wasmtime::Caller;
 
 use crate::capabilities::http::{self, Http};
 use crate::capabilities::{Capabilities, LogLevel, LogRecord};
-use crate::error::{Error, HostAbort, Result};
+use crate::error::{Error, HostAbort, Result, abort};
 use crate::limits::Limits;
 use crate::sandbox::{Handle, HostState, Sandbox};
 
@@ -78,10 +78,6 @@ pub(crate) struct Kernel {
     input_offset: u64,
     output: Option<(u64, u64)>,
     error: u64,
-}
-
-fn abort(e: Error) -> wasmtime::Error {
-    wasmtime::Error::new(HostAbort(e))
 }
 
 fn trap(message: String) -> wasmtime::Error {
@@ -326,7 +322,7 @@ pub(crate) struct PluginState {
     kernel: Kernel,
     vars: HashMap<String, Vec<u8>>,
     config: Arc<BTreeMap<String, String>>,
-    http: Option<Http>,
+    http: Option<Arc<Http>>,
     http_status: u16,
     http_headers: BTreeMap<String, String>,
     /// When the current call's time runs out (bounds an HTTP request).
@@ -670,7 +666,7 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> Result<
             state.http_headers.clear();
             let timeout = state.deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let response =
-                http::send(state.http.as_ref(), &request, body.as_deref(), timeout).map_err(abort)?;
+                http::send(state.http.as_deref(), &request, body.as_deref(), timeout).map_err(abort)?;
             state.http_status = response.status;
             state.http_headers = response.headers;
             Ok(state.kernel.put(&response.body)? as i64)

@@ -198,3 +198,27 @@ fn component_host_function() {
     let out = m.call("call-host", r#""Ada""#).unwrap();
     assert_eq!(out.value.json().unwrap(), json!("guest got: hello, Ada"));
 }
+
+#[test]
+fn async_component_host_function() {
+    let rt = runtime();
+    rt.add_host_functions(HostFunctions::new("slow-greeter").component_async(
+        "wasmhost:example/host@0.1.0",
+        "greet",
+        |(name,): (String,)| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            Ok((format!("later, {name}"),))
+        },
+    ))
+    .unwrap();
+    let m = rt
+        .load(&built("wit-component.wasm"))
+        .unwrap()
+        .with_capabilities(
+            Capabilities::none()
+                .with_wasi(Wasi::new())
+                .with_host_functions("slow-greeter"),
+        );
+    let out = m.call("call-host", r#""Bo""#).unwrap();
+    assert_eq!(out.value.json().unwrap(), json!("guest got: later, Bo"));
+}

@@ -107,3 +107,26 @@ fn a_forced_convention_is_used() {
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::BadInput, "{e}");
 }
+
+/// AssemblyScript's `env.seed` (behind `Math.random`) is random numbers:
+/// denied without the grant, a number with it.
+#[test]
+fn assemblyscript_seed_needs_the_random_grant() {
+    let m = runtime()
+        .load(&wasmhost::Source::Bytes(
+            br#"(module (import "env" "seed" (func $seed (result f64)))
+                 (func (export "seed") (result f64) call $seed))"#
+                .to_vec(),
+        ))
+        .unwrap();
+    let e = m.invoke("seed", &[]).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::CapabilityDenied, "{e}");
+    let granted = m.with_capabilities(
+        wasmhost::Capabilities::none().with_wasi(wasmhost::Wasi::new().random(true)),
+    );
+    let a = granted.invoke("seed", &[]).unwrap().value;
+    assert!(
+        matches!(a[..], [Value::F64(x)] if x.is_finite() && x >= 0.0),
+        "{a:?}"
+    );
+}
