@@ -10,8 +10,10 @@
 #   extism-plugin.wasm           guests/rust/extism-plugin for wasm32-unknown-unknown (Extism plug-in, extism-pdk)
 #   extism-kv.wasm               guests/rust/extism-kv for wasm32-unknown-unknown (Extism plug-in using wasmhost's kv_* host functions)
 #   image-resize.wasm            guests/rust/image-resize for wasm32-unknown-unknown (core module, no imports)
+#   matrix.wasm                  guests/rust/matrix for wasm32-unknown-unknown (core module, raw exports; imports env.abort)
 #   wit-component.wasm           guests/rust/wit-component for wasm32-wasip2 (component, world wasmhost:example/example)
 #   kv-component.wasm            guests/rust/kv-component for wasm32-wasip2 (component importing wasi:keyvalue/store@0.2.0-draft)
+#   http-hello.wasm              guests/rust/http-hello for wasm32-wasip2 (component, wasi:http/proxy)
 #   as-extism-plugin.wasm        guests/assemblyscript/extism-plugin.ts (Extism plug-in, @extism/as-pdk)
 #   as-counter-stub.wasm         guests/assemblyscript/counter.ts, --runtime stub        (imports env.abort only)
 #   as-counter-minimal.wasm      guests/assemblyscript/counter.ts, --runtime minimal     (imports env.abort only)
@@ -50,9 +52,11 @@ cargo_guests() {
 cargo_guests -p wasi-echo --target wasm32-wasip1 --target wasm32-wasip2
 cargo_guests -p wasi-poll --target wasm32-wasip1
 cargo_guests -p extism-plugin -p extism-kv -p image-resize --target wasm32-unknown-unknown
+cargo_guests -p matrix --target wasm32-unknown-unknown
 # The package is called wit-component-guest (its directory is wit-component) because
 # wit-bindgen's own dependency graph has a crate named wit-component.
 cargo_guests -p wit-component-guest -p kv-component --target wasm32-wasip2
+cargo_guests -p http-hello --target wasm32-wasip2
 
 mkdir -p "$OUT"
 
@@ -72,8 +76,10 @@ emit "$TARGET_DIR/wasm32-wasip1/release/wasi_poll.wasm" wasi-poll.wasm
 emit "$TARGET_DIR/wasm32-unknown-unknown/release/extism_plugin.wasm" extism-plugin.wasm
 emit "$TARGET_DIR/wasm32-unknown-unknown/release/extism_kv.wasm" extism-kv.wasm
 emit "$TARGET_DIR/wasm32-unknown-unknown/release/image_resize.wasm" image-resize.wasm
+emit "$TARGET_DIR/wasm32-unknown-unknown/release/matrix.wasm" matrix.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/wit_component_guest.wasm" wit-component.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/kv_component.wasm" kv-component.wasm
+emit "$TARGET_DIR/wasm32-wasip2/release/http_hello.wasm" http-hello.wasm
 
 # --- AssemblyScript ---------------------------------------------------------
 AS_DIR="$GUESTS/assemblyscript"
@@ -138,11 +144,11 @@ expect_kind() {
   [[ "$(preamble "$file")" == "$want" ]] \
     || { echo "error: $file is not a $what" >&2; exit 1; }
 }
-for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm as-extism-plugin.wasm \
+for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm matrix.wasm as-extism-plugin.wasm \
   as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm; do
   expect_kind "$core" 0061736d01000000
 done
-for component in wasi-echo.component.wasm wit-component.wasm kv-component.wasm; do
+for component in wasi-echo.component.wasm wit-component.wasm kv-component.wasm http-hello.wasm; do
   expect_kind "$component" 0061736d0d000100
 done
 

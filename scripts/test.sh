@@ -23,3 +23,6 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
 scripts/test-services.sh  # S3 (moto) and Azure Blob (Azurite) emulators for wasmhost-store
 cargo test --workspace --quiet
+
+step "browser tests (headless Chromium)"
+scripts/browser-tests.sh

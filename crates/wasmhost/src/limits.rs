@@ -94,8 +94,13 @@ impl Limits {
 /// The per-store `ResourceLimiter`: enforces [`Limits`] and remembers the
 /// first limit that was hit, so that the trap that usually follows a failed
 /// `memory.grow` is reported as `memory_limit` rather than a bare trap.
+///
+/// Public for embedders that build their own wasmtime `Store` on the
+/// runtime's engine (the server's wasi:http worker): install it with
+/// `store.limiter(|s| &mut s.limiter)` and, when a call fails, check
+/// [`Limiter::denied`] before reporting a trap.
 #[derive(Debug)]
-pub(crate) struct Limiter {
+pub struct Limiter {
     max_memory: u64,
     max_table: u64,
     max_instances: usize,
@@ -105,7 +110,8 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    /// A limiter enforcing `limits` (memory, tables, instances).
+    pub fn new(limits: &Limits) -> Self {
         Limiter {
             max_memory: limits.max_memory_bytes,
             max_table: limits.max_table_elements,
@@ -117,12 +123,12 @@ impl Limiter {
     }
 
     /// Highest total linear memory seen, in bytes.
-    pub(crate) fn peak_memory(&self) -> u64 {
+    pub fn peak_memory(&self) -> u64 {
         self.peak_memory
     }
 
     /// The description of the first limit hit, if any.
-    pub(crate) fn denied(&self) -> Option<&str> {
+    pub fn denied(&self) -> Option<&str> {
         self.denied.as_deref()
     }
 

@@ -37,6 +37,9 @@ pub const FUEL_CONSUMED: &str = "wasm_fuel_consumed_total";
 /// Gauge: peak linear memory of the module's last call, in bytes.
 pub const MEMORY_BYTES: &str = "wasm_memory_bytes";
 
+/// The `function` label of calls whose function was not found.
+pub const NOT_FOUND_FUNCTION: &str = "(not found)";
+
 /// Where a load was answered from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LoadSource {
@@ -66,7 +69,13 @@ pub(crate) fn call_finished(
 ) {
     // Shared labels: clones below are reference-count bumps, not copies.
     let m = SharedString::from(module.clone());
-    let f = SharedString::from(Arc::<str>::from(function));
+    // A name that was not found is the caller's spelling, not an export:
+    // one label for all of them keeps the series few whatever callers send.
+    let f = if error == Some(ErrorCode::NotFound) {
+        SharedString::const_str(NOT_FOUND_FUNCTION)
+    } else {
+        SharedString::from(Arc::<str>::from(function))
+    };
     metrics::counter!(CALLS, "module" => m.clone(), "function" => f.clone()).increment(1);
     metrics::histogram!(CALL_DURATION, "module" => m.clone(), "function" => f)
         .record(stats.duration.as_secs_f64());

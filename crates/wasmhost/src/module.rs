@@ -434,6 +434,15 @@ impl fmt::Debug for Module {
 }
 
 impl Module {
+    /// The compiled wasmtime component, when this is a component, for
+    /// embedders driving wasmtime directly (see [`crate::Runtime::engine`]).
+    pub fn wasmtime_component(&self) -> Option<&wasmtime::component::Component> {
+        match &self.compiled.code {
+            Code::Component(c) => Some(c),
+            Code::Core(_) => None,
+        }
+    }
+
     /// The digest of the module's wasm bytes.
     pub fn digest(&self) -> Digest {
         self.compiled.digest

@@ -148,6 +148,20 @@ impl Runtime {
         &self.inner.config
     }
 
+    /// The wasmtime engine behind this runtime, for embedders that drive
+    /// wasmtime directly on modules loaded here (the server's wasi:http
+    /// worker does, with `wasmtime-wasi-http`). Its epoch advances every
+    /// [`RuntimeConfig::epoch_tick`]; see [`Runtime::deadline_ticks`].
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.inner.engine
+    }
+
+    /// The epoch deadline (in ticks, for `Store::set_epoch_deadline`) that
+    /// covers `timeout` on this runtime's engine, never firing early.
+    pub fn deadline_ticks(&self, timeout: Option<std::time::Duration>) -> u64 {
+        crate::engine::deadline_ticks(timeout, self.inner.config.epoch_tick)
+    }
+
     /// Where compiled artifacts are cached on disk, if anywhere.
     pub fn disk_cache_dir(&self) -> Option<&std::path::Path> {
         self.inner.disk.as_ref().map(|d| d.dir())

@@ -9,6 +9,7 @@ pub mod pull;
 pub mod push;
 pub mod rm;
 pub mod run;
+pub mod serve;
 pub mod tag;
 pub mod test;
 
@@ -38,6 +39,8 @@ pub enum Command {
     Cache(cache::CacheCommand),
     /// Named actors with durable key-value state: send, ls, rm.
     Actor(actor::ActorCommand),
+    /// Serve the HTTP API, the dashboard and HTTP/TCP/wasi:http workers.
+    Serve(serve::ServeCommand),
 }
 
 impl Command {
@@ -55,6 +58,7 @@ impl Command {
             Command::Tag(c) => c.execute(),
             Command::Cache(c) => c.execute(),
             Command::Actor(c) => c.execute(),
+            Command::Serve(c) => c.execute(),
         }
     }
 }

@@ -17,6 +17,7 @@ mod conventions;
 mod extism;
 mod host_functions;
 mod kv;
+mod matrix;
 mod metrics;
 mod process;
 mod wasi;

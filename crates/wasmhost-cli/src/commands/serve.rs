@@ -1,0 +1,331 @@
+//! `wasmhost serve`: the HTTP API, the dashboard, HTTP and raw-TCP workers
+//! and wasi:http components in one process (see `wasmhost-server` and
+//! docs/serve.md).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use wasmhost::{ActorConfig, ActorSystem, Error, KvStore, PoolConfig, Runtime};
+use wasmhost_server::{ConfigFile, Mode, Server, ServerConfig, WorkerSpec};
+
+use crate::options::{LimitOptions, StateOptions, parse_size};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+With no arguments, serves the HTTP API and the dashboard on \
+http://127.0.0.1:8080 over the local store in the state directory.
+
+MODULE, when given, is served at / for every path the server does not \
+claim: a wasi:http component handles each request itself (one fresh \
+instance per request, like `wasmtime serve`); a WASI command gets the \
+request body on stdin and answers with its stdout (mode sync). The \
+dashboard then moves to /dashboard.
+
+WORKERS. --route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID] \
+maps an HTTP path (and everything under it) to a module; the request body \
+is the message, the response body the reply. Modes: sync (fresh instance, \
+_start, stdin -> stdout), async (one kept instance, EXPORT per message), \
+function (call F through the module's convention: Extism plugin, component, \
+AssemblyScript, raw), actor (F on the actor named by the rest of the path, \
+/counter/alice -> actor alice, state kept), http (wasi:http component). \
+--tcp PORT=MODULE listens on a TCP port: each connection is one message, \
+read until the client closes its sending side, answered, then closed; \
+--mode and --export apply as for `wasmhost run`. MODULE is a file or a \
+store reference (name:tag). A config file (--config serve.toml) describes \
+many workers; see docs/serve.md.
+
+SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
+when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
+only listens on a loopback address.
+
+LIMITS. At most --max-concurrent requests run at once and --max-queue wait; \
+beyond that the server answers 503 with Retry-After. Bodies over --max-body \
+get 413, requests over --request-timeout get 504, clients that take longer \
+than --header-timeout to send headers (or idle that long between requests) \
+are disconnected. SIGTERM or Ctrl-C stops accepting and lets requests in \
+flight finish (up to --shutdown-grace).
+
+EXAMPLES:
+  wasmhost serve
+  wasmhost serve hello-http.wasm --addr 127.0.0.1:8081
+  wasmhost serve --route /echo=echo.wasm --route /count=plugin.wasm,mode=function,function=count_vowels
+  wasmhost serve --tcp 9000=counter.wasm --mode async --export poll
+  printf 'hello' | nc -N 127.0.0.1 9000
+  WASMHOST_TOKEN=secret wasmhost serve --addr 0.0.0.0:8080")]
+pub struct ServeCommand {
+    /// A module served at / (a wasi:http component, or a WASI command).
+    #[arg(value_name = "MODULE")]
+    module: Option<String>,
+
+    /// HTTP listen address.
+    #[arg(long, value_name = "ADDR", env = "WASMHOST_ADDR")]
+    addr: Option<SocketAddr>,
+
+    /// Bearer token required for writes (upload, delete, tag).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "WASMHOST_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+
+    /// An HTTP worker: PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID].
+    #[arg(long, value_name = "SPEC")]
+    route: Vec<String>,
+
+    /// A raw-TCP worker: PORT=MODULE (one message per connection).
+    #[arg(long, value_name = "PORT=MODULE")]
+    tcp: Vec<String>,
+
+    /// Mode of MODULE and of --tcp workers that do not say: sync, async,
+    /// function, actor or http. [default: detected]
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    mode: Option<Mode>,
+
+    /// The export called per message in async mode. [default: poll]
+    #[arg(long, value_name = "NAME")]
+    export: Option<String>,
+
+    /// The function called per message in function and actor modes.
+    #[arg(long, value_name = "NAME")]
+    function: Option<String>,
+
+    /// A TOML file of settings and workers (flags given here win).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Requests running wasm at once. [default: 4 per core]
+    #[arg(long, value_name = "N")]
+    max_concurrent: Option<usize>,
+
+    /// Requests waiting for a slot before the server answers 503. [default: 256]
+    #[arg(long, value_name = "N")]
+    max_queue: Option<usize>,
+
+    /// Largest request body (and TCP message). [default: 16MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_body: Option<u64>,
+
+    /// Deadline of a whole request, queueing included. [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    request_timeout: Option<Duration>,
+
+    /// Time a client has to send its headers (and the longest an idle
+    /// keep-alive connection stays open). [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    header_timeout: Option<Duration>,
+
+    /// How long shutdown waits for requests in flight. [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    shutdown_grace: Option<Duration>,
+
+    /// Let browser pages from ORIGIN call the server (`*` for any origin).
+    #[arg(long, value_name = "ORIGIN")]
+    cors: Vec<String>,
+
+    /// Serve the files of DIR under URLPATH, e.g. /app=./web.
+    #[arg(long = "static", value_name = "URLPATH=DIR")]
+    statics: Vec<String>,
+
+    /// Link imports nothing grants (an Extism plugin's own host functions, a
+    /// component's custom interfaces) to functions that trap when called,
+    /// instead of refusing the module.
+    #[arg(long)]
+    trap_unknown_imports: bool,
+
+    #[command(flatten)]
+    limits: LimitOptions,
+
+    #[command(flatten)]
+    state: StateOptions,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse::<Mode>().map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration (try 500ms, 30s, 2m): {e}"))
+}
+
+impl ServeCommand {
+    fn server_config(&self) -> anyhow::Result<ServerConfig> {
+        let file = match &self.config {
+            Some(path) => ConfigFile::read(path)?,
+            None => ConfigFile::default(),
+        };
+        let mut c = ServerConfig::default();
+        c.addr = self.addr.or(file.addr).unwrap_or(c.addr);
+        c.token = self.token.clone().filter(|t| !t.is_empty());
+        c.limits = self.limits.apply(c.limits.clone());
+        c.max_concurrent = self
+            .max_concurrent
+            .or(file.max_concurrent)
+            .unwrap_or(c.max_concurrent);
+        c.max_queue = self.max_queue.or(file.max_queue).unwrap_or(c.max_queue);
+        if let Some(size) = self.max_body {
+            c.max_body_bytes = usize::try_from(size)?;
+        } else if let Some(size) = &file.max_body {
+            c.max_body_bytes = usize::try_from(parse_size(size).map_err(Error::bad_input)?)?;
+        }
+        if let Some(t) = self.request_timeout {
+            c.request_timeout = t;
+        } else if let Some(t) = &file.request_timeout {
+            c.request_timeout = parse_duration(t).map_err(Error::bad_input)?;
+        }
+        c.header_timeout = self.header_timeout.unwrap_or(c.header_timeout);
+        c.shutdown_grace = self.shutdown_grace.unwrap_or(c.shutdown_grace);
+        // A call cannot outlive its request.
+        if c.limits.timeout.is_none_or(|t| t > c.request_timeout) {
+            c.limits = c.limits.clone().timeout(Some(c.request_timeout));
+        }
+        c.trap_unknown_imports = self.trap_unknown_imports;
+        c.cors = file.cors.clone();
+        c.cors.extend(self.cors.iter().cloned());
+        for spec in &self.statics {
+            let (path, dir) = spec.split_once('=').ok_or_else(|| {
+                Error::bad_input(format!("--static `{spec}`: expected URLPATH=DIR"))
+            })?;
+            wasmhost_server::config::check_path(path)?;
+            if path == "/" {
+                return Err(Error::bad_input("--static: / belongs to the dashboard").into());
+            }
+            if !std::path::Path::new(dir).is_dir() {
+                return Err(
+                    Error::bad_input(format!("--static `{spec}`: no directory `{dir}`")).into(),
+                );
+            }
+            c.statics.push((path.to_string(), PathBuf::from(dir)));
+        }
+        c.routes = file.route.clone();
+        for spec in &self.route {
+            c.routes.push(WorkerSpec::parse_route(spec)?);
+        }
+        if let Some(module) = &self.module {
+            c.routes.push(WorkerSpec {
+                path: "/".to_string(),
+                port: 0,
+                module: module.clone(),
+                mode: self.mode,
+                function: self.function.clone(),
+                export: self.export.clone(),
+                actor: None,
+            });
+        }
+        c.tcp = file.tcp.clone();
+        for spec in &self.tcp {
+            let mut w = WorkerSpec::parse_tcp(spec)?;
+            w.mode = w.mode.or(self.mode);
+            w.export = w.export.or_else(|| self.export.clone());
+            w.function = w.function.or_else(|| self.function.clone());
+            c.tcp.push(w);
+        }
+        let mut paths = std::collections::BTreeSet::new();
+        for r in &c.routes {
+            if !paths.insert(r.path.as_str()) {
+                return Err(Error::bad_input(format!("two workers at route {}", r.path)).into());
+            }
+        }
+        let mut ports = std::collections::BTreeSet::new();
+        for t in &c.tcp {
+            if !ports.insert(t.port) || t.port == c.addr.port() {
+                return Err(Error::bad_input(format!("tcp port {} is used twice", t.port)).into());
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn execute(self) -> anyhow::Result<u8> {
+        let config = self.server_config()?;
+        let mut base = self
+            .limits
+            .runtime_config(&self.state, config.limits.fuel.is_some())?
+            .pool(Some(PoolConfig::default()));
+        if let Some(dir) = self.state.cache_dir() {
+            base = base.state_dir(dir);
+        }
+        let rt_config = wasmhost_server::runtime_config(&config, base);
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("wasmhost-serve")
+            .build()?;
+        tokio.block_on(async move {
+            let root = self.state.state_root()?;
+            std::fs::create_dir_all(&root)
+                .map_err(|e| Error::internal(format!("cannot create the state directory: {e}")))?;
+            let store = self.state.open_store()?;
+            let kv = KvStore::open(&root.join("kv.redb")).map_err(|e| {
+                Error::bad_input(format!(
+                    "{e}: is another wasmhost process using the state directory {}? \
+                     Give each server its own --state",
+                    root.display()
+                ))
+            })?;
+            let actors =
+                ActorSystem::new(ActorConfig::default().kv(kv).limits(config.limits.clone()));
+            let rt = Runtime::new(rt_config)?;
+            let location = store.location().to_string();
+            let token = config.token.is_some();
+            let tcp: Vec<String> = config.tcp.iter().map(|t| t.module.clone()).collect();
+            let routes: Vec<String> = config
+                .routes
+                .iter()
+                .map(|r| format!("  http://{}{} -> {}", config.addr, r.path, r.module))
+                .collect();
+            let server = Server::bind(config, rt, store, actors).await?;
+            let addr = server.http_addr();
+            let dashboard = if routes.iter().any(|r| r.contains(&format!("{addr}/ ->"))) {
+                "/dashboard"
+            } else {
+                "/"
+            };
+            eprintln!("wasmhost serve: listening on http://{addr}");
+            eprintln!("  dashboard  http://{addr}{dashboard}");
+            eprintln!("  API        http://{addr}/api/v1 (OpenAPI: /openapi.json)");
+            eprintln!("  metrics    http://{addr}/metrics, health /healthz, /readyz");
+            eprintln!("  store      {location}");
+            for r in &routes {
+                eprintln!("{r}");
+            }
+            for (a, spec) in server.tcp_addrs().iter().zip(&tcp) {
+                eprintln!("  tcp://{a} -> {spec}");
+            }
+            if !token {
+                eprintln!(
+                    "  no token: anyone who can reach {addr} may upload and delete modules; \
+                     set --token or WASMHOST_TOKEN to require `Authorization: Bearer TOKEN`"
+                );
+            }
+            server.run(shutdown_signal()).await?;
+            eprintln!("wasmhost serve: stopped");
+            Ok::<_, anyhow::Error>(0)
+        })
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("wasmhost serve: shutting down, finishing requests in flight");
+}

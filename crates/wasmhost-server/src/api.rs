@@ -1,0 +1,499 @@
+//! The HTTP API under `/api/v1`: modules (upload, list, inspect, delete,
+//! tag, bytes), calls, process messages, actors and cache statistics.
+//! docs/serve.md and `/openapi.json` describe it; every handler answers
+//! errors as [`ApiError`] JSON.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value as JsonValue, json};
+use wasmhost::{ActorSpec, ArgsFormat, CallOptions, Convention, Error};
+use wasmhost_store::Reference;
+
+use crate::error::{ApiError, ApiResult, ServerCode};
+use crate::state::AppState;
+use crate::workers::{Reply, blocking, function_capabilities, process_capabilities};
+
+type AppStateRef = State<Arc<AppState>>;
+
+/// `Query` whose rejection is the API's JSON `bad_input`.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(t)| Q(t))
+            .map_err(|e| Error::bad_input(e.body_text()).into())
+    }
+}
+
+/// `Path` whose rejection is the API's JSON `bad_input`.
+#[derive(Debug)]
+pub struct P<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| P(t))
+            .map_err(|e| Error::bad_input(e.body_text()).into())
+    }
+}
+
+/// Writes need `Authorization: Bearer TOKEN` when the server has a token.
+pub fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(token) = &state.config.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::server(
+            ServerCode::Unauthorized,
+            "wrong bearer token",
+        )),
+        None => Err(ApiError::server(
+            ServerCode::Unauthorized,
+            "this server needs a bearer token for writes: send Authorization: Bearer TOKEN",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads a whole request body, refusing one over the server's limit with 413.
+pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    let limit = state.config.max_body_bytes;
+    let too_large = || {
+        ApiError::server(
+            ServerCode::PayloadTooLarge,
+            format!("the request body is larger than the server's limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let limited = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if limited {
+            too_large()
+        } else {
+            ApiError::from(Error::bad_input(format!(
+                "cannot read the request body: {e}"
+            )))
+        }
+    })
+}
+
+/// A reply with what it cost in headers.
+pub fn reply_response(reply: Reply) -> Response {
+    let mut res = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(reply.content_type),
+        )],
+        reply.body,
+    )
+        .into_response();
+    let h = res.headers_mut();
+    h.insert(
+        "x-wasmhost-duration-us",
+        HeaderValue::from(reply.stats.duration.as_micros() as u64),
+    );
+    h.insert(
+        "x-wasmhost-memory-bytes",
+        HeaderValue::from(reply.stats.peak_memory_bytes),
+    );
+    if let Some(fuel) = reply.stats.fuel_consumed {
+        h.insert("x-wasmhost-fuel", HeaderValue::from(fuel));
+    }
+    res
+}
+
+fn parse_ref(text: &str) -> ApiResult<Reference> {
+    text.parse::<Reference>().map_err(ApiError::from)
+}
+
+/// `GET /api/v1/modules`
+pub async fn list_modules(State(state): AppStateRef) -> ApiResult<Json<JsonValue>> {
+    let entries = state.store.list().await?;
+    let modules: Vec<JsonValue> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "reference": format!("{}:{}", e.name, e.tag),
+                "name": e.name,
+                "tag": e.tag,
+                "digest": e.digest.to_string(),
+                "size": e.size,
+                "kind": e.kind.as_str(),
+                "created": e.updated.to_rfc3339(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "modules": modules })))
+}
+
+/// Query of an upload.
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    name: String,
+    #[serde(default = "latest")]
+    tag: String,
+}
+
+fn latest() -> String {
+    "latest".to_string()
+}
+
+/// `POST /api/v1/modules?name=N&tag=T`: stores the body (wasm or WAT) after
+/// checking that it compiles.
+pub async fn upload(
+    State(state): AppStateRef,
+    Q(q): Q<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    authorize(&state, &headers)?;
+    Reference::check_name(&q.name)?;
+    Reference::check_tag(&q.tag)?;
+    let bytes = read_body(&state, &headers, body).await?;
+    if bytes.is_empty() {
+        return Err(Error::bad_input("the request body is empty: send the module's bytes").into());
+    }
+    let rt = state.rt.clone();
+    let raw = bytes.to_vec();
+    // Compiling first refuses what could never run, and warms the cache.
+    blocking(move || rt.load_bytes(raw)).await?;
+    let entry = state.store.push(bytes.to_vec(), &q.name, &q.tag).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "reference": format!("{}:{}", entry.name, entry.tag),
+            "digest": entry.digest.to_string(),
+            "size": entry.size,
+            "kind": entry.kind.as_str(),
+        })),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/modules/{reference}`
+pub async fn inspect(
+    State(state): AppStateRef,
+    P(reference): P<String>,
+) -> ApiResult<Json<JsonValue>> {
+    let r = parse_ref(&reference)?;
+    let stored = state.store.inspect(&r).await?;
+    let module = state.module(&r).await?;
+    let items = |items: Vec<wasmhost::ItemInfo>| -> Vec<JsonValue> {
+        items
+            .into_iter()
+            .map(|i| json!({ "module": i.module, "name": i.name, "type": i.ty }))
+            .collect()
+    };
+    let functions: Vec<JsonValue> = module
+        .functions()
+        .into_iter()
+        .map(|(name, signature)| {
+            let conventions: Vec<&str> = module
+                .conventions(&name)
+                .into_iter()
+                .filter(|(_, fits)| fits.is_ok())
+                .map(|(c, _)| c.as_str())
+                .collect();
+            json!({ "name": name, "signature": signature, "conventions": conventions })
+        })
+        .collect();
+    let tags: Vec<String> = stored
+        .tags
+        .iter()
+        .map(|(n, t)| format!("{n}:{t}"))
+        .collect();
+    Ok(Json(json!({
+        "reference": reference,
+        "digest": stored.digest.to_string(),
+        "size": stored.size,
+        "kind": stored.kind.as_str(),
+        "tags": tags,
+        "imports": items(module.imports()),
+        "exports": items(module.exports()),
+        "functions": functions,
+    })))
+}
+
+/// `GET /api/v1/modules/{reference}/wasm`: the module's bytes, for running
+/// it in a browser.
+pub async fn wasm(State(state): AppStateRef, P(reference): P<String>) -> ApiResult<Response> {
+    let (digest, bytes) = state.store.fetch(&parse_ref(&reference)?).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/wasm".to_string()),
+            (header::ETAG, format!("\"{digest}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `DELETE /api/v1/modules/{reference}`
+pub async fn delete(
+    State(state): AppStateRef,
+    P(reference): P<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<JsonValue>> {
+    authorize(&state, &headers)?;
+    let removed = state.store.remove(&parse_ref(&reference)?).await?;
+    if let wasmhost_store::Removed::Blob { digest, .. } = &removed {
+        state.forget(digest);
+    }
+    Ok(Json(serde_json::to_value(&removed).map_err(|e| {
+        ApiError::from(Error::internal(format!("cannot encode the result: {e}")))
+    })?))
+}
+
+/// Body of a tag request.
+#[derive(Debug, Deserialize)]
+pub struct TagBody {
+    name: String,
+    #[serde(default = "latest")]
+    tag: String,
+}
+
+/// `POST /api/v1/modules/{reference}/tags` with `{"name", "tag"}`.
+pub async fn tag(
+    State(state): AppStateRef,
+    P(reference): P<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    authorize(&state, &headers)?;
+    let bytes = read_body(&state, &headers, body).await?;
+    let t: TagBody = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::bad_input(format!(
+            "the body must be JSON {{\"name\": \"…\", \"tag\": \"…\"}}: {e}"
+        ))
+    })?;
+    let entry = state
+        .store
+        .tag(&parse_ref(&reference)?, &t.name, &t.tag)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "reference": format!("{}:{}", entry.name, entry.tag),
+            "digest": entry.digest.to_string(),
+        })),
+    )
+        .into_response())
+}
+
+/// Query of a call.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallQuery {
+    /// Force a calling convention.
+    abi: Option<String>,
+    /// Component arguments as WAVE text instead of JSON.
+    #[serde(default)]
+    wave: bool,
+}
+
+/// `POST /api/v1/modules/{reference}/call/{function}`: body in, result out.
+pub async fn call(
+    State(state): AppStateRef,
+    P((reference, function)): P<(String, String)>,
+    Q(q): Q<CallQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let mut opts = CallOptions::default();
+    if let Some(abi) = &q.abi {
+        opts = opts.convention(abi.parse::<Convention>()?);
+    }
+    if q.wave {
+        opts = opts.args(ArgsFormat::Wave);
+    }
+    let input = read_body(&state, &headers, body).await?;
+    let _slot = state.admission.enter().await?;
+    let module = state.module(&parse_ref(&reference)?).await?;
+    let module = module.clone().with_capabilities(function_capabilities(
+        &module,
+        state.config.trap_unknown_imports,
+    ));
+    let out = blocking(move || module.call_with(&function, &input, &opts)).await?;
+    Ok(reply_response(Reply::from_data(&out.value, out.stats)))
+}
+
+/// Query of a process message.
+#[derive(Debug, Deserialize)]
+pub struct ProcessQuery {
+    #[serde(default = "sync")]
+    mode: String,
+    export: Option<String>,
+}
+
+fn sync() -> String {
+    "sync".to_string()
+}
+
+/// `POST /api/v1/modules/{reference}/process?mode=sync|async&export=poll`:
+/// body on stdin, stdout back.
+pub async fn process(
+    State(state): AppStateRef,
+    P(reference): P<String>,
+    Q(q): Q<ProcessQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let input = read_body(&state, &headers, body).await?;
+    let _slot = state.admission.enter().await?;
+    let module = state
+        .module(&parse_ref(&reference)?)
+        .await?
+        .with_capabilities(process_capabilities(state.config.trap_unknown_imports));
+    let out = match q.mode.as_str() {
+        "sync" => {
+            if q.export.is_some() {
+                return Err(Error::bad_input("export= is for mode=async").into());
+            }
+            blocking(move || module.process_sync(input, &CallOptions::default())).await?
+        }
+        "async" => {
+            let export = q
+                .export
+                .unwrap_or_else(|| wasmhost::process::POLL.to_string());
+            let instance = state.process_instance(&module, &export).await?;
+            let mut instance = instance.lock_owned().await;
+            blocking(move || instance.message(&export, input)).await?
+        }
+        other => {
+            return Err(Error::bad_input(format!("mode `{other}`: expected sync or async")).into());
+        }
+    };
+    Ok(reply_response(Reply {
+        body: Bytes::from(out.value),
+        content_type: "application/octet-stream",
+        stats: out.stats,
+    }))
+}
+
+/// `GET /api/v1/actors`
+pub async fn actors(State(state): AppStateRef) -> Json<JsonValue> {
+    let actors: Vec<JsonValue> = state
+        .actors
+        .list()
+        .into_iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "module": a.module,
+                "digest": a.digest.to_string(),
+                "messages": a.messages,
+                "restarts": a.restarts,
+                "live": a.live,
+                "idle_ms": a.idle_for.as_millis() as u64,
+            })
+        })
+        .collect();
+    Json(json!({ "actors": actors }))
+}
+
+/// Query of an actor message.
+#[derive(Debug, Deserialize)]
+pub struct SendQuery {
+    /// The module a new actor is made of (not needed for a live one).
+    module: Option<String>,
+    /// The function the message calls.
+    function: String,
+}
+
+/// `POST /api/v1/actors/{id}?function=F&module=REF`
+pub async fn send(
+    State(state): AppStateRef,
+    P(id): P<String>,
+    Q(q): Q<SendQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let input = read_body(&state, &headers, body).await?;
+    let _slot = state.admission.enter().await?;
+    let spec = match &q.module {
+        Some(m) => {
+            let module = state.module(&parse_ref(m)?).await?;
+            let caps = function_capabilities(&module, state.config.trap_unknown_imports);
+            Some(ActorSpec::new(module.with_capabilities(caps)))
+        }
+        None => None,
+    };
+    let out = state
+        .actors
+        .send_async(&id, spec.as_ref(), &q.function, input)
+        .await?;
+    Ok(reply_response(Reply::from_data(&out.value, out.stats)))
+}
+
+/// `DELETE /api/v1/actors/{id}`
+pub async fn remove_actor(
+    State(state): AppStateRef,
+    P(id): P<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<JsonValue>> {
+    authorize(&state, &headers)?;
+    if !state.actors.remove(&id) {
+        return Err(Error::not_found(format!("actor `{id}`")).into());
+    }
+    Ok(Json(json!({ "removed": id })))
+}
+
+/// `GET /api/v1/cache`
+pub async fn cache(State(state): AppStateRef) -> Json<JsonValue> {
+    let s = state.rt.cache_stats();
+    let modules: Vec<JsonValue> = state
+        .rt
+        .cached_modules()
+        .into_iter()
+        .map(|m| {
+            json!({
+                "digest": m.digest.to_string(),
+                "kind": m.kind,
+                "wasm_bytes": m.wasm_bytes,
+                "compiled_bytes": m.compiled_bytes,
+                "loads": m.loads,
+                "calls": m.calls,
+            })
+        })
+        .collect();
+    Json(json!({
+        "hits": s.hits,
+        "misses": s.misses,
+        "disk_hits": s.disk_hits,
+        "disk_writes": s.disk_writes,
+        "compiles": s.compiles,
+        "evictions": s.evictions,
+        "entries": s.entries,
+        "bytes": s.bytes,
+        "modules": modules,
+    }))
+}

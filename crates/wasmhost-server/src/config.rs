@@ -1,0 +1,389 @@
+//! What a server serves and under which limits: [`ServerConfig`], built from
+//! flags (`--route`, `--tcp`) or a TOML file (`--config serve.toml`).
+//!
+//! ```toml
+//! addr = "127.0.0.1:8080"
+//! max_concurrent = 64
+//! max_queue = 256
+//! max_body = "16MiB"
+//! request_timeout = "30s"
+//!
+//! [[route]]
+//! path = "/echo"
+//! module = "echo.wasm"        # a file, or a store reference such as echo:1.0
+//! mode = "sync"               # sync | async | function | actor | http
+//!
+//! [[route]]
+//! path = "/count"
+//! module = "plugin.wasm"
+//! mode = "function"
+//! function = "count_vowels"
+//!
+//! [[tcp]]
+//! port = 9000
+//! module = "counter.wasm"
+//! mode = "async"
+//! export = "poll"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use wasmhost::{Error, Limits, Result};
+
+/// How a worker turns a message (request body, TCP stream) into a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Sync process: a fresh instance per message, `_start` with the message
+    /// on stdin; stdout is the reply.
+    Sync,
+    /// Async process: one kept instance, `export` (default `poll`) called per
+    /// message with the message on stdin; stdout is the reply.
+    Async,
+    /// A function call through the module's calling convention (Extism
+    /// plugin, component, AssemblyScript, raw): a fresh sandbox per message.
+    Function,
+    /// A named actor: state kept between messages, durable key-value store.
+    Actor,
+    /// A wasi:http component handling the request itself (as `wasmtime serve`).
+    Http,
+}
+
+impl Mode {
+    /// The flag spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sync => "sync",
+            Mode::Async => "async",
+            Mode::Function => "function",
+            Mode::Actor => "actor",
+            Mode::Http => "http",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "sync" => Mode::Sync,
+            "async" => Mode::Async,
+            "function" => Mode::Function,
+            "actor" => Mode::Actor,
+            "http" => Mode::Http,
+            other => {
+                return Err(Error::bad_input(format!(
+                    "unknown mode `{other}`: expected sync, async, function, actor or http"
+                )));
+            }
+        })
+    }
+}
+
+/// A worker: a module, how it is driven, and (for HTTP) where.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSpec {
+    /// HTTP path prefix (`/echo` serves `/echo` and `/echo/...`); `/` serves
+    /// every path no API endpoint claims. Unused for TCP workers.
+    #[serde(default)]
+    pub path: String,
+    /// TCP port. Unused for HTTP routes.
+    #[serde(default)]
+    pub port: u16,
+    /// A `.wasm`/`.wat` file, or a store reference (`name:tag`, `sha256:…`).
+    pub module: String,
+    /// How messages are handled; detected when absent (wasi:http component →
+    /// `http`, WASI command → `sync`).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// The function called in `function` and `actor` modes.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// The export called per message in `async` mode (default `poll`).
+    #[serde(default)]
+    pub export: Option<String>,
+    /// For `actor` mode: one fixed actor id. Without it the actor id is the
+    /// rest of the path (`/counter/alice` → actor `alice`).
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+impl WorkerSpec {
+    /// Parses `--route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID]`.
+    pub fn parse_route(spec: &str) -> Result<Self> {
+        let (path, rest) = spec.split_once('=').ok_or_else(|| {
+            Error::bad_input(format!(
+                "--route `{spec}`: expected PATH=MODULE[,mode=M][,function=F][,export=E]"
+            ))
+        })?;
+        let mut w = Self::parse_options("--route", spec, rest)?;
+        w.path = path.to_string();
+        w.check_path()?;
+        Ok(w)
+    }
+
+    /// Parses `--tcp PORT=MODULE[,mode=M][,export=E][,function=F]`.
+    pub fn parse_tcp(spec: &str) -> Result<Self> {
+        let (port, rest) = spec.split_once('=').ok_or_else(|| {
+            Error::bad_input(format!(
+                "--tcp `{spec}`: expected PORT=MODULE[,mode=sync|async][,export=E]"
+            ))
+        })?;
+        let mut w = Self::parse_options("--tcp", spec, rest)?;
+        w.port = port.parse().map_err(|_| {
+            Error::bad_input(format!("--tcp `{spec}`: `{port}` is not a port number"))
+        })?;
+        Ok(w)
+    }
+
+    fn parse_options(flag: &str, spec: &str, rest: &str) -> Result<Self> {
+        let mut parts = rest.split(',');
+        let module = parts.next().unwrap_or_default().to_string();
+        if module.is_empty() {
+            return Err(Error::bad_input(format!("{flag} `{spec}`: no MODULE")));
+        }
+        let mut w = WorkerSpec {
+            path: String::new(),
+            port: 0,
+            module,
+            mode: None,
+            function: None,
+            export: None,
+            actor: None,
+        };
+        for opt in parts {
+            let (k, v) = opt.split_once('=').ok_or_else(|| {
+                Error::bad_input(format!("{flag} `{spec}`: `{opt}` is not KEY=VALUE"))
+            })?;
+            match k {
+                "mode" => w.mode = Some(v.parse()?),
+                "function" => w.function = Some(v.to_string()),
+                "export" => w.export = Some(v.to_string()),
+                "actor" => w.actor = Some(v.to_string()),
+                other => {
+                    return Err(Error::bad_input(format!(
+                        "{flag} `{spec}`: unknown option `{other}` (mode, function, export, actor)"
+                    )));
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    /// Checks an HTTP route's path (see [`check_path`]).
+    pub fn check_path(&self) -> Result<()> {
+        check_path(&self.path)
+    }
+}
+
+/// Checks a route or static path: absolute, no wildcards, no trailing `/`,
+/// not one of the server's own ([`RESERVED`]).
+pub fn check_path(p: &str) -> Result<()> {
+    if !p.starts_with('/') || p.contains(['{', '}', '*', '?', '#']) {
+        return Err(Error::bad_input(format!(
+            "route path `{p}`: must start with / and contain no {{}}, *, ? or #"
+        )));
+    }
+    if p.len() > 1 && p.ends_with('/') {
+        return Err(Error::bad_input(format!(
+            "route path `{p}`: no trailing / (a route serves its sub-paths anyway)"
+        )));
+    }
+    for reserved in RESERVED {
+        if p == reserved || p.starts_with(&format!("{reserved}/")) {
+            return Err(Error::bad_input(format!(
+                "route path `{p}`: {reserved} belongs to the server"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Paths the server keeps for itself.
+pub const RESERVED: [&str; 7] = [
+    "/api",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/assets",
+    "/dashboard",
+];
+
+/// Everything `wasmhost serve` needs besides the runtime and the store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The HTTP listen address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// Bearer token required for writes; `None` leaves them open (refused on
+    /// a non-loopback address).
+    pub token: Option<String>,
+    /// HTTP worker routes.
+    pub routes: Vec<WorkerSpec>,
+    /// Raw-TCP workers.
+    pub tcp: Vec<WorkerSpec>,
+    /// Limits of every call the server makes.
+    pub limits: Limits,
+    /// Requests running wasm at once; more wait in the queue.
+    pub max_concurrent: usize,
+    /// Requests waiting for a slot; beyond it, 503 with `Retry-After`.
+    pub max_queue: usize,
+    /// Largest request body (and TCP message), in bytes; beyond it, 413.
+    pub max_body_bytes: usize,
+    /// Whole-request deadline, queueing included; beyond it, 504.
+    pub request_timeout: Duration,
+    /// Time a client has to send a request's headers, and the longest an
+    /// idle keep-alive connection is kept.
+    pub header_timeout: Duration,
+    /// How long shutdown waits for in-flight requests before dropping them.
+    pub shutdown_grace: Duration,
+    /// Origins allowed to call the server from a browser page (`*` for any).
+    pub cors: Vec<String>,
+    /// Static directories: (URL path, directory).
+    pub statics: Vec<(String, PathBuf)>,
+    /// Link imports that nothing grants (an Extism plugin's own host
+    /// functions, a component's custom interfaces) to functions that trap
+    /// when called, instead of refusing the module. Grants nothing.
+    pub trap_unknown_imports: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            routes: Vec::new(),
+            tcp: Vec::new(),
+            limits: Limits::default(),
+            max_concurrent: default_concurrency(),
+            max_queue: 256,
+            max_body_bytes: 16 << 20,
+            request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            cors: Vec::new(),
+            statics: Vec::new(),
+            trap_unknown_imports: false,
+        }
+    }
+}
+
+/// Default concurrency: 4 calls per core (calls block a thread each).
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get()) * 4
+}
+
+/// The `serve.toml` file: every field optional; flags given on the command
+/// line win.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Listen address.
+    pub addr: Option<SocketAddr>,
+    /// Requests running at once.
+    pub max_concurrent: Option<usize>,
+    /// Requests waiting.
+    pub max_queue: Option<usize>,
+    /// Body limit, e.g. "16MiB".
+    pub max_body: Option<String>,
+    /// Request deadline, e.g. "30s".
+    pub request_timeout: Option<String>,
+    /// Allowed CORS origins.
+    #[serde(default)]
+    pub cors: Vec<String>,
+    /// HTTP routes.
+    #[serde(default)]
+    pub route: Vec<WorkerSpec>,
+    /// TCP workers.
+    #[serde(default)]
+    pub tcp: Vec<WorkerSpec>,
+}
+
+impl ConfigFile {
+    /// Reads and checks a config file.
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
+        for r in &file.route {
+            r.check_path()?;
+        }
+        if let Some(t) = file.tcp.iter().find(|t| t.port == 0) {
+            return Err(Error::bad_input(format!(
+                "config file `{}`: tcp worker `{}` has no port",
+                path.display(),
+                t.module
+            )));
+        }
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_flags_parse() {
+        let r = WorkerSpec::parse_route("/count=plugin.wasm,mode=function,function=count")
+            .expect("parses");
+        assert_eq!(r.path, "/count");
+        assert_eq!(r.module, "plugin.wasm");
+        assert_eq!(r.mode, Some(Mode::Function));
+        assert_eq!(r.function.as_deref(), Some("count"));
+        let t = WorkerSpec::parse_tcp("9000=echo:1.0,mode=async,export=handle").expect("parses");
+        assert_eq!(
+            (t.port, t.mode, t.export.as_deref()),
+            (9000, Some(Mode::Async), Some("handle"))
+        );
+    }
+
+    #[test]
+    fn bad_route_flags_are_refused_with_reasons() {
+        for (spec, says) in [
+            ("/x", "expected PATH=MODULE"),
+            ("x=a.wasm", "must start with /"),
+            ("/api/x=a.wasm", "belongs to the server"),
+            ("/x/=a.wasm", "no trailing /"),
+            ("/x=a.wasm,mode=fast", "unknown mode"),
+            ("/x=a.wasm,colour=red", "unknown option"),
+            ("/x=", "no MODULE"),
+        ] {
+            let e = WorkerSpec::parse_route(spec).expect_err(spec);
+            assert!(e.to_string().contains(says), "{spec}: {e}");
+        }
+        let e = WorkerSpec::parse_tcp("http=a.wasm").expect_err("port");
+        assert!(e.to_string().contains("not a port number"), "{e}");
+    }
+
+    #[test]
+    fn config_file_parses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "max_concurrent = 8\n[[route]]\npath = \"/e\"\nmodule = \"e.wasm\"\nmode = \"sync\"\n\
+             [[tcp]]\nport = 9000\nmodule = \"e.wasm\"\n",
+        )
+        .expect("write");
+        let f = ConfigFile::read(&path).expect("reads");
+        assert_eq!(f.max_concurrent, Some(8));
+        assert_eq!(f.route[0].mode, Some(Mode::Sync));
+        assert_eq!(f.tcp[0].port, 9000);
+        std::fs::write(
+            &path,
+            "[[route]]\npath = \"/e\"\nmodule = \"e.wasm\"\nspeed = 1\n",
+        )
+        .expect("write");
+        let e = ConfigFile::read(&path).expect_err("unknown field");
+        assert!(e.to_string().contains("speed"), "{e}");
+    }
+}

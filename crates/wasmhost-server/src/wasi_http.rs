@@ -1,0 +1,576 @@
+//! wasi:http components served one fresh instance per request, like
+//! `wasmtime serve`.
+//!
+//! An [`HttpWorker`] is built once per module: it checks that the module is
+//! a component exporting `wasi:http/incoming-handler@0.2.x`
+//! ([`is_http_component`]) and pre-links it (a `ProxyPre`). Each
+//! [`HttpWorker::handle`] then creates a new wasmtime `Store` with the
+//! module's [`Limits`], instantiates the component in it, and calls
+//! `incoming-handler.handle` on a spawned tokio task. The response is
+//! returned as soon as the guest sets its `response-outparam`; the body
+//! streams from the guest after that (the guest may keep writing it after
+//! `handle` returned its headers). The store, and with it the instance, is
+//! dropped when the guest's call ends.
+//!
+//! ```no_run
+//! # async fn demo(rt: wasmhost::Runtime, module: wasmhost::Module) -> wasmhost::Result<()> {
+//! use wasmhost_server::wasi_http::{HttpWorker, is_http_component};
+//! assert!(is_http_component(&module));
+//! let worker = HttpWorker::new(&rt, &module)?;
+//! let req = http::Request::get("/").body(axum::body::Body::empty()).expect("request");
+//! let resp = worker.handle(req).await?;
+//! println!("{}", resp.status());
+//! # Ok(()) }
+//! ```
+//!
+//! **What the guest gets.** The interfaces of the `wasi:http/proxy` world
+//! (`wasi:http/types`, `wasi:io`, `wasi:clocks` wall and monotonic,
+//! `wasi:random`, `wasi:cli` stdin/stdout/stderr) with real clocks and
+//! random numbers, because that world requires them. The rest of WASI
+//! preview 2 is linked too, as `wasmtime serve` does, because toolchains
+//! import it even for proxies (Rust's std imports `wasi:cli/environment` and
+//! `wasi:cli/exit`), but it reaches nothing: no arguments, no environment,
+//! no preopened directories, no sockets (every address is refused), stdin
+//! empty, stdout and stderr discarded. The module's own
+//! [`wasmhost::Capabilities`] are not consulted.
+//!
+//! **Outgoing HTTP** (`wasi:http/outgoing-handler`) is refused: every
+//! request the guest sends fails with the `HTTP-request-denied` error code.
+//!
+//! **Limits** come from [`wasmhost::Module::limits`]: memory, tables and
+//! instances through the library's [`Limiter`]; fuel when the runtime meters
+//! it; the timeout both as an epoch deadline (a guest spinning in wasm
+//! traps) and as a deadline on the whole guest task (a guest blocked in a
+//! host call, or still streaming its body, is dropped). The timeout covers
+//! the guest's entire run, body included.
+//!
+//! **Errors.** A failure before the guest sets a response is
+//! [`HttpWorker::handle`]'s error, with the usual codes (`timeout`,
+//! `memory_limit`, `out_of_fuel`, `stack_overflow`, `trap`, `exit`); a guest
+//! that returns without setting a response, or sets an error code, is a
+//! `guest_error`. A failure after the response started ends its body with
+//! that error instead of a clean end of stream, so clients see a truncated
+//! response rather than a complete one. When the runtime's instance pool
+//! has no fiber stack (`PoolConfig::async_stacks`) or instance slot left,
+//! the request fails with `internal` and says so; admission control belongs
+//! in front of the worker.
+//!
+//! **Metrics**: every request is one call of function
+//! `wasi:http/incoming-handler` in [`wasmhost::metrics`], recorded when the
+//! guest's run ends (after the body, for a streamed one).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use metrics::SharedString;
+use tokio::sync::oneshot;
+use wasmhost::limits::Limiter;
+use wasmhost::{Error, ErrorCode, Limits, MissingImport, Module, Result, Runtime};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, Trap, WasmBacktrace};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{
+    Error as WasiHttpError, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+/// The `function` label of this worker's metrics.
+const FUNCTION: &str = "wasi:http/incoming-handler";
+
+/// Export names of the handler, any 0.2.x version.
+const HANDLER_PREFIX: &str = "wasi:http/incoming-handler@0.2.";
+
+/// Packages the worker's linker provides; anything else a component imports
+/// is reported as missing.
+const PROVIDED: [&str; 7] = [
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:http/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+];
+
+/// True when `module` is a component exporting wasi:http/incoming-handler
+/// (any 0.2.x).
+pub fn is_http_component(module: &Module) -> bool {
+    module.wasmtime_component().is_some_and(|component| {
+        component
+            .component_type()
+            .exports(component.engine())
+            .any(|(name, _)| name.starts_with(HANDLER_PREFIX))
+    })
+}
+
+/// Serves one wasi:http proxy component, a fresh instance per request.
+/// Cheap to clone; see the [module documentation](self).
+#[derive(Clone)]
+pub struct HttpWorker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pre: ProxyPre<GuestState>,
+    /// Kept so that the engine's epoch keeps ticking while the worker lives.
+    rt: Runtime,
+    name: Arc<str>,
+    limits: Limits,
+    fuel_metering: bool,
+    deadline_ticks: u64,
+}
+
+impl std::fmt::Debug for HttpWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpWorker")
+            .field("module", &self.inner.name)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpWorker {
+    /// Links `module` (a wasi:http proxy component) once.
+    ///
+    /// Errors: `invalid_module` when it is a core module or a component
+    /// without a `wasi:http/incoming-handler@0.2.x` export; `link_error`
+    /// listing every import the worker does not provide (anything outside
+    /// WASI preview 2 and wasi:http); `bad_input` when the module's limits
+    /// ask for fuel on a runtime without fuel metering, or the module was
+    /// loaded by another runtime.
+    pub fn new(rt: &Runtime, module: &Module) -> Result<Self> {
+        let name = module.name();
+        let Some(component) = module.wasmtime_component() else {
+            return Err(Error::invalid_module(
+                format!(
+                    "`{name}` is a core module; a wasi:http worker needs a component exporting wasi:http/incoming-handler"
+                ),
+                None,
+            ));
+        };
+        if !is_http_component(module) {
+            return Err(Error::invalid_module(
+                format!(
+                    "component `{name}` does not export wasi:http/incoming-handler@0.2.x (it is not a wasi:http/proxy component)"
+                ),
+                None,
+            ));
+        }
+        if !wasmtime::Engine::same(rt.engine(), component.engine()) {
+            return Err(Error::bad_input(format!(
+                "`{name}` was loaded by another runtime than the one serving it"
+            )));
+        }
+        let limits = module.limits().clone();
+        let fuel_metering = rt.config().fuel_metering;
+        if limits.fuel.is_some() && !fuel_metering {
+            return Err(Error::bad_input(
+                "a fuel limit needs a runtime with fuel metering (RuntimeConfig::fuel_metering, or --fuel on the command line)",
+            ));
+        }
+
+        let mut linker = Linker::<GuestState>::new(rt.engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .map_err(|e| Error::internal(format!("cannot build the wasi:http linker: {e:#}")))?;
+        let pre = linker.instantiate_pre(component).map_err(|e| {
+            let missing = component
+                .component_type()
+                .imports(component.engine())
+                .filter(|(import, _)| !PROVIDED.iter().any(|p| import.starts_with(p)))
+                .map(|(import, _)| MissingImport {
+                    module: import.to_string(),
+                    name: String::new(),
+                    kind: "instance".to_string(),
+                })
+                .collect();
+            Error::Link {
+                missing,
+                detail: Some(format!("{e:#}")),
+            }
+        })?;
+        let pre = ProxyPre::new(pre).map_err(|e| {
+            Error::invalid_module(
+                format!("component `{name}` is not a usable wasi:http proxy: {e:#}"),
+                None,
+            )
+        })?;
+        Ok(HttpWorker {
+            inner: Arc::new(Inner {
+                pre,
+                rt: rt.clone(),
+                name: Arc::from(name),
+                deadline_ticks: rt.deadline_ticks(limits.timeout),
+                limits,
+                fuel_metering,
+            }),
+        })
+    }
+
+    /// One request, one fresh instance.
+    ///
+    /// Returns when the guest sets its response (or fails before that); the
+    /// body streams from the guest afterwards. A request without an
+    /// authority in its URI or a `Host` header is given `Host: localhost`
+    /// (wasi:http requires one).
+    pub async fn handle(&self, req: http::Request<Body>) -> Result<http::Response<Body>> {
+        let started = Instant::now();
+        let inner = &self.inner;
+        let (store, incoming, outparam, responded, response) = match inner.prepare(req) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                inner.record(started.elapsed(), None, 0, Some(e.code()));
+                return Err(e);
+            }
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        tokio::spawn(run(
+            inner.clone(),
+            store,
+            incoming,
+            outparam,
+            responded,
+            done_tx,
+            started,
+        ));
+        match response.await {
+            Ok(Ok(resp)) => Ok(resp.map(|body| {
+                Body::new(GuestBody {
+                    inner: body,
+                    done: Some(done_rx),
+                })
+            })),
+            Ok(Err(code)) => Err(Error::guest(format!(
+                "the guest answered with wasi:http error code {code:?}"
+            ))),
+            // The guest dropped its response-outparam, or the store went
+            // away: the task's result says why.
+            Err(_) => match done_rx.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => Err(Error::guest(
+                    "the guest returned without setting a response",
+                )),
+                Err(_) => Err(Error::internal("the wasi:http guest task ended early")),
+            },
+        }
+    }
+}
+
+type ResponseResult = std::result::Result<
+    hyper::Response<HyperOutgoingBody>,
+    wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
+>;
+
+type Prepared = (
+    Store<GuestState>,
+    wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostIncomingRequest>,
+    wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostResponseOutparam>,
+    Arc<AtomicU8>,
+    oneshot::Receiver<ResponseResult>,
+);
+
+/// What the guest did with its `response-outparam`.
+const NOT_SET: u8 = 0;
+const SET_OK: u8 = 1;
+const SET_ERR: u8 = 2;
+
+impl Inner {
+    /// A fresh store under the module's limits, holding the request and the
+    /// response-outparam.
+    fn prepare(&self, req: http::Request<Body>) -> Result<Prepared> {
+        let mut store = Store::new(
+            self.rt.engine(),
+            GuestState {
+                wasi: WasiCtx::builder().build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                limiter: Limiter::new(&self.limits),
+                hooks: DenyOutgoing,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        if self.fuel_metering {
+            store
+                .set_fuel(self.limits.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
+        }
+        store.set_epoch_deadline(self.deadline_ticks);
+        store.epoch_deadline_trap();
+
+        let scheme = if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        let mut req = req.map(|body| body.map_err(incoming_body_error));
+        if req.uri().authority().is_none() && !req.headers().contains_key(http::header::HOST) {
+            req.headers_mut().insert(
+                http::header::HOST,
+                http::HeaderValue::from_static("localhost"),
+            );
+        }
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(scheme, req)
+            .map_err(|e| {
+                Error::bad_input(format!("cannot pass the request to the guest: {e:#}"))
+            })?;
+        let (tx, rx) = oneshot::channel();
+        let responded = Arc::new(AtomicU8::new(NOT_SET));
+        let flag = responded.clone();
+        let outparam = store
+            .data_mut()
+            .http()
+            .new_response_outparam_from_callback(move |r: ResponseResult| {
+                flag.store(if r.is_ok() { SET_OK } else { SET_ERR }, Ordering::SeqCst);
+                let _ = tx.send(r);
+            })
+            .map_err(|e| Error::internal(format!("cannot create the response-outparam: {e:#}")))?;
+        Ok((store, incoming, outparam, responded, rx))
+    }
+
+    /// Records one finished request, mirroring the library's own calls.
+    fn record(&self, duration: Duration, fuel: Option<u64>, peak: u64, error: Option<ErrorCode>) {
+        use wasmhost::metrics::{CALL_DURATION, CALLS, ERRORS, FUEL_CONSUMED, MEMORY_BYTES};
+        let m = SharedString::from(self.name.clone());
+        let f = SharedString::const_str(FUNCTION);
+        metrics::counter!(CALLS, "module" => m.clone(), "function" => f.clone()).increment(1);
+        metrics::histogram!(CALL_DURATION, "module" => m.clone(), "function" => f)
+            .record(duration.as_secs_f64());
+        if let Some(code) = error {
+            metrics::counter!(ERRORS, "module" => m.clone(), "type" => code.as_str()).increment(1);
+        }
+        if let Some(fuel) = fuel {
+            metrics::counter!(FUEL_CONSUMED, "module" => m.clone()).increment(fuel);
+        }
+        if error.is_none() {
+            metrics::gauge!(MEMORY_BYTES, "module" => m).set(peak as f64);
+        }
+    }
+
+    /// Turns a failed guest run into a wasmhost error (as the library's
+    /// sandbox does for its own calls).
+    fn classify(&self, err: wasmtime::Error, limiter: &Limiter) -> Error {
+        let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+        if let Some(full) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return Error::internal(format!(
+                "the instance pool is full ({full}): too many guests at once for this runtime's PoolConfig"
+            ));
+        }
+        if let Some(exit) = err.downcast_ref::<I32Exit>() {
+            return Error::Exit {
+                code: exit.0,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                return Error::Timeout {
+                    limit: self.limits.timeout.unwrap_or_default(),
+                };
+            }
+            Some(Trap::OutOfFuel) => {
+                return Error::OutOfFuel {
+                    limit: self.limits.fuel.unwrap_or(u64::MAX),
+                };
+            }
+            Some(Trap::StackOverflow) => {
+                return Error::StackOverflow {
+                    max_stack: self.rt.config().max_wasm_stack,
+                    backtrace,
+                };
+            }
+            _ => {}
+        }
+        let message = match err.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => err.root_cause().to_string(),
+        };
+        if let Some(denied) = limiter.denied() {
+            return Error::MemoryLimit {
+                message: format!("{denied} (the guest then stopped: {message})"),
+            };
+        }
+        if message.starts_with("resource limit exceeded") {
+            return Error::MemoryLimit {
+                message: format!("{message} (limit: {} instances)", self.limits.max_instances),
+            };
+        }
+        Error::Trap {
+            trap_code: err.downcast_ref::<Trap>().map(|t| format!("{t:?}")),
+            message,
+            backtrace,
+        }
+    }
+}
+
+/// The guest's run: instantiate, call `handle`, classify, record, report.
+/// Bounded by the timeout even when the guest is blocked in a host call.
+async fn run(
+    inner: Arc<Inner>,
+    mut store: Store<GuestState>,
+    incoming: wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostIncomingRequest>,
+    outparam: wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostResponseOutparam>,
+    responded: Arc<AtomicU8>,
+    done: oneshot::Sender<Result<()>>,
+    started: Instant,
+) {
+    let call = async {
+        let proxy = inner.pre.instantiate_async(&mut store).await?;
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, incoming, outparam)
+            .await
+    };
+    let outcome = match inner.limits.timeout {
+        Some(limit) => tokio::time::timeout(limit.saturating_sub(started.elapsed()), call)
+            .await
+            .map_err(|_elapsed| Error::Timeout { limit }),
+        None => Ok(call.await),
+    };
+    let result = match outcome {
+        Err(timeout) => Err(timeout),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => match inner.classify(e, &store.data().limiter) {
+            // `exit(0)` ends the guest's run like a return.
+            Error::Exit { code: 0, .. } => Ok(()),
+            other => Err(other),
+        },
+    };
+    let result = result.and_then(|()| match responded.load(Ordering::SeqCst) {
+        SET_OK => Ok(()),
+        SET_ERR => Err(Error::guest(
+            "the guest answered with a wasi:http error code",
+        )),
+        _ => Err(Error::guest(
+            "the guest returned without setting a response",
+        )),
+    });
+    if let Err(e) = &result {
+        tracing::debug!(module = %inner.name, error = %e, "wasi:http guest failed");
+    }
+    let fuel = inner.fuel_metering.then(|| {
+        let start = inner.limits.fuel.unwrap_or(u64::MAX);
+        start.saturating_sub(store.get_fuel().unwrap_or(0))
+    });
+    inner.record(
+        started.elapsed(),
+        fuel,
+        store.data().limiter.peak_memory(),
+        result.as_ref().err().map(Error::code),
+    );
+    // The result goes out before the store is dropped: a body that ends
+    // because the store went away then finds the error waiting.
+    let _ = done.send(result);
+    drop(store);
+}
+
+/// A request body error, as wasi:http reports it to the guest.
+fn incoming_body_error(e: axum::Error) -> WasiHttpError {
+    match e.into_inner().downcast::<hyper::Error>() {
+        Ok(e) => WasiHttpError::Hyper(*e),
+        Err(e) => WasiHttpError::InternalError(Some(e.to_string())),
+    }
+}
+
+/// The response body the guest streams, ending with the guest's error if
+/// its run failed before the body was finished.
+struct GuestBody {
+    inner: HyperOutgoingBody,
+    done: Option<oneshot::Receiver<Result<()>>>,
+}
+
+impl hyper::body::Body for GuestBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                // A finished body ends here while the guest may still be
+                // returning; a body cut short by a failed run (the store
+                // dropped) finds the run's error already sent.
+                match this.done.take().map(|mut done| done.try_recv()) {
+                    Some(Ok(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+                    _ => Poll::Ready(None),
+                }
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            other => other.map(|frame| frame.map(|f| f.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The data of one request's `Store`.
+struct GuestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    hooks: DenyOutgoing,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// wasi:http hooks that refuse every outgoing request.
+struct DenyOutgoing;
+
+type SendRequestFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendRequestFuture {
+        Box::new(async { Err(WasiHttpError::HttpRequestDenied) })
+    }
+}

@@ -1,0 +1,747 @@
+//! The `/api/v1` contract: modules, calls, processes, actors, auth, errors.
+
+use serde_json::{Value, json};
+
+use crate::{TestServer, config, error_of, guest};
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(guest(name)).expect("guest bytes")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn modules_upload_list_inspect_fetch_tag_and_delete() {
+    let s = TestServer::start(config()).await;
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules?name=num&tag=v1"))
+        .body(read("numeric.wat"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 201);
+    let up: Value = res.json().await.expect("json");
+    assert_eq!(up["reference"], "num:v1");
+    assert_eq!(up["kind"], "core");
+    let digest = up["digest"].as_str().expect("digest").to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    let list: Value = s
+        .client
+        .get(s.at("/api/v1/modules"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let refs: Vec<&str> = list["modules"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["reference"].as_str())
+        .collect();
+    assert_eq!(refs, ["num:v1"]);
+
+    let info: Value = s
+        .client
+        .get(s.at("/api/v1/modules/num:v1"))
+        .send()
+        .await
+        .expect("inspect")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["digest"], digest.as_str());
+    let add = info["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .find(|f| f["name"] == "add_i32")
+        .expect("add_i32 listed");
+    assert_eq!(add["signature"], "func (i32, i32) -> (i32)");
+    assert!(
+        add["conventions"]
+            .as_array()
+            .expect("conventions")
+            .contains(&json!("numeric"))
+    );
+
+    // The bytes come back as stored: the wasm binary of the WAT text.
+    let wasm = s
+        .client
+        .get(s.at("/api/v1/modules/num:v1/wasm"))
+        .send()
+        .await
+        .expect("wasm");
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    let bytes = wasm.bytes().await.expect("bytes");
+    assert_eq!(&bytes[..4], b"\0asm");
+    let by_digest = s
+        .client
+        .get(s.at(&format!("/api/v1/modules/{digest}/wasm")))
+        .send()
+        .await
+        .expect("wasm");
+    assert_eq!(by_digest.bytes().await.expect("bytes"), bytes);
+
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules/num:v1/tags"))
+        .json(&json!({"name": "math", "tag": "stable"}))
+        .send()
+        .await
+        .expect("tag");
+    assert_eq!(res.status(), 201);
+    let info: Value = s
+        .client
+        .get(s.at("/api/v1/modules/math:stable"))
+        .send()
+        .await
+        .expect("inspect")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["digest"], digest.as_str());
+    assert_eq!(info["tags"], json!(["math:stable", "num:v1"]));
+
+    let res = s
+        .client
+        .delete(s.at("/api/v1/modules/num:v1"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), 200);
+    let removed: Value = res.json().await.expect("json");
+    assert_eq!(removed["removed"], "tag");
+    let (status, code) = error_of(
+        s.client
+            .get(s.at("/api/v1/modules/num:v1"))
+            .send()
+            .await
+            .expect("gone"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    // The other tag still works.
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules/math:stable/call/add_i32"))
+        .body("[40, 2]")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_return_results_with_their_cost() {
+    let mut c = config();
+    // The component imports a host interface this server does not provide.
+    c.trap_unknown_imports = true;
+    let s = TestServer::start(c).await;
+    s.upload("num", read("numeric.wat")).await;
+    s.upload("plugin", read("as-extism-plugin.wasm")).await;
+    s.upload("counter", read("as-counter-stub.wasm")).await;
+    s.upload("shapes", read("wit-component.wasm")).await;
+
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules/num/call/add_i32"))
+        .body("[2, 3]")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let us: u64 = res.headers()["x-wasmhost-duration-us"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("number");
+    assert!(us > 0);
+    assert!(res.headers().contains_key("x-wasmhost-memory-bytes"));
+    assert_eq!(res.json::<Value>().await.expect("json"), json!(5));
+
+    // Extism plugin: bytes in, bytes out.
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules/plugin/call/count_vowels"))
+        .body("Hello, World!")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/octet-stream");
+    assert!(res.text().await.expect("text").contains("3"));
+
+    // AssemblyScript string export.
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules/counter/call/greet"))
+        .body("web")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain")
+    );
+    assert!(res.text().await.expect("text").contains("web"));
+
+    // A component with JSON arguments, and the same with WAVE.
+    let info: Value = s
+        .client
+        .get(s.at("/api/v1/modules/shapes"))
+        .send()
+        .await
+        .expect("inspect")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = info["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    let add = names
+        .iter()
+        .find(|n| n.ends_with("add-points"))
+        .expect("add-points exported");
+    let res = s
+        .client
+        .post(s.at(&format!("/api/v1/modules/shapes/call/{}", urlencode(add))))
+        .body(r#"[{"x":1,"y":2},{"x":3,"y":4}]"#)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let res = s
+        .client
+        .post(s.at(&format!(
+            "/api/v1/modules/shapes/call/{}?wave=true",
+            urlencode(add)
+        )))
+        .body("{x: 1, y: 2}, {x: 3, y: 4}")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(
+        res.json::<Value>().await.expect("json"),
+        json!({"x": 4, "y": 6})
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('#', "%23")
+        .replace(':', "%3A")
+        .replace('@', "%40")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_failures_and_bad_requests_get_stable_codes() {
+    let s = TestServer::start(config()).await;
+    s.upload("num", read("numeric.wat")).await;
+    s.upload("trap", read("unreachable.wat")).await;
+    s.upload("counter", read("as-counter-stub.wasm")).await;
+
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            s.client.post(s.at("/api/v1/modules/trap/call/run")),
+            502,
+            "trap",
+        ),
+        (
+            s.client.post(s.at("/api/v1/modules/nothere/call/run")),
+            404,
+            "not_found",
+        ),
+        (
+            s.client.post(s.at("/api/v1/modules/num/call/nope")),
+            404,
+            "not_found",
+        ),
+        (
+            s.client
+                .post(s.at("/api/v1/modules/num/call/add_i32"))
+                .body("[1, \"x\""),
+            400,
+            "bad_input",
+        ),
+        (
+            s.client.post(s.at("/api/v1/modules/counter/call/fail")),
+            502,
+            "guest_error",
+        ),
+        (
+            s.client
+                .post(s.at("/api/v1/modules/num/call/add_i32?abi=cobol")),
+            400,
+            "bad_input",
+        ),
+        (
+            s.client.post(s.at("/api/v1/modules/Bad%20Name/call/x")),
+            400,
+            "bad_input",
+        ),
+        (
+            s.client
+                .post(s.at("/api/v1/modules/num/tags"))
+                .body("{not json"),
+            400,
+            "bad_input",
+        ),
+        (
+            s.client
+                .post(s.at("/api/v1/modules?name=junk"))
+                .body("not wasm at all"),
+            422,
+            "invalid_module",
+        ),
+        (
+            s.client.post(s.at("/api/v1/modules?name=empty")),
+            400,
+            "bad_input",
+        ),
+        (
+            s.client
+                .post(s.at("/api/v1/modules"))
+                .body(read("numeric.wat")),
+            400,
+            "bad_input",
+        ),
+        (
+            s.client
+                .post(s.at("/api/v1/modules/num/process?mode=later")),
+            400,
+            "bad_input",
+        ),
+        (
+            s.client.get(s.at("/api/v1/nothing")),
+            404,
+            "route_not_found",
+        ),
+        (s.client.get(s.at("/nothing")), 404, "route_not_found"),
+        (
+            s.client.delete(s.at("/api/v1/actors/nobody")),
+            404,
+            "not_found",
+        ),
+        (
+            s.client.post(s.at("/api/v1/actors/nobody?function=get")),
+            404,
+            "not_found",
+        ),
+    ];
+    for (req, status, code) in cases {
+        let req = req.build().expect("request");
+        let what = format!("{} {}", req.method(), req.url());
+        let res = s.client.execute(req).await.expect("response");
+        let (got_status, got_code) = if res.status() == 400
+            && res
+                .headers()
+                .get("content-type")
+                .is_some_and(|c| c != "application/json")
+        {
+            // axum's own query rejections are plain text: they must not happen.
+            panic!("{what}: non-JSON error: {:?}", res.text().await);
+        } else {
+            error_of(res).await
+        };
+        assert_eq!((got_status, got_code.as_str()), (status, code), "{what}");
+    }
+    // Nothing was stored by the failed uploads.
+    let list: Value = s
+        .client
+        .get(s.at("/api/v1/modules"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["modules"].as_array().expect("array").len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversize_bodies_get_413_and_lose_nothing() {
+    let mut c = config();
+    c.max_body_bytes = 1 << 20;
+    let s = TestServer::start(c).await;
+    s.upload("counter", read("as-counter-stub.wasm")).await;
+    // The server answers 413 without reading the body and closes the
+    // connection: no connection reuse, so no request races that close.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let big = vec![b'x'; 2 << 20];
+    let (status, code) = error_of(
+        client
+            .post(s.at("/api/v1/modules/counter/call/echo"))
+            .body(big.clone())
+            .send()
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    // A chunked body without a length is cut off at the limit too.
+    let stream = futures_body(big.clone());
+    let (status, code) = error_of(
+        client
+            .post(s.at("/api/v1/modules/counter/call/echo"))
+            .body(stream)
+            .send()
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    let (status, code) = error_of(
+        client
+            .post(s.at("/api/v1/modules?name=big"))
+            .body(big)
+            .send()
+            .await
+            .expect("upload"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    let res = client
+        .post(s.at("/api/v1/modules/counter/call/echo"))
+        .body(vec![b'y'; 1000 << 10])
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    assert_eq!(res.bytes().await.expect("bytes").len(), 1000 << 10);
+}
+
+fn futures_body(bytes: Vec<u8>) -> reqwest::Body {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_need_the_token_when_one_is_set() {
+    let mut c = config();
+    c.token = Some("s3cret".into());
+    let s = TestServer::start(c).await;
+    let wasm = read("numeric.wat");
+    let (status, code) = error_of(
+        s.client
+            .post(s.at("/api/v1/modules?name=num"))
+            .body(wasm.clone())
+            .send()
+            .await
+            .expect("upload"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "unauthorized"));
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules?name=num"))
+        .bearer_auth("wrong")
+        .body(wasm.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().contains_key("www-authenticate"));
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules?name=num"))
+        .bearer_auth("s3cret")
+        .body(wasm)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 201);
+    // Reads and calls need no token; deletes and tags do.
+    assert_eq!(
+        s.client
+            .get(s.at("/api/v1/modules"))
+            .send()
+            .await
+            .expect("list")
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.client
+            .post(s.at("/api/v1/modules/num/call/add_i32"))
+            .body("[1,1]")
+            .send()
+            .await
+            .expect("call")
+            .status(),
+        200
+    );
+    let (status, _) = error_of(
+        s.client
+            .delete(s.at("/api/v1/modules/num"))
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = error_of(
+        s.client
+            .post(s.at("/api/v1/modules/num/tags"))
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .expect("tag"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        s.client
+            .delete(s.at("/api/v1/modules/num"))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_means_loopback_only() {
+    let mut c = config();
+    c.addr = "0.0.0.0:0".parse().expect("addr");
+    let e = TestServer::try_start(c).await.expect_err("refused");
+    assert_eq!(e.code(), wasmhost::ErrorCode::BadInput);
+    assert!(e.to_string().contains("without a token"), "{e}");
+    let mut c = config();
+    c.addr = "0.0.0.0:0".parse().expect("addr");
+    c.token = Some("t".into());
+    TestServer::start(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_in_both_modes() {
+    let s = TestServer::start(config()).await;
+    s.upload("both", read("both_modes.wat")).await;
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules/both/process"))
+        .body("hi")
+        .send()
+        .await
+        .expect("sync");
+    assert_eq!(res.text().await.expect("text"), "sync: hi");
+    for n in 1..=3 {
+        let res = s
+            .client
+            .post(s.at("/api/v1/modules/both/process?mode=async"))
+            .body(format!("m{n}"))
+            .send()
+            .await
+            .expect("async");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.text().await.expect("text"), format!("async #{n}: m{n}"));
+    }
+    let (status, code) = error_of(
+        s.client
+            .post(s.at("/api/v1/modules/both/process?mode=async&export=nope"))
+            .send()
+            .await
+            .expect("async"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actors_keep_state_and_can_be_listed_and_removed() {
+    let s = TestServer::start(config()).await;
+    s.upload("counter", read("as-counter-stub.wasm")).await;
+    for expected in ["1", "2", "3"] {
+        let res = s
+            .client
+            .post(s.at("/api/v1/actors/alice?module=counter&function=increment"))
+            .body("1")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.text()
+                .await
+                .expect("text")
+                .trim_matches(['[', ']', '\n']),
+            expected
+        );
+    }
+    // A live actor needs no module.
+    let res = s
+        .client
+        .post(s.at("/api/v1/actors/alice?function=get"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.text()
+            .await
+            .expect("text")
+            .trim_matches(['[', ']', '\n']),
+        "3"
+    );
+    let list: Value = s
+        .client
+        .get(s.at("/api/v1/actors"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["actors"][0]["id"], "alice");
+    assert_eq!(list["actors"][0]["messages"], 4);
+    assert_eq!(
+        s.client
+            .delete(s.at("/api/v1/actors/alice"))
+            .send()
+            .await
+            .expect("rm")
+            .status(),
+        200
+    );
+    let list: Value = s
+        .client
+        .get(s.at("/api/v1/actors"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["actors"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_describes_every_endpoint_the_server_answers() {
+    let s = TestServer::start(config()).await;
+    s.upload("num", read("numeric.wat")).await;
+    let doc: Value = s
+        .client
+        .get(s.at("/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert_eq!(paths.len(), 13, "{paths:?}");
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("{reference}", "num")
+            .replace("{function}", "add_i32")
+            .replace("{id}", "nobody");
+        for method in ops.as_object().expect("operations").keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let res = s
+                .client
+                .request(m, s.at(&concrete))
+                .send()
+                .await
+                .expect("request");
+            assert_ne!(
+                res.status(),
+                405,
+                "{method} {path}: the server does not answer it"
+            );
+            if res.status() == 404 {
+                let (_, code) = error_of(res).await;
+                assert_ne!(code, "route_not_found", "{method} {path}: no such route");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_and_health() {
+    let s = TestServer::start(config()).await;
+    s.upload("metricsnum", read("numeric.wat")).await;
+    s.upload("metricstrap", read("unreachable.wat")).await;
+    for _ in 0..3 {
+        s.client
+            .post(s.at("/api/v1/modules/metricsnum/call/add_i32"))
+            .body("[1,2]")
+            .send()
+            .await
+            .expect("call");
+    }
+    s.client
+        .post(s.at("/api/v1/modules/metricstrap/call/run"))
+        .send()
+        .await
+        .expect("call");
+    // Names that are not exports share one label, whatever callers send.
+    for name in ["nope1", "nope2"] {
+        s.client
+            .post(s.at(&format!("/api/v1/modules/metricsnum/call/{name}")))
+            .send()
+            .await
+            .expect("call");
+    }
+    assert_eq!(
+        s.client
+            .get(s.at("/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.client
+            .get(s.at("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .status(),
+        200
+    );
+    let res = s
+        .client
+        .get(s.at("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain")
+    );
+    let text = res.text().await.expect("text");
+    for needle in [
+        "wasm_calls_total{module=\"metricsnum:latest\",function=\"add_i32\"} 3",
+        "wasm_call_duration_seconds_bucket{module=\"metricsnum:latest\",function=\"add_i32\",le=\"",
+        "wasm_errors_total{module=\"metricstrap:latest\",type=\"trap\"} 1",
+        "wasm_module_loads_total{",
+        "wasm_errors_total{module=\"metricsnum:latest\",type=\"not_found\"} 2",
+        "wasm_memory_bytes{module=\"metricsnum:latest\"}",
+        "http_requests_total{method=\"POST\",route=\"/api/v1/modules/{reference}/call/{function}\",status=\"200\"}",
+        "http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/modules/{reference}/call/{function}\",le=\"",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    assert!(
+        !text.contains("nope1"),
+        "a made-up function name became a label"
+    );
+}

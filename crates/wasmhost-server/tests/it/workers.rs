@@ -1,0 +1,341 @@
+//! Worker routes in every mode, raw-TCP workers, wasi:http at a route and
+//! at `/`, static files and CORS.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wasmhost_server::WorkerSpec;
+
+use crate::{TestServer, config, error_of, guest, route};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_routes_in_every_mode() {
+    let mut c = config();
+    c.routes = vec![
+        route("/echo", "wasi-echo.wasm", ""),
+        route("/both", "both_modes.wat", ",mode=async"),
+        route(
+            "/vowels",
+            "as-extism-plugin.wasm",
+            ",mode=function,function=count_vowels",
+        ),
+        route(
+            "/counter",
+            "as-counter-stub.wasm",
+            ",mode=actor,function=increment",
+        ),
+        route("/hello", "http-hello.wasm", ""),
+    ];
+    let s = TestServer::start(c).await;
+    let post = |path: &str, body: &'static str| s.client.post(s.at(path)).body(body).send();
+
+    // sync (detected: a WASI command): stdin in, stdout out; sub-paths too.
+    let res = post("/echo", "ping").await.expect("echo");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.expect("text"), "ping");
+    assert_eq!(
+        post("/echo/any/thing", "x")
+            .await
+            .expect("echo")
+            .text()
+            .await
+            .expect("text"),
+        "x"
+    );
+
+    // async: one kept instance counts messages.
+    for n in 1..=3 {
+        let text = post("/both", "m")
+            .await
+            .expect("both")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(text, format!("async #{n}: m"));
+    }
+
+    // function: an Extism plugin's result.
+    let text = post("/vowels", "Hello, World!")
+        .await
+        .expect("vowels")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains('3'), "{text}");
+    // A message worker runs only for a POST (or PUT).
+    let (status, code) = error_of(s.client.get(s.at("/vowels")).send().await.expect("get")).await;
+    assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
+
+    // actor: the rest of the path names the actor; each keeps its own count.
+    for _ in 0..2 {
+        post("/counter/alice", "1").await.expect("alice");
+    }
+    let bob = post("/counter/bob", "1")
+        .await
+        .expect("bob")
+        .text()
+        .await
+        .expect("text");
+    let alice = post("/counter/alice", "1")
+        .await
+        .expect("alice")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        (bob.trim_matches(['[', ']']), alice.trim_matches(['[', ']'])),
+        ("1", "3")
+    );
+    let (status, code) = error_of(post("/counter", "1").await.expect("no id")).await;
+    assert_eq!((status, code.as_str()), (400, "bad_input"));
+
+    // http (detected: a wasi:http component), mounted at its prefix: it
+    // sees the path below it.
+    let res = s.client.get(s.at("/hello")).send().await.expect("hello");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.expect("text"), "hello, world\n");
+    let res = s
+        .client
+        .get(s.at("/hello/headers"))
+        .header("x-test", "through")
+        .send()
+        .await
+        .expect("headers");
+    assert_eq!(res.text().await.expect("text"), "through");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasi_http_component_at_the_root_serves_every_free_path() {
+    let mut c = config();
+    c.routes = vec![route("/", "http-hello.wasm", "")];
+    let s = TestServer::start(c).await;
+    let res = s.client.get(s.at("/")).send().await.expect("root");
+    assert_eq!(res.text().await.expect("text"), "hello, world\n");
+    let res = s
+        .client
+        .post(s.at("/echo"))
+        .body("round trip")
+        .send()
+        .await
+        .expect("echo");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-echo-len"], "10");
+    assert_eq!(res.text().await.expect("text"), "round trip");
+    assert_eq!(
+        s.client
+            .get(s.at("/status/418"))
+            .send()
+            .await
+            .expect("418")
+            .status(),
+        418
+    );
+    // The server's own paths stay the server's; the dashboard moves.
+    assert_eq!(
+        s.client
+            .get(s.at("/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .text()
+            .await
+            .expect("text"),
+        "ok\n"
+    );
+    let (status, code) = error_of(
+        s.client
+            .get(s.at("/api/v1/unknown"))
+            .send()
+            .await
+            .expect("api"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (404, "route_not_found"));
+    let page = s
+        .client
+        .get(s.at("/dashboard"))
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("text").contains("<html"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_workers_are_reported_and_the_route_keeps_working() {
+    let mut c = config();
+    c.limits = c.limits.clone().timeout(Some(Duration::from_millis(300)));
+    c.routes = vec![
+        route("/trap", "unreachable.wat", ",mode=function,function=run"),
+        route("/spin", "loop.wat", ",mode=function,function=run"),
+        route("/flood", "flood.wat", ",mode=sync"),
+        route("/hello", "http-hello.wasm", ""),
+        route("/echo", "wasi-echo.wasm", ""),
+    ];
+    let s = TestServer::start(c).await;
+    let cases = [
+        ("/trap", 502, "trap"),
+        ("/spin", 504, "timeout"),
+        ("/flood", 502, "memory_limit"),
+        ("/hello/spin", 504, "timeout"),
+    ];
+    for (path, status, code) in cases {
+        let res = s.client.post(s.at(path)).send().await.expect(path);
+        assert_eq!(error_of(res).await, (status, code.to_string()), "{path}");
+    }
+    assert_eq!(
+        s.client
+            .get(s.at("/hello"))
+            .send()
+            .await
+            .expect("hello")
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.client
+            .post(s.at("/echo"))
+            .body("still")
+            .send()
+            .await
+            .expect("echo")
+            .text()
+            .await
+            .expect("text"),
+        "still"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_routes_stop_the_server_before_it_listens() {
+    for (spec, says) in [
+        (
+            format!("/x={}", guest("numeric.wat").display()),
+            "cannot tell how to drive it",
+        ),
+        (
+            format!("/x={},mode=function", guest("numeric.wat").display()),
+            "needs function=NAME",
+        ),
+        (
+            format!("/x={},mode=http", guest("wasi-echo.wasm").display()),
+            "wasi:http",
+        ),
+        ("/x=missing:tag".to_string(), "not found"),
+    ] {
+        let mut c = config();
+        c.routes = vec![WorkerSpec::parse_route(&spec).expect("spec")];
+        let e = TestServer::try_start(c).await.expect_err(&spec);
+        assert!(e.to_string().contains(says), "{spec}: {e}");
+    }
+}
+
+/// Sends `message` on a new connection, half-closes, reads the reply to EOF.
+async fn tcp_message(addr: std::net::SocketAddr, message: &[u8]) -> Vec<u8> {
+    let mut conn = TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(message).await.expect("write");
+    conn.shutdown().await.expect("half-close");
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut reply))
+        .await
+        .expect("reply within 30 s")
+        .expect("read");
+    reply
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_workers_answer_one_message_per_connection() {
+    let mut c = config();
+    c.max_body_bytes = 1 << 20;
+    let port = |spec: &str| WorkerSpec::parse_tcp(spec).expect("tcp spec");
+    c.tcp = vec![
+        port(&format!("0={}", guest("wasi-echo.wasm").display())),
+        port(&format!(
+            "0={},mode=async",
+            guest("both_modes.wat").display()
+        )),
+    ];
+    // Port 0 twice: each worker gets its own free port.
+    let s = TestServer::start(c).await;
+    let (echo, counter) = (s.tcp[0], s.tcp[1]);
+    assert_ne!(echo, counter);
+
+    // A message streamed in pieces is one message.
+    let mut conn = TcpStream::connect(echo).await.expect("connect");
+    for piece in [&b"one "[..], b"message ", b"in pieces"] {
+        conn.write_all(piece).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    conn.shutdown().await.expect("half-close");
+    let mut reply = Vec::new();
+    conn.read_to_end(&mut reply).await.expect("read");
+    assert_eq!(reply, b"one message in pieces");
+
+    // Async mode keeps its instance across connections.
+    for n in 1..=3 {
+        assert_eq!(
+            tcp_message(counter, b"hi").await,
+            format!("async #{n}: hi").into_bytes()
+        );
+    }
+
+    // 512 KiB round trip; 16 connections at once.
+    let big: Vec<u8> = (0..512 << 10).map(|i| (i % 251) as u8).collect();
+    assert_eq!(tcp_message(echo, &big).await, big);
+    let replies = futures::future::join_all(
+        (0..16).map(|i| async move { tcp_message(echo, format!("conn {i}").as_bytes()).await }),
+    )
+    .await;
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r, format!("conn {i}").as_bytes());
+    }
+
+    // Over the size limit: closed without a reply (a reset, as the server
+    // stops reading); the next message is fine.
+    let mut conn = TcpStream::connect(echo).await.expect("connect");
+    let _ = conn.write_all(&vec![0u8; 2 << 20]).await;
+    let _ = conn.shutdown().await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut reply))
+        .await
+        .expect("closed within 30 s");
+    assert_eq!(reply, b"");
+    assert_eq!(tcp_message(echo, b"after").await, b"after");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn static_files_and_cors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("index.html"), "<p>static</p>").expect("write");
+    let mut c = config();
+    c.statics = vec![("/app".into(), dir.path().to_path_buf())];
+    c.cors = vec!["*".into()];
+    c.routes = vec![route("/echo", "wasi-echo.wasm", "")];
+    let s = TestServer::start(c).await;
+    let res = s
+        .client
+        .get(s.at("/app/index.html"))
+        .send()
+        .await
+        .expect("static");
+    assert_eq!(res.text().await.expect("text"), "<p>static</p>");
+    let res = s
+        .client
+        .request(reqwest::Method::OPTIONS, s.at("/echo"))
+        .header("origin", "http://example.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let res = s
+        .client
+        .post(s.at("/echo"))
+        .header("origin", "http://example.test")
+        .body("x")
+        .send()
+        .await
+        .expect("echo");
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+}
