@@ -1,0 +1,211 @@
+//! `wasmhost serve` as a process: startup errors, a config file, requests
+//! over real sockets, and a SIGTERM that drains the request in flight.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{built, fails, wat};
+
+/// A `wasmhost serve` child and the address it printed.
+struct Serving {
+    child: Child,
+    addr: String,
+    _state: tempfile::TempDir,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `wasmhost serve --addr 127.0.0.1:0 ARGS` and waits (30 s at
+/// most) for the line saying where it listens.
+fn serve(args: &[&str]) -> Serving {
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .arg("serve")
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("WASMHOST_STATE", state.path())
+        .env_remove("WASMHOST_STORE")
+        .env_remove("WASMHOST_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("wasmhost serve: listening on http://") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server says where it listens within 30 s");
+    Serving {
+        child,
+        addr,
+        _state: state,
+    }
+}
+
+/// One HTTP/1.1 request on its own connection; (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("read");
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {reply}"));
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn bad_setups_fail_before_listening_with_their_codes() {
+    let (code, err) = fails(&["serve", "--addr", "0.0.0.0:0"], b"");
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("without a token"), "{err}");
+    let (code, err) = fails(&["serve", "--addr", "127.0.0.1:0", "--route", "echo"], b"");
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("expected PATH=MODULE"), "{err}");
+    let (code, err) = fails(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--route",
+            "/x=/no/such.wasm",
+        ],
+        b"",
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("neither a file nor a store reference"),
+        "{err}"
+    );
+    let (code, err) = fails(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--route",
+            "/metrics=x.wasm",
+        ],
+        b"",
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("belongs to the server"), "{err}");
+}
+
+#[test]
+fn a_second_server_on_the_same_state_directory_is_told_why_it_cannot_start() {
+    let first = serve(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("WASMHOST_STATE", first._state.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("another wasmhost process"), "{err}");
+}
+
+#[test]
+fn a_config_file_describes_http_and_tcp_workers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("serve.toml");
+    let tcp_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+        l.local_addr().expect("addr").port()
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "max_concurrent = 4\n\
+             [[route]]\npath = \"/echo\"\nmodule = \"{}\"\n\
+             [[route]]\npath = \"/add\"\nmodule = \"{}\"\nmode = \"function\"\nfunction = \"add_i32\"\n\
+             [[tcp]]\nport = {tcp_port}\nmodule = \"{}\"\nmode = \"async\"\n",
+            built("wasi-echo.wasm"),
+            wat("numeric"),
+            wat("both_modes"),
+        ),
+    )
+    .expect("write config");
+    let s = serve(&["--config", &config.display().to_string()]);
+    assert_eq!(
+        http(&s.addr, "POST", "/echo", "from the file"),
+        (200, "from the file".into())
+    );
+    assert_eq!(
+        http(&s.addr, "POST", "/add", "[20, 22]"),
+        (200, "42".into())
+    );
+    for n in 1..=2 {
+        let mut conn = TcpStream::connect(("127.0.0.1", tcp_port)).expect("tcp");
+        conn.write_all(b"hi").expect("write");
+        conn.shutdown(Shutdown::Write).expect("half-close");
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).expect("read");
+        assert_eq!(reply, format!("async #{n}: hi"));
+    }
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits() {
+    let mut s = serve(&[
+        "--route",
+        &format!("/burn={},mode=function,function=burn", wat("burn")),
+    ]);
+    let addr = s.addr.clone();
+    let in_flight = std::thread::spawn(move || http(&addr, "POST", "/burn", "[400000000]"));
+    let started = Instant::now();
+    while !http(&s.addr, "GET", "/readyz", "").1.contains("1 running") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the request never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    assert_eq!(in_flight.join().expect("thread"), (200, "400000000".into()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = s.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    assert!(TcpStream::connect(&s.addr).is_err(), "still listening");
+}
