@@ -335,8 +335,9 @@ pub async fn call(
     if q.wave {
         opts = opts.args(ArgsFormat::Wave);
     }
-    let input = read_body(&state, &headers, body).await?;
+    // The slot first: only running requests hold a body in memory.
     let _slot = state.admission.enter().await?;
+    let input = read_body(&state, &headers, body).await?;
     let module = state.module(&parse_ref(&reference)?).await?;
     let module = module.clone().with_capabilities(function_capabilities(
         &module,
@@ -367,8 +368,9 @@ pub async fn process(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let input = read_body(&state, &headers, body).await?;
+    // The slot first: only running requests hold a body in memory.
     let _slot = state.admission.enter().await?;
+    let input = read_body(&state, &headers, body).await?;
     let module = state
         .module(&parse_ref(&reference)?)
         .await?
@@ -437,8 +439,9 @@ pub async fn send(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let input = read_body(&state, &headers, body).await?;
+    // The slot first: only running requests hold a body in memory.
     let _slot = state.admission.enter().await?;
+    let input = read_body(&state, &headers, body).await?;
     let spec = match &q.module {
         Some(m) => {
             let module = state.module(&parse_ref(m)?).await?;

@@ -233,6 +233,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Requests running wasm at once; more wait in the queue.
     pub max_concurrent: usize,
+    /// HTTP connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
     /// Requests waiting for a slot; beyond it, 503 with `Retry-After`.
     pub max_queue: usize,
     /// Largest request body (and TCP message), in bytes; beyond it, 413.
@@ -264,6 +266,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             max_concurrent: default_concurrency(),
             max_queue: 256,
+            max_connections: 4096,
             max_body_bytes: 16 << 20,
             request_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
@@ -291,6 +294,8 @@ pub struct ConfigFile {
     pub max_concurrent: Option<usize>,
     /// Requests waiting.
     pub max_queue: Option<usize>,
+    /// Connections open.
+    pub max_connections: Option<usize>,
     /// Body limit, e.g. "16MiB".
     pub max_body: Option<String>,
     /// Request deadline, e.g. "30s".

@@ -167,7 +167,18 @@ impl Server {
         let builder = Arc::new(builder);
         let mut conns = tokio::task::JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
+        // At most max_connections open: past it the listener's backlog waits.
+        let open = Arc::new(tokio::sync::Semaphore::new(
+            state.config.max_connections.max(1),
+        ));
         loop {
+            let permit = tokio::select! {
+                permit = open.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             tokio::select! {
                 accepted = self.http.accept() => {
                     let (stream, _) = match accepted {
@@ -179,13 +190,17 @@ impl Server {
                             continue;
                         }
                     };
-                    conns.spawn(connection(
+                    let conn = connection(
                         builder.clone(),
                         router.clone(),
                         stream,
                         state.config.header_timeout,
                         stop_rx.clone(),
-                    ));
+                    );
+                    conns.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
                 }
                 // Reap finished connections so the set stays small.
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -431,8 +446,9 @@ async fn serve_worker(
             .strip_prefix(prefix)
             .map(|rest| rest.trim_start_matches('/').to_string());
         let (parts, body) = req.into_parts();
-        let body = api::read_body(&state, &parts.headers, body).await?;
+        // The slot first: only running requests hold a body in memory.
         let _slot = state.admission.enter().await?;
+        let body = api::read_body(&state, &parts.headers, body).await?;
         let reply = worker.message(&state, actor.as_deref(), body).await?;
         Ok(api::reply_response(reply))
     }

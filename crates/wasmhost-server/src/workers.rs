@@ -43,6 +43,9 @@ pub enum Worker {
         function: String,
         /// One fixed actor id, else the rest of the path names the actor.
         fixed: Option<String>,
+        /// The route's path without slashes: path-named actors are
+        /// `SCOPE/NAME`, so two routes never share an actor by accident.
+        scope: String,
     },
     /// A wasi:http component handling the request itself.
     Http(HttpWorker),
@@ -178,6 +181,7 @@ impl Worker {
                     spec: Box::new(ActorSpec::new(module.with_capabilities(caps))),
                     function: needs_function()?,
                     fixed: spec.actor.clone(),
+                    scope: spec.path.trim_matches('/').to_string(),
                 }
             }
             Mode::Http => Worker::Http(HttpWorker::new(&state.rt, &module)?),
@@ -229,19 +233,21 @@ impl Worker {
                 spec,
                 function,
                 fixed,
+                scope,
             } => {
                 let id = match (fixed, actor) {
-                    (Some(id), _) => id.as_str(),
-                    (None, Some(id)) if !id.is_empty() => id,
+                    (Some(id), _) => id.clone(),
+                    (None, Some(name)) if !name.is_empty() => format!("{scope}/{name}"),
                     _ => {
                         return Err(Error::bad_input(
-                            "this route sends to actors by path: add the actor id (ROUTE/ID)",
+                            "this worker sends to actors by path: add the actor's name \
+                             (ROUTE/NAME), or give the worker actor=ID",
                         ));
                     }
                 };
                 state
                     .actors
-                    .send_async(id, Some(spec), function, body)
+                    .send_async(&id, Some(spec), function, body)
                     .await
                     .map(|o| Reply::from_data(&o.value, o.stats))
             }

@@ -29,7 +29,7 @@ is the message, the response body the reply. Modes: sync (fresh instance, \
 _start, stdin -> stdout), async (one kept instance, EXPORT per message), \
 function (call F through the module's convention: Extism plugin, component, \
 AssemblyScript, raw), actor (F on the actor named by the rest of the path, \
-/counter/alice -> actor alice, state kept), http (wasi:http component). \
+/counter/alice -> actor counter/alice, state kept), http (wasi:http component). \
 --tcp PORT=MODULE listens on a TCP port: each connection is one message, \
 read until the client closes its sending side, answered, then closed; \
 --mode and --export apply as for `wasmhost run`. MODULE is a file or a \
@@ -105,6 +105,11 @@ pub struct ServeCommand {
     #[arg(long, value_name = "N")]
     max_queue: Option<usize>,
 
+    /// HTTP connections open at once; more wait in the listen backlog.
+    /// [default: 4096]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+
     /// Largest request body (and TCP message). [default: 16MiB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_body: Option<u64>,
@@ -167,6 +172,10 @@ impl ServeCommand {
             .or(file.max_concurrent)
             .unwrap_or(c.max_concurrent);
         c.max_queue = self.max_queue.or(file.max_queue).unwrap_or(c.max_queue);
+        c.max_connections = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(c.max_connections);
         if let Some(size) = self.max_body {
             c.max_body_bytes = usize::try_from(size)?;
         } else if let Some(size) = &file.max_body {

@@ -151,3 +151,31 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
     // Nothing listens any more.
     assert!(TcpStream::connect(s.addr).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let mut c = config();
+    c.max_connections = 2;
+    let s = TestServer::start(c).await;
+    let first = TcpStream::connect(s.addr).await.expect("connect");
+    let _second = TcpStream::connect(s.addr).await.expect("connect");
+    // The third is accepted by the kernel but not served yet.
+    let mut third = TcpStream::connect(s.addr).await.expect("connect");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read_to_end(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "served past the connection limit: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(10), third.read_to_end(&mut buf))
+        .await
+        .expect("served once a connection closed")
+        .expect("read");
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+}

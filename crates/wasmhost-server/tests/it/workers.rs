@@ -89,6 +89,23 @@ async fn http_routes_in_every_mode() {
     );
     let (status, code) = error_of(post("/counter", "1").await.expect("no id")).await;
     assert_eq!((status, code.as_str()), (400, "bad_input"));
+    // Path-named actors are scoped by their route, and visible to the API.
+    let list: serde_json::Value = s
+        .client
+        .get(s.at("/api/v1/actors"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = list["actors"]
+        .as_array()
+        .expect("actors")
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["counter/alice", "counter/bob"]);
 
     // http (detected: a wasi:http component), mounted at its prefix: it
     // sees the path below it.
