@@ -362,7 +362,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     r = match root_worker {
         Some(worker) => r.fallback(move |State(state): State<Arc<AppState>>, req: Request| {
             let worker = worker.clone();
-            async move { serve_worker(state, worker, "", req).await }
+            async move {
+                let mut res = serve_worker(state, worker, "", req).await;
+                res.extensions_mut().insert(crate::metrics::RouteLabel("/"));
+                res
+            }
         }),
         None => r.fallback(no_route),
     };

@@ -59,15 +59,23 @@ pub fn handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// The `route` label of a response the router's fallback produced (the
+/// worker mounted at `/`), which has no matched path of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
 /// Middleware counting and timing every request by its route template.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = req
+    let matched = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map(|p| p.as_str().to_owned());
     let res = next.run(req).await;
+    let route = matched
+        .or_else(|| res.extensions().get::<RouteLabel>().map(|l| l.0.to_owned()))
+        .unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16().to_string();
     metrics::counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);

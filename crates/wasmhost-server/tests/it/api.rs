@@ -745,3 +745,39 @@ async fn metrics_and_health() {
         "a made-up function name became a label"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_router_answers_without_a_socket() {
+    use tower::ServiceExt;
+    let mut c = config();
+    c.routes = vec![crate::route("/echo", "wasi-echo.wasm", "")];
+    let (server, _state) = crate::bind(c).await.expect("bind");
+    let router = server.router();
+    let req = |method: &str, path: &str, body: &'static str| {
+        axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::from(body))
+            .expect("request")
+    };
+    let res = router
+        .clone()
+        .oneshot(req("POST", "/echo", "direct"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), 200);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    assert_eq!(&body[..], b"direct");
+    let res = router
+        .oneshot(req("GET", "/api/v1/none", ""))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), 404);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let json: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(json["error"]["code"], "route_not_found");
+}

@@ -46,6 +46,21 @@ pub struct TestServer {
     _state: tempfile::TempDir,
 }
 
+/// A server bound (not yet running) on a fresh state directory.
+pub async fn bind(config: ServerConfig) -> wasmhost::Result<(Server, tempfile::TempDir)> {
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut pool = PoolConfig::default();
+    pool.max_instances = 64;
+    let rt = Runtime::new(wasmhost_server::runtime_config(
+        &config,
+        RuntimeConfig::default().pool(Some(pool)),
+    ))?;
+    let store = ModuleStore::default_for_state(state.path())?;
+    let kv = KvStore::open(&state.path().join("kv.redb"))?;
+    let actors = ActorSystem::new(ActorConfig::default().kv(kv));
+    Ok((Server::bind(config, rt, store, actors).await?, state))
+}
+
 /// A config listening on a free loopback port, small limits for tests.
 pub fn config() -> ServerConfig {
     let mut c = ServerConfig::default();
@@ -63,17 +78,7 @@ impl TestServer {
 
     /// Like [`TestServer::start`], returning the startup error.
     pub async fn try_start(config: ServerConfig) -> wasmhost::Result<TestServer> {
-        let state = tempfile::tempdir().expect("tempdir");
-        let mut pool = PoolConfig::default();
-        pool.max_instances = 64;
-        let rt = Runtime::new(wasmhost_server::runtime_config(
-            &config,
-            RuntimeConfig::default().pool(Some(pool)),
-        ))?;
-        let store = ModuleStore::default_for_state(state.path())?;
-        let kv = KvStore::open(&state.path().join("kv.redb"))?;
-        let actors = ActorSystem::new(ActorConfig::default().kv(kv));
-        let server = Server::bind(config, rt, store, actors).await?;
+        let (server, state) = bind(config).await?;
         let addr = server.http_addr();
         let tcp = server.tcp_addrs();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

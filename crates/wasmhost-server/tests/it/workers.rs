@@ -169,6 +169,18 @@ async fn a_wasi_http_component_at_the_root_serves_every_free_path() {
     )
     .await;
     assert_eq!((status, code.as_str()), (404, "route_not_found"));
+    // Metrics name the root worker's requests by its route, not "unmatched".
+    let text = s
+        .client
+        .get(s.at("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let needle = "http_requests_total{method=\"GET\",route=\"/\",status=\"418\"}";
+    assert!(text.contains(needle), "{text}");
     let page = s
         .client
         .get(s.at("/dashboard"))
