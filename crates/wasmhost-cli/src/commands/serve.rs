@@ -280,14 +280,14 @@ impl ServeCommand {
             let location = store.location().to_string();
             let token = config.token.is_some();
             let tcp: Vec<String> = config.tcp.iter().map(|t| t.module.clone()).collect();
-            let routes: Vec<String> = config
+            let routes: Vec<(String, String)> = config
                 .routes
                 .iter()
-                .map(|r| format!("  http://{}{} -> {}", config.addr, r.path, r.module))
+                .map(|r| (r.path.clone(), r.module.clone()))
                 .collect();
             let server = Server::bind(config, rt, store, actors).await?;
             let addr = server.http_addr();
-            let dashboard = if routes.iter().any(|r| r.contains(&format!("{addr}/ ->"))) {
+            let dashboard = if routes.iter().any(|(path, _)| path == "/") {
                 "/dashboard"
             } else {
                 "/"
@@ -297,8 +297,8 @@ impl ServeCommand {
             eprintln!("  API        http://{addr}/api/v1 (OpenAPI: /openapi.json)");
             eprintln!("  metrics    http://{addr}/metrics, health /healthz, /readyz");
             eprintln!("  store      {location}");
-            for r in &routes {
-                eprintln!("{r}");
+            for (path, module) in &routes {
+                eprintln!("  http://{addr}{path} -> {module}");
             }
             for (a, spec) in server.tcp_addrs().iter().zip(&tcp) {
                 eprintln!("  tcp://{a} -> {spec}");
