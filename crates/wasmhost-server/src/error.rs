@@ -24,7 +24,8 @@ pub enum ServerCode {
     RequestTimeout,
     /// The server is draining for shutdown (503).
     ShuttingDown,
-    /// A message worker was sent something other than POST or PUT (405).
+    /// A method the endpoint does not have, or a message worker sent
+    /// something other than POST or PUT (405).
     MethodNotAllowed,
 }
 

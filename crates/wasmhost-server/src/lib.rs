@@ -370,6 +370,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         }),
         None => r.fallback(no_route),
     };
+    let r = r.method_not_allowed_fallback(wrong_method);
     let r = r
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn(crate::metrics::track));
@@ -515,6 +516,17 @@ async fn no_route(req: Request) -> ApiError {
         ServerCode::RouteNotFound,
         format!(
             "no endpoint or worker at {} {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+async fn wrong_method(req: Request) -> ApiError {
+    ApiError::server(
+        ServerCode::MethodNotAllowed,
+        format!(
+            "{} is not an operation of {} (see /openapi.json)",
             req.method(),
             req.uri().path()
         ),

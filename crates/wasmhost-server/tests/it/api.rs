@@ -328,6 +328,11 @@ async fn guest_failures_and_bad_requests_get_stable_codes() {
         ),
         (s.client.get(s.at("/nothing")), 404, "route_not_found"),
         (
+            s.client.put(s.at("/api/v1/modules")),
+            405,
+            "method_not_allowed",
+        ),
+        (
             s.client.delete(s.at("/api/v1/actors/nobody")),
             404,
             "not_found",
