@@ -13,6 +13,10 @@
 //! | `wasm_errors_total` | counter | `module`, `type` (an [`crate::ErrorCode`]) |
 //! | `wasm_fuel_consumed_total` | counter | `module` |
 //! | `wasm_memory_bytes` | gauge | `module` (peak linear memory of the last call) |
+//!
+//! A call whose function was not found is labelled `function="(not found)"`
+//! ([`NOT_FOUND_FUNCTION`]): the name is the caller's, and one label for all
+//! of them keeps the number of series bounded whatever callers send.
 
 use std::sync::Arc;
 use std::time::Duration;
