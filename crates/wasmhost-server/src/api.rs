@@ -78,27 +78,36 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Reads a whole request body, refusing one over the server's limit with 413.
-pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
-    let limit = state.config.max_body_bytes;
-    let too_large = || {
-        ApiError::server(
-            ServerCode::PayloadTooLarge,
-            format!("the request body is larger than the server's limit of {limit} bytes"),
-        )
-    };
+/// 413 for a body over `limit` bytes.
+fn too_large(limit: usize) -> ApiError {
+    ApiError::server(
+        ServerCode::PayloadTooLarge,
+        format!("the request body is larger than the server's limit of {limit} bytes"),
+    )
+}
+
+/// Refuses, before any of it is read, a body whose `Content-Length` is over
+/// `limit` (a body without one is cut off by whoever reads it).
+pub fn check_declared_length(headers: &HeaderMap, limit: usize) -> ApiResult<()> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+    match declared {
+        Some(n) if n > limit as u64 => Err(too_large(limit)),
+        _ => Ok(()),
     }
+}
+
+/// Reads a whole request body, refusing one over the server's limit with 413.
+pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    let limit = state.config.max_body_bytes;
+    check_declared_length(headers, limit)?;
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let limited = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if limited {
-            too_large()
+            too_large(limit)
         } else {
             ApiError::from(Error::bad_input(format!(
                 "cannot read the request body: {e}"

@@ -494,17 +494,7 @@ async fn serve_http_component(
     }
     let _slot = state.admission.enter().await?;
     let limit = state.config.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::server(
-            ServerCode::PayloadTooLarge,
-            format!("the request body is larger than the server's limit of {limit} bytes"),
-        ));
-    }
+    api::check_declared_length(req.headers(), limit)?;
     // A body without a length is cut off at the limit (the guest sees a
     // stream error).
     let req = req.map(|b| Body::new(http_body_util::Limited::new(b, limit)));

@@ -71,8 +71,13 @@ impl Reply {
             Data::Json(_) | Data::Numbers(_) => "application/json",
             _ => "application/octet-stream",
         };
+        let body = match data {
+            // Already `Bytes`: shared, not copied.
+            Data::Bytes(b) => b.clone(),
+            other => Bytes::from(other.bytes().into_owned()),
+        };
         Reply {
-            body: Bytes::from(data.bytes().into_owned()),
+            body,
             content_type,
             stats,
         }

@@ -25,15 +25,7 @@ async fn modules_upload_list_inspect_fetch_tag_and_delete() {
     let digest = up["digest"].as_str().expect("digest").to_string();
     assert!(digest.starts_with("sha256:"), "{digest}");
 
-    let list: Value = s
-        .client
-        .get(s.at("/api/v1/modules"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = s.get_json("/api/v1/modules").await;
     let refs: Vec<&str> = list["modules"]
         .as_array()
         .expect("array")
@@ -42,15 +34,7 @@ async fn modules_upload_list_inspect_fetch_tag_and_delete() {
         .collect();
     assert_eq!(refs, ["num:v1"]);
 
-    let info: Value = s
-        .client
-        .get(s.at("/api/v1/modules/num:v1"))
-        .send()
-        .await
-        .expect("inspect")
-        .json()
-        .await
-        .expect("json");
+    let info: Value = s.get_json("/api/v1/modules/num:v1").await;
     assert_eq!(info["digest"], digest.as_str());
     let add = info["functions"]
         .as_array()
@@ -92,15 +76,7 @@ async fn modules_upload_list_inspect_fetch_tag_and_delete() {
         .await
         .expect("tag");
     assert_eq!(res.status(), 201);
-    let info: Value = s
-        .client
-        .get(s.at("/api/v1/modules/math:stable"))
-        .send()
-        .await
-        .expect("inspect")
-        .json()
-        .await
-        .expect("json");
+    let info: Value = s.get_json("/api/v1/modules/math:stable").await;
     assert_eq!(info["digest"], digest.as_str());
     assert_eq!(info["tags"], json!(["math:stable", "num:v1"]));
 
@@ -192,15 +168,7 @@ async fn calls_return_results_with_their_cost() {
     assert!(res.text().await.expect("text").contains("web"));
 
     // A component with JSON arguments, and the same with WAVE.
-    let info: Value = s
-        .client
-        .get(s.at("/api/v1/modules/shapes"))
-        .send()
-        .await
-        .expect("inspect")
-        .json()
-        .await
-        .expect("json");
+    let info: Value = s.get_json("/api/v1/modules/shapes").await;
     let names: Vec<&str> = info["functions"]
         .as_array()
         .expect("functions")
@@ -361,15 +329,7 @@ async fn guest_failures_and_bad_requests_get_stable_codes() {
         assert_eq!((got_status, got_code.as_str()), (status, code), "{what}");
     }
     // Nothing was stored by the failed uploads.
-    let list: Value = s
-        .client
-        .get(s.at("/api/v1/modules"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = s.get_json("/api/v1/modules").await;
     assert_eq!(list["modules"].as_array().expect("array").len(), 3);
 }
 
@@ -602,15 +562,7 @@ async fn actors_keep_state_and_can_be_listed_and_removed() {
             .trim_matches(['[', ']', '\n']),
         "3"
     );
-    let list: Value = s
-        .client
-        .get(s.at("/api/v1/actors"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = s.get_json("/api/v1/actors").await;
     assert_eq!(list["actors"][0]["id"], "alice");
     assert_eq!(list["actors"][0]["messages"], 4);
     assert_eq!(
@@ -622,15 +574,7 @@ async fn actors_keep_state_and_can_be_listed_and_removed() {
             .status(),
         200
     );
-    let list: Value = s
-        .client
-        .get(s.at("/api/v1/actors"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = s.get_json("/api/v1/actors").await;
     assert_eq!(list["actors"], json!([]));
 }
 
@@ -638,15 +582,7 @@ async fn actors_keep_state_and_can_be_listed_and_removed() {
 async fn openapi_describes_every_endpoint_the_server_answers() {
     let s = TestServer::start(config()).await;
     s.upload("num", read("numeric.wat")).await;
-    let doc: Value = s
-        .client
-        .get(s.at("/openapi.json"))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = s.get_json("/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
     assert_eq!(paths.len(), 13, "{paths:?}");

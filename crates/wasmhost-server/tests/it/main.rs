@@ -123,6 +123,18 @@ impl TestServer {
         }
     }
 
+    /// `GET path`: the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let res = self.client.get(self.at(path)).send().await.expect(path);
+        res.text().await.expect("text body")
+    }
+
+    /// `GET path`: the body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.client.get(self.at(path)).send().await.expect(path);
+        res.json().await.expect("JSON body")
+    }
+
     /// Uploads `bytes` as `name:latest`.
     pub async fn upload(&self, name: &str, bytes: Vec<u8>) {
         let res = self

@@ -40,15 +40,7 @@ async fn overload_gets_503_with_retry_after_and_the_server_recovers() {
     assert!(ok >= 2, "{ok} succeeded");
     assert!(refused >= 1, "none refused");
     assert_eq!(ok + refused, 8);
-    let text = s
-        .client
-        .get(s.at("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = s.get_text("/metrics").await;
     assert!(text.contains("wasmhost_requests_rejected_total"), "{text}");
     // Recovered: sequential requests all succeed.
     for _ in 0..3 {
@@ -125,15 +117,7 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
     let in_flight = tokio::spawn(s.client.post(s.at("/burn")).body(SLOW).send());
     // Wait until it is running.
     loop {
-        let ready = s
-            .client
-            .get(s.at("/readyz"))
-            .send()
-            .await
-            .expect("readyz")
-            .text()
-            .await
-            .expect("text");
+        let ready = s.get_text("/readyz").await;
         if ready.contains("1 running") {
             break;
         }

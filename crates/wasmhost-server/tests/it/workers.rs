@@ -90,15 +90,7 @@ async fn http_routes_in_every_mode() {
     let (status, code) = error_of(post("/counter", "1").await.expect("no id")).await;
     assert_eq!((status, code.as_str()), (400, "bad_input"));
     // Path-named actors are scoped by their route, and visible to the API.
-    let list: serde_json::Value = s
-        .client
-        .get(s.at("/api/v1/actors"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list: serde_json::Value = s.get_json("/api/v1/actors").await;
     let ids: Vec<&str> = list["actors"]
         .as_array()
         .expect("actors")
@@ -149,17 +141,7 @@ async fn a_wasi_http_component_at_the_root_serves_every_free_path() {
         418
     );
     // The server's own paths stay the server's; the dashboard moves.
-    assert_eq!(
-        s.client
-            .get(s.at("/healthz"))
-            .send()
-            .await
-            .expect("healthz")
-            .text()
-            .await
-            .expect("text"),
-        "ok\n"
-    );
+    assert_eq!(s.get_text("/healthz").await, "ok\n");
     let (status, code) = error_of(
         s.client
             .get(s.at("/api/v1/unknown"))
@@ -170,15 +152,7 @@ async fn a_wasi_http_component_at_the_root_serves_every_free_path() {
     .await;
     assert_eq!((status, code.as_str()), (404, "route_not_found"));
     // Metrics name the root worker's requests by its route, not "unmatched".
-    let text = s
-        .client
-        .get(s.at("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = s.get_text("/metrics").await;
     let needle = "http_requests_total{method=\"GET\",route=\"/\",status=\"418\"}";
     assert!(text.contains(needle), "{text}");
     let page = s
