@@ -19,7 +19,8 @@ use wasmhost_store::Reference;
 
 use crate::error::{ApiError, ApiResult, ServerCode};
 use crate::state::AppState;
-use crate::workers::{Reply, blocking, function_capabilities, process_capabilities};
+use crate::state::blocking;
+use crate::workers::{Reply, function_capabilities, process_capabilities};
 
 type AppStateRef = State<Arc<AppState>>;
 
@@ -352,7 +353,7 @@ pub async fn call(
         &module,
         state.config.trap_unknown_imports,
     ));
-    let out = blocking(move || module.call_with(&function, &input, &opts)).await?;
+    let out = module.call_async(&function, &input, &opts).await?;
     Ok(reply_response(Reply::from_data(&out.value, out.stats)))
 }
 
@@ -389,15 +390,17 @@ pub async fn process(
             if q.export.is_some() {
                 return Err(Error::bad_input("export= is for mode=async").into());
             }
-            blocking(move || module.process_sync(input, &CallOptions::default())).await?
+            module
+                .process_sync_async(input, &CallOptions::default())
+                .await?
         }
         "async" => {
             let export = q
                 .export
                 .unwrap_or_else(|| wasmhost::process::POLL.to_string());
             let instance = state.process_instance(&module, &export).await?;
-            let mut instance = instance.lock_owned().await;
-            blocking(move || instance.message(&export, input)).await?
+            let mut instance = instance.lock().await;
+            instance.message_async(&export, input).await?
         }
         other => {
             return Err(Error::bad_input(format!("mode `{other}`: expected sync or async")).into());

@@ -12,7 +12,7 @@ use wasmhost_store::{ModuleStore, Reference};
 
 use crate::admission::Admission;
 use crate::config::ServerConfig;
-use crate::workers::{Worker, blocking};
+use crate::workers::Worker;
 
 /// Compiled modules the API keeps ready, by digest.
 const API_MODULES: usize = 256;
@@ -138,8 +138,9 @@ impl AppState {
         if let Some(i) = self.lock_processes().get(&key) {
             return Ok(i.clone());
         }
-        let m = module.clone();
-        let instance = blocking(move || m.instantiate(&wasmhost::CallOptions::default())).await?;
+        let instance = module
+            .instantiate_async(&wasmhost::CallOptions::default())
+            .await?;
         Ok(self
             .lock_processes()
             .entry(key)
@@ -166,4 +167,16 @@ pub fn with_context(e: Error, context: &str) -> Error {
         }
         _ => e,
     }
+}
+
+/// Runs blocking work (compiling a module, reading a file) on tokio's
+/// blocking pool, so the executor keeps serving other connections. Guest
+/// calls never come here: they run on the executor, through the library's
+/// async API.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("the task failed: {e}")))?
 }

@@ -163,11 +163,7 @@ impl Worker {
                     .export
                     .clone()
                     .unwrap_or_else(|| wasmhost::process::POLL.to_string());
-                let instance = tokio::task::spawn_blocking(move || {
-                    module.instantiate(&CallOptions::default())
-                })
-                .await
-                .map_err(|e| Error::internal(format!("worker start: {e}")))??;
+                let instance = module.instantiate_async(&CallOptions::default()).await?;
                 Worker::Async {
                     instance: Arc::new(tokio::sync::Mutex::new(instance)),
                     export,
@@ -214,26 +210,20 @@ impl Worker {
         body: Bytes,
     ) -> Result<Reply> {
         match self {
-            Worker::Sync(module) => {
-                let module = module.clone();
-                blocking(move || module.process_sync(body, &CallOptions::default()))
-                    .await
-                    .map(|o| Reply::from_stdout(o.value, o.stats))
-            }
-            Worker::Async { instance, export } => {
-                let mut instance = instance.clone().lock_owned().await;
-                let export = export.clone();
-                blocking(move || instance.message(&export, body))
-                    .await
-                    .map(|o| Reply::from_stdout(o.value, o.stats))
-            }
-            Worker::Function { module, function } => {
-                let module = module.clone();
-                let function = function.clone();
-                blocking(move || module.call(&function, &body))
-                    .await
-                    .map(|o| Reply::from_data(&o.value, o.stats))
-            }
+            Worker::Sync(module) => module
+                .process_sync_async(body, &CallOptions::default())
+                .await
+                .map(|o| Reply::from_stdout(o.value, o.stats)),
+            Worker::Async { instance, export } => instance
+                .lock()
+                .await
+                .message_async(export, body)
+                .await
+                .map(|o| Reply::from_stdout(o.value, o.stats)),
+            Worker::Function { module, function } => module
+                .call_async(function, &body, &CallOptions::default())
+                .await
+                .map(|o| Reply::from_data(&o.value, o.stats)),
             Worker::Actor {
                 spec,
                 function,
@@ -261,14 +251,4 @@ impl Worker {
             )),
         }
     }
-}
-
-/// Runs a guest call on tokio's blocking pool (guests run on a thread of
-/// their own; the executor keeps serving other connections).
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("the call's task failed: {e}")))?
 }

@@ -8,11 +8,12 @@
 //! * **Order.** Messages to one actor run one at a time, in the order they
 //!   arrived; different actors run concurrently. Each actor's mailbox is a
 //!   [`tokio::sync::Mutex`], whose waiters are served first in, first out
-//!   (a `std::sync::Mutex` makes no such promise). [`ActorSystem::send`]
-//!   waits for its turn with `blocking_lock` and runs the call on the
-//!   calling thread; [`ActorSystem::send_async`] awaits its turn without
-//!   blocking the executor and runs the call on
-//!   [`tokio::task::spawn_blocking`]. Both queue on the same lock.
+//!   (a `std::sync::Mutex` makes no such promise).
+//!   [`ActorSystem::send_async`] awaits its turn without blocking the
+//!   executor and runs the guest on it, through wasmtime's async API (the
+//!   guest yields at every epoch tick; see [`crate::exec`]);
+//!   [`ActorSystem::send`] is the same, waited for in place. Both queue on
+//!   the same lock.
 //! * **Creation.** Sending to an unknown id creates the actor from the spec
 //!   given with the message; without one the send fails with `not_found`.
 //!   The spec of a message to an existing actor is ignored, unless it names
@@ -71,6 +72,7 @@ use crate::call::{CallOptions, Outcome};
 use crate::capabilities::{KeyValue, KvStore};
 use crate::convention::{Convention, Data};
 use crate::error::{Error, Result};
+use crate::exec::block_on;
 use crate::instance::Instance;
 use crate::limits::Limits;
 use crate::module::{Digest, Module};
@@ -259,10 +261,15 @@ impl ActorSystem {
     /// that cannot be instantiated fails here). Returns `false`, doing
     /// nothing, when the actor already exists.
     pub fn spawn(&self, id: &str, spec: &ActorSpec) -> Result<bool> {
+        block_on(self.spawn_async(id, spec))
+    }
+
+    /// [`ActorSystem::spawn`] for async code.
+    pub async fn spawn_async(&self, id: &str, spec: &ActorSpec) -> Result<bool> {
         let (actor, created) = self.actor(id, Some(spec))?;
         if created {
-            let mut state = actor.state.blocking_lock();
-            if let Err(e) = self.ensure_live(&actor, &mut state) {
+            let mut state = actor.state.lock().await;
+            if let Err(e) = self.ensure_live(&actor, &mut state).await {
                 drop(state);
                 self.remove(id);
                 return Err(e);
@@ -276,8 +283,8 @@ impl ActorSystem {
     /// unknown actor is created from `spec` (`not_found` without one).
     ///
     /// Blocks the calling thread while waiting for its turn and while the
-    /// guest runs. In async code use [`ActorSystem::send_async`]: this
-    /// panics when called from a thread driving a tokio runtime.
+    /// guest runs ([`ActorSystem::send_async`], waited for in place). In
+    /// async code use [`ActorSystem::send_async`].
     pub fn send(
         &self,
         id: &str,
@@ -285,21 +292,13 @@ impl ActorSystem {
         function: &str,
         input: impl Into<Bytes>,
     ) -> Result<Outcome<Data>> {
-        let input = input.into();
-        loop {
-            let (actor, _) = self.actor(id, spec)?;
-            let mut state = actor.state.blocking_lock();
-            if actor.removed.load(Ordering::Acquire) {
-                // Removed while this message waited: it goes to the new actor.
-                continue;
-            }
-            return self.process(&actor, &mut state, function, &input);
-        }
+        block_on(self.send_async(id, spec, function, input.into()))
     }
 
     /// [`ActorSystem::send`] for async code: waits for the actor's turn
-    /// without blocking the executor, and runs the guest on tokio's
-    /// blocking thread pool. Needs a tokio runtime.
+    /// without blocking the executor, and runs the guest on it. Dropping
+    /// the future gives up the message: if the guest was running, it stops
+    /// there and the actor starts over from a fresh instance.
     pub async fn send_async(
         &self,
         id: &str,
@@ -310,20 +309,12 @@ impl ActorSystem {
         let input = input.into();
         loop {
             let (actor, _) = self.actor(id, spec)?;
-            let mut state = actor.state.clone().lock_owned().await;
+            let mut state = actor.state.lock().await;
             if actor.removed.load(Ordering::Acquire) {
+                // Removed while this message waited: it goes to the new actor.
                 continue;
             }
-            let system = self.clone();
-            let function = function.to_owned();
-            let input = input.clone();
-            return tokio::task::spawn_blocking(move || {
-                system.process(&actor, &mut state, &function, &input)
-            })
-            .await
-            .map_err(|e| {
-                Error::internal(format!("actor `{id}`: the message's task failed: {e}"))
-            })?;
+            return self.process(&actor, &mut state, function, &input).await;
         }
     }
 
@@ -485,9 +476,13 @@ impl ActorSystem {
         }
     }
 
-    fn ensure_live<'s>(&self, actor: &Actor, state: &'s mut State) -> Result<&'s mut Instance> {
+    async fn ensure_live<'s>(
+        &self,
+        actor: &Actor,
+        state: &'s mut State,
+    ) -> Result<&'s mut Instance> {
         if state.instance.is_none() {
-            let instance = actor.module.instantiate(&actor.opts)?;
+            let instance = actor.module.instantiate_async(&actor.opts).await?;
             actor.live.store(true, Ordering::Relaxed);
             state.instance = Some(instance);
         }
@@ -498,24 +493,59 @@ impl ActorSystem {
     }
 
     /// Runs one message; the caller holds the actor's lock.
-    fn process(
+    async fn process(
         &self,
         actor: &Actor,
         state: &mut State,
         function: &str,
         input: &[u8],
     ) -> Result<Outcome<Data>> {
-        let result = self
-            .ensure_live(actor, state)
-            .and_then(|instance| instance.call(function, input));
+        // Counted before the guest runs: a message whose future is dropped
+        // mid-call still counts, and its instance is dropped below.
+        actor.messages.fetch_add(1, Ordering::Relaxed);
+        let mut guard = DropGuard(Some(state), &actor.live);
+        let result = match self.ensure_live(actor, guard.state()).await {
+            Ok(instance) => instance.call_async(function, input).await,
+            Err(e) => Err(e),
+        };
+        let state = guard.disarm();
         if let Err(e) = &result {
             tracing::debug!(actor = %actor.id, function, "message failed: {e}");
         }
         let restarts = state.restarts_before + state.instance.as_ref().map_or(0, |i| i.restarts());
         actor.restarts.store(restarts, Ordering::Relaxed);
-        actor.messages.fetch_add(1, Ordering::Relaxed);
         actor.last_active.store(self.now(), Ordering::Relaxed);
         result
+    }
+}
+
+/// Drops the actor's instance unless disarmed: a message whose future is
+/// dropped while the guest runs leaves the instance half-updated, so the
+/// next message starts from a fresh one.
+struct DropGuard<'a>(Option<&'a mut State>, &'a AtomicBool);
+
+impl<'a> DropGuard<'a> {
+    fn state(&mut self) -> &mut State {
+        self.0
+            .as_deref_mut()
+            .expect("invariant: the guard holds the state until disarmed")
+    }
+
+    fn disarm(mut self) -> &'a mut State {
+        self.0
+            .take()
+            .expect("invariant: the guard holds the state until disarmed")
+    }
+}
+
+impl Drop for DropGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take()
+            && let Some(instance) = state.instance.take()
+        {
+            state.restarts_before += instance.restarts() + 1;
+            self.1.store(false, Ordering::Relaxed);
+        }
     }
 }
 

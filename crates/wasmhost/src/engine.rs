@@ -24,6 +24,14 @@ use crate::limits::Limits;
 pub const DEFAULT_MAX_WASM_STACK: usize = 1 << 20;
 /// Default number of instances that can be alive at once in the pool.
 pub const DEFAULT_POOL_INSTANCES: u32 = 1000;
+/// Default number of fiber stacks in the pool: calls through the async API
+/// (`*_async`) in flight at once. Each reserves [`DEFAULT_ASYNC_STACK`] of
+/// address space (touched pages only cost memory) and costs about 2 µs at
+/// engine start-up.
+pub const DEFAULT_ASYNC_STACKS: u32 = 64;
+/// Size of each async call's fiber stack: the wasm stack limit plus room
+/// for host functions.
+pub const DEFAULT_ASYNC_STACK: usize = 2 << 20;
 /// Default epoch tick: the granularity of timeouts.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Virtual address space reserved for each pooled linear memory (wasmtime's
@@ -131,7 +139,9 @@ pub struct PoolConfig {
     /// it every call page-faults its memory back in, and concurrent calls
     /// contend on the kernel's memory-map lock.
     pub keep_resident_bytes: u64,
-    /// Fiber stacks reserved for async calls (0 until something calls async).
+    /// Fiber stacks reserved for calls through the async API: how many can
+    /// be in flight at once ([`DEFAULT_ASYNC_STACKS`]). One more fails with
+    /// `overloaded`. The blocking API needs none.
     pub async_stacks: u32,
 }
 
@@ -142,7 +152,7 @@ impl Default for PoolConfig {
             max_memory_bytes: 4 << 30,
             max_table_elements: 100_000,
             keep_resident_bytes: 1 << 20,
-            async_stacks: 0,
+            async_stacks: DEFAULT_ASYNC_STACKS,
         }
     }
 }
@@ -165,7 +175,8 @@ pub fn wasmtime_config(config: &RuntimeConfig) -> Config {
         .consume_fuel(config.fuel_metering)
         .max_wasm_stack(config.max_wasm_stack)
         .memory_init_cow(true)
-        .parallel_compilation(true);
+        .parallel_compilation(true)
+        .async_stack_size(DEFAULT_ASYNC_STACK.max(config.max_wasm_stack + (1 << 20)));
     if let Some(pool) = &config.pool {
         let keep = usize::try_from(pool.keep_resident_bytes).unwrap_or(usize::MAX);
         let mut p = PoolingAllocationConfig::default();

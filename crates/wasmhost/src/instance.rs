@@ -16,6 +16,14 @@
 //! not reported). [`Instance::message`] — the async process mode, see
 //! [`crate::process`] — also gives each call its own stdin.
 //!
+//! Every method has an `*_async` twin. An instance made with
+//! [`Module::instantiate_async`](crate::Module::instantiate_async) runs its
+//! guest through wasmtime's async API (see [`crate::exec`]); one made with
+//! [`Module::instantiate`](crate::Module::instantiate) runs it on the
+//! calling thread. Either kind answers both kinds of method: the blocking
+//! methods of an async instance wait in place, the async methods of a
+//! blocking instance run the guest without yielding.
+//!
 //! ```
 //! use wasmhost::{CallOptions, Runtime, RuntimeConfig, Source};
 //! # fn main() -> wasmhost::Result<()> {
@@ -35,6 +43,7 @@ use std::time::Instant;
 use crate::call::{CallOptions, Outcome, Value};
 use crate::convention::{self, Convention, Data};
 use crate::error::{Error, ErrorCode, Result};
+use crate::exec::{Exec, block_on, run_sync};
 use crate::module::Module;
 use crate::sandbox::{Handle, Sandbox};
 
@@ -43,6 +52,7 @@ use crate::sandbox::{Handle, Sandbox};
 pub struct Instance {
     module: Module,
     opts: CallOptions,
+    exec: Exec,
     live: Option<(Sandbox, Handle)>,
     restarts: u64,
 }
@@ -57,24 +67,33 @@ impl std::fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(crate) fn new(module: &Module, opts: &CallOptions) -> Result<Self> {
+    pub(crate) async fn new(module: &Module, opts: &CallOptions, exec: Exec) -> Result<Self> {
         let mut instance = Instance {
             module: module.clone(),
             opts: opts.clone(),
+            exec,
             live: None,
             restarts: 0,
         };
-        instance.live = Some(instance.instantiate()?);
+        instance.live = Some(instance.instantiate().await?);
         Ok(instance)
     }
 
-    fn instantiate(&self) -> Result<(Sandbox, Handle)> {
-        let pre = self.module.pre_for(&self.opts)?;
-        let mut sb = Sandbox::new(&self.module, &self.opts)?;
+    /// A fresh live sandbox. (Takes `&mut self` although it changes
+    /// nothing: an `Instance` is not `Sync`, so a future holding `&self`
+    /// would not be `Send`.)
+    async fn instantiate(&mut self) -> Result<(Sandbox, Handle)> {
+        let pre = self.module.pre_for(&self.opts, self.exec)?;
+        let mut sb = Sandbox::new(&self.module, &self.opts, self.exec)?;
         sb.keep();
-        let handle = sb.instantiate(&pre, None)?;
+        let handle = sb.instantiate(&pre, None).await?;
         sb.captures.discard_output();
         Ok((sb, handle))
+    }
+
+    /// How this instance runs its guest.
+    pub(crate) fn exec(&self) -> Exec {
+        self.exec
     }
 
     /// The module this is an instance of.
@@ -84,10 +103,15 @@ impl Instance {
 
     /// Sets an Extism plugin variable (what the plugin reads with `var_get`).
     pub fn set_var(&mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Result<()> {
-        let (sb, _) = match &mut self.live {
-            Some(live) => live,
-            None => self.live.insert(self.instantiate()?),
-        };
+        if self.live.is_none() {
+            let exec = self.exec;
+            let live = drive(exec, self.instantiate())?;
+            self.live = Some(live);
+        }
+        let (sb, _) = self
+            .live
+            .as_mut()
+            .ok_or_else(|| Error::internal("instance vanished"))?;
         sb.store.data_mut().plugin.set_var(key.into(), value.into())
     }
 
@@ -104,38 +128,39 @@ impl Instance {
     }
 
     /// The live sandbox, re-instantiated (keeping plugin vars) after a
-    /// failure.
-    fn ready(&mut self) -> Result<&mut (Sandbox, Handle)> {
+    /// failure, with a fresh budget for the next call.
+    async fn ready(&mut self) -> Result<(&mut Sandbox, Handle)> {
         if self.live.is_none() {
-            self.live = Some(self.instantiate()?);
+            self.live = Some(self.instantiate().await?);
         }
-        let live = self
+        let (sb, handle) = self
             .live
             .as_mut()
             .ok_or_else(|| Error::internal("instance vanished"))?;
-        live.0.begin()?;
-        Ok(live)
+        sb.begin()?;
+        Ok((sb, *handle))
     }
 
-    /// Runs `f` on the live sandbox, recording the call and starting over
-    /// after failures inside the guest.
-    pub(crate) fn with<T>(
+    /// Ends a call on the live sandbox: its outcome, or its output
+    /// discarded after a failure (it must not show up in the next call).
+    fn settle<T>(sb: &mut Sandbox, result: Result<T>) -> Result<Outcome<T>> {
+        match result {
+            Ok(value) => sb.outcome(value),
+            Err(e) => {
+                sb.captures.discard_output();
+                Err(e)
+            }
+        }
+    }
+
+    /// After a call: starts over after failures inside the guest, records
+    /// the call.
+    async fn after<T>(
         &mut self,
         function: &str,
-        f: impl FnOnce(&mut Sandbox, Handle) -> Result<T>,
+        started: Instant,
+        result: Result<Outcome<T>>,
     ) -> Result<Outcome<T>> {
-        let started = Instant::now();
-        let result = (|| {
-            let (sb, handle) = self.ready()?;
-            match f(sb, *handle) {
-                Ok(value) => sb.outcome(value),
-                Err(e) => {
-                    // Output of a failed call must not show up in the next one.
-                    sb.captures.discard_output();
-                    Err(e)
-                }
-            }
-        })();
         if let Err(e) = &result
             && breaks_instance(e)
             && let Some((mut sb, _)) = self.live.take()
@@ -143,32 +168,39 @@ impl Instance {
             self.restarts += 1;
             // The plugin's vars live on the host: they survive the restart.
             let vars = sb.store.data_mut().plugin.take_vars();
-            match self.instantiate() {
-                Ok(mut fresh) => {
-                    fresh.0.store.data_mut().plugin.set_vars(vars);
-                    self.live = Some(fresh);
-                }
-                Err(_) => self.live = None,
+            drop(sb);
+            if let Ok(mut fresh) = self.instantiate().await {
+                fresh.0.store.data_mut().plugin.set_vars(vars);
+                self.live = Some(fresh);
             }
         }
-        crate::sandbox::record(
-            &self.module.compiled,
-            &self.module.name,
-            function,
-            started,
-            &result,
-        );
+        crate::sandbox::record(&self.module, function, started, &result);
         result
     }
 
     /// Calls `function` with `input` through the module's calling
     /// convention (detected, or the one the instance's options force).
     pub fn call(&mut self, function: &str, input: impl AsRef<[u8]>) -> Result<Outcome<Data>> {
-        let convention = match self.opts.convention {
-            Some(c) => c,
-            None => convention::detect(&self.module, function)?,
-        };
+        let convention = self.convention(function)?;
         self.call_as(convention, function, input)
+    }
+
+    /// [`Instance::call`] through the async API.
+    pub async fn call_async(
+        &mut self,
+        function: &str,
+        input: impl AsRef<[u8]>,
+    ) -> Result<Outcome<Data>> {
+        let convention = self.convention(function)?;
+        self.call_as_async(convention, function, input.as_ref())
+            .await
+    }
+
+    fn convention(&self, function: &str) -> Result<Convention> {
+        match self.opts.convention {
+            Some(c) => Ok(c),
+            None => convention::detect(&self.module, function),
+        }
     }
 
     /// Calls `function` through `convention`.
@@ -178,24 +210,58 @@ impl Instance {
         function: &str,
         input: impl AsRef<[u8]>,
     ) -> Result<Outcome<Data>> {
+        let input = input.as_ref();
+        let exec = self.exec;
+        drive(exec, self.call_as_async(convention, function, input))
+    }
+
+    /// [`Instance::call_as`] through the async API.
+    pub async fn call_as_async(
+        &mut self,
+        convention: Convention,
+        function: &str,
+        input: &[u8],
+    ) -> Result<Outcome<Data>> {
         if convention == Convention::Process {
-            let message = bytes::Bytes::copy_from_slice(input.as_ref());
+            let message = bytes::Bytes::copy_from_slice(input);
             return self
-                .message(function, message)
+                .message_in(function, message)
+                .await
                 .map(|out| out.map(|stdout| Data::Bytes(stdout.into())));
         }
+        let started = Instant::now();
         let args = self.opts.args;
-        let input = input.as_ref();
-        self.with(function, |sb, handle| {
-            convention::call_in(sb, handle, convention, function, input, args)
-        })
+        let result = match self.ready().await {
+            Ok((sb, handle)) => {
+                let r = convention::call_in(sb, handle, convention, function, input, args).await;
+                Self::settle(sb, r)
+            }
+            Err(e) => Err(e),
+        };
+        self.after(function, started, result).await
     }
 
     /// Calls a numeric export.
     pub fn invoke(&mut self, function: &str, args: &[Value]) -> Result<Outcome<Vec<Value>>> {
-        self.with(function, |sb, handle| {
-            crate::sandbox::invoke_in(sb, handle, function, args)
-        })
+        let exec = self.exec;
+        drive(exec, self.invoke_async(function, args))
+    }
+
+    /// [`Instance::invoke`] through the async API.
+    pub async fn invoke_async(
+        &mut self,
+        function: &str,
+        args: &[Value],
+    ) -> Result<Outcome<Vec<Value>>> {
+        let started = Instant::now();
+        let result = match self.ready().await {
+            Ok((sb, handle)) => {
+                let r = crate::sandbox::invoke_in(sb, handle, function, args).await;
+                Self::settle(sb, r)
+            }
+            Err(e) => Err(e),
+        };
+        self.after(function, started, result).await
     }
 
     /// Raw memory transfer (see [`crate::convention::raw`]).
@@ -205,9 +271,57 @@ impl Instance {
         input: &[u8],
         extra: &[Value],
     ) -> Result<Outcome<Vec<u8>>> {
-        self.with(function, |sb, handle| {
-            convention::raw::call(sb, handle, function, input, extra)
-        })
+        let exec = self.exec;
+        drive(exec, self.call_raw_async(function, input, extra))
+    }
+
+    /// [`Instance::call_raw`] through the async API.
+    pub async fn call_raw_async(
+        &mut self,
+        function: &str,
+        input: &[u8],
+        extra: &[Value],
+    ) -> Result<Outcome<Vec<u8>>> {
+        let started = Instant::now();
+        let result = match self.ready().await {
+            Ok((sb, handle)) => {
+                let r = convention::raw::call(sb, handle, function, input, extra).await;
+                Self::settle(sb, r)
+            }
+            Err(e) => Err(e),
+        };
+        self.after(function, started, result).await
+    }
+
+    /// One message of the async process mode (see [`crate::process`]).
+    pub(crate) async fn message_in(
+        &mut self,
+        export: &str,
+        message: bytes::Bytes,
+    ) -> Result<Outcome<Vec<u8>>> {
+        let started = Instant::now();
+        let result = match self.ready().await {
+            Ok((sb, handle)) => {
+                let r = crate::process::message_in(sb, handle, export, message).await;
+                Self::settle(sb, r)
+            }
+            Err(e) => Err(e),
+        };
+        self.after(export, started, result)
+            .await
+            .map(crate::process::into_reply)
+    }
+}
+
+/// Runs a future of an instance of flavour `exec` from blocking code.
+fn drive<F>(exec: Exec, fut: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    match exec {
+        Exec::Sync => run_sync(fut),
+        Exec::Async => block_on(fut),
     }
 }
 

@@ -32,6 +32,7 @@ pub mod capabilities;
 pub mod convention;
 mod engine;
 mod error;
+mod exec;
 mod instance;
 pub mod limits;
 pub mod metrics;

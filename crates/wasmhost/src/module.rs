@@ -32,6 +32,7 @@ use crate::call::{CallOptions, Outcome, Signature, Value, ValueType};
 use crate::capabilities::{Capabilities, GrantKey};
 use crate::convention::{Convention, Data};
 use crate::error::{Error, Result};
+use crate::exec::{Exec, run_sync};
 use crate::limits::Limits;
 use crate::runtime::RuntimeInner;
 
@@ -284,7 +285,7 @@ pub(crate) struct Compiled {
     pub(crate) reactor: bool,
     /// The calling conventions the module's imports and exports announce.
     pub(crate) traits: crate::convention::Traits,
-    pres: Mutex<HashMap<GrantKey, Pre>>,
+    pres: Mutex<HashMap<(GrantKey, Exec), Pre>>,
 }
 
 impl Compiled {
@@ -374,8 +375,9 @@ impl Compiled {
         }
     }
 
-    /// The `InstancePre` for `key`, linking on first use.
-    pub(crate) fn pre(&self, rt: &RuntimeInner, key: GrantKey) -> Result<Pre> {
+    /// The `InstancePre` for `key` and `exec`, linking on first use.
+    pub(crate) fn pre(&self, rt: &RuntimeInner, key: GrantKey, exec: Exec) -> Result<Pre> {
+        let key = (key, exec);
         if let Some(pre) = self
             .pres
             .lock()
@@ -384,7 +386,7 @@ impl Compiled {
         {
             return Ok(pre.clone());
         }
-        let linkers = rt.linkers(key.clone())?;
+        let linkers = rt.linkers(key.0.clone(), exec)?;
         let pre = match &self.code {
             Code::Core(m) => Pre::Core(crate::sandbox::link_core(&linkers, m)?),
             Code::Component(c) => Pre::Component(crate::sandbox::link_component(&linkers, c)?),
@@ -418,9 +420,12 @@ pub struct Module {
     pub(crate) limits: Limits,
     pub(crate) caps: Capabilities,
     pub(crate) name: Arc<str>,
-    /// The pre-linked module for `caps`, once linked: calls with the
-    /// module's own grants read it without taking any lock.
-    pub(crate) pre: Arc<std::sync::OnceLock<Pre>>,
+    /// The pre-linked module for `caps`, once linked, for each [`Exec`]
+    /// (`[sync, async]`): calls with the module's own grants read it
+    /// without taking any lock.
+    pub(crate) pre: Arc<[std::sync::OnceLock<Pre>; 2]>,
+    /// Metric handles of this module's calls, made once per function.
+    pub(crate) metrics: Arc<crate::metrics::CallMetrics>,
 }
 
 impl fmt::Debug for Module {
@@ -483,19 +488,24 @@ impl Module {
         self
     }
 
-    /// The pre-linked module for the grants of a call.
-    pub(crate) fn pre_for(&self, opts: &CallOptions) -> Result<std::borrow::Cow<'_, Pre>> {
+    /// The pre-linked module for the grants of a call run by `exec`.
+    pub(crate) fn pre_for(
+        &self,
+        opts: &CallOptions,
+        exec: Exec,
+    ) -> Result<std::borrow::Cow<'_, Pre>> {
         use std::borrow::Cow;
         match &opts.capabilities {
             Some(caps) if !caps.same_shape(&self.caps) => {
-                Ok(Cow::Owned(self.compiled.pre(&self.rt, caps.key())?))
+                Ok(Cow::Owned(self.compiled.pre(&self.rt, caps.key(), exec)?))
             }
             _ => {
-                if let Some(pre) = self.pre.get() {
+                let slot = &self.pre[exec as usize];
+                if let Some(pre) = slot.get() {
                     return Ok(Cow::Borrowed(pre));
                 }
-                let pre = self.compiled.pre(&self.rt, self.caps.key())?;
-                Ok(Cow::Borrowed(self.pre.get_or_init(|| pre)))
+                let pre = self.compiled.pre(&self.rt, self.caps.key(), exec)?;
+                Ok(Cow::Borrowed(slot.get_or_init(|| pre)))
             }
         }
     }
@@ -503,6 +513,7 @@ impl Module {
     /// The same module under another name (for metrics and messages).
     pub fn with_name(mut self, name: impl AsRef<str>) -> Self {
         self.name = Arc::from(name.as_ref());
+        self.metrics = Default::default();
         self
     }
 
@@ -585,7 +596,24 @@ impl Module {
         input: impl AsRef<[u8]>,
         opts: &CallOptions,
     ) -> Result<Outcome<Data>> {
-        crate::sandbox::call(self, function, input.as_ref(), opts)
+        run_sync(crate::sandbox::call(
+            self,
+            function,
+            input.as_ref(),
+            opts,
+            Exec::Sync,
+        ))
+    }
+
+    /// [`Module::call_with`] through the async API: the guest runs on the
+    /// caller's executor (see [`Module::invoke_async`]).
+    pub async fn call_async(
+        &self,
+        function: &str,
+        input: impl AsRef<[u8]>,
+        opts: &CallOptions,
+    ) -> Result<Outcome<Data>> {
+        crate::sandbox::call(self, function, input.as_ref(), opts, Exec::Async).await
     }
 
     /// Raw memory transfer (see [`crate::convention::raw`]): writes `input`
@@ -599,7 +627,25 @@ impl Module {
         extra: &[Value],
         opts: &CallOptions,
     ) -> Result<Outcome<Vec<u8>>> {
-        crate::convention::raw::call_fresh(self, function, input, extra, opts)
+        run_sync(crate::convention::raw::call_fresh(
+            self,
+            function,
+            input,
+            extra,
+            opts,
+            Exec::Sync,
+        ))
+    }
+
+    /// [`Module::call_raw`] through the async API.
+    pub async fn call_raw_async(
+        &self,
+        function: &str,
+        input: &[u8],
+        extra: &[Value],
+        opts: &CallOptions,
+    ) -> Result<Outcome<Vec<u8>>> {
+        crate::convention::raw::call_fresh(self, function, input, extra, opts, Exec::Async).await
     }
 
     /// Which calling conventions `function` can be called through, or why
@@ -614,7 +660,14 @@ impl Module {
     /// An instance that stays alive between calls: memory, globals and
     /// plugin variables persist (see [`crate::Instance`]).
     pub fn instantiate(&self, opts: &CallOptions) -> Result<crate::Instance> {
-        crate::instance::Instance::new(self, opts)
+        run_sync(crate::instance::Instance::new(self, opts, Exec::Sync))
+    }
+
+    /// An [`Instance`](crate::Instance) whose calls run through the async
+    /// API: its `*_async` methods run the guest on the caller's executor.
+    /// (Its blocking methods still work, waiting in place.)
+    pub async fn instantiate_async(&self, opts: &CallOptions) -> Result<crate::Instance> {
+        crate::instance::Instance::new(self, opts, Exec::Async).await
     }
 }
 
@@ -697,7 +750,32 @@ impl Module {
         args: &[Value],
         opts: &CallOptions,
     ) -> Result<Outcome<Vec<Value>>> {
-        crate::sandbox::invoke(self, export, args, opts)
+        run_sync(crate::sandbox::invoke(self, export, args, opts, Exec::Sync))
+    }
+
+    /// Calls a numeric export in a fresh sandbox, through the async API:
+    /// the guest runs on a fiber on the caller's executor, yields to it at
+    /// every epoch tick, and host functions that wait are awaited there.
+    /// Dropping the future stops the guest and frees everything it held.
+    ///
+    /// ```
+    /// use wasmhost::{CallOptions, Runtime, RuntimeConfig, Source, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wasmhost::Result<()> {
+    /// let rt = Runtime::new(RuntimeConfig::default())?;
+    /// let m = rt.load(&Source::Bytes(br#"(module (func (export "add") (param i32 i32) (result i32)
+    ///     local.get 0 local.get 1 i32.add))"#.to_vec()))?;
+    /// let out = m.invoke_async("add", &[Value::I32(2), Value::I32(3)], &CallOptions::default()).await?;
+    /// assert_eq!(out.value, vec![Value::I32(5)]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn invoke_async(
+        &self,
+        export: &str,
+        args: &[Value],
+        opts: &CallOptions,
+    ) -> Result<Outcome<Vec<Value>>> {
+        crate::sandbox::invoke(self, export, args, opts, Exec::Async).await
     }
 
     /// Parses `args` against the export's signature, then calls it.
@@ -727,7 +805,12 @@ impl Module {
     /// Runs a WASI command: `_start` of a core module or `wasi:cli/run` of a
     /// component. A non-zero exit status is an [`Error::Exit`].
     pub fn run(&self, opts: &CallOptions) -> Result<Outcome<()>> {
-        crate::sandbox::run_command(self, opts)
+        run_sync(crate::sandbox::run_command(self, opts, Exec::Sync))
+    }
+
+    /// [`Module::run`] through the async API.
+    pub async fn run_async(&self, opts: &CallOptions) -> Result<Outcome<()>> {
+        crate::sandbox::run_command(self, opts, Exec::Async).await
     }
 }
 

@@ -52,6 +52,7 @@ use wasmtime_wasi::I32Exit;
 
 use crate::call::{CallOptions, Outcome, Stdin};
 use crate::error::{Error, Result};
+use crate::exec::{Exec, run_sync};
 use crate::instance::Instance;
 use crate::module::Module;
 use crate::sandbox::{Handle, Sandbox};
@@ -69,13 +70,36 @@ impl Module {
         message: impl Into<Bytes>,
         opts: &CallOptions,
     ) -> Result<Outcome<Vec<u8>>> {
-        let caps = opts.capabilities.as_ref().unwrap_or(&self.caps);
-        if caps.wasi.is_none() {
-            return Err(no_wasi(&self.name));
-        }
-        let opts = opts.clone().stdin(Stdin::Bytes(message.into()));
-        self.run(&opts).map(into_reply)
+        run_sync(process(self, message.into(), opts, Exec::Sync))
     }
+
+    /// [`Module::process_sync`] (the sync process *mode*: a fresh instance
+    /// per message) through the async API: the guest runs on the caller's
+    /// executor.
+    pub async fn process_sync_async(
+        &self,
+        message: impl Into<Bytes>,
+        opts: &CallOptions,
+    ) -> Result<Outcome<Vec<u8>>> {
+        process(self, message.into(), opts, Exec::Async).await
+    }
+}
+
+/// Sync process mode, run by `exec`.
+pub(crate) async fn process(
+    module: &Module,
+    message: Bytes,
+    opts: &CallOptions,
+    exec: Exec,
+) -> Result<Outcome<Vec<u8>>> {
+    let caps = opts.capabilities.as_ref().unwrap_or(&module.caps);
+    if caps.wasi.is_none() {
+        return Err(no_wasi(&module.name));
+    }
+    let opts = opts.clone().stdin(Stdin::Bytes(message));
+    crate::sandbox::run_command(module, &opts, exec)
+        .await
+        .map(into_reply)
 }
 
 impl Instance {
@@ -85,13 +109,24 @@ impl Instance {
     /// globals persist between messages; stdin and stdout do not.
     pub fn message(&mut self, export: &str, message: impl Into<Bytes>) -> Result<Outcome<Vec<u8>>> {
         let message = message.into();
-        self.with(export, |sb, handle| message_in(sb, handle, export, message))
-            .map(into_reply)
+        match self.exec() {
+            Exec::Sync => run_sync(self.message_in(export, message)),
+            Exec::Async => crate::exec::block_on(self.message_in(export, message)),
+        }
+    }
+
+    /// [`Instance::message`] through the async API.
+    pub async fn message_async(
+        &mut self,
+        export: &str,
+        message: impl Into<Bytes>,
+    ) -> Result<Outcome<Vec<u8>>> {
+        self.message_in(export, message.into()).await
     }
 }
 
 /// Moves the captured stdout into the value.
-fn into_reply<T>(mut out: Outcome<T>) -> Outcome<Vec<u8>> {
+pub(crate) fn into_reply<T>(mut out: Outcome<T>) -> Outcome<Vec<u8>> {
     Outcome {
         value: std::mem::take(&mut out.stdout),
         stdout: Vec::new(),
@@ -108,7 +143,12 @@ fn no_wasi(name: &str) -> Error {
 }
 
 /// One message to a live instance: binds stdin, calls `export`.
-fn message_in(sb: &mut Sandbox, handle: Handle, export: &str, message: Bytes) -> Result<()> {
+pub(crate) async fn message_in(
+    sb: &mut Sandbox,
+    handle: Handle,
+    export: &str,
+    message: Bytes,
+) -> Result<()> {
     let Handle::Core(instance) = handle else {
         return Err(Error::bad_input(format!(
             "`{}` is a component; async process mode needs a core module",
@@ -121,6 +161,7 @@ fn message_in(sb: &mut Sandbox, handle: Handle, export: &str, message: Bytes) ->
             sb.name
         )));
     };
+    let stdin = stdin.clone();
     let Some(func) = instance.get_func(&mut sb.store, export) else {
         return Err(crate::module::missing_export(
             &sb.compiled,
@@ -136,7 +177,7 @@ fn message_in(sb: &mut Sandbox, handle: Handle, export: &str, message: Bytes) ->
         ))
     })?;
     stdin.set(message);
-    match func.call(&mut sb.store, ()) {
+    match sb.call_typed_raw(&func, ()).await {
         Ok(()) => Ok(()),
         // `proc_exit(0)` ends the message successfully.
         Err(e) if matches!(e.downcast_ref::<I32Exit>(), Some(I32Exit(0))) => Ok(()),

@@ -24,6 +24,7 @@ use crate::cache::{CacheStats, CachedModule, DiskCache, DiskRead, MemoryCache};
 use crate::capabilities::{GrantKey, HostFunctions, Linkers};
 use crate::engine::{EpochTicker, RuntimeConfig, build_engine};
 use crate::error::{Error, Result};
+use crate::exec::Exec;
 use crate::metrics::{self, LoadSource};
 use crate::module::{self, Code, Compiled, Digest, Module, ModuleKind, Source};
 
@@ -33,25 +34,30 @@ pub(crate) struct RuntimeInner {
     pub(crate) config: RuntimeConfig,
     cache: MemoryCache,
     disk: Option<DiskCache>,
-    linkers: Mutex<HashMap<GrantKey, Arc<Linkers>>>,
+    linkers: Mutex<HashMap<(GrantKey, Exec), Arc<Linkers>>>,
     /// Host-function sets by name, as registered with [`Runtime::add_host_functions`].
     host_functions: Mutex<HashMap<String, HostFunctions>>,
     _ticker: EpochTicker,
 }
 
 impl RuntimeInner {
-    /// The linkers for `key`, built on first use.
-    pub(crate) fn linkers(&self, key: GrantKey) -> Result<Arc<Linkers>> {
+    /// The linkers for `key` of flavour `exec`, built on first use.
+    pub(crate) fn linkers(&self, key: GrantKey, exec: Exec) -> Result<Arc<Linkers>> {
         let mut map = self.linkers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = map.get(&key) {
+        if let Some(l) = map.get(&(key.clone(), exec)) {
             return Ok(l.clone());
         }
         let registered = self
             .host_functions
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let l = Arc::new(Linkers::build(&self.engine, key.clone(), &registered)?);
-        map.insert(key, l.clone());
+        let l = Arc::new(Linkers::build(
+            &self.engine,
+            key.clone(),
+            exec,
+            &registered,
+        )?);
+        map.insert((key, exec), l.clone());
         Ok(l)
     }
 }
@@ -184,6 +190,7 @@ impl Runtime {
             caps: Default::default(),
             name: Arc::from(format!("sha256:{}", digest.short())),
             pre: Default::default(),
+            metrics: Default::default(),
         })
     }
 

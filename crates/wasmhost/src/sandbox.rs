@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, WasmBacktrace};
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
@@ -27,8 +27,8 @@ use crate::capabilities::{Capabilities, Linkers};
 use crate::convention::extism::PluginState;
 use crate::engine::deadline_ticks;
 use crate::error::{Error, HostAbort, MissingImport, Result};
+use crate::exec::Exec;
 use crate::limits::{Limiter, Limits};
-use crate::metrics;
 use crate::module::{Code, Compiled, Module, Pre};
 use crate::runtime::RuntimeInner;
 
@@ -46,6 +46,9 @@ pub struct HostState {
     pub(crate) plugin: PluginState,
     /// The call's key-value grant, if any.
     pub(crate) kv: Option<KeyValue>,
+    /// When the current call must stop: checked at every epoch tick by
+    /// stores driven asynchronously (synchronous ones count ticks instead).
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for HostState {
@@ -65,6 +68,7 @@ impl HostState {
             logs: LogBuffer::default(),
             plugin: PluginState::default(),
             kv: None,
+            deadline: None,
         }
     }
 
@@ -200,6 +204,8 @@ pub(crate) struct Sandbox {
     /// The stdio pipes the host refills and drains between calls.
     pub(crate) captures: Captures,
     pub(crate) limits: Limits,
+    /// How wasm runs in this sandbox (see [`crate::exec`]).
+    pub(crate) exec: Exec,
     fuel_start: Option<u64>,
     started: Instant,
     /// Exported functions looked up so far, with their types, when the
@@ -209,7 +215,7 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    pub(crate) fn new(module: &Module, opts: &CallOptions) -> Result<Self> {
+    pub(crate) fn new(module: &Module, opts: &CallOptions, exec: Exec) -> Result<Self> {
         let rt = &module.rt;
         let limits = opts.limits.as_ref().unwrap_or(&module.limits);
         let caps: &Capabilities = opts.capabilities.as_ref().unwrap_or(&module.caps);
@@ -233,6 +239,17 @@ impl Sandbox {
         }
         let mut store = Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limiter);
+        match exec {
+            Exec::Sync => store.epoch_deadline_trap(),
+            // Every tick: stop a guest past its deadline, else let the
+            // executor run something else before going on.
+            Exec::Async => store.epoch_deadline_callback(|ctx| {
+                Ok(match ctx.data().deadline {
+                    Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
+                    _ => UpdateDeadline::Yield(1),
+                })
+            }),
+        }
         let mut sb = Sandbox {
             rt: rt.clone(),
             compiled: module.compiled.clone(),
@@ -240,6 +257,7 @@ impl Sandbox {
             store,
             captures,
             limits: limits.clone(),
+            exec,
             fuel_start: None,
             started: Instant::now(),
             exports: None,
@@ -257,40 +275,112 @@ impl Sandbox {
                 .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
             self.fuel_start = Some(fuel);
         }
-        self.store.set_epoch_deadline(deadline_ticks(
-            self.limits.timeout,
-            self.rt.config.epoch_tick,
-        ));
-        self.store.epoch_deadline_trap();
         self.started = Instant::now();
+        let deadline = self.limits.timeout.map(|t| self.started + t);
+        self.store.set_epoch_deadline(match self.exec {
+            Exec::Sync => deadline_ticks(self.limits.timeout, self.rt.config.epoch_tick),
+            Exec::Async => 1,
+        });
         let state = self.store.data_mut();
         state.limiter.clear_denied();
-        state.plugin.deadline = self.limits.timeout.map(|t| self.started + t);
+        state.deadline = deadline;
+        state.plugin.deadline = deadline;
         Ok(())
     }
 
     /// Instantiates `pre` in this sandbox; a reactor's `_initialize` runs
     /// first, unless that is the export about to be called.
-    pub(crate) fn instantiate(&mut self, pre: &Pre, export: Option<&str>) -> Result<Handle> {
+    pub(crate) async fn instantiate(&mut self, pre: &Pre, export: Option<&str>) -> Result<Handle> {
         match pre {
             Pre::Core(pre) => {
-                let instance = pre
-                    .instantiate(&mut self.store)
-                    .map_err(|e| self.classify(e))?;
+                let instance = match self.exec {
+                    Exec::Sync => pre.instantiate(&mut self.store),
+                    Exec::Async => pre.instantiate_async(&mut self.store).await,
+                }
+                .map_err(|e| self.classify(e))?;
                 if self.compiled.reactor && export != Some("_initialize") {
                     let init = instance
                         .get_typed_func::<(), ()>(&mut self.store, "_initialize")
                         .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
-                    init.call(&mut self.store, ())
-                        .map_err(|e| self.classify(e))?;
+                    self.call_typed(&init, ()).await?;
                 }
                 Ok(Handle::Core(instance))
             }
-            Pre::Component(pre) => pre
-                .instantiate(&mut self.store)
-                .map(Handle::Component)
-                .map_err(|e| self.classify(e)),
+            Pre::Component(pre) => match self.exec {
+                Exec::Sync => pre.instantiate(&mut self.store),
+                Exec::Async => pre.instantiate_async(&mut self.store).await,
+            }
+            .map(Handle::Component)
+            .map_err(|e| self.classify(e)),
         }
+    }
+
+    /// Calls `func`, the way this sandbox runs wasm; failures unclassified.
+    pub(crate) async fn call_func_raw(
+        &mut self,
+        func: wasmtime::Func,
+        params: &[wasmtime::Val],
+        results: &mut [wasmtime::Val],
+    ) -> wasmtime::Result<()> {
+        match self.exec {
+            Exec::Sync => func.call(&mut self.store, params, results),
+            Exec::Async => func.call_async(&mut self.store, params, results).await,
+        }
+    }
+
+    /// Calls `func`; a failure becomes a wasmhost error.
+    pub(crate) async fn call_func(
+        &mut self,
+        func: wasmtime::Func,
+        params: &[wasmtime::Val],
+        results: &mut [wasmtime::Val],
+    ) -> Result<()> {
+        let r = self.call_func_raw(func, params, results).await;
+        r.map_err(|e| self.classify(e))
+    }
+
+    /// Calls a typed function, unclassified.
+    pub(crate) async fn call_typed_raw<P, R>(
+        &mut self,
+        func: &wasmtime::TypedFunc<P, R>,
+        params: P,
+    ) -> wasmtime::Result<R>
+    where
+        P: wasmtime::WasmParams + Sync,
+        R: wasmtime::WasmResults + Sync,
+    {
+        match self.exec {
+            Exec::Sync => func.call(&mut self.store, params),
+            Exec::Async => func.call_async(&mut self.store, params).await,
+        }
+    }
+
+    /// Calls a typed function; a failure becomes a wasmhost error.
+    pub(crate) async fn call_typed<P, R>(
+        &mut self,
+        func: &wasmtime::TypedFunc<P, R>,
+        params: P,
+    ) -> Result<R>
+    where
+        P: wasmtime::WasmParams + Sync,
+        R: wasmtime::WasmResults + Sync,
+    {
+        let r = self.call_typed_raw(func, params).await;
+        r.map_err(|e| self.classify(e))
+    }
+
+    /// Calls a component function; a failure becomes a wasmhost error.
+    pub(crate) async fn call_component(
+        &mut self,
+        func: wasmtime::component::Func,
+        params: &[wasmtime::component::Val],
+        results: &mut [wasmtime::component::Val],
+    ) -> Result<()> {
+        let r = match self.exec {
+            Exec::Sync => func.call(&mut self.store, params, results),
+            Exec::Async => func.call_async(&mut self.store, params, results).await,
+        };
+        r.map_err(|e| self.classify(e))
     }
 
     /// Exported function `name` of `instance` (this sandbox's instance)
@@ -459,60 +549,70 @@ fn root_message(err: &wasmtime::Error) -> String {
 
 /// Records the metrics and per-module counters of a finished call.
 pub(crate) fn record<T>(
-    compiled: &Compiled,
-    name: &Arc<str>,
+    module: &Module,
     function: &str,
     started: Instant,
     result: &Result<Outcome<T>>,
 ) {
-    let counters = &compiled.counters;
+    let counters = &module.compiled.counters;
     counters.calls.fetch_add(1, Ordering::Relaxed);
     match result {
-        Ok(out) => metrics::call_finished(name, function, &out.stats, None),
+        Ok(out) => module
+            .metrics
+            .call_finished(&module.name, function, &out.stats, None),
         Err(e) => {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             let stats = CallStats {
                 duration: started.elapsed(),
                 ..CallStats::default()
             };
-            metrics::call_finished(name, function, &stats, Some(e.code()));
+            module
+                .metrics
+                .call_finished(&module.name, function, &stats, Some(e.code()));
         }
     }
 }
 
 /// A fresh sandbox for one call of `export`, instantiated.
-fn fresh(module: &Module, export: &str, opts: &CallOptions) -> Result<(Sandbox, Handle)> {
-    let pre = module.pre_for(opts)?;
-    let mut sb = Sandbox::new(module, opts)?;
-    let handle = sb.instantiate(&pre, Some(export))?;
+async fn fresh(
+    module: &Module,
+    export: &str,
+    opts: &CallOptions,
+    exec: Exec,
+) -> Result<(Sandbox, Handle)> {
+    let pre = module.pre_for(opts, exec)?;
+    let mut sb = Sandbox::new(module, opts, exec)?;
+    let handle = sb.instantiate(&pre, Some(export)).await?;
     Ok((sb, handle))
 }
 
 /// Calls a numeric export in a fresh sandbox.
-pub(crate) fn invoke(
+pub(crate) async fn invoke(
     module: &Module,
     export: &str,
     args: &[Value],
     opts: &CallOptions,
+    exec: Exec,
 ) -> Result<Outcome<Vec<Value>>> {
     let started = Instant::now();
-    let result = (|| {
+    let result = async {
         if module.compiled.code.is_component() {
             return Err(Error::bad_input(format!(
                 "`{}` is a component; numeric invocation needs a core module",
                 module.name
             )));
         }
-        let (mut sb, handle) = fresh(module, export, opts)?;
-        let values = invoke_in(&mut sb, handle, export, args)?;
+        let (mut sb, handle) = fresh(module, export, opts, exec).await?;
+        let values = invoke_in(&mut sb, handle, export, args).await?;
         sb.finish(values)
-    })();
-    record(&module.compiled, &module.name, export, started, &result);
+    }
+    .await;
+    record(module, export, started, &result);
     result
 }
 
 /// Calls a numeric export of an instantiated core module.
-pub(crate) fn invoke_in(
+pub(crate) async fn invoke_in(
     sb: &mut Sandbox,
     handle: Handle,
     export: &str,
@@ -541,9 +641,7 @@ pub(crate) fn invoke_in(
     }
     let wasm_args: Vec<wasmtime::Val> = args.iter().map(|a| a.to_wasm()).collect();
     let mut results = vec![wasmtime::Val::I32(0); ty.results().len()];
-    if let Err(e) = func.call(&mut sb.store, &wasm_args, &mut results) {
-        return Err(sb.classify(e));
-    }
+    sb.call_func(func, &wasm_args, &mut results).await?;
     results
         .iter()
         .map(|v| {
@@ -557,50 +655,62 @@ pub(crate) fn invoke_in(
 }
 
 /// Calls `function` in a fresh sandbox through a calling convention.
-pub(crate) fn call(
+pub(crate) async fn call(
     module: &Module,
     function: &str,
     input: &[u8],
     opts: &CallOptions,
+    exec: Exec,
 ) -> Result<Outcome<crate::convention::Data>> {
     let started = Instant::now();
-    let result = (|| {
+    let result = async {
         let convention = match opts.convention {
             Some(c) => c,
             None => crate::convention::detect(module, function)?,
         };
         if convention == crate::convention::Convention::Process {
+            let message = bytes::Bytes::copy_from_slice(input);
             let out = if function == "_start" {
-                module.process_sync(bytes::Bytes::copy_from_slice(input), opts)?
+                crate::process::process(module, message, opts, exec).await?
             } else {
-                module
-                    .instantiate(opts)?
-                    .message(function, bytes::Bytes::copy_from_slice(input))?
+                let mut instance = crate::instance::Instance::new(module, opts, exec).await?;
+                instance.message_in(function, message).await?
             };
             return Ok(out.map(|stdout| crate::convention::Data::Bytes(stdout.into())));
         }
-        let (mut sb, handle) = fresh(module, function, opts)?;
+        let (mut sb, handle) = fresh(module, function, opts, exec).await?;
         let data =
-            crate::convention::call_in(&mut sb, handle, convention, function, input, opts.args)?;
+            crate::convention::call_in(&mut sb, handle, convention, function, input, opts.args)
+                .await?;
         sb.finish(data)
-    })();
-    record(&module.compiled, &module.name, function, started, &result);
+    }
+    .await;
+    record(module, function, started, &result);
     result
 }
 
-pub(crate) fn run_command(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
+/// Runs a WASI command (`_start`, `wasi:cli/run`) in a fresh sandbox.
+pub(crate) async fn run_command(
+    module: &Module,
+    opts: &CallOptions,
+    exec: Exec,
+) -> Result<Outcome<()>> {
     let started = Instant::now();
-    let result = run_inner(module, opts);
-    record(&module.compiled, &module.name, "_start", started, &result);
+    let result = run_inner(module, opts, exec).await;
+    record(module, "_start", started, &result);
     result
 }
 
-fn run_inner(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
-    let pre = module.pre_for(opts)?;
-    let mut sb = Sandbox::new(module, opts)?;
+async fn run_inner(module: &Module, opts: &CallOptions, exec: Exec) -> Result<Outcome<()>> {
+    let pre = module.pre_for(opts, exec)?;
+    let mut sb = Sandbox::new(module, opts, exec)?;
     let run = match &*pre {
         Pre::Core(pre) => {
-            let instance = match pre.instantiate(&mut sb.store) {
+            let instance = match exec {
+                Exec::Sync => pre.instantiate(&mut sb.store),
+                Exec::Async => pre.instantiate_async(&mut sb.store).await,
+            };
+            let instance = match instance {
                 Ok(i) => i,
                 Err(e) => return Err(sb.classify(e)),
             };
@@ -613,25 +723,9 @@ fn run_inner(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
                     )));
                 }
             };
-            start.call(&mut sb.store, ())
+            sb.call_typed_raw(&start, ()).await
         }
-        Pre::Component(pre) => {
-            let pre =
-                wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre.clone()).map_err(|e| {
-                    Error::not_found(format!(
-                        "export `wasi:cli/run` in component {}: it is not a WASI command ({e})",
-                        module.name
-                    ))
-                })?;
-            match pre.instantiate(&mut sb.store) {
-                Ok(cmd) => match cmd.wasi_cli_run().call_run(&mut sb.store) {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(())) => Err(wasmtime::Error::new(I32Exit(1))),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            }
-        }
+        Pre::Component(pre) => run_component(&mut sb, pre, exec, &module.name).await?,
     };
     match run {
         Ok(()) => sb.finish(()),
@@ -640,4 +734,42 @@ fn run_inner(module: &Module, opts: &CallOptions) -> Result<Outcome<()>> {
             other => Err(other),
         },
     }
+}
+
+/// Instantiates a component as a `wasi:cli` command and runs it; the outer
+/// error is a component that is not a command, the inner one the run's.
+async fn run_component(
+    sb: &mut Sandbox,
+    pre: &wasmtime::component::InstancePre<HostState>,
+    exec: Exec,
+    name: &str,
+) -> Result<wasmtime::Result<()>> {
+    let not_command = |e: wasmtime::Error| {
+        Error::not_found(format!(
+            "export `wasi:cli/run` in component {name}: it is not a WASI command ({e})"
+        ))
+    };
+    let exited = |r: wasmtime::Result<std::result::Result<(), ()>>| match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(())) => Err(wasmtime::Error::new(I32Exit(1))),
+        Err(e) => Err(e),
+    };
+    Ok(match exec {
+        Exec::Sync => {
+            let pre = wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre.clone())
+                .map_err(not_command)?;
+            match pre.instantiate(&mut sb.store) {
+                Ok(cmd) => exited(cmd.wasi_cli_run().call_run(&mut sb.store)),
+                Err(e) => Err(e),
+            }
+        }
+        Exec::Async => {
+            let pre =
+                wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(not_command)?;
+            match pre.instantiate_async(&mut sb.store).await {
+                Ok(cmd) => exited(cmd.wasi_cli_run().call_run(&mut sb.store).await),
+                Err(e) => Err(e),
+            }
+        }
+    })
 }

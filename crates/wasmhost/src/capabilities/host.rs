@@ -11,12 +11,12 @@
 //! A host function that returns an error stops the guest: the call fails
 //! with a `trap` whose message is the host's message.
 //!
-//! Async host functions are awaited while the guest waits: the wasm call
-//! itself is synchronous, so the future runs to completion on the caller's
-//! tokio runtime when there is a multi-threaded one (through
-//! `block_in_place`), and otherwise on a small runtime of wasmhost's own.
-//! Wasm calls are CPU work: an async server should make them from
-//! `spawn_blocking` either way.
+//! Async host functions are awaited on the caller's executor when the
+//! guest runs through the async API (`Module::call_async` and friends: the
+//! guest waits on its fiber, the executor thread is free meanwhile). Through
+//! the blocking API they are waited for in place: on the caller's tokio
+//! runtime when there is a multi-threaded one (through `block_in_place`),
+//! otherwise on a small runtime of wasmhost's own.
 //!
 //! ```
 //! use wasmhost::{Capabilities, HostFunctions, Runtime, RuntimeConfig, Source, Value, ValueType};
@@ -42,19 +42,23 @@
 //! ```
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use wasmtime::component::{ComponentNamedList, Lift, Lower};
 use wasmtime::{Caller, IntoFunc};
 
 use crate::call::{Value, ValueType};
 use crate::error::Result;
+use crate::exec::{Exec, block_on};
 use crate::sandbox::HostState;
 
+/// Adds one core function to a linker of the given flavour (see [`Exec`]).
 type CoreInstall =
-    Arc<dyn Fn(&mut wasmtime::Linker<HostState>) -> wasmtime::Result<()> + Send + Sync>;
-type ComponentInstall =
-    Arc<dyn Fn(&mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> + Send + Sync>;
+    Arc<dyn Fn(&mut wasmtime::Linker<HostState>, Exec) -> wasmtime::Result<()> + Send + Sync>;
+/// Adds one component function to a linker of the given flavour.
+type ComponentInstall = Arc<
+    dyn Fn(&mut wasmtime::component::Linker<HostState>, Exec) -> wasmtime::Result<()> + Send + Sync,
+>;
 
 /// A named set of host functions. Build it with the builder methods, then
 /// register it with [`crate::Runtime::add_host_functions`].
@@ -120,7 +124,7 @@ impl HostFunctions {
     ) -> Self {
         let (m, n) = (module.to_string(), name.to_string());
         self.core_names.push((m.clone(), n.clone()));
-        self.core.push(Arc::new(move |linker| {
+        self.core.push(Arc::new(move |linker, _| {
             linker.func_wrap(&m, &n, func.clone())?;
             Ok(())
         }));
@@ -148,35 +152,30 @@ impl HostFunctions {
         let results_ty: Vec<wasmtime::ValType> = results.iter().map(|t| t.to_wasm()).collect();
         let func = Arc::new(func);
         self.core_names.push((m.clone(), n.clone()));
-        self.core.push(Arc::new(move |linker| {
+        self.core.push(Arc::new(move |linker, exec| {
             let ty = wasmtime::FuncType::new(
                 linker.engine(),
                 params.iter().cloned(),
                 results_ty.iter().cloned(),
             );
-            let func = func.clone();
-            let what = format!("{m}::{n}");
-            let result_types = result_types.clone();
-            linker.func_new(&m, &n, ty, move |_caller, args, out| {
-                let args = args
-                    .iter()
-                    .map(|v| {
-                        Value::from_wasm(v).ok_or_else(|| wasmtime::Error::msg("non-numeric argument"))
+            let call = AsyncCore {
+                func: func.clone(),
+                what: Arc::from(format!("{m}::{n}")),
+                result_types: Arc::from(result_types.as_slice()),
+            };
+            match exec {
+                Exec::Sync => linker.func_new(&m, &n, ty, move |_caller, args, out| {
+                    let fut = call.start(args)?;
+                    call.finish(block_on(fut), out)
+                })?,
+                Exec::Async => linker.func_new_async(&m, &n, ty, move |_caller, args, out| {
+                    let call = call.clone();
+                    Box::new(async move {
+                        let fut = call.start(args)?;
+                        call.finish(fut.await, out)
                     })
-                    .collect::<wasmtime::Result<Vec<_>>>()?;
-                let values = block_on(func(args))
-                    .map_err(|e| wasmtime::Error::msg(format!("host function `{what}`: {e}")))?;
-                let types: Vec<ValueType> = values.iter().map(Value::ty).collect();
-                if types != result_types {
-                    return Err(wasmtime::Error::msg(format!(
-                        "host function `{what}` returned values of types {types:?}, its signature says {result_types:?}"
-                    )));
-                }
-                for (slot, v) in out.iter_mut().zip(values) {
-                    *slot = v.to_wasm();
-                }
-                Ok(())
-            })?;
+                })?,
+            };
             Ok(())
         }));
         self
@@ -195,7 +194,7 @@ impl HostFunctions {
         let (i, n) = (interface.to_string(), name.to_string());
         let func = Arc::new(func);
         self.component_names.push((i.clone(), n.clone()));
-        self.component.push(Arc::new(move |linker| {
+        self.component.push(Arc::new(move |linker, _| {
             let func = func.clone();
             let what = format!("{i}#{n}");
             let wrapped = move |_store: wasmtime::StoreContextMut<'_, HostState>,
@@ -213,20 +212,53 @@ impl HostFunctions {
         self
     }
 
-    /// Like [`HostFunctions::component`], for an async function.
+    /// Like [`HostFunctions::component`], for an async function: awaited
+    /// on the caller's executor by the async API, waited for in place by
+    /// the blocking one.
     pub fn component_async<Params, Results, F, Fut>(
-        self,
+        mut self,
         interface: &str,
         name: &str,
         func: F,
     ) -> Self
     where
-        Params: ComponentNamedList + Lift + 'static,
-        Results: ComponentNamedList + Lower + 'static,
+        Params: ComponentNamedList + Lift + Send + 'static,
+        Results: ComponentNamedList + Lower + Send + 'static,
         F: Fn(Params) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<Results, String>> + Send + 'static,
     {
-        self.component(interface, name, move |params| block_on(func(params)))
+        let (i, n) = (interface.to_string(), name.to_string());
+        let func = Arc::new(func);
+        self.component_names.push((i.clone(), n.clone()));
+        self.component.push(Arc::new(move |linker, exec| {
+            let func = func.clone();
+            let what: Arc<str> = Arc::from(format!("{i}#{n}"));
+            let fail =
+                move |e: String| wasmtime::Error::msg(format!("host function `{what}`: {e}"));
+            let mut instance = if i.is_empty() {
+                linker.root()
+            } else {
+                linker.instance(&i)?
+            };
+            match exec {
+                Exec::Sync => instance.func_wrap(
+                    &n,
+                    move |_store: wasmtime::StoreContextMut<'_, HostState>, params: Params| {
+                        block_on(func(params)).map_err(&fail)
+                    },
+                )?,
+                Exec::Async => instance.func_wrap_async(
+                    &n,
+                    move |_store: wasmtime::StoreContextMut<'_, HostState>, params: Params| {
+                        let fut = func(params);
+                        let fail = fail.clone();
+                        Box::new(async move { fut.await.map_err(fail) })
+                    },
+                )?,
+            }
+            Ok(())
+        }));
+        self
     }
 
     /// A function for Extism plugins, imported from `extism:host/user` as
@@ -243,7 +275,7 @@ impl HostFunctions {
             crate::convention::extism::USER_MODULE.to_string(),
             n.clone(),
         ));
-        self.core.push(Arc::new(move |linker| {
+        self.core.push(Arc::new(move |linker, _| {
             let func = func.clone();
             let what = n.clone();
             linker.func_wrap(
@@ -258,28 +290,74 @@ impl HostFunctions {
         self
     }
 
-    /// Like [`HostFunctions::extism`], for an async function.
-    pub fn extism_async<F, Fut>(self, name: &str, func: F) -> Self
+    /// Like [`HostFunctions::extism`], for an async function: awaited on
+    /// the caller's executor by the async API, waited for in place by the
+    /// blocking one.
+    pub fn extism_async<F, Fut>(mut self, name: &str, func: F) -> Self
     where
         F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<Vec<u8>, String>> + Send + 'static,
     {
-        self.extism(name, move |input| block_on(func(input.to_vec())))
+        let n = name.to_string();
+        let func = Arc::new(func);
+        self.core_names.push((
+            crate::convention::extism::USER_MODULE.to_string(),
+            n.clone(),
+        ));
+        self.core.push(Arc::new(move |linker, exec| {
+            let func = func.clone();
+            let what: Arc<str> = Arc::from(n.as_str());
+            match exec {
+                Exec::Sync => linker.func_wrap(
+                    crate::convention::extism::USER_MODULE,
+                    &n,
+                    move |mut caller: Caller<'_, HostState>,
+                          offset: i64|
+                          -> wasmtime::Result<i64> {
+                        use crate::convention::extism::{user_input, user_output};
+                        let input = user_input(&mut caller, &what, offset)?;
+                        let output = block_on(func(input)).map_err(|e| {
+                            wasmtime::Error::msg(format!("host function `{what}`: {e}"))
+                        })?;
+                        user_output(&mut caller, &output)
+                    },
+                )?,
+                Exec::Async => linker.func_wrap_async(
+                    crate::convention::extism::USER_MODULE,
+                    &n,
+                    move |mut caller: Caller<'_, HostState>, (offset,): (i64,)| {
+                        let func = func.clone();
+                        let what = what.clone();
+                        Box::new(async move {
+                            let input =
+                                crate::convention::extism::user_input(&mut caller, &what, offset)?;
+                            let output = func(input).await.map_err(|e| {
+                                wasmtime::Error::msg(format!("host function `{what}`: {e}"))
+                            })?;
+                            crate::convention::extism::user_output(&mut caller, &output)
+                        })
+                    },
+                )?,
+            };
+            Ok(())
+        }));
+        self
     }
 
-    /// Adds the set to a pair of linkers.
+    /// Adds the set to a pair of linkers of the flavour `exec`.
     pub(crate) fn install(
         &self,
         core: &mut wasmtime::Linker<HostState>,
         component: &mut wasmtime::component::Linker<HostState>,
+        exec: Exec,
     ) -> Result<()> {
         for f in &self.core {
-            f(core).map_err(|e| {
+            f(core, exec).map_err(|e| {
                 crate::Error::bad_input(format!("host functions `{}`: {e:#}", self.name))
             })?;
         }
         for f in &self.component {
-            f(component).map_err(|e| {
+            f(component, exec).map_err(|e| {
                 crate::Error::bad_input(format!("host functions `{}`: {e:#}", self.name))
             })?;
         }
@@ -287,37 +365,57 @@ impl HostFunctions {
     }
 }
 
-/// Runs `fut` to completion from synchronous code (a host function called
-/// by a guest).
-pub(crate) fn block_on<F>(fut: F) -> F::Output
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| handle.block_on(fut))
+/// The shared part of an async core host function: converting the guest's
+/// arguments, and checking and storing the future's results.
+struct AsyncCore<F> {
+    func: Arc<F>,
+    what: Arc<str>,
+    result_types: Arc<[ValueType]>,
+}
+
+impl<F> Clone for AsyncCore<F> {
+    fn clone(&self) -> Self {
+        AsyncCore {
+            func: self.func.clone(),
+            what: self.what.clone(),
+            result_types: self.result_types.clone(),
         }
-        // A current-thread runtime cannot be blocked from inside: run the
-        // future on wasmhost's own runtime, from a thread outside any runtime.
-        Ok(_) => std::thread::scope(|s| {
-            s.spawn(|| own_runtime().block_on(fut))
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        }),
-        Err(_) => own_runtime().block_on(fut),
     }
 }
 
-fn own_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("wasmhost-host-fn")
-            .enable_all()
-            .build()
-            .expect("invariant: a tokio runtime can be built (threads and an I/O driver)")
-    })
+impl<F, Fut> AsyncCore<F>
+where
+    F: Fn(Vec<Value>) -> Fut,
+    Fut: Future<Output = std::result::Result<Vec<Value>, String>>,
+{
+    fn start(&self, args: &[wasmtime::Val]) -> wasmtime::Result<Fut> {
+        let args = args
+            .iter()
+            .map(|v| {
+                Value::from_wasm(v).ok_or_else(|| wasmtime::Error::msg("non-numeric argument"))
+            })
+            .collect::<wasmtime::Result<Vec<_>>>()?;
+        Ok((self.func)(args))
+    }
+
+    fn finish(
+        &self,
+        values: std::result::Result<Vec<Value>, String>,
+        out: &mut [wasmtime::Val],
+    ) -> wasmtime::Result<()> {
+        let what = &self.what;
+        let values =
+            values.map_err(|e| wasmtime::Error::msg(format!("host function `{what}`: {e}")))?;
+        let types: Vec<ValueType> = values.iter().map(Value::ty).collect();
+        if *types != *self.result_types {
+            return Err(wasmtime::Error::msg(format!(
+                "host function `{what}` returned values of types {types:?}, its signature says {:?}",
+                self.result_types
+            )));
+        }
+        for (slot, v) in out.iter_mut().zip(values) {
+            *slot = v.to_wasm();
+        }
+        Ok(())
+    }
 }

@@ -49,6 +49,7 @@ pub use self::log::{LogLevel, LogRecord};
 pub use self::wasi::{Preopen, Wasi};
 
 use crate::error::Result;
+use crate::exec::Exec;
 use crate::sandbox::HostState;
 
 /// The grants of a module or a call. [`Capabilities::none`] is the default.
@@ -198,7 +199,8 @@ impl GrantKey {
     }
 }
 
-/// The linkers of one grant shape, built once per runtime and shape.
+/// The linkers of one grant shape and [`Exec`] flavour, built once per
+/// runtime, shape and flavour.
 pub(crate) struct Linkers {
     pub(crate) core: wasmtime::Linker<HostState>,
     pub(crate) component: wasmtime::component::Linker<HostState>,
@@ -211,12 +213,13 @@ impl Linkers {
     pub(crate) fn build(
         engine: &wasmtime::Engine,
         key: GrantKey,
+        exec: Exec,
         registered: &HashMap<String, HostFunctions>,
     ) -> Result<Self> {
         let mut core = wasmtime::Linker::new(engine);
         let mut component = wasmtime::component::Linker::new(engine);
         if key.wasi() {
-            wasi::add_to_linkers(&mut core, &mut component, &key)?;
+            wasi::add_to_linkers(&mut core, &mut component, &key, exec)?;
         }
         if key.log() {
             log::add_to_linker(&mut core)?;
@@ -234,7 +237,7 @@ impl Linkers {
                     "host functions `{name}`: they were granted but never registered (Runtime::add_host_functions)"
                 ))
             })?;
-            set.install(&mut core, &mut component)?;
+            set.install(&mut core, &mut component, exec)?;
         }
         let mut store = wasmtime::Store::new(engine, HostState::empty());
         let core_names = core

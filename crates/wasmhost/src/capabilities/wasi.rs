@@ -30,6 +30,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use super::GrantKey;
 use crate::call::{CallOptions, Output, Stdin};
 use crate::error::{Error, Result, abort};
+use crate::exec::Exec;
 use crate::sandbox::HostState;
 
 /// The WASI interface version wasmtime-wasi 48 defines; used to shadow
@@ -415,16 +416,26 @@ fn denied(capability: &str, what: &str) -> wasmtime::Error {
     })
 }
 
-/// Adds WASI p1 to the core linker and p2 to the component linker, then
-/// shadows the clock and random functions that `key` does not grant.
+/// Adds WASI p1 to the core linker and p2 to the component linker (their
+/// async flavour for [`Exec::Async`] linkers), then shadows the clock and
+/// random functions that `key` does not grant.
 pub(crate) fn add_to_linkers(
     core: &mut wasmtime::Linker<HostState>,
     component: &mut ComponentLinker<HostState>,
     key: &GrantKey,
+    exec: Exec,
 ) -> Result<()> {
     use super::link_setup;
-    wasmtime_wasi::p1::add_to_linker_sync(core, HostState::wasi_p1).map_err(link_setup)?;
-    wasmtime_wasi::p2::add_to_linker_sync(component).map_err(link_setup)?;
+    match exec {
+        Exec::Sync => {
+            wasmtime_wasi::p1::add_to_linker_sync(core, HostState::wasi_p1).map_err(link_setup)?;
+            wasmtime_wasi::p2::add_to_linker_sync(component).map_err(link_setup)?;
+        }
+        Exec::Async => {
+            wasmtime_wasi::p1::add_to_linker_async(core, HostState::wasi_p1).map_err(link_setup)?;
+            wasmtime_wasi::p2::add_to_linker_async(component).map_err(link_setup)?;
+        }
+    }
     core.allow_shadowing(true);
     component.allow_shadowing(true);
     const P1: &str = "wasi_snapshot_preview1";

@@ -173,7 +173,7 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>, random: bo
 }
 
 /// Calls string export `function` with `arg`; `None` when it returned `null`.
-pub(crate) fn call(
+pub(crate) async fn call(
     sb: &mut Sandbox,
     handle: Handle,
     function: &str,
@@ -186,10 +186,10 @@ pub(crate) fn call(
     };
     let (func, ty) = sb.export(instance, function)?;
     check_signature(&ty).map_err(|why| Error::bad_input(format!("`{function}`: {why}")))?;
+    let module_name = sb.name.clone();
     let runtime_missing = |name: &str| {
         Error::bad_input(format!(
-            "`{}` does not export `{name}` with the AssemblyScript runtime's type (build with `asc --exportRuntime`)",
-            sb.name
+            "`{module_name}` does not export `{name}` with the AssemblyScript runtime's type (build with `asc --exportRuntime`)",
         ))
     };
     let new = instance
@@ -211,9 +211,7 @@ pub(crate) fn call(
         let units: Vec<u8> = arg.encode_utf16().flat_map(u16::to_le_bytes).collect();
         let len = i32::try_from(units.len())
             .map_err(|_| Error::bad_input("the string argument is longer than 2 GiB"))?;
-        arg_ptr = new
-            .call(&mut sb.store, (len, STRING_ID))
-            .map_err(|e| sb.classify(e))?;
+        arg_ptr = sb.call_typed(&new, (len, STRING_ID)).await?;
         mem.write(&mut sb.store, arg_ptr as u32 as usize, &units)
             .map_err(|_| Error::Trap {
                 trap_code: None,
@@ -221,14 +219,13 @@ pub(crate) fn call(
                 backtrace: None,
             })?;
         if let Some(pin) = &pin {
-            pin.call(&mut sb.store, arg_ptr)
-                .map_err(|e| sb.classify(e))?;
+            sb.call_typed(pin, arg_ptr).await?;
         }
     }
     let args = [wasmtime::Val::I32(arg_ptr)];
     let mut result = [wasmtime::Val::I32(0)];
-    func.call(&mut sb.store, &args[..ty.params().len()], &mut result)
-        .map_err(|e| sb.classify(e))?;
+    sb.call_func(func, &args[..ty.params().len()], &mut result)
+        .await?;
     let ptr = result[0].i32().unwrap_or(0) as u32;
     let out = read_string(mem.data(&sb.store), ptr).map_err(|why| Error::Trap {
         trap_code: None,
@@ -236,9 +233,7 @@ pub(crate) fn call(
         backtrace: None,
     })?;
     if takes_arg && let Some(unpin) = &unpin {
-        unpin
-            .call(&mut sb.store, arg_ptr)
-            .map_err(|e| sb.classify(e))?;
+        sb.call_typed(unpin, arg_ptr).await?;
     }
     Ok(out)
 }

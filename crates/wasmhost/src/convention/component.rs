@@ -230,7 +230,7 @@ fn type_name(t: &Type) -> String {
 }
 
 /// Calls `function` with arguments from `input`.
-pub(crate) fn call(
+pub(crate) async fn call(
     sb: &mut Sandbox,
     handle: Handle,
     function: &str,
@@ -263,8 +263,7 @@ pub(crate) fn call(
         ArgsFormat::Wave => wave_args(&ty, name, text)?,
     };
     let mut results = vec![Val::Bool(false); ty.results().len()];
-    func.call(&mut sb.store, &params, &mut results)
-        .map_err(|e| sb.classify(e))?;
+    sb.call_component(func, &params, &mut results).await?;
     Ok(match results.as_slice() {
         [] => Data::None,
         [one] => Data::Json(to_json(one)?),

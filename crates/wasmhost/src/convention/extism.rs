@@ -399,7 +399,7 @@ pub(crate) fn check_signature(f: &wasmtime::FuncType) -> std::result::Result<(),
 }
 
 /// Calls plugin function `function` with `input`.
-pub(crate) fn call(
+pub(crate) async fn call(
     sb: &mut Sandbox,
     handle: Handle,
     function: &str,
@@ -419,7 +419,7 @@ pub(crate) fn call(
         .reset(Bytes::copy_from_slice(input));
     let mut results = [wasmtime::Val::I32(0)];
     let n = ty.results().len();
-    let result = func.call(&mut sb.store, &[], &mut results[..n]);
+    let result = sb.call_func_raw(func, &[], &mut results[..n]).await;
     let kernel = &sb.store.data().plugin.kernel;
     let message = kernel.error_message();
     match result {
@@ -463,22 +463,37 @@ pub(crate) fn user_call(
     offset: i64,
     func: &ExtismFn,
 ) -> wasmtime::Result<i64> {
-    let kernel = &mut caller.data_mut().plugin.kernel;
-    // Unlike the built-in functions, user functions leave the input block
-    // to the guest (the PDKs free it themselves).
-    let input = if offset == 0 {
-        Vec::new()
-    } else {
-        kernel
-            .block(
-                offset as u64,
-                &format!("the input of host function `{name}`"),
-            )?
-            .to_vec()
-    };
+    let input = user_input(caller, name, offset)?;
     let output =
         func(&input).map_err(|e| wasmtime::Error::msg(format!("host function `{name}`: {e}")))?;
-    Ok(kernel.put(&output)? as i64)
+    user_output(caller, &output)
+}
+
+/// The input block of a user host function. Unlike the built-in
+/// functions, user functions leave the input block to the guest (the PDKs
+/// free it themselves).
+pub(crate) fn user_input(
+    caller: &mut Caller<'_, HostState>,
+    name: &str,
+    offset: i64,
+) -> wasmtime::Result<Vec<u8>> {
+    if offset == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(kernel(caller)
+        .block(
+            offset as u64,
+            &format!("the input of host function `{name}`"),
+        )?
+        .to_vec())
+}
+
+/// A new block holding a user host function's output.
+pub(crate) fn user_output(
+    caller: &mut Caller<'_, HostState>,
+    output: &[u8],
+) -> wasmtime::Result<i64> {
+    Ok(kernel(caller).put(output)? as i64)
 }
 
 /// The bytes of the block at `offset` that the guest passed to a user host

@@ -306,7 +306,7 @@ pub(crate) fn detect(module: &Module, function: &str) -> Result<Convention> {
 }
 
 /// Calls `function` of an instantiated module through `convention`.
-pub(crate) fn call_in(
+pub(crate) async fn call_in(
     sb: &mut Sandbox,
     handle: Handle,
     convention: Convention,
@@ -315,29 +315,35 @@ pub(crate) fn call_in(
     args: ArgsFormat,
 ) -> Result<Data> {
     match convention {
-        Convention::Component => component::call(sb, handle, function, input, args),
-        Convention::Extism => extism::call(sb, handle, function, input).map(Data::Bytes),
+        Convention::Component => component::call(sb, handle, function, input, args).await,
+        Convention::Extism => extism::call(sb, handle, function, input)
+            .await
+            .map(Data::Bytes),
         Convention::AssemblyScript => {
             let text = std::str::from_utf8(input).map_err(|e| {
                 Error::bad_input(format!(
                     "an AssemblyScript string argument must be UTF-8 text: {e}"
                 ))
             })?;
-            assemblyscript::call(sb, handle, function, text).map(|s| match s {
-                Some(s) => Data::Text(s),
-                None => Data::None,
-            })
+            assemblyscript::call(sb, handle, function, text)
+                .await
+                .map(|s| match s {
+                    Some(s) => Data::Text(s),
+                    None => Data::None,
+                })
         }
-        Convention::Raw => {
-            raw::call(sb, handle, function, input, &[]).map(|b| Data::Bytes(b.into()))
-        }
+        Convention::Raw => raw::call(sb, handle, function, input, &[])
+            .await
+            .map(|b| Data::Bytes(b.into())),
         Convention::Process => Err(Error::internal(
             "process calls are routed through Instance::message and Module::process_sync",
         )),
         Convention::Numeric => {
             let sig = numeric_signature(sb, handle, function)?;
             let args = numeric_args(&sig, input)?;
-            crate::sandbox::invoke_in(sb, handle, function, &args).map(Data::Numbers)
+            crate::sandbox::invoke_in(sb, handle, function, &args)
+                .await
+                .map(Data::Numbers)
         }
     }
 }

@@ -30,6 +30,7 @@ use wasmtime::{Extern, Val};
 
 use crate::call::{CallOptions, Outcome, Value};
 use crate::error::{Error, Result};
+use crate::exec::Exec;
 use crate::module::Module;
 use crate::sandbox::{Handle, Sandbox};
 
@@ -93,27 +94,29 @@ pub(crate) fn check_signature(
 }
 
 /// Calls `function` in a fresh sandbox with raw transfer.
-pub(crate) fn call_fresh(
+pub(crate) async fn call_fresh(
     module: &Module,
     function: &str,
     input: &[u8],
     extra: &[Value],
     opts: &CallOptions,
+    exec: Exec,
 ) -> Result<Outcome<Vec<u8>>> {
     let started = Instant::now();
-    let result = (|| {
-        let pre = module.pre_for(opts)?;
-        let mut sb = Sandbox::new(module, opts)?;
-        let handle = sb.instantiate(&pre, Some(function))?;
-        let out = call(&mut sb, handle, function, input, extra)?;
+    let result = async {
+        let pre = module.pre_for(opts, exec)?;
+        let mut sb = Sandbox::new(module, opts, exec)?;
+        let handle = sb.instantiate(&pre, Some(function)).await?;
+        let out = call(&mut sb, handle, function, input, extra).await?;
         sb.finish(out)
-    })();
-    crate::sandbox::record(&module.compiled, &module.name, function, started, &result);
+    }
+    .await;
+    crate::sandbox::record(module, function, started, &result);
     result
 }
 
 /// Calls `function(ptr, len, extra...)` of an instantiated module.
-pub(crate) fn call(
+pub(crate) async fn call(
     sb: &mut Sandbox,
     handle: Handle,
     function: &str,
@@ -158,9 +161,7 @@ pub(crate) fn call(
         _ => vec![Val::I32(len)],
     };
     let mut ptr = [Val::I32(0)];
-    alloc
-        .call(&mut sb.store, &alloc_args, &mut ptr)
-        .map_err(|e| sb.classify(e))?;
+    sb.call_func(alloc, &alloc_args, &mut ptr).await?;
     let in_ptr = ptr[0].i32().unwrap_or(0);
     let bad = |message: String| Error::Trap {
         trap_code: None,
@@ -177,8 +178,7 @@ pub(crate) fn call(
     let mut args = vec![Val::I32(in_ptr), Val::I32(len)];
     args.extend(extra.iter().map(|v| v.to_wasm()));
     let mut results = vec![Val::I32(0); ty.results().len()];
-    func.call(&mut sb.store, &args, &mut results)
-        .map_err(|e| sb.classify(e))?;
+    sb.call_func(func, &args, &mut results).await?;
     let (out_ptr, out_len) = match results.as_slice() {
         [Val::I64(packed)] => ((*packed as u64 >> 32) as u32, *packed as u64 as u32),
         [Val::I32(p), Val::I32(l)] => (*p as u32, *l as u32),
@@ -197,21 +197,19 @@ pub(crate) fn call(
             })?
             .to_vec()
     };
-    free(sb, instance, in_ptr, len)?;
+    free(sb, instance, in_ptr, len).await?;
     if out_ptr != 0 {
-        free(sb, instance, out_ptr as i32, out_len as i32)?;
+        free(sb, instance, out_ptr as i32, out_len as i32).await?;
     }
     Ok(out)
 }
 
-fn free(sb: &mut Sandbox, instance: wasmtime::Instance, ptr: i32, len: i32) -> Result<()> {
-    let r = if let Ok(dealloc) = instance.get_typed_func::<(i32, i32), ()>(&mut sb.store, "dealloc")
-    {
-        dealloc.call(&mut sb.store, (ptr, len))
+async fn free(sb: &mut Sandbox, instance: wasmtime::Instance, ptr: i32, len: i32) -> Result<()> {
+    if let Ok(dealloc) = instance.get_typed_func::<(i32, i32), ()>(&mut sb.store, "dealloc") {
+        sb.call_typed(&dealloc, (ptr, len)).await
     } else if let Ok(free) = instance.get_typed_func::<i32, ()>(&mut sb.store, "free") {
-        free.call(&mut sb.store, ptr)
+        sb.call_typed(&free, ptr).await
     } else {
         Ok(())
-    };
-    r.map_err(|e| sb.classify(e))
+    }
 }
