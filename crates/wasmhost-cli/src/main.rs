@@ -22,6 +22,7 @@ pub(crate) fn exit_status(code: ErrorCode) -> u8 {
         ErrorCode::NotFound => 66,
         ErrorCode::LinkError => 67,
         ErrorCode::CapabilityDenied => 68,
+        ErrorCode::Overloaded => 69,
         ErrorCode::Internal => 70,
         ErrorCode::Corrupt => 74,
         ErrorCode::MemoryLimit => 71,
@@ -42,7 +43,8 @@ EXIT STATUS:
   N    a WASI command's own exit status (error[exit])
   2    command-line usage error
   64   bad_input          65   invalid_module     66   not_found
-  67   link_error         68   capability_denied  70   internal
+  67   link_error         68   capability_denied  69   overloaded
+  70   internal
   71   memory_limit       72   out_of_fuel        73   stack_overflow
   74   corrupt            75   guest_error        124  timeout
   134  trap

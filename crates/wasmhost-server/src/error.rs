@@ -123,6 +123,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Trap
         | ErrorCode::Exit
         | ErrorCode::GuestError => StatusCode::BAD_GATEWAY,
+        ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -142,7 +143,7 @@ impl From<Error> for ApiError {
             status: status_of(code),
             code: code.as_str(),
             message,
-            retry_after: None,
+            retry_after: (code == ErrorCode::Overloaded).then_some(1),
         }
     }
 }
@@ -189,6 +190,9 @@ mod tests {
         let mut ours: Vec<&str> = ours.collect();
         let mut sorted = listed.clone();
         ours.sort_unstable();
+        // The library's `overloaded` (a full pool) and the server's (full
+        // admission queue) are one code.
+        ours.dedup();
         sorted.sort_unstable();
         assert_eq!(sorted, ours);
     }

@@ -501,14 +501,13 @@ impl ActorSystem {
         input: &[u8],
     ) -> Result<Outcome<Data>> {
         // Counted before the guest runs: a message whose future is dropped
-        // mid-call still counts, and its instance is dropped below.
+        // mid-call still counts (the instance then starts over before the
+        // next message, see `Instance`).
         actor.messages.fetch_add(1, Ordering::Relaxed);
-        let mut guard = DropGuard(Some(state), &actor.live);
-        let result = match self.ensure_live(actor, guard.state()).await {
+        let result = match self.ensure_live(actor, state).await {
             Ok(instance) => instance.call_async(function, input).await,
             Err(e) => Err(e),
         };
-        let state = guard.disarm();
         if let Err(e) = &result {
             tracing::debug!(actor = %actor.id, function, "message failed: {e}");
         }
@@ -516,36 +515,6 @@ impl ActorSystem {
         actor.restarts.store(restarts, Ordering::Relaxed);
         actor.last_active.store(self.now(), Ordering::Relaxed);
         result
-    }
-}
-
-/// Drops the actor's instance unless disarmed: a message whose future is
-/// dropped while the guest runs leaves the instance half-updated, so the
-/// next message starts from a fresh one.
-struct DropGuard<'a>(Option<&'a mut State>, &'a AtomicBool);
-
-impl<'a> DropGuard<'a> {
-    fn state(&mut self) -> &mut State {
-        self.0
-            .as_deref_mut()
-            .expect("invariant: the guard holds the state until disarmed")
-    }
-
-    fn disarm(mut self) -> &'a mut State {
-        self.0
-            .take()
-            .expect("invariant: the guard holds the state until disarmed")
-    }
-}
-
-impl Drop for DropGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(state) = self.0.take()
-            && let Some(instance) = state.instance.take()
-        {
-            state.restarts_before += instance.restarts() + 1;
-            self.1.store(false, Ordering::Relaxed);
-        }
     }
 }
 

@@ -51,13 +51,16 @@ pub enum ErrorCode {
     BadInput,
     /// Stored bytes do not match their digest (corrupted at rest or in transit).
     Corrupt,
+    /// The host is at capacity (every pooled instance slot or async fiber
+    /// stack is in use): nothing is wrong with the call, try again later.
+    Overloaded,
     /// The host itself failed (I/O on the state directory, engine setup).
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidModule,
         ErrorCode::LinkError,
         ErrorCode::CapabilityDenied,
@@ -71,6 +74,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::BadInput,
         ErrorCode::Corrupt,
+        ErrorCode::Overloaded,
         ErrorCode::Internal,
     ];
 
@@ -90,6 +94,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::BadInput => "bad_input",
             ErrorCode::Corrupt => "corrupt",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal",
         }
     }
@@ -245,6 +250,13 @@ pub enum Error {
         actual: String,
     },
 
+    /// The host is at capacity.
+    #[error("overloaded: {message}")]
+    Overloaded {
+        /// What ran out.
+        message: String,
+    },
+
     /// The host itself failed.
     #[error("internal error: {message}")]
     Internal {
@@ -326,6 +338,7 @@ impl Error {
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::BadInput { .. } => ErrorCode::BadInput,
             Error::Corrupt { .. } => ErrorCode::Corrupt,
+            Error::Overloaded { .. } => ErrorCode::Overloaded,
             Error::Internal { .. } => ErrorCode::Internal,
         }
     }

@@ -55,6 +55,10 @@ pub struct Instance {
     exec: Exec,
     live: Option<(Sandbox, Handle)>,
     restarts: u64,
+    /// Set while a call runs; still set at the next call when the last
+    /// one's future was dropped mid-call (the guest stopped wherever it
+    /// was, so its state may be half-updated).
+    calling: bool,
 }
 
 impl std::fmt::Debug for Instance {
@@ -74,6 +78,7 @@ impl Instance {
             exec,
             live: None,
             restarts: 0,
+            calling: false,
         };
         instance.live = Some(instance.instantiate().await?);
         Ok(instance)
@@ -130,8 +135,21 @@ impl Instance {
     /// The live sandbox, re-instantiated (keeping plugin vars) after a
     /// failure, with a fresh budget for the next call.
     async fn ready(&mut self) -> Result<(&mut Sandbox, Handle)> {
+        let mut vars = None;
+        if std::mem::replace(&mut self.calling, true)
+            && let Some((mut sb, _)) = self.live.take()
+        {
+            // The last call was abandoned mid-way: start over, keeping the
+            // plugin's vars as after any failure.
+            self.restarts += 1;
+            vars = Some(sb.store.data_mut().plugin.take_vars());
+        }
         if self.live.is_none() {
-            self.live = Some(self.instantiate().await?);
+            let mut fresh = self.instantiate().await?;
+            if let Some(vars) = vars {
+                fresh.0.store.data_mut().plugin.set_vars(vars);
+            }
+            self.live = Some(fresh);
         }
         let (sb, handle) = self
             .live
@@ -161,6 +179,7 @@ impl Instance {
         started: Instant,
         result: Result<Outcome<T>>,
     ) -> Result<Outcome<T>> {
+        self.calling = false;
         if let Err(e) = &result
             && breaks_instance(e)
             && let Some((mut sb, _)) = self.live.take()

@@ -242,11 +242,15 @@ impl Sandbox {
         match exec {
             Exec::Sync => store.epoch_deadline_trap(),
             // Every tick: stop a guest past its deadline, else let the
-            // executor run something else before going on.
+            // executor run something else before going on. tokio's
+            // `yield_now` (rather than a plain self-wake) puts the task
+            // behind the I/O the runtime has waiting, so a spinning guest
+            // cannot starve tasks woken by sockets and timers; outside tokio
+            // it is a plain yield.
             Exec::Async => store.epoch_deadline_callback(|ctx| {
                 Ok(match ctx.data().deadline {
                     Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
-                    _ => UpdateDeadline::Yield(1),
+                    _ => UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
                 })
             }),
         }
@@ -461,6 +465,13 @@ impl Sandbox {
                 }
                 _ => {}
             }
+        }
+        if let Some(full) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return Error::Overloaded {
+                message: format!(
+                    "{full}: every pooled slot is in use (RuntimeConfig::pool sizes the pool)"
+                ),
+            };
         }
         if let Some(denied) = limiter.denied() {
             return Error::MemoryLimit {

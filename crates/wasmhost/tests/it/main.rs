@@ -9,6 +9,7 @@
 mod actor;
 mod adversarial;
 mod assemblyscript;
+mod async_calls;
 mod cache;
 mod calls;
 mod capabilities;
