@@ -37,12 +37,15 @@
 //! **Outgoing HTTP** (`wasi:http/outgoing-handler`) is refused: every
 //! request the guest sends fails with the `HTTP-request-denied` error code.
 //!
-//! **Limits** come from [`wasmhost::Module::limits`]: memory, tables and
-//! instances through the library's [`Limiter`]; fuel when the runtime meters
-//! it; the timeout both as an epoch deadline (a guest spinning in wasm
-//! traps) and as a deadline on the whole guest task (a guest blocked in a
-//! host call, or still streaming its body, is dropped). The timeout covers
-//! the guest's entire run, body included.
+//! **Limits** come from [`wasmhost::Module::limits`], applied by the
+//! library's own store setup ([`Runtime::prepare_async_store`]): memory,
+//! tables and instances through its [`Limiter`]; fuel when the runtime
+//! meters it; an epoch deadline at which a spinning guest yields to the
+//! executor every tick and traps past its timeout. The timeout is also a
+//! deadline on the whole guest task (a guest blocked in a host call, or
+//! still streaming its body, is dropped), so it covers the guest's entire
+//! run, body included. Failures are classified by [`Error::from_wasmtime`]
+//! and calls recorded by [`Module::record_call`], as the library's own.
 //!
 //! **Errors.** A failure before the guest sets a response is
 //! [`HttpWorker::handle`]'s error, with the usual codes (`timeout`,
@@ -52,8 +55,8 @@
 //! that error instead of a clean end of stream, so clients see a truncated
 //! response rather than a complete one. When the runtime's instance pool
 //! has no fiber stack (`PoolConfig::async_stacks`) or instance slot left,
-//! the request fails with `internal` and says so; admission control belongs
-//! in front of the worker.
+//! the request fails with `overloaded` (503); admission control belongs in
+//! front of the worker.
 //!
 //! **Metrics**: every request is one call of function
 //! `wasi:http/incoming-handler` in [`wasmhost::metrics`], recorded when the
@@ -63,19 +66,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
-use metrics::SharedString;
 use tokio::sync::oneshot;
 use wasmhost::limits::Limiter;
-use wasmhost::{Error, ErrorCode, Limits, MissingImport, Module, Result, Runtime};
+use wasmhost::{CallStats, Error, Limits, MissingImport, Module, Result, Runtime};
+use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Store, Trap, WasmBacktrace};
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -123,16 +125,15 @@ struct Inner {
     pre: ProxyPre<GuestState>,
     /// Kept so that the engine's epoch keeps ticking while the worker lives.
     rt: Runtime,
-    name: Arc<str>,
+    /// The module: its name, limits, counters and metric handles.
+    module: Module,
     limits: Limits,
-    fuel_metering: bool,
-    deadline_ticks: u64,
 }
 
 impl std::fmt::Debug for HttpWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpWorker")
-            .field("module", &self.inner.name)
+            .field("module", &self.inner.module.name())
             .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
@@ -171,8 +172,7 @@ impl HttpWorker {
             )));
         }
         let limits = module.limits().clone();
-        let fuel_metering = rt.config().fuel_metering;
-        if limits.fuel.is_some() && !fuel_metering {
+        if limits.fuel.is_some() && !rt.config().fuel_metering {
             return Err(Error::bad_input(
                 "a fuel limit needs a runtime with fuel metering (RuntimeConfig::fuel_metering, or --fuel on the command line)",
             ));
@@ -208,10 +208,8 @@ impl HttpWorker {
             inner: Arc::new(Inner {
                 pre,
                 rt: rt.clone(),
-                name: Arc::from(name),
-                deadline_ticks: rt.deadline_ticks(limits.timeout),
+                module: module.clone(),
                 limits,
-                fuel_metering,
             }),
         })
     }
@@ -228,7 +226,9 @@ impl HttpWorker {
         let (store, incoming, outparam, responded, response) = match inner.prepare(req) {
             Ok(prepared) => prepared,
             Err(e) => {
-                inner.record(started.elapsed(), None, 0, Some(e.code()));
+                let mut stats = CallStats::default();
+                stats.duration = started.elapsed();
+                inner.module.record_call(FUNCTION, &stats, Some(e.code()));
                 return Err(e);
             }
         };
@@ -297,14 +297,10 @@ impl Inner {
                 hooks: DenyOutgoing,
             },
         );
-        store.limiter(|s| &mut s.limiter);
-        if self.fuel_metering {
-            store
-                .set_fuel(self.limits.fuel.unwrap_or(u64::MAX))
-                .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
-        }
-        store.set_epoch_deadline(self.deadline_ticks);
-        store.epoch_deadline_trap();
+        // The library's setup: limiter, fuel, and an epoch deadline that
+        // yields at every tick and stops the guest past its timeout.
+        self.rt
+            .prepare_async_store(&mut store, &self.limits, |s| &mut s.limiter)?;
 
         let scheme = if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
             Scheme::Https
@@ -338,81 +334,6 @@ impl Inner {
             .map_err(|e| Error::internal(format!("cannot create the response-outparam: {e:#}")))?;
         Ok((store, incoming, outparam, responded, rx))
     }
-
-    /// Records one finished request, mirroring the library's own calls.
-    fn record(&self, duration: Duration, fuel: Option<u64>, peak: u64, error: Option<ErrorCode>) {
-        use wasmhost::metrics::{CALL_DURATION, CALLS, ERRORS, FUEL_CONSUMED, MEMORY_BYTES};
-        let m = SharedString::from(self.name.clone());
-        let f = SharedString::const_str(FUNCTION);
-        metrics::counter!(CALLS, "module" => m.clone(), "function" => f.clone()).increment(1);
-        metrics::histogram!(CALL_DURATION, "module" => m.clone(), "function" => f)
-            .record(duration.as_secs_f64());
-        if let Some(code) = error {
-            metrics::counter!(ERRORS, "module" => m.clone(), "type" => code.as_str()).increment(1);
-        }
-        if let Some(fuel) = fuel {
-            metrics::counter!(FUEL_CONSUMED, "module" => m.clone()).increment(fuel);
-        }
-        if error.is_none() {
-            metrics::gauge!(MEMORY_BYTES, "module" => m).set(peak as f64);
-        }
-    }
-
-    /// Turns a failed guest run into a wasmhost error (as the library's
-    /// sandbox does for its own calls).
-    fn classify(&self, err: wasmtime::Error, limiter: &Limiter) -> Error {
-        let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
-        if let Some(full) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-            return Error::internal(format!(
-                "the instance pool is full ({full}): too many guests at once for this runtime's PoolConfig"
-            ));
-        }
-        if let Some(exit) = err.downcast_ref::<I32Exit>() {
-            return Error::Exit {
-                code: exit.0,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-            };
-        }
-        match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => {
-                return Error::Timeout {
-                    limit: self.limits.timeout.unwrap_or_default(),
-                };
-            }
-            Some(Trap::OutOfFuel) => {
-                return Error::OutOfFuel {
-                    limit: self.limits.fuel.unwrap_or(u64::MAX),
-                };
-            }
-            Some(Trap::StackOverflow) => {
-                return Error::StackOverflow {
-                    max_stack: self.rt.config().max_wasm_stack,
-                    backtrace,
-                };
-            }
-            _ => {}
-        }
-        let message = match err.downcast_ref::<Trap>() {
-            Some(trap) => trap.to_string(),
-            None => err.root_cause().to_string(),
-        };
-        if let Some(denied) = limiter.denied() {
-            return Error::MemoryLimit {
-                message: format!("{denied} (the guest then stopped: {message})"),
-            };
-        }
-        if message.starts_with("resource limit exceeded") {
-            return Error::MemoryLimit {
-                message: format!("{message} (limit: {} instances)", self.limits.max_instances),
-            };
-        }
-        Error::Trap {
-            trap_code: err.downcast_ref::<Trap>().map(|t| format!("{t:?}")),
-            message,
-            backtrace,
-        }
-    }
 }
 
 /// The guest's run: instantiate, call `handle`, classify, record, report.
@@ -442,7 +363,12 @@ async fn run(
     let result = match outcome {
         Err(timeout) => Err(timeout),
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => match inner.classify(e, &store.data().limiter) {
+        Ok(Err(e)) => match Error::from_wasmtime(
+            e,
+            &store.data().limiter,
+            &inner.limits,
+            inner.rt.config().max_wasm_stack,
+        ) {
             // `exit(0)` ends the guest's run like a return.
             Error::Exit { code: 0, .. } => Ok(()),
             other => Err(other),
@@ -458,18 +384,18 @@ async fn run(
         )),
     });
     if let Err(e) = &result {
-        tracing::debug!(module = %inner.name, error = %e, "wasi:http guest failed");
+        tracing::debug!(module = %inner.module.name(), error = %e, "wasi:http guest failed");
     }
-    let fuel = inner.fuel_metering.then(|| {
+    let mut stats = CallStats::default();
+    stats.duration = started.elapsed();
+    stats.fuel_consumed = inner.rt.config().fuel_metering.then(|| {
         let start = inner.limits.fuel.unwrap_or(u64::MAX);
         start.saturating_sub(store.get_fuel().unwrap_or(0))
     });
-    inner.record(
-        started.elapsed(),
-        fuel,
-        store.data().limiter.peak_memory(),
-        result.as_ref().err().map(Error::code),
-    );
+    stats.peak_memory_bytes = store.data().limiter.peak_memory();
+    inner
+        .module
+        .record_call(FUNCTION, &stats, result.as_ref().err().map(Error::code));
     // The result goes out before the store is dropped: a body that ends
     // because the store went away then finds the error waiting.
     let _ = done.send(result);

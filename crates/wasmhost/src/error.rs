@@ -265,6 +265,84 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The error a wasmtime failure of a guest call stands for, judged
+    /// against the call's limits and the limiter of its store: `timeout`,
+    /// `out_of_fuel`, `stack_overflow`, `memory_limit`, `overloaded` (a full
+    /// instance pool), `exit` (without captured output), a host function's
+    /// own error, or else `trap`. Embedders that drive wasmtime themselves
+    /// on a [`crate::Runtime`]'s engine (the server's wasi:http worker does)
+    /// use it to report failures exactly as the library does.
+    pub fn from_wasmtime(
+        err: wasmtime::Error,
+        limiter: &crate::limits::Limiter,
+        limits: &crate::Limits,
+        max_wasm_stack: usize,
+    ) -> Error {
+        use wasmtime::{Trap, WasmBacktrace};
+        let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+        let err = match err.downcast::<HostAbort>() {
+            Ok(HostAbort(e)) => return e,
+            Err(err) => err,
+        };
+        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return Error::Exit {
+                code: exit.0,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                return Error::Timeout {
+                    limit: limits.timeout.unwrap_or_default(),
+                };
+            }
+            Some(Trap::OutOfFuel) => {
+                return Error::OutOfFuel {
+                    limit: limits.fuel.unwrap_or(u64::MAX),
+                };
+            }
+            Some(Trap::StackOverflow) => {
+                return Error::StackOverflow {
+                    max_stack: max_wasm_stack,
+                    backtrace,
+                };
+            }
+            _ => {}
+        }
+        if let Some(full) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return Error::Overloaded {
+                message: format!(
+                    "{full}: every pooled slot is in use (RuntimeConfig::pool sizes the pool)"
+                ),
+            };
+        }
+        // The first line of the chain without the backtrace context.
+        let message = match err.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => err.root_cause().to_string(),
+        };
+        if let Some(denied) = limiter.denied() {
+            return Error::MemoryLimit {
+                message: format!("{denied} (the guest then stopped: {message})"),
+            };
+        }
+        // Counts checked by wasmtime itself against `ResourceLimiter::instances`
+        // (and tables/memories) at instantiation.
+        if message.starts_with("resource limit exceeded") {
+            return Error::MemoryLimit {
+                message: format!("{message} (limit: {} instances)", limits.max_instances),
+            };
+        }
+        Error::Trap {
+            trap_code: err.downcast_ref::<Trap>().map(|t| format!("{t:?}")),
+            message,
+            backtrace,
+        }
+    }
+}
+
 fn humanize(d: Duration) -> String {
     if d.as_secs() >= 1 && d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())

@@ -517,6 +517,25 @@ impl Module {
         self
     }
 
+    /// Records one finished call of `function` in this module's counters
+    /// and metrics ([`crate::metrics`]), as the library does for its own
+    /// calls; for embedders that run the module's code themselves (the
+    /// server's wasi:http worker). `error` is the failed call's code.
+    pub fn record_call(
+        &self,
+        function: &str,
+        stats: &crate::CallStats,
+        error: Option<crate::ErrorCode>,
+    ) {
+        let counters = &self.compiled.counters;
+        counters.calls.fetch_add(1, Ordering::Relaxed);
+        if error.is_some() {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics
+            .call_finished(&self.name, function, stats, error);
+    }
+
     /// Counters and sizes of this module.
     pub fn stats(&self) -> CachedModule {
         self.compiled.snapshot()

@@ -168,6 +168,33 @@ impl Runtime {
         crate::engine::deadline_ticks(timeout, self.inner.config.epoch_tick)
     }
 
+    /// Sets up `store` (of this runtime's engine) for one call through
+    /// wasmtime's async API under `limits`, exactly as the library's own
+    /// sandboxes are: the [`Limiter`](crate::limits::Limiter) that `limiter`
+    /// reaches, the fuel limit when the runtime meters fuel, and an epoch
+    /// deadline that yields to the executor at every tick and stops the
+    /// guest with a `timeout` trap once `limits.timeout` has passed (counted
+    /// from now). For embedders that drive wasmtime themselves on this
+    /// engine (the server's wasi:http worker); report failures with
+    /// [`Error::from_wasmtime`] and calls with [`Module::record_call`].
+    pub fn prepare_async_store<T: Send + 'static>(
+        &self,
+        store: &mut wasmtime::Store<T>,
+        limits: &crate::Limits,
+        limiter: fn(&mut T) -> &mut crate::limits::Limiter,
+    ) -> Result<()> {
+        store.limiter(move |t| limiter(t));
+        if self.inner.config.fuel_metering {
+            store
+                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
+        }
+        let deadline = limits.timeout.map(|t| Instant::now() + t);
+        crate::sandbox::yield_at_ticks(store, move |_| deadline);
+        store.set_epoch_deadline(1);
+        Ok(())
+    }
+
     /// Where compiled artifacts are cached on disk, if anywhere.
     pub fn disk_cache_dir(&self) -> Option<&std::path::Path> {
         self.inner.disk.as_ref().map(|d| d.dir())

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
@@ -26,7 +26,7 @@ use crate::capabilities::wasi::Captures;
 use crate::capabilities::{Capabilities, Linkers};
 use crate::convention::extism::PluginState;
 use crate::engine::deadline_ticks;
-use crate::error::{Error, HostAbort, MissingImport, Result};
+use crate::error::{Error, MissingImport, Result};
 use crate::exec::Exec;
 use crate::limits::{Limiter, Limits};
 use crate::module::{Code, Compiled, Module, Pre};
@@ -92,6 +92,24 @@ impl WasiView for HostState {
             table: &mut self.table,
         }
     }
+}
+
+/// Makes an async store yield to the executor at every epoch tick, and stop
+/// with a `timeout` trap once past `deadline(data)`. tokio's `yield_now`
+/// (rather than a plain self-wake) puts the task behind the I/O the runtime
+/// has waiting, so a spinning guest cannot starve tasks woken by sockets and
+/// timers; outside tokio it is a plain yield. The store's epoch deadline must
+/// be set to 1 tick before each call.
+pub(crate) fn yield_at_ticks<T: 'static>(
+    store: &mut Store<T>,
+    deadline: impl Fn(&T) -> Option<Instant> + Send + Sync + 'static,
+) {
+    store.epoch_deadline_callback(move |ctx| {
+        Ok(match deadline(ctx.data()) {
+            Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
+            _ => UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
+        })
+    });
 }
 
 /// Pre-links a core module, reporting every missing import at once.
@@ -241,18 +259,7 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         match exec {
             Exec::Sync => store.epoch_deadline_trap(),
-            // Every tick: stop a guest past its deadline, else let the
-            // executor run something else before going on. tokio's
-            // `yield_now` (rather than a plain self-wake) puts the task
-            // behind the I/O the runtime has waiting, so a spinning guest
-            // cannot starve tasks woken by sockets and timers; outside tokio
-            // it is a plain yield.
-            Exec::Async => store.epoch_deadline_callback(|ctx| {
-                Ok(match ctx.data().deadline {
-                    Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
-                    _ => UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
-                })
-            }),
+            Exec::Async => yield_at_ticks(&mut store, |state: &HostState| state.deadline),
         }
         let mut sb = Sandbox {
             rt: rt.clone(),
@@ -428,69 +435,28 @@ impl Sandbox {
 
     /// Turns a wasmtime failure into a wasmhost error.
     pub(crate) fn classify(&self, err: wasmtime::Error) -> Error {
-        let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
         if let Some(overflow) = self.captures.overflow() {
             return overflow;
         }
-        let err = match err.downcast::<HostAbort>() {
-            Ok(HostAbort(e)) => return e,
-            Err(err) => err,
+        let limits = Limits {
+            fuel: self.fuel_start,
+            ..self.limits.clone()
         };
-        if let Some(exit) = err.downcast_ref::<I32Exit>() {
-            let (stdout, stderr) = self.captures.take();
-            return Error::Exit {
-                code: exit.0,
-                stdout,
-                stderr,
-            };
-        }
-        let limiter = &self.store.data().limiter;
-        if let Some(trap) = err.downcast_ref::<Trap>() {
-            match trap {
-                Trap::Interrupt => {
-                    return Error::Timeout {
-                        limit: self.limits.timeout.unwrap_or_default(),
-                    };
+        match Error::from_wasmtime(
+            err,
+            &self.store.data().limiter,
+            &limits,
+            self.rt.config.max_wasm_stack,
+        ) {
+            Error::Exit { code, .. } => {
+                let (stdout, stderr) = self.captures.take();
+                Error::Exit {
+                    code,
+                    stdout,
+                    stderr,
                 }
-                Trap::OutOfFuel => {
-                    return Error::OutOfFuel {
-                        limit: self.fuel_start.unwrap_or_default(),
-                    };
-                }
-                Trap::StackOverflow => {
-                    return Error::StackOverflow {
-                        max_stack: self.rt.config.max_wasm_stack,
-                        backtrace,
-                    };
-                }
-                _ => {}
             }
-        }
-        if let Some(full) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-            return Error::Overloaded {
-                message: format!(
-                    "{full}: every pooled slot is in use (RuntimeConfig::pool sizes the pool)"
-                ),
-            };
-        }
-        if let Some(denied) = limiter.denied() {
-            return Error::MemoryLimit {
-                message: format!("{denied} (the guest then stopped: {})", root_message(&err)),
-            };
-        }
-        // Counts checked by wasmtime itself against `ResourceLimiter::instances`
-        // (and tables/memories) at instantiation.
-        let message = root_message(&err);
-        if message.starts_with("resource limit exceeded") {
-            return Error::MemoryLimit {
-                message: format!("{message} (limit: {} instances)", self.limits.max_instances),
-            };
-        }
-        let trap_code = err.downcast_ref::<Trap>().map(|t| format!("{t:?}"));
-        Error::Trap {
-            trap_code,
-            message,
-            backtrace,
+            other => other,
         }
     }
 
@@ -547,14 +513,6 @@ impl Sandbox {
             logs,
             stats,
         })
-    }
-}
-
-fn root_message(err: &wasmtime::Error) -> String {
-    // The first line of the chain without the backtrace context.
-    match err.downcast_ref::<Trap>() {
-        Some(trap) => trap.to_string(),
-        None => err.root_cause().to_string(),
     }
 }
 

@@ -175,8 +175,8 @@ async fn a_full_fiber_pool_is_reported_not_a_trap() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let err = worker.handle(get("/")).await.expect_err("no stack left");
-    assert_eq!(err.code(), ErrorCode::Internal, "{err}");
-    assert!(err.to_string().contains("pool is full"), "{err}");
+    assert_eq!(err.code(), ErrorCode::Overloaded, "{err}");
+    assert!(err.to_string().contains("fibers"), "{err}");
     let first = first.await.expect("task").expect_err("blocked");
     assert_eq!(first.code(), ErrorCode::Timeout, "{first}");
     let resp = worker.handle(get("/")).await.expect("stack free again");
