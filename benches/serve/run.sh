@@ -22,6 +22,9 @@
 #                     --max-queue 256) instead of 256 slots
 #   wasmhost-func     wasmhost serve --route /add=guests/wat/numeric.wat,mode=function,function=add_i32,
 #                     POST /add with body [1,2] (fresh sandbox per request; answers 3)
+#   wasmhost-core-spin  wasmhost-core with a second route, /spin (guests/wat/loop.wat: spins until
+#                     its 2 s request timeout), kept busy by one client the whole run: the hello
+#                     route's latency while a guest spins on the same server (peer: wasmhost-core)
 #   native-tcp        tokio hello world over raw TCP (benches/http-peer): the machine's TCP floor
 #   wasmhost-tcp      wasmhost serve --tcp PORT=benches/serve/hello.wat --mode sync
 #
@@ -55,7 +58,7 @@ CONNS="${CONNS:-64}"         # concurrent connections
 THREADS="${THREADS:-2}"      # load-generator threads
 ROUNDS="${ROUNDS:-1}"        # measured runs per target (targets interleaved per round)
 PIN="${PIN:-none}"           # none | split (server on CPU 0, load generator on CPU 1)
-ONLY="${ONLY:-wasmtime-http wasmtime-pool wasmhost-http native-http native-blocking wasmhost-core wasmhost-core-c8 wasmhost-func native-tcp wasmhost-tcp}"
+ONLY="${ONLY:-wasmtime-http wasmtime-pool wasmhost-http native-http native-blocking wasmhost-core wasmhost-core-spin wasmhost-core-c8 wasmhost-func native-tcp wasmhost-tcp}"
 
 # wasmhost serve: the same limits as given to wasmtime serve (its defaults,
 # said explicitly), and a slot for every connection (the defaults are 4
@@ -75,6 +78,7 @@ PEER="$ROOT/target/release"
 GUESTS="$ROOT/target/guests/out"
 HELLO_WAT="$ROOT/benches/serve/hello.wat"
 NUMERIC_WAT="$ROOT/guests/wat/numeric.wat"
+LOOP_WAT="$ROOT/guests/wat/loop.wat"
 OUT="$ROOT/target/serve-bench"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
@@ -348,6 +352,18 @@ run_target() {
             start "$name" "${WASMHOST_WIDE[@]}" --state "$WORK/state-$name" --addr "127.0.0.1:$port" --route "/hello=$HELLO_WAT"
             wait_http "http://127.0.0.1:$port/hello" POST hi "hello, world"
             load_http "$round" "$name" "http://127.0.0.1:$port/hello" "$(post_script hi)" ;;
+        wasmhost-core-spin)
+            start "$name" "${WASMHOST_WIDE[@]}" --state "$WORK/state-$name" --addr "127.0.0.1:$port" \
+                --request-timeout 2s --route "/hello=$HELLO_WAT" --route "/spin=$LOOP_WAT,mode=function,function=run"
+            wait_http "http://127.0.0.1:$port/hello" POST hi "hello, world"
+            # One spinning guest at all times (each ends at its 2 s timeout), until the run ends.
+            ( while kill -0 "$SERVER_PID" 2>/dev/null; do
+                  curl -s -o /dev/null -X POST "http://127.0.0.1:$port/spin" || sleep 0.1
+              done ) &
+            local spinner=$!
+            sleep 0.5
+            load_http "$round" "$name" "http://127.0.0.1:$port/hello" "$(post_script hi)"
+            kill "$spinner" 2>/dev/null || true ;;
         wasmhost-func)
             start "$name" "${WASMHOST_WIDE[@]}" --state "$WORK/state-$name" --addr "127.0.0.1:$port" \
                 --route "/add=$NUMERIC_WAT,mode=function,function=add_i32"
@@ -394,6 +410,7 @@ awk -F'\t' -v rounds="$ROUNDS" '
         peer["wasmhost-http"] = "wasmtime-http wasmtime-pool"
         peer["wasmhost-core"] = "native-http native-blocking"
         peer["wasmhost-core-c8"] = "native-http native-blocking"
+        peer["wasmhost-core-spin"] = "wasmhost-core"
         peer["wasmhost-func"] = "native-http native-blocking"
         peer["native-blocking"] = "native-http"
         peer["wasmhost-tcp"] = "native-tcp"

@@ -241,13 +241,6 @@ impl Instance {
         function: &str,
         input: &[u8],
     ) -> Result<Outcome<Data>> {
-        if convention == Convention::Process {
-            let message = bytes::Bytes::copy_from_slice(input);
-            return self
-                .message_in(function, message)
-                .await
-                .map(|out| out.map(|stdout| Data::Bytes(stdout.into())));
-        }
         let started = Instant::now();
         let args = self.opts.args;
         let result = match self.ready().await {

@@ -142,45 +142,87 @@ fn no_wasi(name: &str) -> Error {
     ))
 }
 
-/// One message to a live instance: binds stdin, calls `export`.
+/// One message to a live instance: binds stdin, calls `export` (`_start`
+/// of a component is its `wasi:cli/run`). `proc_exit(0)` ends the message
+/// successfully.
 pub(crate) async fn message_in(
     sb: &mut Sandbox,
     handle: Handle,
     export: &str,
     message: Bytes,
 ) -> Result<()> {
-    let Handle::Core(instance) = handle else {
-        return Err(Error::bad_input(format!(
-            "`{}` is a component; async process mode needs a core module",
-            sb.name
-        )));
-    };
     let Some(stdin) = &sb.captures.stdin else {
         return Err(Error::bad_input(format!(
-            "async process mode needs WASI granted to {} and a stdin the host can set (not inherited)",
+            "process mode needs WASI granted to {} and a stdin the host can set (not inherited)",
             sb.name
         )));
     };
     let stdin = stdin.clone();
-    let Some(func) = instance.get_func(&mut sb.store, export) else {
-        return Err(crate::module::missing_export(
-            &sb.compiled,
-            &sb.name,
-            export,
-        ));
+    let run = match handle {
+        Handle::Component(instance) if export == "_start" => {
+            stdin.set(message);
+            run_component(sb, &instance).await?
+        }
+        Handle::Component(_) => {
+            return Err(Error::bad_input(format!(
+                "`{}` is a component; only its `_start` (wasi:cli/run) is a process export",
+                sb.name
+            )));
+        }
+        Handle::Core(instance) => {
+            let Some(func) = instance.get_func(&mut sb.store, export) else {
+                return Err(crate::module::missing_export(
+                    &sb.compiled,
+                    &sb.name,
+                    export,
+                ));
+            };
+            let func = func.typed::<(), ()>(&sb.store).map_err(|_| {
+                Error::bad_input(format!(
+                    "export `{export}` of {} is {}; a message handler takes no arguments and returns nothing",
+                    sb.name,
+                    crate::module::func_type_string(&func.ty(&sb.store)),
+                ))
+            })?;
+            stdin.set(message);
+            sb.call_typed_raw(&func, ()).await
+        }
     };
-    let func = func.typed::<(), ()>(&sb.store).map_err(|_| {
-        Error::bad_input(format!(
-            "export `{export}` of {} is {}; a message handler takes no arguments and returns nothing",
-            sb.name,
-            crate::module::func_type_string(&func.ty(&sb.store)),
-        ))
-    })?;
-    stdin.set(message);
-    match sb.call_typed_raw(&func, ()).await {
+    match run {
         Ok(()) => Ok(()),
-        // `proc_exit(0)` ends the message successfully.
         Err(e) if matches!(e.downcast_ref::<I32Exit>(), Some(I32Exit(0))) => Ok(()),
         Err(e) => Err(sb.classify(e)),
     }
+}
+
+/// `wasi:cli/run` of an instantiated component; the outer error is a
+/// component that is not a command, the inner one the run's (a failed run
+/// is exit status 1).
+async fn run_component(
+    sb: &mut Sandbox,
+    instance: &wasmtime::component::Instance,
+) -> Result<wasmtime::Result<()>> {
+    let not_command = |e: wasmtime::Error| {
+        Error::not_found(format!(
+            "export `wasi:cli/run` in component {}: it is not a WASI command ({e})",
+            sb.name
+        ))
+    };
+    let run = match sb.exec {
+        Exec::Sync => {
+            let cmd = wasmtime_wasi::p2::bindings::sync::Command::new(&mut sb.store, instance)
+                .map_err(not_command)?;
+            cmd.wasi_cli_run().call_run(&mut sb.store)
+        }
+        Exec::Async => {
+            let cmd = wasmtime_wasi::p2::bindings::Command::new(&mut sb.store, instance)
+                .map_err(not_command)?;
+            cmd.wasi_cli_run().call_run(&mut sb.store).await
+        }
+    };
+    Ok(match run {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(())) => Err(wasmtime::Error::new(I32Exit(1))),
+        Err(e) => Err(e),
+    })
 }

@@ -637,16 +637,6 @@ pub(crate) async fn call(
             Some(c) => c,
             None => crate::convention::detect(module, function)?,
         };
-        if convention == crate::convention::Convention::Process {
-            let message = bytes::Bytes::copy_from_slice(input);
-            let out = if function == "_start" {
-                crate::process::process(module, message, opts, exec).await?
-            } else {
-                let mut instance = crate::instance::Instance::new(module, opts, exec).await?;
-                instance.message_in(function, message).await?
-            };
-            return Ok(out.map(|stdout| crate::convention::Data::Bytes(stdout.into())));
-        }
         let (mut sb, handle) = fresh(module, function, opts, exec).await?;
         let data =
             crate::convention::call_in(&mut sb, handle, convention, function, input, opts.args)

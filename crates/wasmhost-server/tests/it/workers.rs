@@ -342,3 +342,35 @@ async fn static_files_and_cors() {
         .expect("echo");
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
 }
+
+/// One thread drives the server, its guests and the client: the quick
+/// requests are answered while a guest spins only because that guest
+/// yields to the executor at every epoch tick.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_guest_does_not_stall_other_requests_on_the_same_thread() {
+    let mut c = config();
+    c.request_timeout = Duration::from_secs(3);
+    c.routes = vec![
+        route("/spin", "loop.wat", ",mode=function,function=run"),
+        route("/add", "numeric.wat", ",mode=function,function=add_i32"),
+    ];
+    let s = TestServer::start(c).await;
+    let spin = tokio::spawn(s.client.post(s.at("/spin")).body("").send());
+    // Let the spinning request reach its guest (this thread runs it while
+    // the test sleeps; nothing else is waiting).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        let res = s
+            .client
+            .post(s.at("/add"))
+            .body("[1, 2]")
+            .send()
+            .await
+            .expect("add");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.text().await.expect("text"), "3");
+    }
+    assert!(!spin.is_finished(), "the spinning request ended first");
+    let res = spin.await.expect("task").expect("spin");
+    assert_eq!(error_of(res).await, (504, "request_timeout".to_string()));
+}

@@ -229,8 +229,9 @@ impl Linkers {
         }
         // The host side of the calling conventions: harmless without a
         // guest that uses them, and needed by every guest that does.
-        crate::convention::extism::add_to_linker(&mut core)?;
-        crate::convention::assemblyscript::add_to_linker(&mut core, key.random())?;
+        for convention in crate::convention::TABLE {
+            convention.link(&mut core, &key)?;
+        }
         for name in &key.host {
             let set = registered.get(name).ok_or_else(|| {
                 crate::Error::not_found(format!(

@@ -375,6 +375,15 @@ impl Captures {
         (read(&self.stdout), read(&self.stderr))
     }
 
+    /// What the guest wrote to stdout since the last take, leaving the pipe
+    /// empty (stderr stays for the call's outcome).
+    pub(crate) fn take_stdout(&self) -> Vec<u8> {
+        self.stdout
+            .as_ref()
+            .map(SharedOutput::take)
+            .unwrap_or_default()
+    }
+
     /// An error if the guest wrote more than a capture limit allows since
     /// the last take: its output would otherwise be silently cut short.
     pub(crate) fn overflow(&self) -> Option<Error> {

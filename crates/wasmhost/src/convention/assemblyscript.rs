@@ -172,6 +172,63 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>, random: bo
     Ok(())
 }
 
+/// [`Convention::AssemblyScript`](super::Convention::AssemblyScript).
+pub(crate) struct AssemblyScript;
+
+impl super::Calling for AssemblyScript {
+    fn id(&self) -> super::Convention {
+        super::Convention::AssemblyScript
+    }
+
+    fn names(&self) -> &'static [&'static str] {
+        &["assemblyscript", "as"]
+    }
+
+    fn fits(
+        &self,
+        code: &crate::module::Code,
+        traits: &super::Traits,
+        function: &str,
+    ) -> std::result::Result<(), String> {
+        super::core_of(code)?;
+        if !traits.assemblyscript {
+            return Err(
+                "it does not export `__new` (build with `asc --exportRuntime`)".to_string(),
+            );
+        }
+        check_signature(&super::core_func(code, function)?)
+    }
+
+    fn link(
+        &self,
+        core: &mut wasmtime::Linker<HostState>,
+        key: &crate::capabilities::GrantKey,
+    ) -> Result<()> {
+        add_to_linker(core, key.random())
+    }
+
+    fn call<'a>(
+        &'a self,
+        sb: &'a mut Sandbox,
+        handle: Handle,
+        function: &'a str,
+        input: &'a [u8],
+        _: crate::call::ArgsFormat,
+    ) -> super::CallFuture<'a> {
+        Box::pin(async move {
+            let text = std::str::from_utf8(input).map_err(|e| {
+                Error::bad_input(format!(
+                    "an AssemblyScript string argument must be UTF-8 text: {e}"
+                ))
+            })?;
+            call(sb, handle, function, text).await.map(|s| match s {
+                Some(s) => super::Data::Text(s),
+                None => super::Data::None,
+            })
+        })
+    }
+}
+
 /// Calls string export `function` with `arg`; `None` when it returned `null`.
 pub(crate) async fn call(
     sb: &mut Sandbox,

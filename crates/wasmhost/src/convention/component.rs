@@ -229,6 +229,42 @@ fn type_name(t: &Type) -> String {
     }
 }
 
+/// [`Convention::Component`](super::Convention::Component).
+pub(crate) struct Wit;
+
+impl super::Calling for Wit {
+    fn id(&self) -> super::Convention {
+        super::Convention::Component
+    }
+
+    fn names(&self) -> &'static [&'static str] {
+        &["component", "wit"]
+    }
+
+    fn fits(
+        &self,
+        code: &crate::module::Code,
+        _: &super::Traits,
+        function: &str,
+    ) -> std::result::Result<(), String> {
+        match code {
+            crate::module::Code::Component(c) => find_func_type(c, function).map(|_| ()),
+            crate::module::Code::Core(_) => Err("it is a core module, not a component".to_string()),
+        }
+    }
+
+    fn call<'a>(
+        &'a self,
+        sb: &'a mut Sandbox,
+        handle: Handle,
+        function: &'a str,
+        input: &'a [u8],
+        args: ArgsFormat,
+    ) -> super::CallFuture<'a> {
+        Box::pin(call(sb, handle, function, input, args))
+    }
+}
+
 /// Calls `function` with arguments from `input`.
 pub(crate) async fn call(
     sb: &mut Sandbox,

@@ -398,6 +398,55 @@ pub(crate) fn check_signature(f: &wasmtime::FuncType) -> std::result::Result<(),
     }
 }
 
+/// [`Convention::Extism`](super::Convention::Extism).
+pub(crate) struct Extism;
+
+impl super::Calling for Extism {
+    fn id(&self) -> super::Convention {
+        super::Convention::Extism
+    }
+
+    fn names(&self) -> &'static [&'static str] {
+        &["extism", "plugin"]
+    }
+
+    fn fits(
+        &self,
+        code: &crate::module::Code,
+        traits: &super::Traits,
+        function: &str,
+    ) -> std::result::Result<(), String> {
+        super::core_of(code)?;
+        if !traits.extism {
+            return Err("it imports nothing from `extism:host/env`".to_string());
+        }
+        check_signature(&super::core_func(code, function)?)
+    }
+
+    fn link(
+        &self,
+        core: &mut wasmtime::Linker<HostState>,
+        _: &crate::capabilities::GrantKey,
+    ) -> Result<()> {
+        add_to_linker(core)
+    }
+
+    fn call<'a>(
+        &'a self,
+        sb: &'a mut Sandbox,
+        handle: Handle,
+        function: &'a str,
+        input: &'a [u8],
+        _: crate::call::ArgsFormat,
+    ) -> super::CallFuture<'a> {
+        Box::pin(async move {
+            call(sb, handle, function, input)
+                .await
+                .map(super::Data::Bytes)
+        })
+    }
+}
+
 /// Calls plugin function `function` with `input`.
 pub(crate) async fn call(
     sb: &mut Sandbox,

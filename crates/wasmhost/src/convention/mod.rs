@@ -32,19 +32,100 @@
 pub mod assemblyscript;
 pub mod component;
 pub mod extism;
+mod numeric;
+mod process;
 pub mod raw;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use crate::call::{ArgsFormat, Value, ValueType};
+use crate::call::{ArgsFormat, Value};
+use crate::capabilities::GrantKey;
 use crate::error::{Error, Result};
 use crate::module::{Code, Module};
-use crate::sandbox::{Handle, Sandbox};
+use crate::sandbox::{Handle, HostState, Sandbox};
+
+/// What a convention's call returns: a boxed future, so that the table of
+/// conventions can hold them all (one allocation per call).
+pub(crate) type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Data>> + Send + 'a>>;
+
+/// One calling convention: how to tell whether a function speaks it, the
+/// host code it needs linked, and how to call through it. Each lives in its
+/// own file; [`TABLE`] lists them all. Adding a convention is one file,
+/// one line in [`TABLE`] and its variant in [`Convention`].
+pub(crate) trait Calling: Sync {
+    /// Which convention this is.
+    fn id(&self) -> Convention;
+    /// Its names: the first is canonical (`--abi`, messages), the rest are
+    /// accepted aliases.
+    fn names(&self) -> &'static [&'static str];
+    /// Whether detection may pick it (the process convention must be asked for).
+    fn detected(&self) -> bool {
+        true
+    }
+    /// Whether `function` of `code` can be called through it, and if not, why.
+    fn fits(&self, code: &Code, traits: &Traits, function: &str)
+    -> std::result::Result<(), String>;
+    /// Host code the convention needs in every core linker (harmless for
+    /// guests that do not use it).
+    fn link(&self, _core: &mut wasmtime::Linker<HostState>, _key: &GrantKey) -> Result<()> {
+        Ok(())
+    }
+    /// Calls `function` of an instantiated module with `input`.
+    fn call<'a>(
+        &'a self,
+        sb: &'a mut Sandbox,
+        handle: Handle,
+        function: &'a str,
+        input: &'a [u8],
+        args: ArgsFormat,
+    ) -> CallFuture<'a>;
+}
+
+/// Every convention, in detection order.
+pub(crate) static TABLE: [&dyn Calling; 6] = [
+    &component::Wit,
+    &extism::Extism,
+    &assemblyscript::AssemblyScript,
+    &raw::Raw,
+    &numeric::Numeric,
+    &process::Process,
+];
+
+/// The table entry of `convention`.
+pub(crate) fn calling(convention: Convention) -> &'static dyn Calling {
+    TABLE
+        .iter()
+        .copied()
+        .find(|c| c.id() == convention)
+        .unwrap_or(TABLE[0])
+}
+
+/// The core module behind `code`, or why a core-module convention cannot
+/// call into a component.
+pub(crate) fn core_of(code: &Code) -> std::result::Result<&wasmtime::Module, String> {
+    match code {
+        Code::Core(m) => Ok(m),
+        Code::Component(_) => Err("it is a component, not a core module".to_string()),
+    }
+}
+
+/// The type of exported function `function` of a core module.
+pub(crate) fn core_func(
+    code: &Code,
+    function: &str,
+) -> std::result::Result<wasmtime::FuncType, String> {
+    match core_of(code)?.get_export(function) {
+        Some(wasmtime::ExternType::Func(f)) => Ok(f),
+        _ => Err(format!("it exports no function `{function}`")),
+    }
+}
 
 /// A way of passing data into a guest function and getting data back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,14 +159,7 @@ impl Convention {
 
     /// The name used on the command line (`--abi`) and in messages.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Convention::Component => "component",
-            Convention::Extism => "extism",
-            Convention::AssemblyScript => "assemblyscript",
-            Convention::Raw => "raw",
-            Convention::Numeric => "numeric",
-            Convention::Process => "process",
-        }
+        calling(self).names().first().copied().unwrap_or("?")
     }
 }
 
@@ -99,19 +173,15 @@ impl std::str::FromStr for Convention {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "component" | "wit" => Convention::Component,
-            "extism" | "plugin" => Convention::Extism,
-            "assemblyscript" | "as" => Convention::AssemblyScript,
-            "raw" => Convention::Raw,
-            "numeric" | "core" => Convention::Numeric,
-            "process" | "stdio" => Convention::Process,
-            _ => {
-                return Err(Error::bad_input(format!(
-                    "`{s}` is not a calling convention (component, extism, assemblyscript, raw, numeric, process)"
-                )));
-            }
-        })
+        let wanted = s.to_ascii_lowercase();
+        if let Some(c) = TABLE.iter().find(|c| c.names().contains(&wanted.as_str())) {
+            return Ok(c.id());
+        }
+        let known: Vec<&str> = TABLE.iter().map(|c| c.names()[0]).collect();
+        Err(Error::bad_input(format!(
+            "`{s}` is not a calling convention ({})",
+            known.join(", ")
+        )))
     }
 }
 
@@ -149,11 +219,11 @@ impl Traits {
             .map(|e| e.name().to_string())
             .collect();
         for f in funcs {
-            if let Some(c) = Convention::ALL
-                .into_iter()
-                .find(|c| verdict(code, &traits, &f, *c).is_ok())
+            if let Some(c) = TABLE
+                .iter()
+                .find(|c| c.detected() && c.fits(code, &traits, &f).is_ok())
             {
-                traits.detected.insert(f, c);
+                traits.detected.insert(f, c.id());
             }
         }
         traits
@@ -178,78 +248,6 @@ impl Traits {
     }
 }
 
-/// Whether `function` of `code` can be called through `convention`, and if
-/// not, why.
-fn verdict(
-    code: &Code,
-    traits: &Traits,
-    function: &str,
-    convention: Convention,
-) -> std::result::Result<(), String> {
-    let core = match code {
-        Code::Core(m) => m,
-        Code::Component(comp) => {
-            return match convention {
-                Convention::Component => component::find_func_type(comp, function).map(|_| ()),
-                _ => Err("it is a component, not a core module".to_string()),
-            };
-        }
-    };
-    let func = match core.get_export(function) {
-        Some(wasmtime::ExternType::Func(f)) => Some(f),
-        _ => None,
-    };
-    let no_func = || Err(format!("it exports no function `{function}`"));
-    match convention {
-        Convention::Component => Err("it is a core module, not a component".to_string()),
-        Convention::Process => match func {
-            _ if function == "_start"
-                || func
-                    .as_ref()
-                    .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0) =>
-            {
-                Ok(())
-            }
-            None => no_func(),
-            Some(f) => Err(format!(
-                "a process export takes and returns nothing; `{function}` is {}",
-                crate::module::func_type_string(&f)
-            )),
-        },
-        Convention::Extism if !traits.extism => {
-            Err("it imports nothing from `extism:host/env`".to_string())
-        }
-        Convention::AssemblyScript if !traits.assemblyscript => {
-            Err("it does not export `__new` (build with `asc --exportRuntime`)".to_string())
-        }
-        Convention::Raw if traits.allocator.is_none() => {
-            Err("it exports no allocator (`alloc`, `malloc` or `cabi_realloc`)".to_string())
-        }
-        _ => {
-            let Some(f) = func else {
-                return no_func();
-            };
-            match convention {
-                Convention::Extism => extism::check_signature(&f),
-                Convention::AssemblyScript => assemblyscript::check_signature(&f),
-                Convention::Raw => raw::check_signature(&f, 0),
-                _ => {
-                    if f.params()
-                        .chain(f.results())
-                        .all(|t| ValueType::from_wasm(&t).is_some())
-                    {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "`{function}` has parameters or results that are not numbers"
-                        ))
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// For each convention, whether `function` of `module` can be called
 /// through it, and if not, why.
 pub(crate) fn fits(
@@ -257,9 +255,10 @@ pub(crate) fn fits(
     function: &str,
 ) -> Vec<(Convention, std::result::Result<(), String>)> {
     let compiled = &module.compiled;
-    Convention::ALL
+    TABLE
         .iter()
-        .map(|&c| (c, verdict(&compiled.code, &compiled.traits, function, c)))
+        .filter(|c| c.detected())
+        .map(|c| (c.id(), c.fits(&compiled.code, &compiled.traits, function)))
         .collect()
 }
 
@@ -314,98 +313,9 @@ pub(crate) async fn call_in(
     input: &[u8],
     args: ArgsFormat,
 ) -> Result<Data> {
-    match convention {
-        Convention::Component => component::call(sb, handle, function, input, args).await,
-        Convention::Extism => extism::call(sb, handle, function, input)
-            .await
-            .map(Data::Bytes),
-        Convention::AssemblyScript => {
-            let text = std::str::from_utf8(input).map_err(|e| {
-                Error::bad_input(format!(
-                    "an AssemblyScript string argument must be UTF-8 text: {e}"
-                ))
-            })?;
-            assemblyscript::call(sb, handle, function, text)
-                .await
-                .map(|s| match s {
-                    Some(s) => Data::Text(s),
-                    None => Data::None,
-                })
-        }
-        Convention::Raw => raw::call(sb, handle, function, input, &[])
-            .await
-            .map(|b| Data::Bytes(b.into())),
-        Convention::Process => Err(Error::internal(
-            "process calls are routed through Instance::message and Module::process_sync",
-        )),
-        Convention::Numeric => {
-            let sig = numeric_signature(sb, handle, function)?;
-            let args = numeric_args(&sig, input)?;
-            crate::sandbox::invoke_in(sb, handle, function, &args)
-                .await
-                .map(Data::Numbers)
-        }
-    }
-}
-
-fn numeric_signature(sb: &mut Sandbox, handle: Handle, function: &str) -> Result<Vec<ValueType>> {
-    let Handle::Core(instance) = handle else {
-        return Err(Error::bad_input("numeric calls need a core module"));
-    };
-    let (_, ty) = sb.export(instance, function)?;
-    ty.params()
-        .map(|t| {
-            ValueType::from_wasm(&t).ok_or_else(|| {
-                Error::bad_input(format!("`{function}` takes a `{t}`, which is not a number"))
-            })
-        })
-        .collect()
-}
-
-/// Numeric arguments from a call's input: a JSON array (or, for one
-/// parameter, a bare JSON number); numbers may also be strings in the
-/// notation `wasmtime run --invoke` accepts (`"0x10"`, `"-1"`).
-pub(crate) fn numeric_args(params: &[ValueType], input: &[u8]) -> Result<Vec<Value>> {
-    let text = std::str::from_utf8(input)
-        .map_err(|_| Error::bad_input("numeric arguments must be JSON text"))?
-        .trim();
-    let json: serde_json::Value = if text.is_empty() {
-        serde_json::Value::Array(Vec::new())
-    } else {
-        serde_json::from_str(text).map_err(|e| {
-            Error::bad_input(format!(
-                "numeric arguments must be a JSON array of numbers, like [1, 2.5]: {e}"
-            ))
-        })?
-    };
-    let items = match json {
-        serde_json::Value::Array(items) => items,
-        other => vec![other],
-    };
-    if items.len() != params.len() {
-        return Err(Error::bad_input(format!(
-            "the function takes {} argument(s), {} given",
-            params.len(),
-            items.len()
-        )));
-    }
-    params
-        .iter()
-        .zip(items)
-        .enumerate()
-        .map(|(i, (ty, item))| {
-            let text = match &item {
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::String(s) => s.clone(),
-                other => {
-                    return Err(Error::bad_input(format!(
-                        "argument {i}: expected a number ({ty}), got {other}"
-                    )));
-                }
-            };
-            Value::parse(*ty, &text).map_err(|e| Error::bad_input(format!("argument {i}: {e}")))
-        })
-        .collect()
+    calling(convention)
+        .call(sb, handle, function, input, args)
+        .await
 }
 
 /// What a call returned, with typed accessors.
@@ -518,6 +428,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_table_names_every_convention_once() {
+        let detected: Vec<Convention> = TABLE
+            .iter()
+            .filter(|c| c.detected())
+            .map(|c| c.id())
+            .collect();
+        assert_eq!(detected, Convention::ALL);
+        for c in TABLE {
+            assert_eq!(calling(c.id()).id(), c.id());
+            for name in c.names() {
+                assert_eq!(name.parse::<Convention>().unwrap(), c.id());
+            }
+            assert_eq!(c.id().to_string(), c.names()[0]);
+        }
+        assert!("nope".parse::<Convention>().is_err());
+    }
+
+    #[test]
     fn data_accessors() {
         assert_eq!(Data::Numbers(vec![Value::I32(7)]).integer().unwrap(), 7);
         assert_eq!(Data::Text(" 12 ".into()).integer().unwrap(), 12);
@@ -540,35 +468,5 @@ mod tests {
         }
         let p: P = Data::Text(r#"{"x": 3}"#.into()).json_as().unwrap();
         assert_eq!(p.x, 3);
-    }
-
-    #[test]
-    fn numeric_args_from_json() {
-        let p = [ValueType::I32, ValueType::F64];
-        assert_eq!(
-            numeric_args(&p, b"[1, 2.5]").unwrap(),
-            vec![Value::I32(1), Value::F64(2.5)]
-        );
-        assert_eq!(
-            numeric_args(&[ValueType::I64], b"5").unwrap(),
-            vec![Value::I64(5)]
-        );
-        assert_eq!(
-            numeric_args(&[ValueType::I32], br#"["0x10"]"#).unwrap(),
-            vec![Value::I32(16)]
-        );
-        assert!(
-            numeric_args(&p, b"[1]")
-                .unwrap_err()
-                .to_string()
-                .contains("2 argument")
-        );
-        assert!(
-            numeric_args(&p, b"[1, true]")
-                .unwrap_err()
-                .to_string()
-                .contains("argument 1")
-        );
-        assert!(numeric_args(&[], b"").unwrap().is_empty());
     }
 }

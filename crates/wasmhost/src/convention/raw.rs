@@ -93,6 +93,49 @@ pub(crate) fn check_signature(
     }
 }
 
+/// [`Convention::Raw`](super::Convention::Raw).
+pub(crate) struct Raw;
+
+impl super::Calling for Raw {
+    fn id(&self) -> super::Convention {
+        super::Convention::Raw
+    }
+
+    fn names(&self) -> &'static [&'static str] {
+        &["raw"]
+    }
+
+    fn fits(
+        &self,
+        code: &crate::module::Code,
+        traits: &super::Traits,
+        function: &str,
+    ) -> std::result::Result<(), String> {
+        super::core_of(code)?;
+        if traits.allocator.is_none() {
+            return Err(
+                "it exports no allocator (`alloc`, `malloc` or `cabi_realloc`)".to_string(),
+            );
+        }
+        check_signature(&super::core_func(code, function)?, 0)
+    }
+
+    fn call<'a>(
+        &'a self,
+        sb: &'a mut Sandbox,
+        handle: Handle,
+        function: &'a str,
+        input: &'a [u8],
+        _: crate::call::ArgsFormat,
+    ) -> super::CallFuture<'a> {
+        Box::pin(async move {
+            call(sb, handle, function, input, &[])
+                .await
+                .map(|b| super::Data::Bytes(b.into()))
+        })
+    }
+}
+
 /// Calls `function` in a fresh sandbox with raw transfer.
 pub(crate) async fn call_fresh(
     module: &Module,
