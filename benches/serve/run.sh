@@ -115,7 +115,8 @@ fi
 if ! command -v curl >/dev/null; then
     apt-get install -y curl >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y curl >/dev/null; }
 fi
-if [[ ! -x "$WASMTIME" ]] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"; then
+# wasmtime-cli only when a wasmtime target is asked for.
+if [[ " $ONLY " == *" wasmtime-"* ]] && { [[ ! -x "$WASMTIME" ]] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"; }; then
     log "installing wasmtime-cli $WASMTIME_VERSION into $TOOLS (about 25 minutes on 2 cores)"
     cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --root "$TOOLS"
 fi

@@ -172,6 +172,8 @@ async fn a_spinning_guest_does_not_stall_other_calls_on_the_same_executor() {
     assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
 }
 
+/// A client that gives up drops the call's future mid-call; wasmtime once
+/// panicked on exactly this (CVE-2026-27195).
 #[tokio::test(flavor = "current_thread")]
 async fn a_dropped_call_frees_its_slot_and_stack_and_the_next_call_succeeds() {
     // One instance slot and one fiber stack: a leak of either would make
