@@ -17,7 +17,10 @@
 //!   echoing 1 KiB stdin to stdout, against raw wasmtime + wasmtime-wasi p1.
 //! * `cold_start_1mib`: new `Runtime` + `load_bytes` + first `invoke` of a
 //!   generated module of more than 1 MiB, from the disk cache against
-//!   compiling (plus the load alone, and raw wasmtime deserializing a `.cwasm`).
+//!   compiling; the same through `load(Source::File)` of the module written
+//!   to a file (the path index then spares reading and hashing it); the
+//!   loads alone; and raw wasmtime deserializing a `.cwasm` (whole cold path,
+//!   and `deserialize_file` alone).
 //! * `threads`: fresh-instance calls on one shared `Module` from 1 and 2
 //!   threads at once, and the same for raw wasmtime.
 //! * `component_record`: `Module::call("echo-person", JSON)` of the
@@ -359,7 +362,9 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         let dir = rt.disk_cache_dir().expect("disk cache dir");
         let sizes: Vec<u64> = std::fs::read_dir(dir)
             .expect("cache dir")
-            .map(|e| e.expect("entry").metadata().expect("metadata").len())
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .map(|p| std::fs::metadata(p).expect("metadata").len())
             .collect();
         assert_eq!(sizes.len(), 1, "one artifact in {}", dir.display());
         println!("{GROUP}: artifact: {} bytes", sizes[0]);
@@ -372,6 +377,31 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         out
     };
     let compile_config = RuntimeConfig::default();
+
+    // The same module as a file, for `load(Source::File)`.
+    let input_dir = tempfile::tempdir().expect("temp dir");
+    let input = Source::File(input_dir.path().join("big.wasm"));
+    if let Source::File(path) = &input {
+        std::fs::write(path, &bytes).expect("write big.wasm");
+    }
+    // Stamps are trusted only once taken 2 s after the file last changed
+    // (the racy-timestamp rule), so wait that long after writing the input
+    // and the artifact, then load once: that load checks the artifact's
+    // checksum and records its stamp, and records the file's digest in the
+    // path index. Every timed load after it takes the steady-state path.
+    std::thread::sleep(Duration::from_millis(2100));
+    for round in 0..2 {
+        let rt = Runtime::new(disk_config.clone()).expect("runtime");
+        rt.load(&input).expect("load big.wasm");
+        let stats = rt.cache_stats();
+        assert_eq!(
+            (stats.disk_hits, stats.disk_verified, stats.path_index_hits),
+            (1, 1 - round, round),
+            "{stats:?}"
+        );
+        drop(rt);
+        wait_for_epoch_threads(epoch_baseline);
+    }
 
     // Raw wasmtime: the same module precompiled to a `.cwasm` file.
     let floor_dir = tempfile::tempdir().expect("temp dir");
@@ -387,8 +417,9 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
 
     // New runtime + load + first call. The input copy, the drops and the
     // exit of the dropped runtime's epoch thread are not timed (a process
-    // starting cold has no previous runtime to tear down).
-    let cold = |config: &RuntimeConfig, from_disk: bool| {
+    // starting cold has no previous runtime to tear down). `source` is
+    // `None` for `load_bytes` of the bytes in memory, else the file.
+    let cold = |config: &RuntimeConfig, way: LoadPath, source: Option<Source>| {
         let config = config.clone();
         let bytes = &bytes;
         let expected = &expected;
@@ -398,11 +429,15 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
                 let raw = bytes.clone();
                 let start = Instant::now();
                 let rt = Runtime::new(config.clone()).expect("runtime");
-                let m = rt.load_bytes(raw).expect("load big module");
+                let m = match &source {
+                    Some(source) => rt.load(source),
+                    None => rt.load_bytes(raw),
+                }
+                .expect("load big module");
                 let out = m.invoke("run", &[]).expect("run big module");
                 total += start.elapsed();
                 assert_eq!(&out.value, expected);
-                check_path(&rt, from_disk);
+                check_path(&rt, way);
                 drop((m, rt));
                 wait_for_epoch_threads(epoch_baseline);
             }
@@ -410,7 +445,7 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
         }
     };
     // The load alone, in a runtime created before the clock starts.
-    let load_only = |config: &RuntimeConfig, from_disk: bool| {
+    let load_only = |config: &RuntimeConfig, way: LoadPath, source: Option<Source>| {
         let config = config.clone();
         let bytes = &bytes;
         move |iters: u64| {
@@ -419,18 +454,24 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
                 let raw = bytes.clone();
                 let rt = Runtime::new(config.clone()).expect("runtime");
                 let start = Instant::now();
-                let m = rt.load_bytes(raw).expect("load big module");
+                let m = match &source {
+                    Some(source) => rt.load(source),
+                    None => rt.load_bytes(raw),
+                }
+                .expect("load big module");
                 total += start.elapsed();
-                check_path(&rt, from_disk);
+                check_path(&rt, way);
                 drop((m, rt));
                 wait_for_epoch_threads(epoch_baseline);
             }
             total
         }
     };
-    let mut disk = cold(&disk_config, true);
-    let mut compile = cold(&compile_config, false);
-    let mut disk_load = load_only(&disk_config, true);
+    let mut disk = cold(&disk_config, LoadPath::Disk, None);
+    let mut disk_file = cold(&disk_config, LoadPath::DiskByPath, Some(input.clone()));
+    let mut compile = cold(&compile_config, LoadPath::Compile, None);
+    let mut disk_load = load_only(&disk_config, LoadPath::Disk, None);
+    let mut disk_file_load = load_only(&disk_config, LoadPath::DiskByPath, Some(input.clone()));
     let mut raw_cwasm = |iters: u64| {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
@@ -446,6 +487,21 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
             let v = call_run(&engine, &pre);
             total += start.elapsed();
             assert_eq!(vec![Value::I32(v)], expected);
+        }
+        total
+    };
+    // `deserialize_file` alone, with an engine built before the clock starts
+    // (the floor of `disk_cache_load_only`).
+    let mut raw_deserialize = |iters: u64| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let engine = Floor::new(Tuning::AsWasmhost).engine;
+            let start = Instant::now();
+            // SAFETY: as above.
+            let module = unsafe { wasmtime::Module::deserialize_file(&engine, &cwasm) }
+                .expect("deserialize .cwasm");
+            total += start.elapsed();
+            drop((module, engine));
         }
         total
     };
@@ -469,9 +525,16 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
     let mut g = c.benchmark_group(GROUP);
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.bench_function("disk_cache", |b| b.iter_custom(&mut disk));
+    g.bench_function("disk_cache_file", |b| b.iter_custom(&mut disk_file));
     g.bench_function("compile", |b| b.iter_custom(&mut compile));
     g.bench_function("disk_cache_load_only", |b| b.iter_custom(&mut disk_load));
+    g.bench_function("disk_cache_file_load_only", |b| {
+        b.iter_custom(&mut disk_file_load)
+    });
     g.bench_function("wasmtime_floor_cwasm", |b| b.iter_custom(&mut raw_cwasm));
+    g.bench_function("wasmtime_floor_deserialize_only", |b| {
+        b.iter_custom(&mut raw_deserialize)
+    });
     g.bench_function("engine_new", |b| b.iter_custom(&mut engine_as_wasmhost));
     g.bench_function("engine_new_fiber_stacks", |b| {
         b.iter_custom(&mut engine_fiber_stacks)
@@ -487,6 +550,9 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
                 ("wasmtime_floor_cwasm", &mut raw_cwasm),
                 ("engine_new", &mut engine_as_wasmhost),
                 ("engine_new_fiber_stacks", &mut engine_fiber_stacks),
+                ("disk_cache_file", &mut disk_file),
+                ("disk_cache_file_load_only", &mut disk_file_load),
+                ("wasmtime_floor_deserialize_only", &mut raw_deserialize),
             ],
             COLD_ROUNDS,
             Duration::from_millis(200),
@@ -506,6 +572,24 @@ fn cold_start_1mib(c: &mut Criterion, mode: &Mode, report: &mut Vec<String>) {
             m[0].ratio(&m[3]),
             fmt_ns(m[4].median()),
             fmt_ns(m[5].median()),
+        );
+        emit(report, line);
+        let line = format!(
+            "ratio {GROUP}: disk_cache_file {} = {:.2}x wasmtime_floor_cwasm (per-round {}); \
+             disk_cache {} = {:.2}x it\n\
+             ratio {GROUP}: disk_cache_file_load_only {} = {:.2}x wasmtime_floor_deserialize_only {} \
+             (per-round {}); disk_cache_load_only {} = {:.2}x it",
+            fmt_ns(m[6].median()),
+            m[6].ratio(&m[3]),
+            m[6].round_ratios(&m[3]),
+            fmt_ns(m[0].median()),
+            m[0].ratio(&m[3]),
+            fmt_ns(m[7].median()),
+            m[7].ratio(&m[8]),
+            fmt_ns(m[8].median()),
+            m[7].round_ratios(&m[8]),
+            fmt_ns(m[2].median()),
+            m[2].ratio(&m[8]),
         );
         emit(report, line);
     }
@@ -558,14 +642,27 @@ fn wait_for_epoch_threads(baseline: usize) {
     }
 }
 
+/// The path a cold load is meant to take.
+#[derive(Debug, Clone, Copy)]
+enum LoadPath {
+    /// From the disk cache, the artifact trusted by its stamp.
+    Disk,
+    /// The same, the digest taken from the path index (input not read).
+    DiskByPath,
+    /// Compiled.
+    Compile,
+}
+
 /// Checks that a cold load took the path it was meant to measure.
-fn check_path(rt: &Runtime, from_disk: bool) {
-    let stats = rt.cache_stats();
-    if from_disk {
-        assert_eq!((stats.disk_hits, stats.compiles), (1, 0), "{stats:?}");
-    } else {
-        assert_eq!((stats.disk_hits, stats.compiles), (0, 1), "{stats:?}");
-    }
+fn check_path(rt: &Runtime, way: LoadPath) {
+    let s = rt.cache_stats();
+    let got = (s.disk_hits, s.disk_verified, s.compiles, s.path_index_hits);
+    let want = match way {
+        LoadPath::Disk => (1, 0, 0, 0),
+        LoadPath::DiskByPath => (1, 0, 0, 1),
+        LoadPath::Compile => (0, 0, 1, 0),
+    };
+    assert_eq!(got, want, "{way:?}: {s:?}");
 }
 
 /// A module of `funcs` functions of `steps` arithmetic steps each, with

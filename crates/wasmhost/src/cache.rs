@@ -1,30 +1,45 @@
-//! Compiled-module caches: one in memory, one on disk.
+//! Compiled-module caches: one in memory, one on disk, and the path index.
 //!
-//! Both are keyed by the sha256 [`Digest`] of the module's wasm bytes.
+//! Both caches are keyed by the sha256 [`Digest`] of the module's wasm bytes.
 //!
 //! * The **memory cache** holds compiled modules, bounded by entry count,
 //!   compiled bytes and an idle TTL, evicting the least recently used first.
-//! * The **disk cache** holds serialized compiled artifacts under
-//!   `STATE/cache/<engine fingerprint>/<digest>.cwasm`. The fingerprint covers
-//!   the wasmtime version and every engine setting that affects compiled
-//!   code, so artifacts from another engine are never even looked at. Each
-//!   file starts with a header carrying the sha256 of its payload; a file
-//!   whose checksum does not match (truncated, corrupted, foreign) is deleted
-//!   and the module recompiled. Files are written to a temporary file and
-//!   renamed into place, so readers never see a partial artifact.
+//! * The **disk cache** holds compiled artifacts under
+//!   `STATE/cache/<engine fingerprint>/<digest>.cwasm`, each exactly
+//!   wasmtime's serialized module, so that loading maps the file
+//!   (`deserialize_open_file`) instead of reading and copying it. The
+//!   fingerprint covers the wasmtime version and every engine setting that
+//!   affects compiled code, so artifacts from another engine are never even
+//!   looked at. Beside each artifact, `<digest>.meta` records its format,
+//!   kind, length and CRC-32, and the artifact's stamp (device, inode,
+//!   size, mtime, ctime) as of the last load that checked the CRC in full. A
+//!   load trusts an artifact whose stamp is still the recorded one and
+//!   checks the CRC in full otherwise; an artifact without a valid record,
+//!   of the wrong length, with a bad CRC or refused by wasmtime's own header
+//!   check (another version or engine configuration) is deleted and the
+//!   module recompiled. Both files are written to a temporary file, fsynced
+//!   and renamed into place, so readers never see a partial one, and an
+//!   artifact is never written in place, so a mapped one stays intact.
+//! * The **path index** (in memory, and in `STATE/cache/paths.json` with a
+//!   state directory) remembers which digest a module file had at a given
+//!   stamp, so loading the same unchanged file again reads and hashes
+//!   nothing when its compiled module is in memory or on disk.
+//!
+//! Stamps are trusted only when taken at least 2 s after the file's last
+//! change: file times have a granularity, and a file changed twice within it
+//! could otherwise keep a stamp it no longer earns (the racy-git problem).
+//! Until then the file is read and checked (or hashed) on every load.
 
 use std::collections::HashMap;
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest as _, Sha256};
-
-use crate::module::{Compiled, Digest};
+use crate::module::{Code, Compiled, Digest, ModuleKind};
 
 /// Bounds of the in-memory compiled-module cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +97,14 @@ pub struct CacheStats {
     pub disk_writes: u64,
     /// Disk artifacts rejected (bad checksum, truncated, foreign) and removed.
     pub disk_rejected: u64,
+    /// Of the disk hits, those whose checksum was computed in full because
+    /// the artifact's stamp did not vouch for it (first load after it was
+    /// written, or the file changed).
+    pub disk_verified: u64,
+    /// Loads of a [`crate::Source::File`] whose digest came from the path
+    /// index and whose compiled module was found in memory or on disk: the
+    /// file was neither read nor hashed.
+    pub path_index_hits: u64,
     /// Modules compiled from wasm.
     pub compiles: u64,
     /// Entries evicted for size, count or TTL.
@@ -136,6 +159,8 @@ struct Counters {
     disk_hits: AtomicU64,
     disk_writes: AtomicU64,
     disk_rejected: AtomicU64,
+    disk_verified: AtomicU64,
+    path_index_hits: AtomicU64,
     compiles: AtomicU64,
     evictions: AtomicU64,
 }
@@ -286,6 +311,18 @@ impl MemoryCache {
     pub(crate) fn note_disk_rejected(&self) {
         self.counters.disk_rejected.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn note_disk_verified(&self) {
+        self.counters.disk_verified.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn note_path_index_hit(&self) {
+        self.counters
+            .path_index_hits
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    /// Counts a miss found out after a lookup that did not count it.
+    pub(crate) fn note_miss(&self) {
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn note_compile(&self) {
         self.counters.compiles.fetch_add(1, Ordering::Relaxed);
     }
@@ -308,6 +345,8 @@ impl MemoryCache {
             disk_hits: c.disk_hits.load(Ordering::Relaxed),
             disk_writes: c.disk_writes.load(Ordering::Relaxed),
             disk_rejected: c.disk_rejected.load(Ordering::Relaxed),
+            disk_verified: c.disk_verified.load(Ordering::Relaxed),
+            path_index_hits: c.path_index_hits.load(Ordering::Relaxed),
             compiles: c.compiles.load(Ordering::Relaxed),
             evictions: c.evictions.load(Ordering::Relaxed),
             entries: lru.map.len() as u64,
@@ -322,9 +361,125 @@ impl MemoryCache {
     }
 }
 
-/// Magic at the start of every disk artifact, versioned with our file format.
-const MAGIC: &[u8; 8] = b"WHCWASM1";
-const HEADER_LEN: usize = MAGIC.len() + 32;
+/// The `format` of every artifact record; a record of another format is
+/// refused (and its artifact recompiled).
+const ARTIFACT_FORMAT: &str = "wasmhost-artifact/2";
+/// The `format` of the path index file.
+const PATH_INDEX_FORMAT: &str = "wasmhost-paths/1";
+/// Name of the path index in `STATE/cache/`.
+pub(crate) const PATH_INDEX_FILE: &str = "paths.json";
+/// At most this many paths are remembered (the oldest records go first).
+const MAX_PATHS: usize = 4096;
+
+/// How long after a file's last change (mtime or ctime) a [`Stamp`] of it
+/// must have been taken to be trusted later. File times have a granularity
+/// (a kernel tick on Linux, 1 or 2 s on some file systems), so a file written
+/// again within the same tick as the version that was stamped can keep the
+/// very same stamp: the "racy git" problem. A stamp taken this long after the
+/// last change cannot be confused with a later change, whose ctime is then
+/// necessarily newer. Files younger than this are simply read (and hashed)
+/// again until they are old enough.
+const RACY_NS: i64 = 2_000_000_000;
+
+/// What identifies one version of a file without reading it: device, inode,
+/// size, mtime and ctime. Every write, truncation, rename over it or
+/// `set_modified` through the file system changes the ctime (which no
+/// user can set), and replacing the file changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl Stamp {
+    /// The stamp of a regular file (`None` for anything else, and on
+    /// platforms without inode numbers and ctimes, where nothing is trusted
+    /// by stamp and every load reads and checks the file).
+    #[cfg(unix)]
+    pub(crate) fn of(meta: &fs::Metadata) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+        meta.is_file().then(|| Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub(crate) fn of(_meta: &fs::Metadata) -> Option<Stamp> {
+        None
+    }
+
+    /// Whether a stamp taken at `taken_ns` (wall clock, taken *before* the
+    /// file was stat-ed) may vouch for this version of the file: only if the
+    /// file had not changed for [`RACY_NS`] by then.
+    pub(crate) fn settled(&self, taken_ns: i64) -> bool {
+        taken_ns.saturating_sub(self.mtime_ns.max(self.ctime_ns)) >= RACY_NS
+    }
+}
+
+/// A stamp and when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Recorded {
+    #[serde(flatten)]
+    stamp: Stamp,
+    taken_ns: i64,
+}
+
+impl Recorded {
+    /// Whether this record vouches for a file whose stamp is now `now`.
+    fn vouches_for(&self, now: &Stamp) -> bool {
+        self.stamp == *now && self.stamp.settled(self.taken_ns)
+    }
+}
+
+/// The wall clock in nanoseconds since the Unix epoch (0 if the clock is set
+/// before it, which makes every stamp unsettled).
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in `dir`, fsynced
+/// when `durable`, renamed into place. Readers see the old file or the new
+/// one, never a part.
+fn write_atomic(dir: &Path, path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    if durable {
+        tmp.as_file().sync_all()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The record beside each artifact (`<digest>.meta`, JSON): what the
+/// artifact is, its length and checksum, and the stamp of the artifact file
+/// as it was when a load last checked that checksum in full.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ArtifactMeta {
+    format: String,
+    digest: String,
+    kind: String,
+    /// Size of the module's wasm binary.
+    wasm_bytes: u64,
+    /// Length of the artifact file (wasmtime's serialized module).
+    payload_len: u64,
+    /// CRC-32 (IEEE) of the whole artifact file.
+    crc32: u32,
+    /// The artifact's stamp when its checksum last matched, if that was
+    /// long enough after it was written (see [`Stamp::settled`]).
+    #[serde(default)]
+    verified: Option<Recorded>,
+}
 
 /// The on-disk artifact cache of one engine.
 #[derive(Debug)]
@@ -334,11 +489,18 @@ pub(crate) struct DiskCache {
 
 /// What reading an artifact found.
 pub(crate) enum DiskRead {
-    /// A verified payload (the serialized module, without our header).
-    Hit(Vec<u8>),
+    /// An artifact that passed the checks, deserialized (mapped) by wasmtime.
+    Hit {
+        code: Code,
+        /// Size of the module's wasm binary, from the record.
+        wasm_bytes: u64,
+        /// Whether its checksum was computed in full (its stamp did not vouch for it).
+        verified: bool,
+    },
     /// No artifact.
     Miss,
-    /// There was an artifact but it failed verification; it has been removed.
+    /// There was an artifact but it was refused; unless the refusal may have
+    /// been a concurrent writer's doing, it has been removed.
     Rejected(String),
 }
 
@@ -359,54 +521,422 @@ impl DiskCache {
         self.dir.join(format!("{}.cwasm", digest.hex()))
     }
 
-    pub(crate) fn read(&self, digest: &Digest) -> DiskRead {
-        let path = self.path(digest);
-        let bytes = match fs::read(&path) {
+    fn meta_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.meta", digest.hex()))
+    }
+
+    fn read_meta(&self, digest: &Digest) -> Result<ArtifactMeta, String> {
+        let bytes = match fs::read(self.meta_path(digest)) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DiskRead::Miss,
-            Err(e) => return DiskRead::Rejected(format!("cannot read {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err("no record beside it (not written by wasmhost)".into());
+            }
+            Err(e) => return Err(format!("cannot read its record: {e}")),
         };
-        match verify(&bytes) {
-            Ok(()) => {
-                let mut bytes = bytes;
-                bytes.drain(..HEADER_LEN);
-                DiskRead::Hit(bytes)
+        let meta: ArtifactMeta =
+            serde_json::from_slice(&bytes).map_err(|e| format!("unreadable record: {e}"))?;
+        if meta.format != ARTIFACT_FORMAT {
+            return Err(format!("record of another format (`{}`)", meta.format));
+        }
+        if meta.digest != digest.hex() {
+            return Err("the record belongs to another module".into());
+        }
+        Ok(meta)
+    }
+
+    fn write_meta(&self, digest: &Digest, meta: &ArtifactMeta) -> std::io::Result<()> {
+        let json = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
+        write_atomic(&self.dir, &self.meta_path(digest), &json, true)
+    }
+
+    /// Loads the artifact of `digest`, checking it first:
+    ///
+    /// 1. its record (`<digest>.meta`) must exist, be of this format and name
+    ///    this digest, and the file's length must be the recorded length;
+    /// 2. if the file's [`Stamp`] is the one recorded after a full check (and
+    ///    that record was settled), the checksum is not computed again;
+    ///    otherwise the whole file is read through the same descriptor and
+    ///    its CRC-32 compared with the record, and on success (once the file
+    ///    is old enough) its stamp is recorded;
+    /// 3. wasmtime checks its own header (version, engine settings, core
+    ///    module or component) and maps the file.
+    ///
+    /// Anything refused is removed, so the caller recompiles and rewrites it.
+    pub(crate) fn read(&self, digest: &Digest, engine: &wasmtime::Engine) -> DiskRead {
+        let path = self.path(digest);
+        // Taken before the first stat: see `Stamp::settled`.
+        let now = now_ns();
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DiskRead::Miss,
+            Err(e) => return DiskRead::Rejected(format!("cannot open {}: {e}", path.display())),
+        };
+        let refuse = |why: String| {
+            self.remove(digest);
+            DiskRead::Rejected(format!("{}: {why}", path.display()))
+        };
+        let meta = match self.read_meta(digest) {
+            Ok(m) => m,
+            Err(why) => return refuse(why),
+        };
+        let kind = match meta.kind.as_str() {
+            "core" => ModuleKind::Core,
+            "component" => ModuleKind::Component,
+            other => return refuse(format!("unknown kind `{other}` in its record")),
+        };
+        let (len, stamp) = match file.metadata() {
+            Ok(m) => (m.len(), Stamp::of(&m)),
+            Err(e) => return DiskRead::Rejected(format!("cannot stat {}: {e}", path.display())),
+        };
+        if len != meta.payload_len {
+            return refuse(format!(
+                "{len} bytes, its record says {} (truncated or replaced)",
+                meta.payload_len
+            ));
+        }
+        let wasm_bytes = meta.wasm_bytes;
+        let trusted = matches!((&meta.verified, &stamp), (Some(r), Some(s)) if r.vouches_for(s));
+        if !trusted {
+            match crc32_of(&file) {
+                Ok(sum) if sum == meta.crc32 => {}
+                Ok(_) => return refuse("checksum mismatch (corrupted or replaced)".into()),
+                Err(e) => {
+                    return DiskRead::Rejected(format!("cannot read {}: {e}", path.display()));
+                }
             }
-            Err(why) => {
-                self.remove(digest);
-                DiskRead::Rejected(format!("{}: {why}", path.display()))
+            // The file must not have changed while it was read.
+            if file.metadata().ok().and_then(|m| Stamp::of(&m)) != stamp {
+                return DiskRead::Rejected(format!(
+                    "{}: changed while it was checked",
+                    path.display()
+                ));
             }
+        }
+        // SAFETY: wasmtime requires the exact output of `serialize` of a
+        // compatible engine, unchanged for as long as the module lives
+        // (the file is mapped, not copied). The file is the one just checked:
+        // either its CRC-32 matched the record written with it when this
+        // process or an earlier one serialized the module (read through this
+        // very descriptor), or its stamp is the one recorded after such a
+        // check, which no write to it since can have kept (see
+        // `Stamp::settled`). wasmtime checks its own header besides: version,
+        // engine settings, core module or component. wasmhost never writes
+        // into an existing artifact: a new one is renamed over it, and
+        // removing one only unlinks it, so a mapped file stays intact. (Editing
+        // a cached artifact in place while a process uses it breaks this, as
+        // it would for `wasmtime::Module::deserialize_file`.)
+        let mapped = unsafe {
+            match kind {
+                ModuleKind::Core => file
+                    .try_clone()
+                    .map_err(wasmtime::Error::from)
+                    .and_then(|dup| wasmtime::Module::deserialize_open_file(engine, dup))
+                    .map(Code::Core),
+                ModuleKind::Component => {
+                    wasmtime::component::Component::deserialize_file(engine, &path)
+                        .map(Code::Component)
+                }
+            }
+        };
+        let code = match mapped {
+            Ok(code) => {
+                // wasmtime 48 maps a component by path, not by descriptor:
+                // make sure the path still names the file that was checked.
+                if kind == ModuleKind::Component
+                    && fs::metadata(&path).ok().and_then(|m| Stamp::of(&m)) != stamp
+                {
+                    return DiskRead::Rejected(format!(
+                        "{}: replaced while it was loaded",
+                        path.display()
+                    ));
+                }
+                code
+            }
+            // Mapping can fail where the artifact is fine (a file system
+            // mounted `noexec` refuses executable mappings of its files):
+            // then wasmtime gets a copy of the same, checked, bytes.
+            Err(mapped) => match read_from_start(&file, meta.payload_len) {
+                // SAFETY: as above; these are the bytes of the same file,
+                // read through the same descriptor.
+                Ok(bytes) => match unsafe { deserialize_copy(engine, kind, &bytes) } {
+                    Ok(code) => code,
+                    Err(e) => {
+                        return refuse(format!("refused by wasmtime: {e:#} (mapped: {mapped:#})"));
+                    }
+                },
+                Err(e) => {
+                    return DiskRead::Rejected(format!("cannot read {}: {e}", path.display()));
+                }
+            },
+        };
+        if !trusted
+            && let Some(s) = stamp
+            && s.settled(now)
+        {
+            let meta = ArtifactMeta {
+                verified: Some(Recorded {
+                    stamp: s,
+                    taken_ns: now,
+                }),
+                ..meta
+            };
+            if let Err(e) = self.write_meta(digest, &meta) {
+                tracing::debug!(%digest, error = %e, "could not record the artifact's stamp");
+            }
+        }
+        DiskRead::Hit {
+            code,
+            wasm_bytes,
+            verified: !trusted,
         }
     }
 
-    /// Removes the artifact of `digest`, if any.
+    /// Removes the artifact of `digest` and its record, if any.
     pub(crate) fn remove(&self, digest: &Digest) {
         let _ = fs::remove_file(self.path(digest));
+        let _ = fs::remove_file(self.meta_path(digest));
     }
 
-    /// Writes `payload` atomically (temporary file, fsync, rename).
-    pub(crate) fn write(&self, digest: &Digest, payload: &[u8]) -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(MAGIC)?;
-        tmp.write_all(&Sha256::digest(payload))?;
-        tmp.write_all(payload)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.path(digest)).map_err(|e| e.error)?;
-        Ok(())
+    /// Writes the artifact (`payload`, wasmtime's serialized module) and its
+    /// record, each atomically (temporary file, fsync, rename). The record
+    /// carries no stamp yet: the first load at least [`RACY_NS`] later
+    /// checks the checksum in full and records it. The record goes first: a
+    /// reader that finds it without the artifact sees a miss (and compiles),
+    /// where an artifact without its record would be refused.
+    pub(crate) fn write(
+        &self,
+        digest: &Digest,
+        kind: ModuleKind,
+        wasm_bytes: u64,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        let meta = ArtifactMeta {
+            format: ARTIFACT_FORMAT.to_string(),
+            digest: digest.hex(),
+            kind: kind.as_str().to_string(),
+            wasm_bytes,
+            payload_len: payload.len() as u64,
+            crc32: crc32fast::hash(payload),
+            verified: None,
+        };
+        self.write_meta(digest, &meta)?;
+        write_atomic(&self.dir, &self.path(digest), payload, true)
     }
 
-    /// Removes every artifact of this engine (and its stats); returns how many.
+    /// Removes every artifact of this engine (with their records and its
+    /// stats); returns how many artifacts there were.
     pub(crate) fn clear(&self) -> std::io::Result<usize> {
         let _ = fs::remove_file(self.dir.join(STATS_FILE));
         let mut n = 0;
         for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            if entry.path().extension().is_some_and(|e| e == "cwasm") {
-                fs::remove_file(entry.path())?;
-                n += 1;
+            let path = entry?.path();
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("cwasm") => {
+                    fs::remove_file(&path)?;
+                    n += 1;
+                }
+                Some("meta") => fs::remove_file(&path)?,
+                _ => {}
             }
         }
         Ok(n)
+    }
+}
+
+/// The whole of `file` (which must be `len` bytes long), whatever its
+/// current position.
+fn read_from_start(mut file: &fs::File, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != len {
+        return Err(std::io::Error::other("changed length while it was read"));
+    }
+    Ok(bytes)
+}
+
+/// wasmtime's copying deserialization, for when the artifact cannot be mapped.
+///
+/// # Safety
+///
+/// The contract of `wasmtime::Module::deserialize`: `bytes` are exactly what
+/// `serialize` of a compatible engine wrote.
+unsafe fn deserialize_copy(
+    engine: &wasmtime::Engine,
+    kind: ModuleKind,
+    bytes: &[u8],
+) -> wasmtime::Result<Code> {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match kind {
+            ModuleKind::Core => wasmtime::Module::deserialize(engine, bytes).map(Code::Core),
+            ModuleKind::Component => {
+                wasmtime::component::Component::deserialize(engine, bytes).map(Code::Component)
+            }
+        }
+    }
+}
+
+/// CRC-32 of everything `file` holds from its current position on.
+fn crc32_of(mut file: &fs::File) -> std::io::Result<u32> {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One path of the [`PathIndex`]: the digest of the file's contents when it
+/// had the recorded stamp.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct PathEntry {
+    digest: String,
+    #[serde(flatten)]
+    recorded: Recorded,
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct PathIndexFile {
+    format: String,
+    entries: HashMap<String, PathEntry>,
+}
+
+/// Which digest a module file had: canonical path → (stamp, digest), so that
+/// loading the same unchanged file again needs neither reading nor hashing
+/// it. Held in memory by each runtime and, with a state directory, kept in
+/// `STATE/cache/paths.json` (written atomically under a lock; an unreadable
+/// file is ignored, as if empty). It is only a hint: an entry is used only
+/// when the file's stamp is the recorded one and the record was settled
+/// ([`Stamp::settled`]); otherwise the file is read and hashed as usual.
+#[derive(Debug)]
+pub(crate) struct PathIndex {
+    file: Option<PathBuf>,
+    /// Loaded from `file` on first use.
+    entries: Mutex<Option<HashMap<PathBuf, PathEntry>>>,
+}
+
+impl PathIndex {
+    /// An index kept in memory, and in `state/cache/paths.json` if given.
+    pub(crate) fn new(state: Option<&Path>) -> Self {
+        PathIndex {
+            file: state.map(|s| s.join("cache").join(PATH_INDEX_FILE)),
+            entries: Mutex::new(None),
+        }
+    }
+
+    fn read_file(&self) -> HashMap<String, PathEntry> {
+        self.file
+            .as_ref()
+            .and_then(|f| fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice::<PathIndexFile>(&b).ok())
+            .filter(|f| f.format == PATH_INDEX_FORMAT)
+            .map(|f| f.entries)
+            .unwrap_or_default()
+    }
+
+    fn loaded<'a>(
+        &self,
+        guard: &'a mut Option<HashMap<PathBuf, PathEntry>>,
+    ) -> &'a mut HashMap<PathBuf, PathEntry> {
+        guard.get_or_insert_with(|| {
+            self.read_file()
+                .into_iter()
+                .map(|(p, e)| (PathBuf::from(p), e))
+                .collect()
+        })
+    }
+
+    /// The digest recorded for `path` if the file's stamp is now `stamp`.
+    pub(crate) fn lookup(&self, path: &Path, stamp: &Stamp) -> Option<Digest> {
+        let mut guard = lock(&self.entries);
+        let entry = self.loaded(&mut guard).get(path)?;
+        if !entry.recorded.vouches_for(stamp) {
+            return None;
+        }
+        entry.digest.parse().ok()
+    }
+
+    /// Records that `path`, with `stamp` (taken at `taken_ns`, before the
+    /// file was stat-ed and read), holds the module `digest`. Unsettled
+    /// stamps are not recorded: they could not vouch for the file later.
+    pub(crate) fn record(&self, path: &Path, stamp: Stamp, digest: &Digest, taken_ns: i64) {
+        if !stamp.settled(taken_ns) {
+            return;
+        }
+        let entry = PathEntry {
+            digest: digest.hex(),
+            recorded: Recorded { stamp, taken_ns },
+        };
+        {
+            let mut guard = lock(&self.entries);
+            let map = self.loaded(&mut guard);
+            if map
+                .get(path)
+                .is_some_and(|e| e.digest == entry.digest && e.recorded.stamp == stamp)
+            {
+                return;
+            }
+            map.insert(path.to_path_buf(), entry.clone());
+            cap(map);
+        }
+        if let (Some(file), Some(key)) = (&self.file, path.to_str())
+            && let Err(e) = self.persist(file, key, entry)
+        {
+            tracing::debug!(error = %e, "could not update the path index");
+        }
+    }
+
+    /// Merges one entry into the index file, under a lock so that
+    /// concurrent processes do not lose each other's entries.
+    fn persist(&self, file: &Path, key: &str, entry: PathEntry) -> std::io::Result<()> {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("paths.lock"))?;
+        lock.lock()?;
+        let mut entries = self.read_file();
+        entries.insert(key.to_string(), entry);
+        cap(&mut entries);
+        let json = serde_json::to_vec(&PathIndexFile {
+            format: PATH_INDEX_FORMAT.to_string(),
+            entries,
+        })
+        .map_err(std::io::Error::other)?;
+        // Not fsynced: a torn or lost index only costs hashing files again.
+        write_atomic(dir, file, &json, false)?;
+        lock.unlock()
+    }
+
+    /// Forgets every path (in memory and on disk).
+    pub(crate) fn clear(&self) {
+        *lock(&self.entries) = Some(HashMap::new());
+        if let Some(f) = &self.file {
+            let _ = fs::remove_file(f);
+        }
+    }
+}
+
+/// Drops the oldest records beyond [`MAX_PATHS`].
+fn cap<K: Clone + Eq + Hash>(map: &mut HashMap<K, PathEntry>) {
+    if map.len() <= MAX_PATHS {
+        return;
+    }
+    let mut by_age: Vec<(i64, K)> = map
+        .iter()
+        .map(|(k, e)| (e.recorded.taken_ns, k.clone()))
+        .collect();
+    by_age.sort_by_key(|(t, _)| *t);
+    let excess = map.len() - MAX_PATHS;
+    for (_, k) in by_age.into_iter().take(excess) {
+        map.remove(&k);
     }
 }
 
@@ -471,20 +1001,6 @@ impl DiskCache {
     }
 }
 
-fn verify(bytes: &[u8]) -> Result<(), &'static str> {
-    if bytes.len() < HEADER_LEN {
-        return Err("truncated header");
-    }
-    if &bytes[..MAGIC.len()] != MAGIC {
-        return Err("not a wasmhost artifact");
-    }
-    let (sum, payload) = bytes[MAGIC.len()..].split_at(32);
-    if Sha256::digest(payload).as_slice() != sum {
-        return Err("checksum mismatch (truncated or corrupted)");
-    }
-    Ok(())
-}
-
 /// A stable name for the engine's compiled-code compatibility: wasmtime's
 /// version plus its own compatibility hash of the engine configuration.
 pub(crate) fn engine_fingerprint(engine: &wasmtime::Engine) -> String {
@@ -517,24 +1033,52 @@ mod tests {
         assert_eq!(locked, Some(wasmtime_version()));
     }
 
+    fn stamp(mtime_ns: i64, ctime_ns: i64) -> Stamp {
+        Stamp {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns,
+            ctime_ns,
+        }
+    }
+
     #[test]
-    fn verify_rejects_truncation_and_corruption() {
-        let payload = b"compiled code".to_vec();
-        let mut file = MAGIC.to_vec();
-        file.extend_from_slice(&Sha256::digest(&payload));
-        file.extend_from_slice(&payload);
-        assert!(verify(&file).is_ok());
-        assert_eq!(
-            verify(&file[..file.len() - 1]),
-            Err("checksum mismatch (truncated or corrupted)")
-        );
-        assert_eq!(verify(&file[..10]), Err("truncated header"));
-        let mut flipped = file.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
-        assert!(verify(&flipped).is_err());
-        let mut foreign = file;
-        foreign[0] = b'X';
-        assert_eq!(verify(&foreign), Err("not a wasmhost artifact"));
+    fn a_stamp_vouches_only_when_taken_well_after_the_last_change() {
+        let s = stamp(10_000_000_000, 11_000_000_000);
+        // The newer of mtime and ctime counts.
+        assert!(!s.settled(12_999_999_999));
+        assert!(s.settled(13_000_000_000));
+        let r = Recorded {
+            stamp: s,
+            taken_ns: 13_000_000_000,
+        };
+        assert!(r.vouches_for(&s));
+        assert!(!r.vouches_for(&stamp(10_000_000_000, 11_000_000_001)));
+        let early = Recorded {
+            stamp: s,
+            taken_ns: 12_000_000_000,
+        };
+        assert!(!early.vouches_for(&s));
+    }
+
+    #[test]
+    fn the_path_index_keeps_the_newest_records() {
+        let mut map: HashMap<usize, PathEntry> = (0..MAX_PATHS + 3)
+            .map(|i| {
+                let entry = PathEntry {
+                    digest: String::new(),
+                    recorded: Recorded {
+                        stamp: stamp(0, 0),
+                        taken_ns: i as i64,
+                    },
+                };
+                (i, entry)
+            })
+            .collect();
+        cap(&mut map);
+        assert_eq!(map.len(), MAX_PATHS);
+        assert!((0..3).all(|i| !map.contains_key(&i)));
+        assert!(map.contains_key(&3) && map.contains_key(&(MAX_PATHS + 2)));
     }
 }

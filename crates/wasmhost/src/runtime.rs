@@ -3,6 +3,8 @@
 //! Create one per process (it is cheap to clone and thread-safe) and load
 //! modules through it. Loading looks the module up in memory, then on disk,
 //! and only then compiles; concurrent loads of the same bytes compile once.
+//! A module file loaded again unchanged is found by its path (the path
+//! index, see [`crate::cache`]) without being read or hashed.
 //!
 //! ```
 //! use wasmhost::{Runtime, RuntimeConfig, Source, Value};
@@ -17,10 +19,11 @@
 //! ```
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::cache::{CacheStats, CachedModule, DiskCache, DiskRead, MemoryCache};
+use crate::cache::{CacheStats, CachedModule, DiskCache, DiskRead, MemoryCache, PathIndex, Stamp};
 use crate::capabilities::{GrantKey, HostFunctions, Linkers};
 use crate::engine::{EpochTicker, RuntimeConfig, build_engine};
 use crate::error::{Error, Result};
@@ -38,6 +41,8 @@ pub(crate) struct RuntimeInner {
     /// Host-function sets by name, as registered with [`Runtime::add_host_functions`].
     host_functions: Mutex<HashMap<String, HostFunctions>>,
     _ticker: EpochTicker,
+    /// Module file → digest, for loads of the same unchanged file.
+    paths: PathIndex,
 }
 
 impl RuntimeInner {
@@ -102,6 +107,7 @@ impl Runtime {
             None => None,
         };
         let ticker = EpochTicker::start(&engine, config.epoch_tick)?;
+        let paths = PathIndex::new(disk.as_ref().and(config.state_dir.as_deref()));
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
@@ -110,6 +116,7 @@ impl Runtime {
                 linkers: Mutex::new(HashMap::new()),
                 host_functions: Mutex::new(HashMap::new()),
                 _ticker: ticker,
+                paths,
                 config,
             }),
         })
@@ -201,8 +208,16 @@ impl Runtime {
     }
 
     /// Loads a module from bytes, a file or stdin (wasm binary or WAT).
+    ///
+    /// A file loaded before, and unchanged since (same device, inode, size,
+    /// mtime and ctime as recorded at least 2 s after its last change), is
+    /// not read again when its compiled module is in memory or on disk: its
+    /// digest comes from the path index (see [`crate::cache`]).
     pub fn load(&self, source: &Source) -> Result<Module> {
-        self.load_bytes(source.read()?)
+        match source {
+            Source::File(path) => self.load_file(source, path),
+            _ => self.load_bytes(source.read()?),
+        }
     }
 
     /// Loads a module from bytes (wasm binary or WAT).
@@ -210,6 +225,12 @@ impl Runtime {
         let binary = module::to_binary(raw.into())?;
         let digest = Digest::of(&binary);
         let compiled = self.compiled(digest, &binary)?;
+        self.module(compiled)
+    }
+
+    /// The public handle of a compiled module, with the runtime's defaults.
+    fn module(&self, compiled: Arc<Compiled>) -> Result<Module> {
+        let digest = compiled.digest;
         Ok(Module {
             rt: self.inner.clone(),
             compiled,
@@ -221,84 +242,135 @@ impl Runtime {
         })
     }
 
+    /// [`Runtime::load`] of a file: through the path index when the file is
+    /// unchanged, else read, hashed and recorded in the index.
+    fn load_file(&self, source: &Source, path: &Path) -> Result<Module> {
+        let inner = &self.inner;
+        // The clock is read before the file is stat-ed (see `Stamp::settled`).
+        let now = crate::cache::now_ns();
+        let key = std::fs::canonicalize(path).ok();
+        let stamp_of = |key: &Path| std::fs::metadata(key).ok().and_then(|m| Stamp::of(&m));
+        let before = key.as_deref().and_then(stamp_of);
+        if let (Some(key), Some(stamp)) = (&key, &before)
+            && let Some(digest) = inner.paths.lookup(key, stamp)
+            && let Some(compiled) = self.cached(digest)?
+        {
+            inner.cache.note_path_index_hit();
+            return self.module(compiled);
+        }
+        // Read through the canonical path, so that the bytes are those of
+        // the file that was stat-ed; errors name the path as given.
+        let (raw, by_key) = match &key {
+            Some(key) => match Source::File(key.clone()).read() {
+                Ok(raw) => (raw, true),
+                Err(_) => (source.read()?, false),
+            },
+            None => (source.read()?, false),
+        };
+        let binary = module::to_binary(raw)?;
+        let digest = Digest::of(&binary);
+        if by_key
+            && let (Some(key), Some(stamp)) = (&key, before)
+            && stamp_of(key) == Some(stamp)
+        {
+            // Unchanged while it was read: the digest is this version's.
+            inner.paths.record(key, stamp, &digest, now);
+        }
+        let compiled = self.compiled(digest, &binary)?;
+        self.module(compiled)
+    }
+
+    /// The compiled module of `digest` if it is in memory or on disk
+    /// (nothing is compiled: the caller has no bytes yet). A miss in memory
+    /// is counted only if the disk has it; otherwise the caller's
+    /// [`Runtime::compiled`] counts it.
+    fn cached(&self, digest: Digest) -> Result<Option<Arc<Compiled>>> {
+        let inner = &self.inner;
+        if let Some(c) = inner.cache.get(&digest, false) {
+            metrics::module_loaded(&label(&digest), LoadSource::Memory, None);
+            return Ok(Some(c));
+        }
+        inner.disk.as_ref().map_or(Ok(None), |_| {
+            self.in_flight(&digest, || {
+                let found = self.load_from_disk(digest);
+                if found.is_some() {
+                    inner.cache.note_miss();
+                }
+                Ok(found)
+            })
+        })
+    }
+
     fn compiled(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
         let inner = &self.inner;
-        let label = format!("sha256:{}", digest.short());
         if let Some(c) = inner.cache.get(&digest, true) {
-            metrics::module_loaded(&label, LoadSource::Memory, None);
+            metrics::module_loaded(&label(&digest), LoadSource::Memory, None);
             return Ok(c);
         }
-        let flight = inner.cache.flight(&digest);
+        self.in_flight(&digest, || match self.load_from_disk(digest) {
+            Some(c) => Ok(c),
+            None => self.compile(digest, binary),
+        })
+    }
+
+    /// Runs `load` for `digest` under its compile lock, unless the module
+    /// reached memory while waiting for the lock, so that concurrent loads of
+    /// one module compile (or deserialize) it once.
+    fn in_flight<T: From<Arc<Compiled>>>(
+        &self,
+        digest: &Digest,
+        load: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let inner = &self.inner;
+        let flight = inner.cache.flight(digest);
         let result = {
             let _guard = flight.lock().unwrap_or_else(|p| p.into_inner());
             // Someone else may have finished compiling while we waited.
-            match inner.cache.get(&digest, false) {
-                Some(c) => Ok(c),
-                None => self.compile_or_deserialize(digest, binary, &label),
+            match inner.cache.get(digest, false) {
+                Some(c) => Ok(c.into()),
+                None => load(),
             }
         };
         drop(flight);
-        inner.cache.land(&digest);
+        inner.cache.land(digest);
         result
     }
 
-    fn compile_or_deserialize(
-        &self,
-        digest: Digest,
-        binary: &[u8],
-        label: &str,
-    ) -> Result<Arc<Compiled>> {
+    /// The module from the disk cache, if there (see [`DiskCache::read`]
+    /// for what is checked).
+    fn load_from_disk(&self, digest: Digest) -> Option<Arc<Compiled>> {
+        let inner = &self.inner;
+        let disk = inner.disk.as_ref()?;
+        let started = Instant::now();
+        match disk.read(&digest, &inner.engine) {
+            DiskRead::Hit {
+                code,
+                wasm_bytes,
+                verified,
+            } => {
+                let took = started.elapsed();
+                let c = Arc::new(Compiled::new(digest, code, wasm_bytes, took, false));
+                if verified {
+                    inner.cache.note_disk_verified();
+                }
+                inner.cache.note_disk_hit();
+                inner.cache.insert(c.clone());
+                metrics::module_loaded(&label(&digest), LoadSource::Disk, Some(took));
+                Some(c)
+            }
+            DiskRead::Rejected(why) => {
+                tracing::warn!(%digest, reason = %why, "cached artifact refused; recompiling");
+                inner.cache.note_disk_rejected();
+                None
+            }
+            DiskRead::Miss => None,
+        }
+    }
+
+    /// Validates and compiles `binary`, then writes the artifact to disk.
+    fn compile(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
         let inner = &self.inner;
         let kind = module::kind_of(binary)?;
-        if let Some(disk) = &inner.disk {
-            match disk.read(&digest) {
-                DiskRead::Hit(payload) => {
-                    let started = Instant::now();
-                    // SAFETY: the payload was written by `DiskCache::write` from
-                    // `serialize()` of this same engine configuration (the
-                    // directory is keyed by the engine fingerprint) and its
-                    // sha256 was just verified, so it is an intact artifact.
-                    let code = unsafe {
-                        match kind {
-                            ModuleKind::Core => {
-                                wasmtime::Module::deserialize(&inner.engine, &payload)
-                                    .map(Code::Core)
-                            }
-                            ModuleKind::Component => {
-                                wasmtime::component::Component::deserialize(&inner.engine, &payload)
-                                    .map(Code::Component)
-                            }
-                        }
-                    };
-                    match code {
-                        Ok(code) => {
-                            let took = started.elapsed();
-                            let c = Arc::new(Compiled::new(
-                                digest,
-                                code,
-                                binary.len() as u64,
-                                took,
-                                false,
-                            ));
-                            inner.cache.note_disk_hit();
-                            inner.cache.insert(c.clone());
-                            metrics::module_loaded(label, LoadSource::Disk, Some(took));
-                            return Ok(c);
-                        }
-                        Err(e) => {
-                            tracing::warn!(%digest, error = %e, "cached artifact rejected by wasmtime; recompiling");
-                            disk.remove(&digest);
-                            inner.cache.note_disk_rejected();
-                        }
-                    }
-                }
-                DiskRead::Rejected(why) => {
-                    tracing::warn!(%digest, reason = %why, "corrupt cached artifact removed; recompiling");
-                    inner.cache.note_disk_rejected();
-                }
-                DiskRead::Miss => {}
-            }
-        }
         module::validate(binary)?;
         let started = Instant::now();
         let code = match kind {
@@ -316,7 +388,7 @@ impl Runtime {
         let c = Arc::new(Compiled::new(digest, code, binary.len() as u64, took, true));
         if let Some(disk) = &inner.disk {
             match c.serialize() {
-                Ok(bytes) => match disk.write(&digest, &bytes) {
+                Ok(bytes) => match disk.write(&digest, kind, binary.len() as u64, &bytes) {
                     Ok(()) => inner.cache.note_disk_write(),
                     Err(e) => {
                         tracing::warn!(%digest, error = %e, "could not write the compiled artifact to disk")
@@ -328,7 +400,7 @@ impl Runtime {
             }
         }
         inner.cache.insert(c.clone());
-        metrics::module_loaded(label, LoadSource::Compile, Some(took));
+        metrics::module_loaded(&label(&digest), LoadSource::Compile, Some(took));
         Ok(c)
     }
 
@@ -359,10 +431,12 @@ impl Runtime {
             .map_err(|e| Error::internal(format!("cannot write cache stats: {e}")))
     }
 
-    /// Empties the memory cache and the disk cache; returns how many entries
-    /// each held. Modules already loaded stay usable.
+    /// Empties the memory cache and the disk cache (and forgets the digests
+    /// of module files, see [`Runtime::load`]); returns how many entries
+    /// each cache held. Modules already loaded stay usable.
     pub fn clear_cache(&self) -> Result<(usize, usize)> {
         let mem = self.inner.cache.clear();
+        self.inner.paths.clear();
         let disk = match &self.inner.disk {
             Some(d) => d
                 .clear()
@@ -371,4 +445,9 @@ impl Runtime {
         };
         Ok((mem, disk))
     }
+}
+
+/// A module's label in metrics: `sha256:<12 hex>`.
+fn label(digest: &Digest) -> String {
+    format!("sha256:{}", digest.short())
 }
