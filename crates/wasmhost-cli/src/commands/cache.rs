@@ -172,7 +172,11 @@ impl CacheCommand {
                     std::fs::remove_file(&a.path).map_err(|e| {
                         Error::internal(format!("cannot remove `{}`: {e}", a.path.display()))
                     })?;
+                    // The artifact's integrity record goes with it.
+                    let _ = std::fs::remove_file(a.path.with_extension("meta"));
                 }
+                // The index of module files by path names digests that are gone now.
+                let _ = std::fs::remove_file(cache.join("paths.json"));
                 println!(
                     "removed {} compiled modules from {}",
                     all.len(),
