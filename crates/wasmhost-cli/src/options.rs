@@ -1,13 +1,14 @@
 //! Flags shared by several subcommands, flattened into each, and the
 //! resolution of a MODULE argument (file, `-`, manifest or store reference).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use wasmhost::{Error, Limits, RuntimeConfig};
-use wasmhost_store::manifest::{self, AnyManifest, Resolved};
-use wasmhost_store::{ModuleStore, Reference};
+use wasmhost::{Convention, Error, KvStore, Limits, Module, Runtime, RuntimeConfig};
+use wasmhost_store::{ModuleStore, Resolution, Resolver, Trust};
+
+use crate::progress::with_spinner;
 
 /// Where state lives.
 #[derive(Debug, Clone, Args)]
@@ -32,13 +33,12 @@ pub struct StateOptions {
 
 impl StateOptions {
     /// The state directory (whether or not the disk cache is on).
-    pub fn state_root(&self) -> anyhow::Result<PathBuf> {
+    pub fn state_root(&self) -> wasmhost::Result<PathBuf> {
         self.state
             .clone()
             .or_else(wasmhost::default_state_dir)
             .ok_or_else(|| {
                 Error::bad_input("no state directory: pass --state DIR or set WASMHOST_STATE")
-                    .into()
             })
     }
 
@@ -51,11 +51,16 @@ impl StateOptions {
     }
 
     /// Opens the module store.
-    pub fn open_store(&self) -> anyhow::Result<ModuleStore> {
-        Ok(match &self.store {
-            Some(url) => ModuleStore::open(url)?,
-            None => ModuleStore::default_for_state(&self.state_root()?)?,
-        })
+    pub fn open_store(&self) -> wasmhost::Result<ModuleStore> {
+        match &self.store {
+            Some(url) => ModuleStore::open(url),
+            None => ModuleStore::default_for_state(&self.state_root()?),
+        }
+    }
+
+    /// Opens the durable key-value store, `STATE/kv.redb`.
+    pub fn open_kv(&self) -> wasmhost::Result<KvStore> {
+        KvStore::open(&self.state_root()?.join("kv.redb"))
     }
 }
 
@@ -254,112 +259,61 @@ pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
     Ok(rt.block_on(f))
 }
 
-/// What a MODULE argument named.
+/// The resolver of MODULE arguments: the operator's, with the module store
+/// and the key-value store (`STATE/kv.redb`) of the state directory, each
+/// opened only when a MODULE needs it. `kv` is a key-value store the
+/// command already holds (it is opened by one handle per process).
+pub fn resolver(state: &StateOptions, kv: Option<KvStore>) -> Resolver {
+    let store_state = state.clone();
+    let resolver = Resolver::new(Trust::Operator).store_with(move || store_state.open_store());
+    match kv {
+        Some(kv) => resolver.kv(kv),
+        None => {
+            let state = state.clone();
+            resolver.kv_with(move || state.open_kv())
+        }
+    }
+}
+
+/// Resolves MODULE (file, `-`, manifest or store reference; see
+/// [`wasmhost_store::resolve`]).
+pub fn resolve(arg: &str, state: &StateOptions, kv: Option<KvStore>) -> anyhow::Result<Resolution> {
+    Ok(block_on(resolver(state, kv).resolve(arg))??)
+}
+
+/// A module loaded for one command, and the runtime it was loaded on.
 #[derive(Debug)]
-pub struct ModuleArg {
-    /// The wasm bytes (or WAT text; the runtime accepts both).
-    pub bytes: Vec<u8>,
-    /// The manifest's settings, when the argument was a wasmhost manifest.
-    pub manifest: Option<Resolved>,
-    /// A short name for messages and argv[0].
-    pub display: String,
+pub struct Loaded {
+    /// The runtime (for `persist_stats`).
+    pub rt: Runtime,
+    /// The module, with its limits, capabilities and name.
+    pub module: Module,
+    /// The calling convention its manifest forces.
+    pub convention: Option<Convention>,
+    /// Its manifest's entry function.
+    pub function: Option<String>,
 }
 
-/// Resolves MODULE: `-` (stdin), an existing file (a module, or a manifest
-/// by its .toml/.json extension), or else a store reference (`name[:tag]`,
-/// `sha256:…`).
-pub fn module_arg(arg: &str, state: &StateOptions) -> anyhow::Result<ModuleArg> {
-    let path = Path::new(arg);
-    let display = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| arg.to_string());
-    if arg == "-" {
-        let bytes = wasmhost::Source::Stdin.read()?;
-        return Ok(ModuleArg {
-            bytes,
-            manifest: None,
-            display,
-        });
-    }
-    if path.exists() {
-        if manifest::is_manifest_path(path) {
-            let base = path.parent().unwrap_or(Path::new("."));
-            return match manifest::load(path)? {
-                AnyManifest::Native(m) => {
-                    resolved_arg(m.resolve(base, &Limits::default())?, state, display)
-                }
-                AnyManifest::Extism(m) => {
-                    resolved_arg(m.resolve(&Limits::default()), state, display)
-                }
-                AnyManifest::Packet(p) => {
-                    let bytes = p.single()?.wasm.clone();
-                    Ok(ModuleArg {
-                        bytes,
-                        manifest: None,
-                        display,
-                    })
-                }
-                _ => Err(Error::bad_input(format!("`{arg}`: unsupported manifest")).into()),
-            };
-        }
-        let bytes = wasmhost::Source::File(path.to_path_buf()).read()?;
-        return Ok(ModuleArg {
-            bytes,
-            manifest: None,
-            display,
-        });
-    }
-    match arg.parse::<Reference>() {
-        Ok(reference) => {
-            let store = state.open_store()?;
-            let (_, bytes) = block_on(store.fetch(&reference))??;
-            let display = match &reference {
-                Reference::Name { name, .. } => name.rsplit('/').next().unwrap_or(name).to_string(),
-                Reference::Digest(d) => d.short(),
-            };
-            Ok(ModuleArg {
-                bytes: bytes.to_vec(),
-                manifest: None,
-                display,
-            })
-        }
-        Err(_) => Err(Error::not_found(format!(
-            "module `{arg}`: no such file, and it is not a store reference (name[:tag] or sha256:…)"
-        ))
-        .into()),
-    }
-}
-
-/// The module of a resolved manifest, fetched and checked against its digest.
-fn resolved_arg(
-    resolved: Resolved,
+/// The one load sequence of the commands that run a module: the
+/// resolution's limits with the command line's limit flags over them, a
+/// runtime for them (metering fuel when a limit sets it, or when `meter`),
+/// and the module compiled with its limits, grants and name. A command adds
+/// its own grants to `res.capabilities` before.
+pub fn load(
+    mut res: Resolution,
+    limits: &LimitOptions,
     state: &StateOptions,
-    display: String,
-) -> anyhow::Result<ModuleArg> {
-    let store = match resolved.source {
-        wasmhost_store::manifest::ModuleSource::Store(_) => state.open_store()?,
-        _ => ModuleStore::memory(),
-    };
-    let bytes = block_on(manifest::module_bytes(&resolved, &store))??;
-    Ok(ModuleArg {
-        bytes,
-        manifest: Some(resolved),
-        display,
+    meter: bool,
+) -> anyhow::Result<Loaded> {
+    res.limits = limits.apply(res.limits.clone());
+    let rt = Runtime::new(limits.runtime_config(state, meter || res.limits.fuel.is_some())?)?;
+    let module = with_spinner("compiling", || res.load(&rt))?;
+    Ok(Loaded {
+        rt,
+        module,
+        convention: res.convention,
+        function: res.function,
     })
-}
-
-/// Everything a resolved manifest grants, as capabilities: its own, its
-/// configuration and its allowed hosts.
-pub fn manifest_capabilities(m: &Resolved) -> wasmhost::Capabilities {
-    let mut caps = m.capabilities.clone();
-    for (k, v) in &m.config {
-        caps = caps.with_config(k, v);
-    }
-    if !m.allowed_hosts.is_empty() && caps.http.is_none() {
-        caps = caps.with_http(wasmhost::Http::allow(m.allowed_hosts.iter().cloned()));
-    }
-    caps
 }
 
 /// Adds the module's counters to the disk cache's stats (for `cache ls`).

@@ -180,6 +180,92 @@ dirs = [{ host = "data", guest = "/data" }]
     assert!(String::from_utf8_lossy(&out.stderr).contains("worldVersion"));
 }
 
+/// One manifest, every command: `run`, `call`, `test` and `actor send`
+/// honour its limits, grants (config, key-value state) and convention the
+/// same way.
+#[test]
+fn every_command_honours_a_manifest_the_same_way() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(built("as-extism-plugin.wasm"), d.join("plugin.wasm")).unwrap();
+    std::fs::copy(wat("grow"), d.join("grow.wat")).unwrap();
+    std::fs::copy(wat("kv"), d.join("kv.wat")).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let plugin = write(
+        "plugin.toml",
+        "[module]\npath = \"plugin.wasm\"\n[call]\nconvention = \"extism\"\n\
+         function = \"count_vowels\"\n[capabilities]\nconfig = { vowels = \"o\" }\n",
+    );
+    let grow = write(
+        "grow.toml",
+        "[module]\npath = \"grow.wat\"\n[call]\nconvention = \"numeric\"\n\
+         function = \"grow_once\"\n[limits]\nmax_memory = \"1MiB\"\n",
+    );
+    let kv = write(
+        "kv.toml",
+        "[module]\npath = \"kv.wat\"\n[call]\nconvention = \"numeric\"\nfunction = \"counter\"\n\
+         [capabilities]\nkey_value = true\n",
+    );
+
+    // Config: `call` and `test` (which used to drop it) see the same.
+    assert_eq!(
+        ok(&wh(s, &["call", &plugin, "count_vowels", "Hello, World!"])),
+        "{\"count\":2}"
+    );
+    let out = ok(&wh(
+        s,
+        &["test", &plugin, "count_vowels", "--input", "Hello, World!"],
+    ));
+    assert!(out.starts_with("result: {\"count\":2}\n"), "{out}");
+
+    // Limits: the manifest's memory limit, for `run`, `call`, `test`.
+    assert_eq!(ok(&wh(s, &["run", &grow, "20"])), "-1\n");
+    assert_eq!(ok(&wh(s, &["call", &grow, "grow_once", "20"])), "-1\n");
+    let out = ok(&wh(s, &["test", &grow, "grow_once", "--input", "[20]"]));
+    assert!(out.starts_with("result: -1\n"), "{out}");
+    assert_eq!(
+        ok(&wh(s, &["run", "--max-memory", "4MiB", &grow, "20"])),
+        "1\n",
+        "a flag overrides the manifest"
+    );
+
+    // key_value = true grants the module its namespace of STATE/kv.redb.
+    assert_eq!(ok(&wh(s, &["call", &kv, "counter"])), "1\n");
+    assert_eq!(ok(&wh(s, &["run", &kv])), "2\n");
+
+    // Actors made from a manifest get its limits, grants, convention and
+    // function, on the first send and on later ones.
+    let send = |id: &str, module: Option<&str>, input: &str| {
+        let mut args = vec!["actor", "send", id, "--input", input];
+        if let Some(m) = module {
+            args.extend(["--module", m]);
+        }
+        wh(s, &args)
+    };
+    assert_eq!(
+        ok(&send("v", Some(&plugin), "Hello, World!")),
+        "{\"count\":2}"
+    );
+    assert_eq!(ok(&send("v", None, "Hello, World!")), "{\"count\":2}");
+    assert_eq!(ok(&send("g", Some(&grow), "[20]")).trim(), "-1");
+    assert_eq!(ok(&send("g", None, "[20]")).trim(), "-1");
+    // The manifest is read again: a manifest that now fails says so.
+    std::fs::write(&grow, "[module]\npath = \"gone.wat\"\n").unwrap();
+    let out = send("g", None, "[20]");
+    fails(&out, 66, "not_found");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("created from the manifest"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();

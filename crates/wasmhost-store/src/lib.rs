@@ -7,13 +7,18 @@
 //! * [`Reference`] — `sha256:<hex>` or `name[:tag]` (tag `latest` by default).
 //! * [`manifest`] — wasmhost's own TOML manifest, the Extism manifest JSON
 //!   and the "packet" JSON format.
+//! * [`resolve`] — the one resolver of a MODULE (file, `-`, manifest or
+//!   store reference) into a [`Resolution`]: bytes, limits, grants,
+//!   convention and name, used by the CLI and the server alike.
 //!
 //! Every error is a [`wasmhost::Error`] with a stable code.
 #![deny(missing_docs)]
 
 pub mod manifest;
 mod reference;
+pub mod resolve;
 mod store;
 
 pub use reference::Reference;
+pub use resolve::{ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust};
 pub use store::{ModuleStore, RefEntry, Removed, StoredModule};

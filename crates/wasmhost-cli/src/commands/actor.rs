@@ -15,13 +15,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
-use wasmhost::{
-    ActorConfig, ActorSpec, ActorSystem, Convention, Digest, Error, KvStore, Limits, Runtime,
-};
+use wasmhost::{ActorConfig, ActorSpec, ActorSystem, Convention, Digest, Error};
 
-use crate::options::{LimitOptions, StateOptions, block_on, module_arg};
+use crate::options::{LimitOptions, Loaded, StateOptions, block_on, load, resolve};
 
 #[derive(Debug, Args)]
 pub struct ActorCommand {
@@ -74,8 +73,10 @@ struct SendCommand {
     id: String,
 
     /// The module, when the actor does not exist yet: a .wasm binary, WAT
-    /// text or a store reference (name[:tag], sha256:…). Given for an
-    /// existing actor, it must be the module the actor runs.
+    /// text, a manifest (its limits, grants, convention and function hold
+    /// for every message; later sends read it again) or a store reference
+    /// (name[:tag], sha256:…). Given for an existing actor, it must be the
+    /// module the actor runs.
     #[arg(long, value_name = "REF")]
     module: Option<String>,
 
@@ -135,6 +136,10 @@ struct ActorRecord {
     digest: String,
     /// What the module was given as when the actor was created.
     module: String,
+    /// The manifest it was created from (absolute): later sends read it
+    /// again, so its limits and grants keep applying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    manifest: Option<PathBuf>,
     function: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     convention: Option<String>,
@@ -221,13 +226,18 @@ impl SendCommand {
         let path = record_path(&dir, &self.id);
         let existing = read_record(&path)?;
 
+        // One handle on the key-value store: the actors' state, and any
+        // key-value grant of the module's manifest.
+        let kv = self.state.open_kv()?;
+
         // The module: given (and pushed into the store by digest), or the
-        // actor's own from the store.
-        let (bytes, display, reference) = match (&self.module, &existing) {
+        // actor's own: its manifest again (so its limits and grants hold),
+        // or the module from the store.
+        let (res, display, reference, manifest) = match (&self.module, &existing) {
             (Some(m), _) => {
-                let arg = module_arg(m, &self.state)?;
+                let res = resolve(m, &self.state, Some(kv.clone()))?;
                 let store = self.state.open_store()?;
-                let stored = block_on(store.put_blob(arg.bytes.clone()))??;
+                let stored = block_on(store.put_blob(res.bytes.clone()))??;
                 if let Some(rec) = &existing
                     && rec.digest != stored.digest.to_string()
                 {
@@ -237,11 +247,41 @@ impl SendCommand {
                     ))
                     .into());
                 }
-                (arg.bytes, arg.display, m.clone())
+                let manifest = if res.configured() {
+                    Some(
+                        std::path::absolute(m)
+                            .map_err(|e| Error::bad_input(format!("manifest `{m}`: {e}")))?,
+                    )
+                } else {
+                    None
+                };
+                let display = res.name.clone();
+                (res, display, m.clone(), manifest)
             }
             (None, Some(rec)) => {
-                let arg = module_arg(&rec.digest, &self.state)?;
-                (arg.bytes, rec.module.clone(), rec.module.clone())
+                let arg = match &rec.manifest {
+                    Some(path) => path.to_string_lossy().into_owned(),
+                    None => rec.digest.clone(),
+                };
+                let res =
+                    resolve(&arg, &self.state, Some(kv.clone())).with_context(|| {
+                        match &rec.manifest {
+                            Some(path) => format!(
+                                "actor `{}` was created from the manifest {} (send with --module, \
+                             or `wasmhost actor rm {}`)",
+                                self.id,
+                                path.display(),
+                                self.id
+                            ),
+                            None => format!("actor `{}`", self.id),
+                        }
+                    })?;
+                (
+                    res,
+                    rec.module.clone(),
+                    rec.module.clone(),
+                    rec.manifest.clone(),
+                )
             }
             (None, None) => {
                 return Err(Error::not_found(format!(
@@ -251,10 +291,11 @@ impl SendCommand {
                 .into());
             }
         };
-        let function = match (&self.function, &existing) {
-            (Some(f), _) => f.clone(),
-            (None, Some(rec)) => rec.function.clone(),
-            (None, None) => {
+        let function = match (&self.function, &existing, &res.function) {
+            (Some(f), _, _) => f.clone(),
+            (None, Some(rec), _) => rec.function.clone(),
+            (None, None, Some(f)) => f.clone(),
+            (None, None, None) => {
                 return Err(Error::bad_input(
                     "a new actor needs --function F (its default function)",
                 )
@@ -268,23 +309,28 @@ impl SendCommand {
                 .as_deref()
                 .map(str::parse::<Convention>)
                 .transpose()?,
-            (None, None) => None,
+            (None, None) => res.convention,
         };
 
-        let limits = self.limits.apply(Limits::default());
-        let rt = Runtime::new(
-            self.limits
-                .runtime_config(&self.state, limits.fuel.is_some())?,
-        )?;
-        let module = rt.load_bytes(bytes)?.with_name(&display);
-        let kv = KvStore::open(&self.state.state_root()?.join("kv.redb"))?;
-        let system = ActorSystem::new(
-            ActorConfig::default()
-                .passivate_after(Duration::MAX)
-                .kv(kv)
-                .limits(limits),
-        );
-        let mut spec = ActorSpec::new(module.clone());
+        let Loaded { rt, module, .. } = load(res, &self.limits, &self.state, false)?;
+        let module = module.with_name(&display);
+        if let Some(rec) = &existing
+            && rec.digest != module.digest().to_string()
+        {
+            return Err(Error::bad_input(format!(
+                "actor `{}` runs module {}, but its manifest now names {}: \
+                 `wasmhost actor rm {}` first",
+                self.id,
+                rec.digest,
+                module.digest(),
+                self.id
+            ))
+            .into());
+        }
+        let system = ActorSystem::new(ActorConfig::default().passivate_after(Duration::MAX).kv(kv));
+        // The actor's limits are its module's: the manifest's, under the
+        // command line's flags.
+        let mut spec = ActorSpec::new(module.clone()).limits(module.limits().clone());
         if let Some(c) = convention {
             spec = spec.convention(c);
         }
@@ -318,6 +364,7 @@ impl SendCommand {
                 id: self.id.clone(),
                 digest: module.digest().to_string(),
                 module: reference,
+                manifest,
                 function,
                 convention: convention.map(|c| c.as_str().to_string()),
                 messages: 1,
@@ -409,7 +456,7 @@ impl RmCommand {
             .map_err(|e| Error::internal(format!("cannot remove {}: {e}", path.display())))?;
         let mut purged = 0;
         if self.purge {
-            let kv = KvStore::open(&self.state.state_root()?.join("kv.redb"))?;
+            let kv = self.state.open_kv()?;
             let namespace = format!("actor:{}", self.id);
             for key in kv.keys(&namespace)? {
                 purged += usize::from(kv.delete(&namespace, &key)?);

@@ -9,11 +9,9 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use wasmhost::{
-    ArgsFormat, CallOptions, Capabilities, Convention, Data, Error, Http, Limits, Runtime,
-};
+use wasmhost::{ArgsFormat, CallOptions, Capabilities, Convention, Data, Error, Http};
 
-use crate::options::{GrantOptions, LimitOptions, StateOptions, module_arg};
+use crate::options::{GrantOptions, LimitOptions, Loaded, StateOptions, load, resolve};
 
 #[derive(Debug, Args)]
 #[command(
@@ -205,33 +203,17 @@ impl CallCommand {
 
     pub fn execute(self) -> anyhow::Result<u8> {
         let (module_ref, function, inline) = self.positionals()?;
-        let arg = module_arg(&module_ref, &self.state)?;
+        let mut res = resolve(&module_ref, &self.state, None)?;
         let input = self.read_input(inline, &module_ref)?;
-        let (base_limits, base_caps, convention) = match &arg.manifest {
-            Some(m) => (
-                m.limits.clone(),
-                crate::options::manifest_capabilities(m),
-                manifest_convention(m.convention),
-            ),
-            None => (Limits::default(), Capabilities::none(), None),
-        };
-        let limits = self.limits.apply(base_limits);
-        let caps = self.capabilities(base_caps)?;
-        let rt = Runtime::new(
-            self.limits
-                .runtime_config(&self.state, limits.fuel.is_some())?,
-        )?;
-        let module = rt.load_bytes(arg.bytes)?;
-        let caps = if self.kv {
-            let store = wasmhost::KvStore::open(&self.state.state_root()?.join("kv.redb"))?;
-            caps.with_key_value(wasmhost::KeyValue::for_module(store, module.digest()))
-        } else {
-            caps
-        };
-        let module = module
-            .with_capabilities(caps)
-            .with_limits(limits)
-            .with_name(&arg.display);
+        res.capabilities = self.capabilities(res.capabilities.clone())?;
+        // --kv grants what a manifest's `key_value = true` does.
+        res.key_value |= self.kv;
+        let Loaded {
+            rt,
+            module,
+            convention,
+            ..
+        } = load(res, &self.limits, &self.state, false)?;
         let mut opts = CallOptions::default();
         if let Some(c) = self.abi.or(convention) {
             opts = opts.convention(c);
@@ -267,18 +249,6 @@ impl CallCommand {
             eprintln!("{}", crate::options::describe_stats(&out.stats));
         }
         Ok(0)
-    }
-}
-
-/// The call convention a manifest asks for (`auto` detects).
-fn manifest_convention(c: wasmhost_store::manifest::Convention) -> Option<Convention> {
-    use wasmhost_store::manifest::Convention as M;
-    match c {
-        M::Auto | M::WasiCommand => None,
-        M::Numeric => Some(Convention::Numeric),
-        M::Extism => Some(Convention::Extism),
-        M::Assemblyscript => Some(Convention::AssemblyScript),
-        M::Component => Some(Convention::Component),
     }
 }
 

@@ -3,9 +3,9 @@
 
 use clap::Args;
 use wasmhost::{Digest, Runtime};
-use wasmhost_store::Reference;
+use wasmhost_store::Provenance;
 
-use crate::options::{LimitOptions, StateOptions, block_on, module_arg};
+use crate::options::{LimitOptions, StateOptions, block_on, resolve};
 use crate::progress::with_spinner;
 
 #[derive(Debug, Args)]
@@ -24,18 +24,15 @@ pub struct InspectCommand {
 
 impl InspectCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
-        let arg = module_arg(&self.module, &self.state)?;
-        let (wasm, kind) = wasmhost::normalize(arg.bytes)?;
+        let res = resolve(&self.module, &self.state, None)?;
+        let (wasm, kind) = wasmhost::normalize(res.bytes)?;
         let digest = Digest::of(&wasm);
         let size = wasm.len();
         // Tags, when the module came from the store.
-        let tags: Vec<String> = match (
-            std::path::Path::new(&self.module).exists(),
-            self.module.parse::<Reference>(),
-        ) {
-            (false, Ok(r)) => {
+        let tags: Vec<String> = match &res.from {
+            Provenance::Store(r) => {
                 let store = self.state.open_store()?;
-                block_on(store.inspect(&r))??
+                block_on(store.inspect(r))??
                     .tags
                     .into_iter()
                     .map(|(n, t)| format!("{n}:{t}"))

@@ -4,7 +4,7 @@ use clap::Args;
 use wasmhost::Error;
 use wasmhost_store::Reference;
 
-use crate::options::{StateOptions, block_on, module_arg};
+use crate::options::{StateOptions, block_on, resolve};
 use crate::progress::with_spinner;
 
 #[derive(Debug, Args)]
@@ -42,10 +42,10 @@ impl PushCommand {
                 .into());
             }
         };
-        let arg = module_arg(&self.source, &self.state)?;
+        let res = resolve(&self.source, &self.state, None)?;
         let store = self.state.open_store()?;
         let entry = with_spinner(&format!("pushing {name}:{tag}"), || {
-            block_on(store.push(arg.bytes, &name, &tag))
+            block_on(store.push(res.bytes, &name, &tag))
         })??;
         println!(
             "pushed {}:{} {} ({} bytes, {})",

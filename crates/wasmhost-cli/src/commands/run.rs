@@ -12,9 +12,9 @@
 use std::io::{BufRead, Write};
 
 use clap::{Args, ValueEnum};
-use wasmhost::{CallOptions, Capabilities, Error, Limits, Module, Output, Runtime};
+use wasmhost::{CallOptions, Capabilities, Error, Module, Output};
 
-use crate::options::{GrantOptions, LimitOptions, StateOptions, module_arg};
+use crate::options::{GrantOptions, LimitOptions, Loaded, StateOptions, load, resolve};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -47,7 +47,7 @@ read. The exit status is 0 if every message succeeded, else that of the last \
 failure.")]
 pub struct RunCommand {
     /// Module to run: a .wasm binary, WAT text, `-` for stdin, a manifest
-    /// (.toml, or a packet .json), or a store reference (name[:tag], sha256:…).
+    /// (.toml, or an Extism or packet .json), or a store reference (name[:tag], sha256:…).
     #[arg(value_name = "MODULE")]
     module: String,
 
@@ -115,26 +115,16 @@ impl RunCommand {
     }
 
     pub fn execute(self) -> anyhow::Result<u8> {
-        let arg = module_arg(&self.module, &self.state)?;
-        let (base_limits, base_caps, entry) = match &arg.manifest {
-            Some(m) => (
-                m.limits.clone(),
-                crate::options::manifest_capabilities(m),
-                m.function.clone(),
-            ),
-            None => (Limits::default(), Capabilities::none(), None),
-        };
-        let limits = self.limits.apply(base_limits);
-        let caps = self.capabilities(&arg.display, base_caps)?;
-        let config = self
-            .limits
-            .runtime_config(&self.state, limits.fuel.is_some())?;
-        let rt = Runtime::new(config)?;
-        let module = rt
-            .load_bytes(arg.bytes)?
-            .with_capabilities(caps)
-            .with_limits(limits)
-            .with_name(&arg.display);
+        let mut res = resolve(&self.module, &self.state, None)?;
+        res.capabilities = self.capabilities(&res.name, res.capabilities.clone())?;
+        let Loaded {
+            rt,
+            module,
+            function,
+            convention,
+        } = load(res, &self.limits, &self.state, false)?;
+        // A manifest's entry function, unless it runs a WASI command.
+        let entry = function.filter(|_| convention != Some(wasmhost::Convention::Process));
         if let Some(mode) = self.mode {
             let result = self.serve(mode, &module);
             crate::options::persist_stats(&rt, &module);

@@ -1,16 +1,18 @@
 //! `wasmhost test`: one call, with its result and what it cost.
 
 use clap::Args;
-use wasmhost::{CallOptions, Capabilities, Error, Limits, Runtime, Stdin, Wasi};
+use wasmhost::{CallOptions, Capabilities, Convention, Error, Stdin, Wasi};
 
-use crate::options::{LimitOptions, StateOptions, describe_stats, module_arg};
-use crate::progress::with_spinner;
+use crate::options::{LimitOptions, Loaded, StateOptions, describe_stats, load, resolve};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 FUNCTION `_start` runs the module as a WASI command with INPUT on stdin. \
 Any other FUNCTION is a numeric export called with INPUT as a JSON array of \
-numbers (or one number). Fuel is always metered here so that it can be reported.
+numbers (or one number), unless a manifest forces another calling \
+convention: then INPUT is the function's input as `wasmhost call` takes it. \
+A manifest's limits and grants apply. Fuel is always metered here so that \
+it can be reported.
 
 EXAMPLES:
   wasmhost test math.wasm add --input '[1, 2]'
@@ -62,36 +64,40 @@ fn numbers(input: &str) -> wasmhost::Result<Vec<String>> {
 
 impl TestCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
-        let arg = module_arg(&self.module, &self.state)?;
-        let base = arg
-            .manifest
-            .as_ref()
-            .map(|m| m.limits.clone())
-            .unwrap_or_default();
-        let limits: Limits = self.limits.apply(base);
-        let caps = arg
-            .manifest
-            .as_ref()
-            .map(|m| m.capabilities.clone())
-            .unwrap_or_else(|| {
-                Capabilities::none().with_wasi(Wasi::new().arg(arg.display.clone()))
-            });
-        let rt = Runtime::new(self.limits.runtime_config(&self.state, true)?)?;
-        let module = with_spinner("compiling", || rt.load_bytes(arg.bytes))?
-            .with_limits(limits)
-            .with_capabilities(caps)
-            .with_name(&arg.display);
-        let outcome = if self.function == "_start" {
-            let opts = CallOptions::default().stdin(Stdin::bytes(self.input.clone().into_bytes()));
-            module
-                .run(&opts)
-                .map(|out| (String::new(), out.stats, out.stdout))
-        } else {
-            numbers(&self.input).and_then(|args| {
+        let mut res = resolve(&self.module, &self.state, None)?;
+        if !res.configured() {
+            // A plain module runs as a command with its name as argv[0].
+            res.capabilities = Capabilities::none().with_wasi(Wasi::new().arg(res.name.clone()));
+        }
+        let Loaded {
+            rt,
+            module,
+            convention,
+            ..
+        } = load(res, &self.limits, &self.state, true)?;
+        let outcome = match convention {
+            _ if self.function == "_start" => {
+                let opts =
+                    CallOptions::default().stdin(Stdin::bytes(self.input.clone().into_bytes()));
+                module
+                    .run(&opts)
+                    .map(|out| (String::new(), out.stats, out.stdout))
+            }
+            // A convention the manifest forces: data in, data out.
+            Some(c) if c != Convention::Numeric => {
+                let opts = CallOptions::default().convention(c);
+                module
+                    .call_with(&self.function, self.input.as_bytes(), &opts)
+                    .map(|out| {
+                        let text = String::from_utf8_lossy(&out.value.bytes()).into_owned();
+                        (text, out.stats, out.stdout)
+                    })
+            }
+            _ => numbers(&self.input).and_then(|args| {
                 let out = module.invoke_text(&self.function, &args, &CallOptions::default())?;
                 let values: Vec<String> = out.value.iter().map(|v| v.to_string()).collect();
                 Ok((values.join(" "), out.stats, out.stdout))
-            })
+            }),
         };
         crate::options::persist_stats(&rt, &module);
         let (result, stats, stdout) = outcome?;

@@ -44,10 +44,10 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Map, Value};
-use wasmhost::{Capabilities, Digest, Error, Http, Limits, Preopen, Result, Wasi};
+use wasmhost::{Capabilities, Convention, Digest, Error, Http, Limits, Preopen, Result, Wasi};
 
 use super::native::{DigestOf, ModuleSource, Resolved, check_host, inside};
-use super::{Convention, read_manifest};
+use super::read_manifest;
 
 /// How error messages name this format.
 const KIND: &str = "Extism manifest";
@@ -462,7 +462,7 @@ impl ExtismManifest {
         Resolved {
             source: self.source.clone(),
             sha256: self.hash,
-            convention: Convention::Extism,
+            convention: Some(Convention::Extism),
             function: None,
             limits,
             capabilities,
@@ -510,7 +510,7 @@ mod tests {
             r.source,
             ModuleSource::File(PathBuf::from("/srv/plugins/plugin.wasm"))
         );
-        assert_eq!(r.convention, Convention::Extism);
+        assert_eq!(r.convention, Some(Convention::Extism));
         assert_eq!(r.sha256_of, DigestOf::Source);
         assert_eq!(
             r.sha256.map(|d| d.hex()).as_deref(),

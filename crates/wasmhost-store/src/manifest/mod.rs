@@ -22,7 +22,9 @@ use std::path::Path;
 use wasmhost::{Digest, Error, Result};
 
 pub use self::extism::ExtismManifest;
-pub use self::native::{Convention, DigestOf, Manifest, ModuleSource, Resolved};
+pub use self::native::{
+    CONVENTION_NAMES, DigestOf, Manifest, ModuleSource, Resolved, convention_name,
+};
 pub use self::packet::Packet;
 
 use crate::ModuleStore;

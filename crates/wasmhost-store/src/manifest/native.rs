@@ -38,7 +38,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wasmhost::{Capabilities, Digest, Error, Limits, Result, Wasi};
+use wasmhost::{Capabilities, Convention, Digest, Error, Http, Limits, Result, Wasi};
 
 use crate::Reference;
 
@@ -79,29 +79,109 @@ pub struct ModuleSpec {
 #[serde(deny_unknown_fields)]
 pub struct CallSpec {
     /// How data crosses the boundary.
-    #[serde(default)]
-    pub convention: Convention,
+    #[serde(default, with = "convention_serde")]
+    #[schemars(with = "ConventionName")]
+    pub convention: Option<Convention>,
     /// The function to call (not used by `wasi-command`).
     pub function: Option<String>,
 }
 
-/// How data crosses the boundary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Convention {
-    /// Picked from the module's imports and exports.
-    #[default]
-    Auto,
-    /// Numeric arguments and results.
-    Numeric,
-    /// A WASI command: stdin in, stdout out.
-    WasiCommand,
-    /// The Extism plugin ABI.
-    Extism,
-    /// AssemblyScript string exports.
-    Assemblyscript,
-    /// A component called through its WIT types.
-    Component,
+/// The manifest's names of the calling conventions (`[call] convention`),
+/// each with the [`Convention`] it forces (`None`: detected) and what it
+/// means. `wasi-command` is [`Convention::Process`]; `raw` is not offered.
+pub const CONVENTION_NAMES: [(&str, Option<Convention>, &str); 6] = [
+    (
+        "auto",
+        None,
+        "Picked from the module's imports and exports.",
+    ),
+    (
+        "numeric",
+        Some(Convention::Numeric),
+        "Numeric arguments and results.",
+    ),
+    (
+        "wasi-command",
+        Some(Convention::Process),
+        "A WASI command: stdin in, stdout out.",
+    ),
+    ("extism", Some(Convention::Extism), "The Extism plugin ABI."),
+    (
+        "assemblyscript",
+        Some(Convention::AssemblyScript),
+        "AssemblyScript string exports.",
+    ),
+    (
+        "component",
+        Some(Convention::Component),
+        "A component called through its WIT types.",
+    ),
+];
+
+/// The manifest's name of a convention (`auto` for none); `None` for one a
+/// manifest cannot name.
+pub fn convention_name(convention: Option<Convention>) -> Option<&'static str> {
+    CONVENTION_NAMES
+        .iter()
+        .find(|(_, c, _)| *c == convention)
+        .map(|(name, _, _)| *name)
+}
+
+/// `[call] convention` as text: the names of [`CONVENTION_NAMES`].
+mod convention_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use wasmhost::Convention;
+
+    use super::CONVENTION_NAMES;
+
+    pub fn serialize<S: Serializer>(c: &Option<Convention>, s: S) -> Result<S::Ok, S::Error> {
+        match super::convention_name(*c) {
+            Some(name) => s.serialize_str(name),
+            None => Err(serde::ser::Error::custom(format!(
+                "a manifest cannot name the calling convention `{}`",
+                c.map(Convention::as_str).unwrap_or("auto")
+            ))),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Convention>, D::Error> {
+        let text = String::deserialize(d)?;
+        match CONVENTION_NAMES.iter().find(|(name, _, _)| *name == text) {
+            Some((_, c, _)) => Ok(*c),
+            None => {
+                let names: Vec<String> = CONVENTION_NAMES
+                    .iter()
+                    .map(|(name, _, _)| format!("`{name}`"))
+                    .collect();
+                Err(serde::de::Error::custom(format!(
+                    "unknown variant `{text}`, expected one of {}",
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// The JSON schema of `[call] convention`: one of [`CONVENTION_NAMES`].
+struct ConventionName;
+
+impl JsonSchema for ConventionName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Convention".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let one_of: Vec<serde_json::Value> = CONVENTION_NAMES
+            .iter()
+            .map(|(name, _, doc)| {
+                serde_json::json!({"description": doc, "type": "string", "const": name})
+            })
+            .collect();
+        schemars::json_schema!({
+            "description": "How data crosses the boundary.",
+            "oneOf": one_of,
+        })
+    }
 }
 
 /// A size: bytes as a number, or text like `"64MiB"`.
@@ -208,19 +288,21 @@ pub struct Resolved {
     pub source: ModuleSource,
     /// The digest the module must have, if the manifest gave one.
     pub sha256: Option<Digest>,
-    /// The calling convention.
-    pub convention: Convention,
+    /// The calling convention the manifest forces; `None` detects it.
+    pub convention: Option<Convention>,
     /// The entry function.
     pub function: Option<String>,
     /// Limits for its calls.
     pub limits: Limits,
-    /// Capabilities for its calls.
+    /// Capabilities for its calls: every grant of the manifest (its
+    /// configuration and allowed hosts included), but key-value state,
+    /// which needs a store (see [`crate::resolve`]).
     pub capabilities: Capabilities,
-    /// Hosts outbound HTTP may reach.
+    /// Hosts outbound HTTP may reach (also in `capabilities.http`).
     pub allowed_hosts: Vec<String>,
     /// Whether durable key-value state is granted.
     pub key_value: bool,
-    /// Configuration values.
+    /// Configuration values (also in `capabilities.config`).
     pub config: BTreeMap<String, String>,
     /// What [`Resolved::sha256`] is the digest of.
     pub sha256_of: DigestOf,
@@ -405,6 +487,12 @@ impl Manifest {
         for (i, h) in c.allowed_hosts.iter().enumerate() {
             check_host(h, "manifest", &format!("capabilities.allowed_hosts[{i}]"))?;
         }
+        if !c.allowed_hosts.is_empty() {
+            capabilities = capabilities.with_http(Http::allow(c.allowed_hosts.iter().cloned()));
+        }
+        for (k, v) in &c.config {
+            capabilities = capabilities.with_config(k, v);
+        }
         Ok(Resolved {
             source,
             sha256,
@@ -461,7 +549,7 @@ clocks = true
             r.source,
             ModuleSource::File(PathBuf::from("/srv/app/app.wasm"))
         );
-        assert_eq!(r.convention, Convention::WasiCommand);
+        assert_eq!(r.convention, Some(Convention::Process));
         assert_eq!(r.limits.max_memory_bytes, 64 << 20);
         assert_eq!(r.limits.timeout, Some(Duration::from_millis(500)));
         assert_eq!(r.limits.fuel, Some(1000));
@@ -477,6 +565,13 @@ clocks = true
         assert!(wasi.clocks && !wasi.random);
         assert_eq!(r.allowed_hosts, ["api.example.com"]);
         assert_eq!(r.config.get("greeting").map(String::as_str), Some("hi"));
+        // Config and hosts are grants like the others.
+        assert_eq!(
+            r.capabilities.config.get("greeting").map(String::as_str),
+            Some("hi")
+        );
+        let http = r.capabilities.http.as_ref().unwrap();
+        assert!(http.allows("api.example.com") && !http.allows("example.com"));
         assert!(r.sha256.is_some());
     }
 

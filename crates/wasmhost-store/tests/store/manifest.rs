@@ -6,10 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use wasmhost::{Digest, ErrorCode, Limits};
+use wasmhost::{Convention, Digest, ErrorCode, Limits};
 use wasmhost_store::ModuleStore;
 use wasmhost_store::manifest::{
-    self, AnyManifest, Convention, DigestOf, ExtismManifest, ModuleSource, Resolved,
+    self, AnyManifest, DigestOf, ExtismManifest, ModuleSource, Resolved,
 };
 
 use super::{runtime, wasm};
@@ -55,7 +55,7 @@ fn extism_manifest_with_a_path_and_its_hash_loads_and_resolves() {
         r.source,
         ModuleSource::File(dir.path().join("mods/plugin.wasm"))
     );
-    assert_eq!(r.convention, Convention::Extism);
+    assert_eq!(r.convention, Some(Convention::Extism));
     assert_eq!(r.sha256_of, DigestOf::Source);
     assert_eq!(fetch(&r).unwrap(), module);
     // The compiled module is the one named.
