@@ -17,10 +17,10 @@ use serde_json::{Value as JsonValue, json};
 use wasmhost::{ActorSpec, ArgsFormat, CallOptions, Convention, Error};
 use wasmhost_store::Reference;
 
+use crate::config::Mode;
 use crate::error::{ApiError, ApiResult, ServerCode};
 use crate::state::AppState;
-use crate::state::blocking;
-use crate::workers::{Reply, function_capabilities, process_capabilities};
+use crate::workers::{Drive, Reply, Worker, blocking, function_capabilities};
 
 type AppStateRef = State<Arc<AppState>>;
 
@@ -338,23 +338,26 @@ pub async fn call(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let mut opts = CallOptions::default();
-    if let Some(abi) = &q.abi {
-        opts = opts.convention(abi.parse::<Convention>()?);
-    }
+    let convention = q.abi.as_deref().map(str::parse::<Convention>).transpose()?;
+    let mut call = CallOptions::default();
     if q.wave {
-        opts = opts.args(ArgsFormat::Wave);
+        call = call.args(ArgsFormat::Wave);
     }
     // The slot first: only running requests hold a body in memory.
     let _slot = state.admission.enter().await?;
     let input = read_body(&state, &headers, body).await?;
     let module = state.module(&parse_ref(&reference)?).await?;
-    let module = module.clone().with_capabilities(function_capabilities(
-        &module,
-        state.config.trap_unknown_imports,
-    ));
-    let out = module.call_async(&function, &input, &opts).await?;
-    Ok(reply_response(Reply::from_data(&out.value, out.stats)))
+    // A function worker for this one call: a fresh sandbox, as a route's.
+    let drive = Drive {
+        mode: Some(Mode::Function),
+        function: Some(function),
+        convention,
+        call,
+        label: module.name().to_string(),
+        ..Drive::default()
+    };
+    let worker = Worker::new(&state.env, module, drive).await?;
+    Ok(reply_response(worker.message(None, input).await?))
 }
 
 /// Query of a process message.
@@ -381,36 +384,19 @@ pub async fn process(
     // The slot first: only running requests hold a body in memory.
     let _slot = state.admission.enter().await?;
     let input = read_body(&state, &headers, body).await?;
-    let module = state
-        .module(&parse_ref(&reference)?)
-        .await?
-        .with_capabilities(process_capabilities(state.config.trap_unknown_imports));
-    let out = match q.mode.as_str() {
-        "sync" => {
-            if q.export.is_some() {
-                return Err(Error::bad_input("export= is for mode=async").into());
-            }
-            module
-                .process_sync_async(input, &CallOptions::default())
-                .await?
+    let module = state.module(&parse_ref(&reference)?).await?;
+    let (mode, export) = match q.mode.as_str() {
+        "sync" if q.export.is_some() => {
+            return Err(Error::bad_input("export= is for mode=async").into());
         }
-        "async" => {
-            let export = q
-                .export
-                .unwrap_or_else(|| wasmhost::process::POLL.to_string());
-            let instance = state.process_instance(&module, &export).await?;
-            let mut instance = instance.lock().await;
-            instance.message_async(&export, input).await?
-        }
+        "sync" => (Mode::Sync, None),
+        "async" => (Mode::Async, q.export),
         other => {
             return Err(Error::bad_input(format!("mode `{other}`: expected sync or async")).into());
         }
     };
-    Ok(reply_response(Reply {
-        body: Bytes::from(out.value),
-        content_type: "application/octet-stream",
-        stats: out.stats,
-    }))
+    let worker = state.process_worker(module, mode, export).await?;
+    Ok(reply_response(worker.message(None, input).await?))
 }
 
 /// `GET /api/v1/actors`
@@ -457,7 +443,7 @@ pub async fn send(
     let spec = match &q.module {
         Some(m) => {
             let module = state.module(&parse_ref(m)?).await?;
-            let caps = function_capabilities(&module, state.config.trap_unknown_imports);
+            let caps = function_capabilities(&module, None, state.config.trap_unknown_imports);
             Some(ActorSpec::new(module.with_capabilities(caps)))
         }
         None => None,

@@ -10,8 +10,12 @@
 //!
 //! [[route]]
 //! path = "/echo"
-//! module = "echo.wasm"        # a file, or a store reference such as echo:1.0
+//! module = "echo.wasm"        # a file, a store reference such as echo:1.0, or a manifest
 //! mode = "sync"               # sync | async | function | actor | http
+//!
+//! [[route]]
+//! path = "/app"
+//! module = "app.toml"         # a manifest: its limits, grants, convention and function
 //!
 //! [[route]]
 //! path = "/count"
@@ -35,7 +39,7 @@ use serde::Deserialize;
 use wasmhost::{Error, Limits, Result};
 
 /// How a worker turns a message (request body, TCP stream) into a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Sync process: a fresh instance per message, `_start` with the message
@@ -96,13 +100,16 @@ pub struct WorkerSpec {
     /// TCP port. Unused for HTTP routes.
     #[serde(default)]
     pub port: u16,
-    /// A `.wasm`/`.wat` file, or a store reference (`name:tag`, `sha256:…`).
+    /// A `.wasm`/`.wat` file, a manifest (wasmhost `.toml`, Extism or
+    /// packet `.json`: the worker gets its limits, grants and convention),
+    /// or a store reference (`name:tag`, `sha256:…`).
     pub module: String,
     /// How messages are handled; detected when absent (wasi:http component →
-    /// `http`, WASI command → `sync`).
+    /// `http`, WASI command → `sync`, a function known → `function`).
     #[serde(default)]
     pub mode: Option<Mode>,
-    /// The function called in `function` and `actor` modes.
+    /// The function called in `function` and `actor` modes (default: a
+    /// manifest's `[call] function`).
     #[serde(default)]
     pub function: Option<String>,
     /// The export called per message in `async` mode (default `poll`).

@@ -168,6 +168,19 @@ impl IntoResponse for ApiError {
 /// Result of an API handler.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
+/// `e` with `context` in front of its message, same code.
+pub fn with_context(e: Error, context: &str) -> Error {
+    match e {
+        Error::BadInput { message } => Error::bad_input(format!("{context}: {message}")),
+        Error::NotFound { what } => Error::not_found(format!("{context}: {what}")),
+        Error::InvalidModule { message, offset } => Error::InvalidModule {
+            message: format!("{context}: {message}"),
+            offset,
+        },
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

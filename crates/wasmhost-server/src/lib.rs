@@ -18,9 +18,11 @@
 //! ```
 //!
 //! Layout: [`config`] (what to serve), `state` (what handlers share),
-//! `api` (the `/api/v1` handlers), `workers` (modes), `tcp` (raw TCP
-//! workers), [`wasi_http`] (wasi:http components), `admission` (slots and
-//! queue), `metrics` (Prometheus), `dashboard` (the page at `/`).
+//! `api` (the `/api/v1` handlers), `workers` (modes, and what building
+//! them needs; modules resolved by `wasmhost_store::Resolver`), `tcp` (raw
+//! TCP workers), [`wasi_http`] (wasi:http components), `admission` (slots
+//! and queue), `metrics` (Prometheus), `dashboard` (the page at `/`).
+//! `state` uses `workers`, never the other way round.
 #![deny(missing_docs)]
 
 mod admission;
@@ -106,8 +108,8 @@ impl Server {
         state.build_routes().await?;
         let mut tcp = Vec::new();
         for spec in &state.config.tcp {
-            let worker = Worker::build(&state, spec).await.map_err(|e| {
-                state::with_context(e, &format!("tcp {} ({})", spec.port, spec.module))
+            let worker = Worker::build(&state.env, spec).await.map_err(|e| {
+                error::with_context(e, &format!("tcp {} ({})", spec.port, spec.module))
             })?;
             if worker.mode() == Mode::Http {
                 return Err(Error::bad_input(format!(
@@ -454,7 +456,7 @@ async fn serve_worker(
         // The slot first: only running requests hold a body in memory.
         let _slot = state.admission.enter().await?;
         let body = api::read_body(&state, &parts.headers, body).await?;
-        let reply = worker.message(&state, actor.as_deref(), body).await?;
+        let reply = worker.message(actor.as_deref(), body).await?;
         Ok(api::reply_response(reply))
     }
     .await;

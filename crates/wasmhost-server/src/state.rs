@@ -1,24 +1,28 @@
 //! The state every handler shares: the runtime, the store, the actors, the
-//! workers, admission control, and the compiled modules the API has loaded.
+//! workers, admission control, and what the API keeps: compiled modules
+//! and the workers it built for them.
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wasmhost::{ActorSystem, Digest, Error, Instance, Module, Result, Runtime};
-use wasmhost_store::{ModuleStore, Reference};
+use wasmhost::{ActorSystem, Digest, Error, Module, Result, Runtime};
+use wasmhost_store::{ModuleStore, Reference, Resolver, Trust};
 
 use crate::admission::Admission;
-use crate::config::ServerConfig;
-use crate::workers::Worker;
+use crate::config::{Mode, ServerConfig};
+use crate::error::with_context;
+use crate::workers::{Drive, Worker, WorkerEnv, blocking};
 
 /// Compiled modules the API keeps ready, by digest.
 const API_MODULES: usize = 256;
 
-/// Kept async-process instances, by (digest, export).
-type Processes = HashMap<(Digest, String), Arc<tokio::sync::Mutex<Instance>>>;
+/// Workers the API keeps (kept async-process instances), by
+/// (digest, mode, export). Bounded: clients choose the exports.
+const API_WORKERS: usize = 256;
+
+/// A worker the API built, by (module digest, mode, export).
+type WorkerKey = (Digest, Mode, String);
 
 /// Shared by every request.
 #[derive(Debug)]
@@ -35,16 +39,33 @@ pub struct AppState {
     pub admission: Admission,
     /// HTTP workers by route path.
     pub routes: Vec<(String, Arc<Worker>)>,
+    /// What building and running workers needs.
+    pub env: WorkerEnv,
     /// Set when shutdown begins: `/readyz` turns 503.
     pub draining: AtomicBool,
     modules: Mutex<lru::LruCache<Digest, Module>>,
-    /// Async-process instances the API keeps, by (digest, export).
-    processes: Mutex<Processes>,
+    /// Workers the API keeps.
+    workers: Mutex<lru::LruCache<WorkerKey, Arc<Worker>>>,
 }
 
 impl AppState {
-    /// State with no workers yet (see [`AppState::build_workers`]).
+    /// State with no workers yet (see [`AppState::build_routes`]).
     pub fn new(config: ServerConfig, rt: Runtime, store: ModuleStore, actors: ActorSystem) -> Self {
+        // The operator's resolver: route and TCP modules are files,
+        // manifests or store references; a manifest's key-value grant is a
+        // namespace of the actors' store.
+        let mut resolver = Resolver::new(Trust::Operator)
+            .defaults(config.limits.clone())
+            .store(store.clone());
+        if let Some(kv) = &actors.config().kv {
+            resolver = resolver.kv(kv.clone());
+        }
+        let env = WorkerEnv {
+            rt: rt.clone(),
+            resolver,
+            actors: actors.clone(),
+            trap_unknown_imports: config.trap_unknown_imports,
+        };
         AppState {
             admission: Admission::new(config.max_concurrent, config.max_queue),
             rt,
@@ -52,11 +73,14 @@ impl AppState {
             actors,
             config,
             routes: Vec::new(),
+            env,
             draining: AtomicBool::new(false),
             modules: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(API_MODULES).unwrap_or(NonZeroUsize::MIN),
             )),
-            processes: Mutex::new(HashMap::new()),
+            workers: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(API_WORKERS).unwrap_or(NonZeroUsize::MIN),
+            )),
         }
     }
 
@@ -65,7 +89,7 @@ impl AppState {
     pub async fn build_routes(&mut self) -> Result<()> {
         let mut routes = Vec::new();
         for spec in &self.config.routes {
-            let worker = Worker::build(self, spec)
+            let worker = Worker::build(&self.env, spec)
                 .await
                 .map_err(|e| with_context(e, &format!("route {} ({})", spec.path, spec.module)))?;
             routes.push((spec.path.clone(), Arc::new(worker)));
@@ -79,28 +103,10 @@ impl AppState {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// A worker's module: a file if one exists at `module`, else a store
-    /// reference. Compiled here; limits are the server's.
-    pub async fn load_worker_module(&self, module: &str) -> Result<Module> {
-        if Path::new(module).is_file() {
-            let path = module.to_string();
-            let rt = self.rt.clone();
-            let loaded = blocking(move || rt.load(&wasmhost::Source::file(&path))).await?;
-            return Ok(loaded
-                .with_limits(self.config.limits.clone())
-                .with_name(module));
-        }
-        let reference: Reference = module.parse().map_err(|e: Error| {
-            Error::bad_input(format!(
-                "`{module}` is neither a file nor a store reference: {e}"
-            ))
-        })?;
-        self.module(&reference).await
-    }
-
     /// The module a store reference names, compiled (cached by digest),
     /// named by the reference in its canonical form (`name:tag`,
-    /// `sha256:…`) so metrics see one name however clients spell it.
+    /// `sha256:…`) so metrics see one name however clients spell it. Its
+    /// limits are the server's; it has no grants.
     pub async fn module(&self, reference: &Reference) -> Result<Module> {
         let digest = self.store.resolve(reference).await?;
         let cached = self.lock_modules().get(&digest).cloned();
@@ -118,65 +124,60 @@ impl AppState {
         Ok(module.with_name(reference.to_string()))
     }
 
-    /// Drops a compiled module from the API's set (after a delete).
-    pub fn forget(&self, digest: &Digest) {
-        self.lock_modules().pop(digest);
-        self.processes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(d, _), _| d != digest);
+    /// The worker driving `module` in a process `mode` (`sync`, or `async`
+    /// with `export`) for the API: built on first use and kept, so an async
+    /// process keeps its instance between messages.
+    pub async fn process_worker(
+        &self,
+        module: Module,
+        mode: Mode,
+        export: Option<String>,
+    ) -> Result<Arc<Worker>> {
+        if mode == Mode::Async {
+            let export = export.as_deref().unwrap_or(wasmhost::process::POLL);
+            // Only an export that exists gets an instance kept for it.
+            if !module.exports().iter().any(|e| e.name == export) {
+                return Err(Error::not_found(format!(
+                    "export `{export}` in module {}",
+                    module.name()
+                )));
+            }
+        }
+        let key = (module.digest(), mode, export.clone().unwrap_or_default());
+        if let Some(w) = self.lock_workers().get(&key) {
+            return Ok(w.clone());
+        }
+        let label = module.name().to_string();
+        let drive = Drive {
+            mode: Some(mode),
+            export,
+            label,
+            ..Drive::default()
+        };
+        let worker = Arc::new(Worker::new(&self.env, module, drive).await?);
+        Ok(self.lock_workers().get_or_insert(key, || worker).clone())
     }
 
-    /// The kept async-process instance of `module` for `export`, created on
-    /// first use.
-    pub async fn process_instance(
-        &self,
-        module: &Module,
-        export: &str,
-    ) -> Result<Arc<tokio::sync::Mutex<Instance>>> {
-        let key = (module.digest(), export.to_string());
-        if let Some(i) = self.lock_processes().get(&key) {
-            return Ok(i.clone());
+    /// Drops a compiled module, and the workers built for it, from the
+    /// API's sets (after a delete).
+    pub fn forget(&self, digest: &Digest) {
+        self.lock_modules().pop(digest);
+        let mut workers = self.lock_workers();
+        let stale: Vec<WorkerKey> = workers
+            .iter()
+            .filter(|((d, _, _), _)| d == digest)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stale {
+            workers.pop(&key);
         }
-        let instance = module
-            .instantiate_async(&wasmhost::CallOptions::default())
-            .await?;
-        Ok(self
-            .lock_processes()
-            .entry(key)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(instance)))
-            .clone())
     }
 
     fn lock_modules(&self) -> std::sync::MutexGuard<'_, lru::LruCache<Digest, Module>> {
         self.modules.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_processes(&self) -> std::sync::MutexGuard<'_, Processes> {
-        self.processes.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_workers(&self) -> std::sync::MutexGuard<'_, lru::LruCache<WorkerKey, Arc<Worker>>> {
+        self.workers.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// `e` with `context` in front of its message, same code.
-pub fn with_context(e: Error, context: &str) -> Error {
-    match e.code() {
-        wasmhost::ErrorCode::BadInput => Error::bad_input(format!("{context}: {e}")),
-        wasmhost::ErrorCode::NotFound => Error::not_found(format!("{context}: {e}")),
-        wasmhost::ErrorCode::InvalidModule => {
-            Error::invalid_module(format!("{context}: {e}"), None)
-        }
-        _ => e,
-    }
-}
-
-/// Runs blocking work (compiling a module, reading a file) on tokio's
-/// blocking pool, so the executor keeps serving other connections. Guest
-/// calls never come here: they run on the executor, through the library's
-/// async API.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("the task failed: {e}")))?
 }

@@ -1,20 +1,61 @@
 //! Workers: a module driven in one [`Mode`], turning a message (an HTTP
-//! request body, a TCP connection's bytes) into a reply. Built once at
-//! startup from a [`WorkerSpec`]; the module is resolved (file or store
-//! reference) and compiled then, so a bad route stops `serve` before it
-//! listens rather than failing every request.
+//! request body, a TCP connection's bytes) into a reply. Route and TCP
+//! workers are built once at startup from a [`WorkerSpec`]: the module is
+//! resolved by the store's resolver (a file, a manifest with its limits and
+//! grants, or a store reference) and compiled then, so a bad route stops
+//! `serve` before it listens rather than failing every request. The API
+//! builds the same workers for modules of the store ([`Worker::new`]).
+//!
+//! This module knows nothing of the server's shared state: what building
+//! and running workers needs is a [`WorkerEnv`].
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmhost::{
-    ActorSpec, CallOptions, CallStats, Capabilities, Data, Error, Instance, Module, ModuleKind,
-    Result, Wasi,
+    ActorSpec, ActorSystem, CallOptions, CallStats, Capabilities, Convention, Data, Error,
+    Instance, Module, ModuleKind, Result, Runtime, Wasi,
 };
+use wasmhost_store::{Provenance, Resolver};
 
 use crate::config::{Mode, WorkerSpec};
-use crate::state::AppState;
 use crate::wasi_http::{HttpWorker, is_http_component};
+
+/// What building and running workers needs.
+#[derive(Debug, Clone)]
+pub struct WorkerEnv {
+    /// The runtime modules are compiled on.
+    pub rt: Runtime,
+    /// The operator's resolver (files, manifests, store references), with
+    /// the server's limits as defaults and the actors' key-value store.
+    pub resolver: Resolver,
+    /// The actors of actor workers.
+    pub actors: ActorSystem,
+    /// Link imports nothing grants to functions that trap when called.
+    pub trap_unknown_imports: bool,
+}
+
+/// How to drive a module: a [`WorkerSpec`]'s options, or the API's.
+#[derive(Debug, Clone, Default)]
+pub struct Drive {
+    /// The mode; detected when `None` (wasi:http component → `http`, WASI
+    /// command → `sync`, a function known → `function`).
+    pub mode: Option<Mode>,
+    /// The function of `function` and `actor` modes.
+    pub function: Option<String>,
+    /// The export of `async` mode (default `poll`).
+    pub export: Option<String>,
+    /// One fixed actor id.
+    pub actor: Option<String>,
+    /// The route's path without slashes (path-named actors are `SCOPE/NAME`).
+    pub scope: String,
+    /// The calling convention of `function` and `actor` modes.
+    pub convention: Option<Convention>,
+    /// Per-call options of `function` mode (argument format).
+    pub call: CallOptions,
+    /// How messages name the worker.
+    pub label: String,
+}
 
 /// A worker ready to take messages.
 #[derive(Debug)]
@@ -34,9 +75,13 @@ pub enum Worker {
         module: Module,
         /// The function.
         function: String,
+        /// Convention and argument format.
+        opts: Box<CallOptions>,
     },
     /// Messages to actors of this module.
     Actor {
+        /// The actors.
+        actors: ActorSystem,
         /// What a new actor is made of.
         spec: Box<ActorSpec>,
         /// The function each message calls.
@@ -92,23 +137,35 @@ impl Reply {
     }
 }
 
-/// Capabilities of a process-mode worker: WASI stdio only (stdin is the
-/// message, stdout the reply); no files, environment, clocks or randomness.
+/// Capabilities of a process-mode worker: the module's own grants (none
+/// for a plain module: WASI stdio only, stdin the message and stdout the
+/// reply; a manifest's grants, WASI stdio added when it grants no WASI).
 /// With `trap_unknown_imports`, imports nothing provides are linked to
 /// functions that trap when called (see [`crate::ServerConfig`]).
-pub fn process_capabilities(trap_unknown_imports: bool) -> Capabilities {
-    Capabilities::none()
-        .with_wasi(Wasi::new())
-        .with_trap_unknown_imports(trap_unknown_imports)
+pub fn process_capabilities(base: &Capabilities, trap_unknown_imports: bool) -> Capabilities {
+    let caps = base.clone();
+    let caps = match caps.wasi {
+        Some(_) => caps,
+        None => caps.with_wasi(Wasi::new()),
+    };
+    let trap = caps.trap_unknown_imports || trap_unknown_imports;
+    caps.with_trap_unknown_imports(trap)
 }
 
-/// Capabilities of a function-mode call: none for core modules; WASI stdio
-/// for components, whose toolchains import WASI whether they use it or not.
-pub fn function_capabilities(module: &Module, trap_unknown_imports: bool) -> Capabilities {
-    match module.kind() {
-        ModuleKind::Component => process_capabilities(trap_unknown_imports),
-        _ => Capabilities::none().with_trap_unknown_imports(trap_unknown_imports),
+/// Capabilities of a function-mode call: the module's own grants (none for
+/// a plain module); WASI stdio added for components, whose toolchains
+/// import WASI whether they use it or not, and for the process convention.
+pub fn function_capabilities(
+    module: &Module,
+    convention: Option<Convention>,
+    trap_unknown_imports: bool,
+) -> Capabilities {
+    let base = module.capabilities();
+    if module.kind() == ModuleKind::Component || convention == Some(Convention::Process) {
+        return process_capabilities(base, trap_unknown_imports);
     }
+    let trap = base.trap_unknown_imports || trap_unknown_imports;
+    base.clone().with_trap_unknown_imports(trap)
 }
 
 /// Whether `module` is a WASI command (`_start`, or `wasi:cli/run`).
@@ -120,46 +177,83 @@ fn is_command(module: &Module) -> bool {
 }
 
 impl Worker {
-    /// Builds the worker `spec` describes, on `state`'s runtime and store.
-    pub async fn build(state: &AppState, spec: &WorkerSpec) -> Result<Worker> {
-        let module = state.load_worker_module(&spec.module).await?;
-        let mode = match spec.mode {
+    /// Builds the worker `spec` describes: resolves its module (a file, a
+    /// manifest, a store reference), compiles it on the blocking pool and
+    /// drives it as the spec (then the manifest) says. The route's own
+    /// options win over the manifest's `[call]`.
+    pub async fn build(env: &WorkerEnv, spec: &WorkerSpec) -> Result<Worker> {
+        let mut res = env.resolver.resolve(&spec.module).await?;
+        // Metrics name a stored module canonically, anything else as given.
+        res.name = match &res.from {
+            Provenance::Store(r) => r.to_string(),
+            _ => spec.module.clone(),
+        };
+        if res.limits.fuel.is_some() && !env.rt.config().fuel_metering {
+            return Err(Error::bad_input(format!(
+                "worker `{}`: its manifest sets a fuel limit, and the server does not meter \
+                 fuel (give the server a --fuel limit)",
+                spec.module
+            )));
+        }
+        let bytes = std::mem::take(&mut res.bytes);
+        let rt = env.rt.clone();
+        let module = blocking(move || rt.load_bytes(bytes)).await?;
+        let module = res.apply(module)?;
+        let drive = Drive {
+            mode: spec.mode,
+            function: spec.function.clone().or(res.function),
+            export: spec.export.clone(),
+            actor: spec.actor.clone(),
+            scope: spec.path.trim_matches('/').to_string(),
+            convention: res.convention,
+            call: CallOptions::default(),
+            label: spec.module.clone(),
+        };
+        Worker::new(env, module, drive).await
+    }
+
+    /// A worker driving `module` as `drive` says, with the module's limits
+    /// and grants. (No message outlives its request: the request's deadline
+    /// stops the guest, whatever its own timeout.)
+    pub async fn new(env: &WorkerEnv, module: Module, drive: Drive) -> Result<Worker> {
+        let label = &drive.label;
+        let mode = match drive.mode {
             Some(mode) => mode,
             None if is_http_component(&module) => Mode::Http,
             None if is_command(&module) => Mode::Sync,
+            None if drive.function.is_some() => Mode::Function,
             None => {
                 return Err(Error::bad_input(format!(
-                    "worker `{}`: cannot tell how to drive it (not a wasi:http component, not a \
-                     WASI command); say mode=function,function=NAME, mode=async or mode=actor",
-                    spec.module
+                    "worker `{label}`: cannot tell how to drive it (not a wasi:http component, \
+                     not a WASI command, no function); say mode=function,function=NAME, \
+                     mode=async or mode=actor"
                 )));
             }
         };
         let needs_function = || {
-            spec.function.clone().ok_or_else(|| {
+            drive.function.clone().ok_or_else(|| {
                 Error::bad_input(format!(
-                    "worker `{}`: mode={} needs function=NAME",
-                    spec.module,
+                    "worker `{label}`: mode={} needs function=NAME",
                     mode.as_str()
                 ))
             })
         };
+        let trap = env.trap_unknown_imports;
         Ok(match mode {
             Mode::Sync => {
-                let module = module
-                    .with_capabilities(process_capabilities(state.config.trap_unknown_imports));
+                let caps = process_capabilities(module.capabilities(), trap);
+                let module = module.with_capabilities(caps);
                 if !is_command(&module) {
                     return Err(Error::bad_input(format!(
-                        "worker `{}`: mode=sync needs a WASI command (`_start` or wasi:cli/run)",
-                        spec.module
+                        "worker `{label}`: mode=sync needs a WASI command (`_start` or wasi:cli/run)"
                     )));
                 }
                 Worker::Sync(module)
             }
             Mode::Async => {
-                let module = module
-                    .with_capabilities(process_capabilities(state.config.trap_unknown_imports));
-                let export = spec
+                let caps = process_capabilities(module.capabilities(), trap);
+                let module = module.with_capabilities(caps);
+                let export = drive
                     .export
                     .clone()
                     .unwrap_or_else(|| wasmhost::process::POLL.to_string());
@@ -170,22 +264,33 @@ impl Worker {
                 }
             }
             Mode::Function => {
-                let caps = function_capabilities(&module, state.config.trap_unknown_imports);
+                let caps = function_capabilities(&module, drive.convention, trap);
+                let mut opts = drive.call.clone();
+                if let Some(c) = drive.convention {
+                    opts = opts.convention(c);
+                }
                 Worker::Function {
                     module: module.with_capabilities(caps),
                     function: needs_function()?,
+                    opts: Box::new(opts),
                 }
             }
             Mode::Actor => {
-                let caps = function_capabilities(&module, state.config.trap_unknown_imports);
+                let caps = function_capabilities(&module, drive.convention, trap);
+                let module = module.with_capabilities(caps);
+                let mut spec = ActorSpec::new(module.clone()).limits(module.limits().clone());
+                if let Some(c) = drive.convention {
+                    spec = spec.convention(c);
+                }
                 Worker::Actor {
-                    spec: Box::new(ActorSpec::new(module.with_capabilities(caps))),
+                    actors: env.actors.clone(),
+                    spec: Box::new(spec),
                     function: needs_function()?,
-                    fixed: spec.actor.clone(),
-                    scope: spec.path.trim_matches('/').to_string(),
+                    fixed: drive.actor.clone(),
+                    scope: drive.scope.clone(),
                 }
             }
-            Mode::Http => Worker::Http(HttpWorker::new(&state.rt, &module)?),
+            Mode::Http => Worker::Http(HttpWorker::new(&env.rt, &module)?),
         })
     }
 
@@ -203,12 +308,7 @@ impl Worker {
     /// Handles one message. `actor` is the actor id the request named (the
     /// rest of its path), for actor workers without a fixed id.
     /// Not for [`Worker::Http`], which takes whole requests.
-    pub async fn message(
-        &self,
-        state: &AppState,
-        actor: Option<&str>,
-        body: Bytes,
-    ) -> Result<Reply> {
+    pub async fn message(&self, actor: Option<&str>, body: Bytes) -> Result<Reply> {
         match self {
             Worker::Sync(module) => module
                 .process_sync_async(body, &CallOptions::default())
@@ -220,11 +320,16 @@ impl Worker {
                 .message_async(export, body)
                 .await
                 .map(|o| Reply::from_stdout(o.value, o.stats)),
-            Worker::Function { module, function } => module
-                .call_async(function, &body, &CallOptions::default())
+            Worker::Function {
+                module,
+                function,
+                opts,
+            } => module
+                .call_async(function, &body, opts)
                 .await
                 .map(|o| Reply::from_data(&o.value, o.stats)),
             Worker::Actor {
+                actors,
                 spec,
                 function,
                 fixed,
@@ -240,8 +345,7 @@ impl Worker {
                         ));
                     }
                 };
-                state
-                    .actors
+                actors
                     .send_async(&id, Some(spec), function, body)
                     .await
                     .map(|o| Reply::from_data(&o.value, o.stats))
@@ -251,4 +355,16 @@ impl Worker {
             )),
         }
     }
+}
+
+/// Runs blocking work (compiling a module, reading a file) on tokio's
+/// blocking pool, so the executor keeps serving other connections. Guest
+/// calls never come here: they run on the executor, through the library's
+/// async API.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("the task failed: {e}")))?
 }

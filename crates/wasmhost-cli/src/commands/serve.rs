@@ -32,9 +32,14 @@ AssemblyScript, raw), actor (F on the actor named by the rest of the path, \
 /counter/alice -> actor counter/alice, state kept), http (wasi:http component). \
 --tcp PORT=MODULE listens on a TCP port: each connection is one message, \
 read until the client closes its sending side, answered, then closed; \
---mode and --export apply as for `wasmhost run`. MODULE is a file or a \
-store reference (name:tag). A config file (--config serve.toml) describes \
-many workers; see docs/serve.md.
+--mode and --export apply as for `wasmhost run`. MODULE is a file, a \
+store reference (name:tag) or a manifest (a wasmhost .toml, an Extism or \
+packet .json): the worker then runs under the manifest's limits with its \
+grants (WASI arguments, environment and directories, config, allowed hosts, \
+key-value state, log) and convention, and without mode= or function= it \
+takes the manifest's function; options given in the route win. A config \
+file (--config serve.toml) describes many workers, its [[route]] and \
+[[tcp]] modules taking the same; see docs/serve.md.
 
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
@@ -51,11 +56,13 @@ EXAMPLES:
   wasmhost serve
   wasmhost serve hello-http.wasm --addr 127.0.0.1:8081
   wasmhost serve --route /echo=echo.wasm --route /count=plugin.wasm,mode=function,function=count_vowels
+  wasmhost serve --route /app=app.toml --route /plugin=plugin.json,function=count_vowels
   wasmhost serve --tcp 9000=counter.wasm --mode async --export poll
   printf 'hello' | nc -N 127.0.0.1 9000
   WASMHOST_TOKEN=secret wasmhost serve --addr 0.0.0.0:8080")]
 pub struct ServeCommand {
-    /// A module served at / (a wasi:http component, or a WASI command).
+    /// A module served at / (a wasi:http component, or a WASI command): a
+    /// file, a manifest or a store reference.
     #[arg(value_name = "MODULE")]
     module: Option<String>,
 
@@ -72,7 +79,8 @@ pub struct ServeCommand {
     )]
     token: Option<String>,
 
-    /// An HTTP worker: PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID].
+    /// An HTTP worker: PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID];
+    /// MODULE may be a manifest (.toml, .json).
     #[arg(long, value_name = "SPEC")]
     route: Vec<String>,
 

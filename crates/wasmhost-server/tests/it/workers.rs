@@ -374,3 +374,249 @@ async fn a_spinning_guest_does_not_stall_other_requests_on_the_same_thread() {
     let res = spin.await.expect("task").expect("spin");
     assert_eq!(error_of(res).await, (504, "request_timeout".to_string()));
 }
+
+/// A route whose module is a manifest (wasmhost TOML, Extism JSON, packet)
+/// runs under that manifest's limits and with exactly its grants; the
+/// route's own options still win. Manifests in the config file's `[route]`
+/// table too.
+#[tokio::test(flavor = "multi_thread")]
+async fn manifest_routes_enforce_their_limits_and_grants() {
+    use base64::Engine as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    for (from, to) in [
+        ("grow.wat", "grow.wat"),
+        ("kv.wat", "kv.wat"),
+        ("wasi-echo.wasm", "echo.wasm"),
+        ("as-extism-plugin.wasm", "plugin.wasm"),
+        ("extism-plugin.wasm", "rust-plugin.wasm"),
+    ] {
+        std::fs::copy(guest(from), d.join(to)).expect("copy guest");
+    }
+    let write = |name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).expect("write manifest");
+        p.display().to_string()
+    };
+    let grow = |max: &str| {
+        format!(
+            "[module]\npath = \"grow.wat\"\n[call]\nconvention = \"numeric\"\n\
+             function = \"grow_once\"\n[limits]\nmax_memory = \"{max}\"\n"
+        )
+    };
+    let small = write("small.toml", &grow("1MiB"));
+    let large = write("large.toml", &grow("4MiB"));
+    let env = write(
+        "env.toml",
+        "[module]\npath = \"echo.wasm\"\n[capabilities.wasi]\nargs = [\"echo\", \"env\"]\n\
+         env = { GREETING = \"hi\" }\n",
+    );
+    let time = |clocks: bool| {
+        format!(
+            "[module]\npath = \"echo.wasm\"\n[capabilities.wasi]\nargs = [\"echo\", \"time\"]\n\
+             clocks = {clocks}\n"
+        )
+    };
+    let no_clocks = write("no-clocks.toml", &time(false));
+    let clocks = write("clocks.toml", &time(true));
+    let vowels = write(
+        "vowels.json",
+        r#"{"wasm": [{"path": "plugin.wasm"}], "config": {"vowels": "o"}, "memory": {"max_pages": 64}}"#,
+    );
+    let plugin = write(
+        "plugin.toml",
+        "[module]\npath = \"plugin.wasm\"\n[call]\nconvention = \"extism\"\n\
+         function = \"count_vowels\"\n[capabilities]\nconfig = { vowels = \"lo\" }\n",
+    );
+    let kv = write(
+        "kv.toml",
+        "[module]\npath = \"kv.wat\"\n[call]\nconvention = \"numeric\"\nfunction = \"counter\"\n\
+         [capabilities]\nkey_value = true\n",
+    );
+    let http = write(
+        "http.json",
+        r#"{"wasm": [{"path": "rust-plugin.wasm"}], "allowed_hosts": ["127.0.0.1"]}"#,
+    );
+    let no_http = write(
+        "no-http.json",
+        r#"{"wasm": [{"path": "rust-plugin.wasm"}]}"#,
+    );
+    let wasm = std::fs::read(guest("wasi-echo.wasm")).expect("read");
+    let packet = write(
+        "packet.json",
+        &format!(
+            r#"{{"sourceContent": [{{"format": "wasm", "worldVersion": "v1", "contentB64": "{}"}}]}}"#,
+            base64::engine::general_purpose::STANDARD.encode(&wasm)
+        ),
+    );
+    // The config file's [route] table takes manifests like --route does.
+    let file = write(
+        "serve.toml",
+        &format!("[[route]]\npath = \"/file-env\"\nmodule = \"{env}\"\n"),
+    );
+    let mut c = config();
+    // The Rust plugin imports a host function nobody provides here.
+    c.trap_unknown_imports = true;
+    c.routes = wasmhost_server::ConfigFile::read(std::path::Path::new(&file))
+        .expect("config file")
+        .route;
+    let r = |spec: String| WorkerSpec::parse_route(&spec).expect("route spec");
+    c.routes.extend([
+        r(format!("/small={small}")),
+        r(format!("/small-run={small},function=run")),
+        r(format!("/large={large}")),
+        route(
+            "/plain-grow",
+            "grow.wat",
+            ",mode=function,function=grow_once",
+        ),
+        r(format!("/env={env}")),
+        route("/plain-echo", "wasi-echo.wasm", ""),
+        r(format!("/no-clocks={no_clocks}")),
+        r(format!("/clocks={clocks}")),
+        r(format!("/vowels={vowels},function=count_vowels")),
+        r(format!("/plugin={plugin}")),
+        r(format!("/greet={plugin},mode=function,function=greet")),
+        r(format!("/kv={kv}")),
+        r(format!("/packet={packet}")),
+        r(format!("/http={http},function=http_get")),
+        r(format!("/no-http={no_http},function=http_get")),
+    ]);
+    let s = TestServer::start(c).await;
+    let post = |path: &str, body: &'static str| {
+        let req = s.client.post(s.at(path)).body(body);
+        async move {
+            let res = req.send().await.expect("request");
+            (res.status().as_u16(), res.text().await.expect("text"))
+        }
+    };
+
+    // Memory: the manifest's limit, not the server's (256 MiB).
+    assert_eq!(post("/small", "[20]").await, (200, "-1".into()));
+    assert_eq!(post("/large", "[20]").await, (200, "1".into()));
+    assert_eq!(post("/plain-grow", "[20]").await, (200, "1".into()));
+    // The route's function= wins over the manifest's: `run` grows until a
+    // grow is refused, a memory_limit failure (502).
+    let res = s.client.post(s.at("/small-run")).send().await.expect("run");
+    assert_eq!(error_of(res).await, (502, "memory_limit".to_string()));
+
+    // WASI: the manifest's arguments and environment, and nothing more.
+    assert_eq!(post("/env", "").await, (200, "GREETING=hi\n".into()));
+    assert_eq!(post("/file-env", "").await, (200, "GREETING=hi\n".into()));
+    assert_eq!(post("/plain-echo", "ping").await, (200, "ping".into()));
+    let res = s
+        .client
+        .post(s.at("/no-clocks"))
+        .send()
+        .await
+        .expect("time");
+    assert_eq!(error_of(res).await, (403, "capability_denied".to_string()));
+    let (status, text) = post("/clocks", "").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.trim().parse::<u64>().is_ok_and(|t| t > 1_600_000_000),
+        "{text}"
+    );
+
+    // Config: an Extism manifest's, and a wasmhost manifest's with its
+    // convention and function; the route's mode and function win.
+    assert_eq!(
+        post("/vowels", "Hello, World!").await,
+        (200, r#"{"count":2}"#.into())
+    );
+    assert_eq!(
+        post("/plugin", "Hello, World!").await,
+        (200, r#"{"count":5}"#.into())
+    );
+    assert_eq!(post("/greet", "Zoë").await, (200, "Hello, Zoë!".into()));
+
+    // key_value = true: the module's own namespace, kept between messages.
+    assert_eq!(post("/kv", "").await, (200, "1".into()));
+    assert_eq!(post("/kv", "").await, (200, "2".into()));
+
+    // Allowed hosts: outgoing HTTP to them only.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/x", listener.local_addr().expect("addr"));
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+            .expect("write");
+    });
+    let res = s
+        .client
+        .post(s.at("/no-http"))
+        .body(url.clone())
+        .send()
+        .await;
+    assert_eq!(
+        error_of(res.expect("no-http")).await,
+        (403, "capability_denied".to_string())
+    );
+    let res = s
+        .client
+        .post(s.at("/http"))
+        .body(url)
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.text().await.expect("text"),
+        r#"{"status":200,"body":"hi"}"#
+    );
+    server.join().expect("one-shot server");
+
+    // A packet's module (no grants but the process mode's stdio).
+    assert_eq!(
+        post("/packet", "from a packet").await,
+        (200, "from a packet".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_manifest_routes_stop_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::copy(guest("grow.wat"), d.join("grow.wat")).expect("copy");
+    for (name, text, says) in [
+        (
+            "escape.toml",
+            "[module]\npath = \"../grow.wat\"\n",
+            "leaves the manifest's directory",
+        ),
+        (
+            "fuel.toml",
+            "[module]\npath = \"grow.wat\"\n[call]\nfunction = \"run\"\n[limits]\nfuel = 1000\n",
+            "does not meter fuel",
+        ),
+        (
+            "typo.toml",
+            "[module]\npath = \"grow.wat\"\n[limits]\nmax_memroy = \"1MiB\"\n",
+            "unknown field",
+        ),
+        (
+            "other.json",
+            r#"{"name": "x"}"#,
+            "neither an Extism manifest",
+        ),
+    ] {
+        let path = d.join(name);
+        std::fs::write(&path, text).expect("write");
+        let mut c = config();
+        c.routes = vec![WorkerSpec::parse_route(&format!("/x={}", path.display())).expect("spec")];
+        let e = TestServer::try_start(c).await.expect_err(name);
+        assert_eq!(e.code(), wasmhost::ErrorCode::BadInput, "{name}: {e}");
+        assert!(e.to_string().contains(says), "{name}: {e}");
+    }
+}
