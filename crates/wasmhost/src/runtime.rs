@@ -196,8 +196,11 @@ impl Runtime {
                 .set_fuel(limits.fuel.unwrap_or(u64::MAX))
                 .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
         }
-        let deadline = limits.timeout.map(|t| Instant::now() + t);
-        crate::sandbox::yield_at_ticks(store, move |_| deadline);
+        let started = Instant::now();
+        let deadline = limits.timeout.map(|t| started + t);
+        crate::sandbox::yield_at_ticks(store, self.inner.config.epoch_tick, move |_| {
+            (started, deadline)
+        });
         store.set_epoch_deadline(1);
         Ok(())
     }

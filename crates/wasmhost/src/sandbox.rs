@@ -49,6 +49,9 @@ pub struct HostState {
     /// When the current call must stop: checked at every epoch tick by
     /// stores driven asynchronously (synchronous ones count ticks instead).
     pub(crate) deadline: Option<Instant>,
+    /// When the current call started (async stores yield once it has run
+    /// for a tick).
+    pub(crate) started: Instant,
 }
 
 impl std::fmt::Debug for HostState {
@@ -69,6 +72,7 @@ impl HostState {
             plugin: PluginState::default(),
             kv: None,
             deadline: None,
+            started: Instant::now(),
         }
     }
 
@@ -94,19 +98,26 @@ impl WasiView for HostState {
     }
 }
 
-/// Makes an async store yield to the executor at every epoch tick, and stop
-/// with a `timeout` trap once past `deadline(data)`. tokio's `yield_now`
-/// (rather than a plain self-wake) puts the task behind the I/O the runtime
-/// has waiting, so a spinning guest cannot starve tasks woken by sockets and
-/// timers; outside tokio it is a plain yield. The store's epoch deadline must
-/// be set to 1 tick before each call.
+/// Makes an async store stop with a `timeout` trap once past
+/// `deadline(data)`, and yield to the executor at every epoch tick once the
+/// call has run for `after` (the runtime's epoch tick): a short call that a
+/// tick happens to catch goes on, a long one gives the executor back at
+/// least every other tick. tokio's `yield_now` (rather than a plain
+/// self-wake) puts the task behind the I/O the runtime has waiting, so a
+/// spinning guest cannot starve tasks woken by sockets and timers; outside
+/// tokio it is a plain yield. The store's epoch deadline must be set to 1
+/// tick before each call.
 pub(crate) fn yield_at_ticks<T: 'static>(
     store: &mut Store<T>,
-    deadline: impl Fn(&T) -> Option<Instant> + Send + Sync + 'static,
+    after: std::time::Duration,
+    times: impl Fn(&T) -> (Instant, Option<Instant>) + Send + Sync + 'static,
 ) {
     store.epoch_deadline_callback(move |ctx| {
-        Ok(match deadline(ctx.data()) {
-            Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
+        let (started, deadline) = times(ctx.data());
+        let now = Instant::now();
+        Ok(match deadline {
+            Some(deadline) if now >= deadline => UpdateDeadline::Interrupt,
+            _ if now.duration_since(started) < after => UpdateDeadline::Continue(1),
             _ => UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
         })
     });
@@ -259,7 +270,9 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         match exec {
             Exec::Sync => store.epoch_deadline_trap(),
-            Exec::Async => yield_at_ticks(&mut store, |state: &HostState| state.deadline),
+            Exec::Async => yield_at_ticks(&mut store, rt.config.epoch_tick, |state: &HostState| {
+                (state.started, state.deadline)
+            }),
         }
         let mut sb = Sandbox {
             rt: rt.clone(),
@@ -294,6 +307,7 @@ impl Sandbox {
         });
         let state = self.store.data_mut();
         state.limiter.clear_denied();
+        state.started = self.started;
         state.deadline = deadline;
         state.plugin.deadline = deadline;
         Ok(())
