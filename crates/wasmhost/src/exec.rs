@@ -24,6 +24,7 @@
 //! cached per grant shape *and* [`Exec`].
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
@@ -39,13 +40,14 @@ pub(crate) enum Exec {
 /// Runs a future of the blocking API: one that, driving a sandbox in
 /// [`Exec::Sync`], never waits. It is polled once on the calling thread;
 /// should it ever be pending after all, it is driven to completion by
-/// [`block_on`].
-pub(crate) fn run_sync<F>(fut: F) -> F::Output
+/// [`block_on`]. Callers pin the future where they make it
+/// (`run_sync(pin!(f(...)))`): the state machine of a call is a few
+/// kilobytes, and every move of it is a copy on the hot path.
+pub(crate) fn run_sync<F>(mut fut: Pin<&mut F>) -> F::Output
 where
     F: Future + Send,
     F::Output: Send,
 {
-    let mut fut = std::pin::pin!(fut);
     if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         return out;
     }

@@ -332,7 +332,7 @@ where
     F::Output: Send,
 {
     match exec {
-        Exec::Sync => run_sync(fut),
+        Exec::Sync => run_sync(std::pin::pin!(fut)),
         Exec::Async => block_on(fut),
     }
 }

@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Exec, run_sync};
 use crate::limits::Limits;
 use crate::runtime::RuntimeInner;
+use std::pin::pin;
 
 /// The sha256 of a module's wasm bytes, written `sha256:<64 hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -615,13 +616,13 @@ impl Module {
         input: impl AsRef<[u8]>,
         opts: &CallOptions,
     ) -> Result<Outcome<Data>> {
-        run_sync(crate::sandbox::call(
+        run_sync(pin!(crate::sandbox::call(
             self,
             function,
             input.as_ref(),
             opts,
             Exec::Sync,
-        ))
+        )))
     }
 
     /// [`Module::call_with`] through the async API: the guest runs on the
@@ -646,14 +647,14 @@ impl Module {
         extra: &[Value],
         opts: &CallOptions,
     ) -> Result<Outcome<Vec<u8>>> {
-        run_sync(crate::convention::raw::call_fresh(
+        run_sync(pin!(crate::convention::raw::call_fresh(
             self,
             function,
             input,
             extra,
             opts,
             Exec::Sync,
-        ))
+        )))
     }
 
     /// [`Module::call_raw`] through the async API.
@@ -679,7 +680,7 @@ impl Module {
     /// An instance that stays alive between calls: memory, globals and
     /// plugin variables persist (see [`crate::Instance`]).
     pub fn instantiate(&self, opts: &CallOptions) -> Result<crate::Instance> {
-        run_sync(crate::instance::Instance::new(self, opts, Exec::Sync))
+        run_sync(pin!(crate::instance::Instance::new(self, opts, Exec::Sync)))
     }
 
     /// An [`Instance`](crate::Instance) whose calls run through the async
@@ -769,7 +770,13 @@ impl Module {
         args: &[Value],
         opts: &CallOptions,
     ) -> Result<Outcome<Vec<Value>>> {
-        run_sync(crate::sandbox::invoke(self, export, args, opts, Exec::Sync))
+        run_sync(pin!(crate::sandbox::invoke(
+            self,
+            export,
+            args,
+            opts,
+            Exec::Sync
+        )))
     }
 
     /// Calls a numeric export in a fresh sandbox, through the async API:
@@ -824,7 +831,7 @@ impl Module {
     /// Runs a WASI command: `_start` of a core module or `wasi:cli/run` of a
     /// component. A non-zero exit status is an [`Error::Exit`].
     pub fn run(&self, opts: &CallOptions) -> Result<Outcome<()>> {
-        run_sync(crate::sandbox::run_command(self, opts, Exec::Sync))
+        run_sync(pin!(crate::sandbox::run_command(self, opts, Exec::Sync)))
     }
 
     /// [`Module::run`] through the async API.

@@ -70,7 +70,12 @@ impl Module {
         message: impl Into<Bytes>,
         opts: &CallOptions,
     ) -> Result<Outcome<Vec<u8>>> {
-        run_sync(process(self, message.into(), opts, Exec::Sync))
+        run_sync(std::pin::pin!(process(
+            self,
+            message.into(),
+            opts,
+            Exec::Sync
+        )))
     }
 
     /// [`Module::process_sync`] (the sync process *mode*: a fresh instance
@@ -110,7 +115,7 @@ impl Instance {
     pub fn message(&mut self, export: &str, message: impl Into<Bytes>) -> Result<Outcome<Vec<u8>>> {
         let message = message.into();
         match self.exec() {
-            Exec::Sync => run_sync(self.message_in(export, message)),
+            Exec::Sync => run_sync(std::pin::pin!(self.message_in(export, message))),
             Exec::Async => crate::exec::block_on(self.message_in(export, message)),
         }
     }

@@ -63,6 +63,11 @@ impl std::fmt::Debug for HostState {
 impl HostState {
     /// A state with nothing granted, used to enumerate linker definitions.
     pub(crate) fn empty() -> Self {
+        Self::empty_at(Instant::now())
+    }
+
+    /// A state with nothing granted, its call started at `now`.
+    fn empty_at(now: Instant) -> Self {
         HostState {
             limiter: Limiter::new(&Limits::default()),
             wasi_p1: None,
@@ -72,7 +77,7 @@ impl HostState {
             plugin: PluginState::default(),
             kv: None,
             deadline: None,
-            started: Instant::now(),
+            started: now,
         }
     }
 
@@ -253,7 +258,8 @@ impl Sandbox {
                 "a fuel limit needs a runtime with fuel metering (RuntimeConfig::fuel_metering, or --fuel on the command line)",
             ));
         }
-        let mut state = HostState::empty();
+        let now = Instant::now();
+        let mut state = HostState::empty_at(now);
         state.limiter = Limiter::new(limits);
         state.plugin = PluginState::new(caps, limits);
         state.kv = caps.key_value.clone();
@@ -283,15 +289,20 @@ impl Sandbox {
             limits: limits.clone(),
             exec,
             fuel_start: None,
-            started: Instant::now(),
+            started: now,
             exports: None,
         };
-        sb.begin()?;
+        sb.begin_at(now)?;
         Ok(sb)
     }
 
     /// Starts a call's budget: fuel, deadline, clock.
     pub(crate) fn begin(&mut self) -> Result<()> {
+        self.begin_at(Instant::now())
+    }
+
+    /// [`Sandbox::begin`] with the clock read by the caller.
+    fn begin_at(&mut self, now: Instant) -> Result<()> {
         if self.rt.config.fuel_metering {
             let fuel = self.limits.fuel.unwrap_or(u64::MAX);
             self.store
@@ -299,7 +310,7 @@ impl Sandbox {
                 .map_err(|e| Error::internal(format!("cannot set fuel: {e}")))?;
             self.fuel_start = Some(fuel);
         }
-        self.started = Instant::now();
+        self.started = now;
         let deadline = self.limits.timeout.map(|t| self.started + t);
         self.store.set_epoch_deadline(match self.exec {
             Exec::Sync => deadline_ticks(self.limits.timeout, self.rt.config.epoch_tick),
