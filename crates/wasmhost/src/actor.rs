@@ -11,7 +11,7 @@
 //!   (a `std::sync::Mutex` makes no such promise).
 //!   [`ActorSystem::send_async`] awaits its turn without blocking the
 //!   executor and runs the guest on it, through wasmtime's async API (the
-//!   guest yields at every epoch tick; see [`crate::exec`]);
+//!   guest yields to it once it has run for an epoch tick);
 //!   [`ActorSystem::send`] is the same, waited for in place. Both queue on
 //!   the same lock.
 //! * **Creation.** Sending to an unknown id creates the actor from the spec

@@ -18,7 +18,7 @@
 //!
 //! Every method has an `*_async` twin. An instance made with
 //! [`Module::instantiate_async`](crate::Module::instantiate_async) runs its
-//! guest through wasmtime's async API (see [`crate::exec`]); one made with
+//! guest through wasmtime's async API (see [`Module::invoke_async`](crate::Module::invoke_async)); one made with
 //! [`Module::instantiate`](crate::Module::instantiate) runs it on the
 //! calling thread. Either kind answers both kinds of method: the blocking
 //! methods of an async instance wait in place, the async methods of a

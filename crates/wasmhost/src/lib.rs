@@ -54,8 +54,9 @@ pub use capabilities::{
 };
 pub use convention::{Convention, Data};
 pub use engine::{
-    DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, DEFAULT_POOL_INSTANCES, POOL_SLOT_RESERVATION,
-    PoolConfig, RuntimeConfig, default_state_dir, wasmtime_config,
+    DEFAULT_ASYNC_STACK, DEFAULT_ASYNC_STACKS, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK,
+    DEFAULT_POOL_INSTANCES, POOL_SLOT_RESERVATION, PoolConfig, RuntimeConfig, default_state_dir,
+    wasmtime_config,
 };
 pub use error::{Error, ErrorCode, MissingImport, Result};
 pub use instance::Instance;
