@@ -9,6 +9,10 @@
 //! module as usable as before. A [`crate::Instance`] keeps the sandbox
 //! instead and calls it again ([`Sandbox::begin`] resets the per-call
 //! budget).
+//!
+//! Every call path here is an `async fn`; the sandbox's [`Exec`] picks
+//! wasmtime's synchronous or async entry points (see `exec.rs`), so the
+//! blocking and the async API share this code.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
