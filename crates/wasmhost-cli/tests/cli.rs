@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{built, wat};
+use common::{built, walk, wat};
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// Runs `wasmhost ARGS` with `stdin`, a private state directory and no inherited env leaks.
@@ -264,18 +263,4 @@ fn compiled_modules_are_cached_in_the_state_directory() {
             .success()
     );
     assert!(walk(empty.path()).is_empty());
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                out.extend(walk(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{built, wat};
+use common::{built, walk, wat};
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -334,6 +334,16 @@ fn test_inspect_and_cache() {
     let cleared = ok(&wh(s, &["cache", "clear"]));
     assert!(cleared.starts_with("removed "), "{cleared}");
     assert!(ok(&wh(s, &["cache", "stats"])).contains("modules: 0"));
+    // Nothing of the cleared artifacts is left: no integrity record, no
+    // path index naming them.
+    let leftovers: Vec<_> = walk(&s.join("cache"))
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "meta" || e == "cwasm")
+                || p.file_name().is_some_and(|n| n == "paths.json")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

@@ -47,12 +47,30 @@ use crate::exec::{Exec, block_on, run_sync};
 use crate::module::Module;
 use crate::sandbox::{Handle, Sandbox};
 
+/// One call on the live sandbox: readies it (starting over when needed),
+/// runs `$body` (a future using `$sb` and `$handle`), settles its output and
+/// records it. A macro rather than a function taking a closure: the body's
+/// future borrows the sandbox, and must stay `Send`.
+macro_rules! on_live {
+    ($self:ident, $function:expr, |$sb:ident, $handle:ident| $body:expr) => {{
+        let started = Instant::now();
+        let result = match $self.ready().await {
+            Ok(($sb, $handle)) => {
+                let r = $body.await;
+                Self::settle($sb, r)
+            }
+            Err(e) => Err(e),
+        };
+        $self.after($function, started, result).await
+    }};
+}
+
 /// A module instance kept alive between calls. Not `Clone`: one instance,
 /// one owner; calls take `&mut self`, so they never overlap.
 pub struct Instance {
     module: Module,
     opts: CallOptions,
-    exec: Exec,
+    pub(crate) exec: Exec,
     live: Option<(Sandbox, Handle)>,
     restarts: u64,
     /// Set while a call runs; still set at the next call when the last
@@ -96,11 +114,6 @@ impl Instance {
         Ok((sb, handle))
     }
 
-    /// How this instance runs its guest.
-    pub(crate) fn exec(&self) -> Exec {
-        self.exec
-    }
-
     /// The module this is an instance of.
     pub fn module(&self) -> &Module {
         &self.module
@@ -135,21 +148,12 @@ impl Instance {
     /// The live sandbox, re-instantiated (keeping plugin vars) after a
     /// failure, with a fresh budget for the next call.
     async fn ready(&mut self) -> Result<(&mut Sandbox, Handle)> {
-        let mut vars = None;
-        if std::mem::replace(&mut self.calling, true)
-            && let Some((mut sb, _)) = self.live.take()
-        {
-            // The last call was abandoned mid-way: start over, keeping the
-            // plugin's vars as after any failure.
-            self.restarts += 1;
-            vars = Some(sb.store.data_mut().plugin.take_vars());
+        if std::mem::replace(&mut self.calling, true) {
+            // The last call was abandoned mid-way (its future dropped).
+            self.start_over().await;
         }
         if self.live.is_none() {
-            let mut fresh = self.instantiate().await?;
-            if let Some(vars) = vars {
-                fresh.0.store.data_mut().plugin.set_vars(vars);
-            }
-            self.live = Some(fresh);
+            self.live = Some(self.instantiate().await?);
         }
         let (sb, handle) = self
             .live
@@ -157,6 +161,22 @@ impl Instance {
             .ok_or_else(|| Error::internal("instance vanished"))?;
         sb.begin()?;
         Ok((sb, *handle))
+    }
+
+    /// Replaces a live sandbox whose state may be half-updated by a fresh
+    /// instantiation. The plugin's vars live on the host: they carry over.
+    /// If instantiating fails, the next call tries again (without them).
+    async fn start_over(&mut self) {
+        let Some((mut sb, _)) = self.live.take() else {
+            return;
+        };
+        self.restarts += 1;
+        let vars = sb.store.data_mut().plugin.take_vars();
+        drop(sb);
+        if let Ok(mut fresh) = self.instantiate().await {
+            fresh.0.store.data_mut().plugin.set_vars(vars);
+            self.live = Some(fresh);
+        }
     }
 
     /// Ends a call on the live sandbox: its outcome, or its output
@@ -182,16 +202,8 @@ impl Instance {
         self.calling = false;
         if let Err(e) = &result
             && breaks_instance(e)
-            && let Some((mut sb, _)) = self.live.take()
         {
-            self.restarts += 1;
-            // The plugin's vars live on the host: they survive the restart.
-            let vars = sb.store.data_mut().plugin.take_vars();
-            drop(sb);
-            if let Ok(mut fresh) = self.instantiate().await {
-                fresh.0.store.data_mut().plugin.set_vars(vars);
-                self.live = Some(fresh);
-            }
+            self.start_over().await;
         }
         crate::sandbox::record(&self.module, function, started, &result);
         result
@@ -241,16 +253,10 @@ impl Instance {
         function: &str,
         input: &[u8],
     ) -> Result<Outcome<Data>> {
-        let started = Instant::now();
         let args = self.opts.args;
-        let result = match self.ready().await {
-            Ok((sb, handle)) => {
-                let r = convention::call_in(sb, handle, convention, function, input, args).await;
-                Self::settle(sb, r)
-            }
-            Err(e) => Err(e),
-        };
-        self.after(function, started, result).await
+        on_live!(self, function, |sb, handle| convention::call_in(
+            sb, handle, convention, function, input, args
+        ))
     }
 
     /// Calls a numeric export.
@@ -265,15 +271,9 @@ impl Instance {
         function: &str,
         args: &[Value],
     ) -> Result<Outcome<Vec<Value>>> {
-        let started = Instant::now();
-        let result = match self.ready().await {
-            Ok((sb, handle)) => {
-                let r = crate::sandbox::invoke_in(sb, handle, function, args).await;
-                Self::settle(sb, r)
-            }
-            Err(e) => Err(e),
-        };
-        self.after(function, started, result).await
+        on_live!(self, function, |sb, handle| crate::sandbox::invoke_in(
+            sb, handle, function, args
+        ))
     }
 
     /// Raw memory transfer (see [`crate::convention::raw`]).
@@ -294,15 +294,9 @@ impl Instance {
         input: &[u8],
         extra: &[Value],
     ) -> Result<Outcome<Vec<u8>>> {
-        let started = Instant::now();
-        let result = match self.ready().await {
-            Ok((sb, handle)) => {
-                let r = convention::raw::call(sb, handle, function, input, extra).await;
-                Self::settle(sb, r)
-            }
-            Err(e) => Err(e),
-        };
-        self.after(function, started, result).await
+        on_live!(self, function, |sb, handle| convention::raw::call(
+            sb, handle, function, input, extra
+        ))
     }
 
     /// One message of the async process mode (see [`crate::process`]).
@@ -311,22 +305,15 @@ impl Instance {
         export: &str,
         message: bytes::Bytes,
     ) -> Result<Outcome<Vec<u8>>> {
-        let started = Instant::now();
-        let result = match self.ready().await {
-            Ok((sb, handle)) => {
-                let r = crate::process::message_in(sb, handle, export, message).await;
-                Self::settle(sb, r)
-            }
-            Err(e) => Err(e),
-        };
-        self.after(export, started, result)
-            .await
-            .map(crate::process::into_reply)
+        on_live!(self, export, |sb, handle| crate::process::message_in(
+            sb, handle, export, message
+        ))
+        .map(crate::process::into_reply)
     }
 }
 
 /// Runs a future of an instance of flavour `exec` from blocking code.
-fn drive<F>(exec: Exec, fut: F) -> F::Output
+pub(crate) fn drive<F>(exec: Exec, fut: F) -> F::Output
 where
     F: std::future::Future + Send,
     F::Output: Send,

@@ -113,11 +113,8 @@ impl Instance {
     /// wrote to stdout as the value (see [`crate::process`]). Memory and
     /// globals persist between messages; stdin and stdout do not.
     pub fn message(&mut self, export: &str, message: impl Into<Bytes>) -> Result<Outcome<Vec<u8>>> {
-        let message = message.into();
-        match self.exec() {
-            Exec::Sync => run_sync(std::pin::pin!(self.message_in(export, message))),
-            Exec::Async => crate::exec::block_on(self.message_in(export, message)),
-        }
+        let exec = self.exec;
+        crate::instance::drive(exec, self.message_in(export, message.into()))
     }
 
     /// [`Instance::message`] through the async API.

@@ -51,7 +51,8 @@ pub struct HostState {
     /// The call's key-value grant, if any.
     pub(crate) kv: Option<KeyValue>,
     /// When the current call must stop: checked at every epoch tick by
-    /// stores driven asynchronously (synchronous ones count ticks instead).
+    /// stores driven asynchronously (synchronous ones count ticks instead),
+    /// and what bounds an Extism plugin's HTTP request.
     pub(crate) deadline: Option<Instant>,
     /// When the current call started (async stores yield once it has run
     /// for a tick).
@@ -324,7 +325,6 @@ impl Sandbox {
         state.limiter.clear_denied();
         state.started = self.started;
         state.deadline = deadline;
-        state.plugin.deadline = deadline;
         Ok(())
     }
 

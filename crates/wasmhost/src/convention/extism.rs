@@ -325,8 +325,6 @@ pub(crate) struct PluginState {
     http: Option<Arc<Http>>,
     http_status: u16,
     http_headers: BTreeMap<String, String>,
-    /// When the current call's time runs out (bounds an HTTP request).
-    pub(crate) deadline: Option<Instant>,
 }
 
 impl PluginState {
@@ -716,6 +714,8 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> Result<
         .map_err(link_setup)?;
     linker
         .func_wrap(m, "http_request", |mut c: C, req: i64, body: i64| -> wasmtime::Result<i64> {
+            // The request is bounded by what is left of the call's time.
+            let deadline = c.data().deadline;
             let state = &mut c.data_mut().plugin;
             let raw = state.kernel.take(req as u64, "HTTP request")?;
             let request: http::Request = serde_json::from_slice(&raw).map_err(|e| {
@@ -728,7 +728,7 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> Result<
             };
             state.http_status = 0;
             state.http_headers.clear();
-            let timeout = state.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let response =
                 http::send(state.http.as_deref(), &request, body.as_deref(), timeout).map_err(abort)?;
             state.http_status = response.status;

@@ -88,7 +88,8 @@ pub(crate) trait Calling: Sync {
     ) -> CallFuture<'a>;
 }
 
-/// Every convention, in detection order.
+/// Every convention, in detection order, which is also the order of
+/// [`Convention`]'s variants (so a convention's entry is `TABLE[c as usize]`).
 pub(crate) static TABLE: [&dyn Calling; 6] = [
     &component::Wit,
     &extism::Extism,
@@ -100,11 +101,7 @@ pub(crate) static TABLE: [&dyn Calling; 6] = [
 
 /// The table entry of `convention`.
 pub(crate) fn calling(convention: Convention) -> &'static dyn Calling {
-    TABLE
-        .iter()
-        .copied()
-        .find(|c| c.id() == convention)
-        .unwrap_or(TABLE[0])
+    TABLE[convention as usize]
 }
 
 /// The core module behind `code`, or why a core-module convention cannot
@@ -435,7 +432,8 @@ mod tests {
             .map(|c| c.id())
             .collect();
         assert_eq!(detected, Convention::ALL);
-        for c in TABLE {
+        for (i, c) in TABLE.iter().enumerate() {
+            assert_eq!(c.id() as usize, i, "TABLE follows Convention's order");
             assert_eq!(calling(c.id()).id(), c.id());
             for name in c.names() {
                 assert_eq!(name.parse::<Convention>().unwrap(), c.id());
