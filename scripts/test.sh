@@ -17,6 +17,15 @@ scripts/build-guests.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "module layering (no two modules import each other)"
+for src in crates/*/src; do
+    if [[ "$src" == crates/wasmhost/src ]]; then
+        python3 scripts/module-graph.py --ordered "$src" >/dev/null
+    else
+        python3 scripts/module-graph.py "$src" >/dev/null
+    fi
+done
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 

@@ -74,7 +74,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::oneshot;
 use wasmhost::limits::Limiter;
-use wasmhost::{CallStats, Error, Limits, MissingImport, Module, Result, Runtime};
+use wasmhost::{CallStats, Error, Limits, Module, Result, Runtime};
 use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -182,22 +182,9 @@ impl HttpWorker {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .map_err(|e| Error::internal(format!("cannot build the wasi:http linker: {e:#}")))?;
-        let pre = linker.instantiate_pre(component).map_err(|e| {
-            let missing = component
-                .component_type()
-                .imports(component.engine())
-                .filter(|(import, _)| !PROVIDED.iter().any(|p| import.starts_with(p)))
-                .map(|(import, _)| MissingImport {
-                    module: import.to_string(),
-                    name: String::new(),
-                    kind: "instance".to_string(),
-                })
-                .collect();
-            Error::Link {
-                missing,
-                detail: Some(format!("{e:#}")),
-            }
-        })?;
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| Error::unlinked_component(component, &PROVIDED, e))?;
         let pre = ProxyPre::new(pre).map_err(|e| {
             Error::invalid_module(
                 format!("component `{name}` is not a usable wasi:http proxy: {e:#}"),

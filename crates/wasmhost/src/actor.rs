@@ -70,12 +70,13 @@ use bytes::Bytes;
 
 use crate::call::{CallOptions, Outcome};
 use crate::capabilities::{KeyValue, KvStore};
+use crate::code::Digest;
 use crate::convention::{Convention, Data};
 use crate::error::{Error, Result};
 use crate::exec::block_on;
 use crate::instance::Instance;
 use crate::limits::Limits;
-use crate::module::{Digest, Module};
+use crate::module::Module;
 
 /// Longest actor id, in bytes.
 pub const MAX_ACTOR_ID_BYTES: usize = 256;

@@ -39,7 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::module::{Code, Compiled, Digest, ModuleKind};
+use crate::code::{Code, Digest, ModuleKind};
+use crate::compiled::Compiled;
 
 /// Bounds of the in-memory compiled-module cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,16 +116,6 @@ pub struct CacheStats {
     pub bytes: u64,
 }
 
-/// Per-module counters, kept as long as the module is cached.
-#[derive(Debug, Default)]
-pub(crate) struct ModuleCounters {
-    pub(crate) loads: AtomicU64,
-    pub(crate) calls: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    /// (loads, calls, errors) already added to the disk stats file.
-    pub(crate) persisted: Mutex<(u64, u64, u64)>,
-}
-
 /// A snapshot of one cached module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -145,6 +136,23 @@ pub struct CachedModule {
     pub errors: u64,
     /// How long compiling (or deserializing) it took.
     pub compile_time: Duration,
+}
+
+impl CachedModule {
+    /// The counters and sizes of `compiled` now.
+    pub(crate) fn of(compiled: &Compiled) -> Self {
+        let c = &compiled.counters;
+        CachedModule {
+            digest: compiled.digest,
+            kind: compiled.kind().as_str(),
+            compiled_bytes: compiled.compiled_bytes,
+            wasm_bytes: compiled.wasm_bytes,
+            loads: c.loads.load(Ordering::Relaxed),
+            calls: c.calls.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            compile_time: compiled.compile_time,
+        }
+    }
 }
 
 struct Entry {
@@ -357,7 +365,10 @@ impl MemoryCache {
     /// Snapshots of the cached modules, most recently used first.
     pub(crate) fn modules(&self) -> Vec<CachedModule> {
         let lru = lock(&self.inner);
-        lru.map.iter().map(|(_, e)| e.compiled.snapshot()).collect()
+        lru.map
+            .iter()
+            .map(|(_, e)| CachedModule::of(&e.compiled))
+            .collect()
     }
 }
 
@@ -955,6 +966,36 @@ pub struct DiskStats {
     pub compile_time_us: u64,
     /// Size of its wasm bytes.
     pub wasm_bytes: u64,
+}
+
+impl DiskStats {
+    /// Counts not yet written to the disk stats, marking them written.
+    pub(crate) fn take_delta(compiled: &Compiled) -> Option<DiskStats> {
+        let c = &compiled.counters;
+        let now = (
+            c.loads.load(Ordering::Relaxed),
+            c.calls.load(Ordering::Relaxed),
+            c.errors.load(Ordering::Relaxed),
+        );
+        let mut done = c.persisted.lock().unwrap_or_else(|p| p.into_inner());
+        if now == *done {
+            return None;
+        }
+        let first = *done == (0, 0, 0);
+        let delta = DiskStats {
+            loads: now.0 - done.0,
+            calls: now.1 - done.1,
+            errors: now.2 - done.2,
+            compile_time_us: if first && compiled.compiled_here {
+                compiled.compile_time.as_micros() as u64
+            } else {
+                0
+            },
+            wasm_bytes: compiled.wasm_bytes,
+        };
+        *done = now;
+        Some(delta)
+    }
 }
 
 /// Name of the stats file in each engine's cache directory.

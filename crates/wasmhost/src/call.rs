@@ -15,56 +15,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use bytes::Bytes;
-
+use crate::capabilities::wasi::{Output, Stdin};
 use crate::capabilities::{Capabilities, LogRecord};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-
-/// Default cap on captured stdout or stderr of one call: 16 MiB.
-pub const DEFAULT_CAPTURE_LIMIT: usize = 16 << 20;
-
-/// Standard input of a call (meaningful only when WASI is granted).
-#[derive(Debug, Clone, Default)]
-pub enum Stdin {
-    /// Immediately at end of file.
-    #[default]
-    Empty,
-    /// These bytes, then end of file.
-    Bytes(Bytes),
-    /// The host process's own standard input.
-    Inherit,
-}
-
-impl Stdin {
-    /// Stdin that yields `bytes` then EOF.
-    pub fn bytes(bytes: impl Into<Bytes>) -> Self {
-        Stdin::Bytes(bytes.into())
-    }
-}
-
-/// Where a call's stdout or stderr goes (meaningful only when WASI is granted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    /// Thrown away.
-    Discard,
-    /// Kept in memory, up to `limit` bytes, and returned in the [`Outcome`].
-    /// A guest writing past the limit fails the call with `memory_limit`.
-    Capture {
-        /// Most bytes kept.
-        limit: usize,
-    },
-    /// Written to the host process's own stream.
-    Inherit,
-}
-
-impl Default for Output {
-    fn default() -> Self {
-        Output::Capture {
-            limit: DEFAULT_CAPTURE_LIMIT,
-        }
-    }
-}
 
 /// Per-call settings. The default uses the module's limits and capabilities,
 /// empty stdin, and captures stdout and stderr.
@@ -82,9 +36,30 @@ pub struct CallOptions {
     /// Standard error.
     pub stderr: Output,
     /// The calling convention of [`crate::Module::call`]; detected when `None`.
-    pub convention: Option<crate::convention::Convention>,
+    pub convention: Option<Convention>,
     /// How a component's arguments are written (JSON by default).
     pub args: ArgsFormat,
+}
+
+/// A way of passing data into a guest function and getting data back. Its
+/// names, parsing and the code of each live in [`crate::convention`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Convention {
+    /// A component function with WIT-typed arguments and result.
+    Component,
+    /// The Extism plugin ABI: `() -> i32` exports reading their input and
+    /// writing their output through `extism:host/env`.
+    Extism,
+    /// AssemblyScript string exports (`asc --exportRuntime`).
+    AssemblyScript,
+    /// Raw memory transfer: `f(ptr, len) -> (ptr << 32 | len)` through the
+    /// guest's allocator.
+    Raw,
+    /// Numeric parameters and results.
+    Numeric,
+    /// WASI stdio: the input is stdin, the output is what the guest writes
+    /// to stdout (see [`crate::process`]). Never detected.
+    Process,
 }
 
 /// How the arguments of a component function are written in a call's input.
@@ -131,7 +106,7 @@ impl CallOptions {
     }
 
     /// Forces a calling convention instead of detecting it.
-    pub fn convention(mut self, convention: crate::convention::Convention) -> Self {
+    pub fn convention(mut self, convention: Convention) -> Self {
         self.convention = Some(convention);
         self
     }

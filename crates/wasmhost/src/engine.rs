@@ -264,31 +264,9 @@ impl Drop for EpochTicker {
     }
 }
 
-/// Number of epoch ticks that covers `timeout`, rounded up, plus one so the
-/// deadline never fires early.
-pub(crate) fn deadline_ticks(timeout: Option<Duration>, tick: Duration) -> u64 {
-    match timeout {
-        None => u64::MAX / 2,
-        Some(t) => {
-            let tick = tick.as_nanos().max(1);
-            let n = t.as_nanos().div_ceil(tick);
-            u64::try_from(n).unwrap_or(u64::MAX / 2).saturating_add(1)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deadline_rounds_up_and_never_fires_early() {
-        let tick = Duration::from_millis(10);
-        assert_eq!(deadline_ticks(Some(Duration::from_millis(500)), tick), 51);
-        assert_eq!(deadline_ticks(Some(Duration::from_millis(1)), tick), 2);
-        assert_eq!(deadline_ticks(Some(Duration::ZERO), tick), 1);
-        assert!(deadline_ticks(None, tick) > 1 << 60);
-    }
 
     #[test]
     fn pool_reservation_is_reported() {

@@ -266,6 +266,33 @@ pub enum Error {
 }
 
 impl Error {
+    /// The `link_error` of a component a linker could not pre-link
+    /// (wasmtime's `err`): every import whose name starts with none of the
+    /// `provided` prefixes (`"wasi:io/"`, say) is listed as missing. For
+    /// embedders linking components on a [`crate::Runtime`]'s engine
+    /// themselves (the server's wasi:http worker does), so that they report
+    /// it as the library does.
+    pub fn unlinked_component(
+        component: &wasmtime::component::Component,
+        provided: &[&str],
+        err: wasmtime::Error,
+    ) -> Self {
+        let missing = component
+            .component_type()
+            .imports(component.engine())
+            .filter(|(name, _)| !provided.iter().any(|p| name.starts_with(p)))
+            .map(|(name, _)| MissingImport {
+                module: name.to_string(),
+                name: String::new(),
+                kind: "instance".to_string(),
+            })
+            .collect();
+        Error::Link {
+            missing,
+            detail: Some(format!("{err:#}")),
+        }
+    }
+
     /// The error a wasmtime failure of a guest call stands for, judged
     /// against the call's limits and the limiter of its store: `timeout`,
     /// `out_of_fuel`, `stack_overflow`, `memory_limit`, `overloaded` (a full

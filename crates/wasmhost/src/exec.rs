@@ -88,3 +88,16 @@ fn own_runtime() -> &'static tokio::runtime::Runtime {
             .expect("invariant: a tokio runtime can be built (threads and an I/O driver)")
     })
 }
+
+/// Runs a future of flavour `exec` (a kept instance's call, say) from
+/// blocking code.
+pub(crate) fn drive<F>(exec: Exec, fut: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    match exec {
+        Exec::Sync => run_sync(std::pin::pin!(fut)),
+        Exec::Async => block_on(fut),
+    }
+}

@@ -43,7 +43,7 @@ use std::time::Instant;
 use crate::call::{CallOptions, Outcome, Value};
 use crate::convention::{self, Convention, Data};
 use crate::error::{Error, ErrorCode, Result};
-use crate::exec::{Exec, block_on, run_sync};
+use crate::exec::{Exec, drive, run_sync};
 use crate::module::Module;
 use crate::sandbox::{Handle, Sandbox};
 
@@ -107,7 +107,7 @@ impl Instance {
     /// would not be `Send`.)
     async fn instantiate(&mut self) -> Result<(Sandbox, Handle)> {
         let pre = self.module.pre_for(&self.opts, self.exec)?;
-        let mut sb = Sandbox::new(&self.module, &self.opts, self.exec)?;
+        let mut sb = Sandbox::new(self.module.spec(), &self.opts, self.exec)?;
         sb.keep();
         let handle = sb.instantiate(&pre, None).await?;
         sb.captures.discard_output();
@@ -205,7 +205,7 @@ impl Instance {
         {
             self.start_over().await;
         }
-        crate::sandbox::record(&self.module, function, started, &result);
+        crate::module::record(&self.module, function, started, &result);
         result
     }
 
@@ -230,7 +230,15 @@ impl Instance {
     fn convention(&self, function: &str) -> Result<Convention> {
         match self.opts.convention {
             Some(c) => Ok(c),
-            None => convention::detect(&self.module, function),
+            None => {
+                let compiled = &self.module.compiled;
+                convention::detect(
+                    &compiled.code,
+                    &compiled.traits,
+                    &self.module.name,
+                    function,
+                )
+            }
         }
     }
 
@@ -254,8 +262,17 @@ impl Instance {
         input: &[u8],
     ) -> Result<Outcome<Data>> {
         let args = self.opts.args;
+        // The body borrows the sandbox out of `self`; the traits come from
+        // a handle of their own.
+        let compiled = self.module.compiled.clone();
         on_live!(self, function, |sb, handle| convention::call_in(
-            sb, handle, convention, function, input, args
+            sb,
+            handle,
+            &compiled.traits,
+            convention,
+            function,
+            input,
+            args
         ))
     }
 
@@ -294,8 +311,14 @@ impl Instance {
         input: &[u8],
         extra: &[Value],
     ) -> Result<Outcome<Vec<u8>>> {
+        let compiled = self.module.compiled.clone();
         on_live!(self, function, |sb, handle| convention::raw::call(
-            sb, handle, function, input, extra
+            sb,
+            handle,
+            &compiled.traits,
+            function,
+            input,
+            extra
         ))
     }
 
@@ -305,22 +328,10 @@ impl Instance {
         export: &str,
         message: bytes::Bytes,
     ) -> Result<Outcome<Vec<u8>>> {
-        on_live!(self, export, |sb, handle| crate::process::message_in(
-            sb, handle, export, message
-        ))
-        .map(crate::process::into_reply)
-    }
-}
-
-/// Runs a future of an instance of flavour `exec` from blocking code.
-pub(crate) fn drive<F>(exec: Exec, fut: F) -> F::Output
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    match exec {
-        Exec::Sync => run_sync(std::pin::pin!(fut)),
-        Exec::Async => block_on(fut),
+        on_live!(self, export, |sb, handle| {
+            crate::convention::process::message_in(sb, handle, export, message)
+        })
+        .map(crate::convention::process::into_reply)
     }
 }
 
@@ -338,5 +349,22 @@ fn breaks_instance(e: &Error) -> bool {
             }
         ),
         _ => true,
+    }
+}
+
+/// The constructors of [`Instance`] are [`Module`]'s, written here so that
+/// `module.rs` does not depend on this file.
+impl Module {
+    /// An instance that stays alive between calls: memory, globals and
+    /// plugin variables persist (see [`crate::Instance`]).
+    pub fn instantiate(&self, opts: &CallOptions) -> Result<crate::Instance> {
+        run_sync(std::pin::pin!(Instance::new(self, opts, Exec::Sync)))
+    }
+
+    /// An [`Instance`](crate::Instance) whose calls run through the async
+    /// API: its `*_async` methods run the guest on the caller's executor.
+    /// (Its blocking methods still work, waiting in place.)
+    pub async fn instantiate_async(&self, opts: &CallOptions) -> Result<crate::Instance> {
+        Instance::new(self, opts, Exec::Async).await
     }
 }

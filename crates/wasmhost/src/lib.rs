@@ -25,33 +25,68 @@
 //! capability unless granted ([`Capabilities`]); see [`capabilities`].
 #![deny(missing_docs)]
 
-pub mod actor;
-pub mod cache;
-mod call;
-pub mod capabilities;
-pub mod convention;
-mod engine;
-mod error;
+// Modules from the bottom layer up: each imports only modules declared
+// before it (ARCHITECTURE.md, "Layers"; `scripts/module-graph.py --ordered`
+// checks it). One layer per group, so that rustfmt keeps the order.
+
+// How wasm runs, limits, errors, what a module is.
 mod exec;
-mod instance;
+
 pub mod limits;
+
+mod error;
+
+mod code;
+
+// Grants, each owning its state; what goes into a call and comes out.
+pub mod capabilities;
+
+mod call;
+
 pub mod metrics;
-mod module;
-pub mod process;
-mod runtime;
+
+// The conventions' host code, and the store's data composed from it all.
+mod kernel;
+
+mod state;
+
+// A store and its calls; embedders' host functions.
+mod host_functions;
 mod sandbox;
+
+// Calling conventions, and linking every piece of host code.
+pub mod convention;
+
+mod linking;
+
+// Compiled modules, their caches, the engine and the runtime.
+mod compiled;
+
+pub mod cache;
+
+mod engine;
+
+mod runtime;
+
+// The Module handle, loading, kept instances, processes and actors.
+mod module;
+
+mod load;
+
+mod instance;
+
+pub mod process;
+
+pub mod actor;
 
 pub use actor::{ActorConfig, ActorInfo, ActorSpec, ActorSystem};
 pub use cache::{
     CacheConfig, CacheStats, CachedModule, DiskStats, read_disk_stats, wasmtime_version,
 };
-pub use call::{
-    ArgsFormat, CallOptions, CallStats, DEFAULT_CAPTURE_LIMIT, Outcome, Output, Signature, Stdin,
-    Value, ValueType,
-};
-pub use capabilities::{
-    Capabilities, HostFunctions, Http, KeyValue, KvStore, LogLevel, LogRecord, Preopen, Wasi,
-};
+pub use call::{ArgsFormat, CallOptions, CallStats, Outcome, Signature, Value, ValueType};
+pub use capabilities::wasi::{DEFAULT_CAPTURE_LIMIT, Output, Stdin};
+pub use capabilities::{Capabilities, Http, KeyValue, KvStore, LogLevel, LogRecord, Preopen, Wasi};
+pub use code::{Digest, ItemInfo, ModuleKind, Source, normalize};
 pub use convention::{Convention, Data};
 pub use engine::{
     DEFAULT_ASYNC_STACK, DEFAULT_ASYNC_STACKS, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK,
@@ -59,9 +94,10 @@ pub use engine::{
     wasmtime_config,
 };
 pub use error::{Error, ErrorCode, MissingImport, Result};
+pub use host_functions::HostFunctions;
 pub use instance::Instance;
 pub use limits::Limits;
-pub use module::{Digest, ItemInfo, Module, ModuleKind, Source, normalize};
+pub use module::Module;
 pub use process::POLL;
 pub use runtime::Runtime;
-pub use sandbox::HostState;
+pub use state::HostState;

@@ -48,14 +48,14 @@
 //! ```
 
 use bytes::Bytes;
-use wasmtime_wasi::I32Exit;
 
-use crate::call::{CallOptions, Outcome, Stdin};
+use crate::call::{CallOptions, Outcome};
+use crate::capabilities::wasi::Stdin;
+use crate::convention::process::into_reply;
 use crate::error::{Error, Result};
 use crate::exec::{Exec, run_sync};
 use crate::instance::Instance;
 use crate::module::Module;
-use crate::sandbox::{Handle, Sandbox};
 
 /// The export an async process is sent messages through unless told otherwise.
 pub const POLL: &str = "poll";
@@ -102,7 +102,7 @@ pub(crate) async fn process(
         return Err(no_wasi(&module.name));
     }
     let opts = opts.clone().stdin(Stdin::Bytes(message));
-    crate::sandbox::run_command(module, &opts, exec)
+    crate::module::fresh_run(module, &opts, exec)
         .await
         .map(into_reply)
 }
@@ -114,7 +114,7 @@ impl Instance {
     /// globals persist between messages; stdin and stdout do not.
     pub fn message(&mut self, export: &str, message: impl Into<Bytes>) -> Result<Outcome<Vec<u8>>> {
         let exec = self.exec;
-        crate::instance::drive(exec, self.message_in(export, message.into()))
+        crate::exec::drive(exec, self.message_in(export, message.into()))
     }
 
     /// [`Instance::message`] through the async API.
@@ -127,104 +127,8 @@ impl Instance {
     }
 }
 
-/// Moves the captured stdout into the value.
-pub(crate) fn into_reply<T>(mut out: Outcome<T>) -> Outcome<Vec<u8>> {
-    Outcome {
-        value: std::mem::take(&mut out.stdout),
-        stdout: Vec::new(),
-        stderr: out.stderr,
-        logs: out.logs,
-        stats: out.stats,
-    }
-}
-
 fn no_wasi(name: &str) -> Error {
     Error::bad_input(format!(
         "process mode needs WASI: grant it to {name} (Capabilities::with_wasi)"
     ))
-}
-
-/// One message to a live instance: binds stdin, calls `export` (`_start`
-/// of a component is its `wasi:cli/run`). `proc_exit(0)` ends the message
-/// successfully.
-pub(crate) async fn message_in(
-    sb: &mut Sandbox,
-    handle: Handle,
-    export: &str,
-    message: Bytes,
-) -> Result<()> {
-    let Some(stdin) = &sb.captures.stdin else {
-        return Err(Error::bad_input(format!(
-            "process mode needs WASI granted to {} and a stdin the host can set (not inherited)",
-            sb.name
-        )));
-    };
-    let stdin = stdin.clone();
-    let run = match handle {
-        Handle::Component(instance) if export == "_start" => {
-            stdin.set(message);
-            run_component(sb, &instance).await?
-        }
-        Handle::Component(_) => {
-            return Err(Error::bad_input(format!(
-                "`{}` is a component; only its `_start` (wasi:cli/run) is a process export",
-                sb.name
-            )));
-        }
-        Handle::Core(instance) => {
-            let Some(func) = instance.get_func(&mut sb.store, export) else {
-                return Err(crate::module::missing_export(
-                    &sb.compiled,
-                    &sb.name,
-                    export,
-                ));
-            };
-            let func = func.typed::<(), ()>(&sb.store).map_err(|_| {
-                Error::bad_input(format!(
-                    "export `{export}` of {} is {}; a message handler takes no arguments and returns nothing",
-                    sb.name,
-                    crate::module::func_type_string(&func.ty(&sb.store)),
-                ))
-            })?;
-            stdin.set(message);
-            sb.call_typed_raw(&func, ()).await
-        }
-    };
-    match run {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(e.downcast_ref::<I32Exit>(), Some(I32Exit(0))) => Ok(()),
-        Err(e) => Err(sb.classify(e)),
-    }
-}
-
-/// `wasi:cli/run` of an instantiated component; the outer error is a
-/// component that is not a command, the inner one the run's (a failed run
-/// is exit status 1).
-async fn run_component(
-    sb: &mut Sandbox,
-    instance: &wasmtime::component::Instance,
-) -> Result<wasmtime::Result<()>> {
-    let not_command = |e: wasmtime::Error| {
-        Error::not_found(format!(
-            "export `wasi:cli/run` in component {}: it is not a WASI command ({e})",
-            sb.name
-        ))
-    };
-    let run = match sb.exec {
-        Exec::Sync => {
-            let cmd = wasmtime_wasi::p2::bindings::sync::Command::new(&mut sb.store, instance)
-                .map_err(not_command)?;
-            cmd.wasi_cli_run().call_run(&mut sb.store)
-        }
-        Exec::Async => {
-            let cmd = wasmtime_wasi::p2::bindings::Command::new(&mut sb.store, instance)
-                .map_err(not_command)?;
-            cmd.wasi_cli_run().call_run(&mut sb.store).await
-        }
-    };
-    Ok(match run {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(())) => Err(wasmtime::Error::new(I32Exit(1))),
-        Err(e) => Err(e),
-    })
 }

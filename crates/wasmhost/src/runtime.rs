@@ -1,10 +1,7 @@
 //! The [`Runtime`]: one engine, its caches, its linkers and its epoch ticker.
 //!
 //! Create one per process (it is cheap to clone and thread-safe) and load
-//! modules through it. Loading looks the module up in memory, then on disk,
-//! and only then compiles; concurrent loads of the same bytes compile once.
-//! A module file loaded again unchanged is found by its path (the path
-//! index, see [`crate::cache`]) without being read or hashed.
+//! modules through it (loading is in `load.rs`).
 //!
 //! ```
 //! use wasmhost::{Runtime, RuntimeConfig, Source, Value};
@@ -19,30 +16,30 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::Path;
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::cache::{CacheStats, CachedModule, DiskCache, DiskRead, MemoryCache, PathIndex, Stamp};
-use crate::capabilities::{GrantKey, HostFunctions, Linkers};
+use crate::cache::{CacheStats, CachedModule, DiskCache, MemoryCache, PathIndex};
+use crate::capabilities::GrantKey;
 use crate::engine::{EpochTicker, RuntimeConfig, build_engine};
 use crate::error::{Error, Result};
 use crate::exec::Exec;
-use crate::metrics::{self, LoadSource};
-use crate::module::{self, Code, Compiled, Digest, Module, ModuleKind, Source};
+use crate::host_functions::HostFunctions;
+use crate::linking::Linkers;
 
 /// The shared state behind a [`Runtime`] and every [`Module`] it loaded.
 pub(crate) struct RuntimeInner {
     pub(crate) engine: wasmtime::Engine,
     pub(crate) config: RuntimeConfig,
-    cache: MemoryCache,
-    disk: Option<DiskCache>,
+    pub(crate) cache: MemoryCache,
+    pub(crate) disk: Option<DiskCache>,
     linkers: Mutex<HashMap<(GrantKey, Exec), Arc<Linkers>>>,
     /// Host-function sets by name, as registered with [`Runtime::add_host_functions`].
     host_functions: Mutex<HashMap<String, HostFunctions>>,
     _ticker: EpochTicker,
     /// Module file → digest, for loads of the same unchanged file.
-    paths: PathIndex,
+    pub(crate) paths: PathIndex,
 }
 
 impl RuntimeInner {
@@ -70,7 +67,7 @@ impl RuntimeInner {
 /// Loads, caches and runs modules. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Runtime {
-    inner: Arc<RuntimeInner>,
+    pub(crate) inner: Arc<RuntimeInner>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -172,7 +169,7 @@ impl Runtime {
     /// The epoch deadline (in ticks, for `Store::set_epoch_deadline`) that
     /// covers `timeout` on this runtime's engine, never firing early.
     pub fn deadline_ticks(&self, timeout: Option<std::time::Duration>) -> u64 {
-        crate::engine::deadline_ticks(timeout, self.inner.config.epoch_tick)
+        crate::limits::deadline_ticks(timeout, self.inner.config.epoch_tick)
     }
 
     /// Sets up `store` (of this runtime's engine) for one call through
@@ -183,7 +180,7 @@ impl Runtime {
     /// guest with a `timeout` trap once `limits.timeout` has passed (counted
     /// from now). For embedders that drive wasmtime themselves on this
     /// engine (the server's wasi:http worker); report failures with
-    /// [`Error::from_wasmtime`] and calls with [`Module::record_call`].
+    /// [`Error::from_wasmtime`] and calls with [`crate::Module::record_call`].
     pub fn prepare_async_store<T: Send + 'static>(
         &self,
         store: &mut wasmtime::Store<T>,
@@ -210,203 +207,6 @@ impl Runtime {
         self.inner.disk.as_ref().map(|d| d.dir())
     }
 
-    /// Loads a module from bytes, a file or stdin (wasm binary or WAT).
-    ///
-    /// A file loaded before, and unchanged since (same device, inode, size,
-    /// mtime and ctime as recorded at least 2 s after its last change), is
-    /// not read again when its compiled module is in memory or on disk: its
-    /// digest comes from the path index (see [`crate::cache`]).
-    pub fn load(&self, source: &Source) -> Result<Module> {
-        match source {
-            Source::File(path) => self.load_file(source, path),
-            _ => self.load_bytes(source.read()?),
-        }
-    }
-
-    /// Loads a module from bytes (wasm binary or WAT).
-    pub fn load_bytes(&self, raw: impl Into<Vec<u8>>) -> Result<Module> {
-        let binary = module::to_binary(raw.into())?;
-        let digest = Digest::of(&binary);
-        let compiled = self.compiled(digest, &binary)?;
-        self.module(compiled)
-    }
-
-    /// The public handle of a compiled module, with the runtime's defaults.
-    fn module(&self, compiled: Arc<Compiled>) -> Result<Module> {
-        let digest = compiled.digest;
-        Ok(Module {
-            rt: self.inner.clone(),
-            compiled,
-            limits: self.inner.config.default_limits.clone(),
-            caps: Default::default(),
-            name: Arc::from(format!("sha256:{}", digest.short())),
-            pre: Default::default(),
-            metrics: Default::default(),
-        })
-    }
-
-    /// [`Runtime::load`] of a file: through the path index when the file is
-    /// unchanged, else read, hashed and recorded in the index.
-    fn load_file(&self, source: &Source, path: &Path) -> Result<Module> {
-        let inner = &self.inner;
-        // The clock is read before the file is stat-ed (see `Stamp::settled`).
-        let now = crate::cache::now_ns();
-        let key = std::fs::canonicalize(path).ok();
-        let stamp_of = |key: &Path| std::fs::metadata(key).ok().and_then(|m| Stamp::of(&m));
-        let before = key.as_deref().and_then(stamp_of);
-        if let (Some(key), Some(stamp)) = (&key, &before)
-            && let Some(digest) = inner.paths.lookup(key, stamp)
-            && let Some(compiled) = self.cached(digest)?
-        {
-            inner.cache.note_path_index_hit();
-            return self.module(compiled);
-        }
-        // Read through the canonical path, so that the bytes are those of
-        // the file that was stat-ed; errors name the path as given.
-        let (raw, by_key) = match &key {
-            Some(key) => match Source::File(key.clone()).read() {
-                Ok(raw) => (raw, true),
-                Err(_) => (source.read()?, false),
-            },
-            None => (source.read()?, false),
-        };
-        let binary = module::to_binary(raw)?;
-        let digest = Digest::of(&binary);
-        if by_key
-            && let (Some(key), Some(stamp)) = (&key, before)
-            && stamp_of(key) == Some(stamp)
-        {
-            // Unchanged while it was read: the digest is this version's.
-            inner.paths.record(key, stamp, &digest, now);
-        }
-        let compiled = self.compiled(digest, &binary)?;
-        self.module(compiled)
-    }
-
-    /// The compiled module of `digest` if it is in memory or on disk
-    /// (nothing is compiled: the caller has no bytes yet). A miss in memory
-    /// is counted only if the disk has it; otherwise the caller's
-    /// [`Runtime::compiled`] counts it.
-    fn cached(&self, digest: Digest) -> Result<Option<Arc<Compiled>>> {
-        let inner = &self.inner;
-        if let Some(c) = inner.cache.get(&digest, false) {
-            metrics::module_loaded(&label(&digest), LoadSource::Memory, None);
-            return Ok(Some(c));
-        }
-        inner.disk.as_ref().map_or(Ok(None), |_| {
-            self.in_flight(&digest, || {
-                let found = self.load_from_disk(digest);
-                if found.is_some() {
-                    inner.cache.note_miss();
-                }
-                Ok(found)
-            })
-        })
-    }
-
-    fn compiled(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
-        let inner = &self.inner;
-        if let Some(c) = inner.cache.get(&digest, true) {
-            metrics::module_loaded(&label(&digest), LoadSource::Memory, None);
-            return Ok(c);
-        }
-        self.in_flight(&digest, || match self.load_from_disk(digest) {
-            Some(c) => Ok(c),
-            None => self.compile(digest, binary),
-        })
-    }
-
-    /// Runs `load` for `digest` under its compile lock, unless the module
-    /// reached memory while waiting for the lock, so that concurrent loads of
-    /// one module compile (or deserialize) it once.
-    fn in_flight<T: From<Arc<Compiled>>>(
-        &self,
-        digest: &Digest,
-        load: impl FnOnce() -> Result<T>,
-    ) -> Result<T> {
-        let inner = &self.inner;
-        let flight = inner.cache.flight(digest);
-        let result = {
-            let _guard = flight.lock().unwrap_or_else(|p| p.into_inner());
-            // Someone else may have finished compiling while we waited.
-            match inner.cache.get(digest, false) {
-                Some(c) => Ok(c.into()),
-                None => load(),
-            }
-        };
-        drop(flight);
-        inner.cache.land(digest);
-        result
-    }
-
-    /// The module from the disk cache, if there (see [`DiskCache::read`]
-    /// for what is checked).
-    fn load_from_disk(&self, digest: Digest) -> Option<Arc<Compiled>> {
-        let inner = &self.inner;
-        let disk = inner.disk.as_ref()?;
-        let started = Instant::now();
-        match disk.read(&digest, &inner.engine) {
-            DiskRead::Hit {
-                code,
-                wasm_bytes,
-                verified,
-            } => {
-                let took = started.elapsed();
-                let c = Arc::new(Compiled::new(digest, code, wasm_bytes, took, false));
-                if verified {
-                    inner.cache.note_disk_verified();
-                }
-                inner.cache.note_disk_hit();
-                inner.cache.insert(c.clone());
-                metrics::module_loaded(&label(&digest), LoadSource::Disk, Some(took));
-                Some(c)
-            }
-            DiskRead::Rejected(why) => {
-                tracing::warn!(%digest, reason = %why, "cached artifact refused; recompiling");
-                inner.cache.note_disk_rejected();
-                None
-            }
-            DiskRead::Miss => None,
-        }
-    }
-
-    /// Validates and compiles `binary`, then writes the artifact to disk.
-    fn compile(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
-        let inner = &self.inner;
-        let kind = module::kind_of(binary)?;
-        module::validate(binary)?;
-        let started = Instant::now();
-        let code = match kind {
-            ModuleKind::Core => {
-                wasmtime::Module::from_binary(&inner.engine, binary).map(Code::Core)
-            }
-            ModuleKind::Component => {
-                wasmtime::component::Component::from_binary(&inner.engine, binary)
-                    .map(Code::Component)
-            }
-        }
-        .map_err(|e| Error::invalid_module(format!("{e:#}"), None))?;
-        let took = started.elapsed();
-        inner.cache.note_compile();
-        let c = Arc::new(Compiled::new(digest, code, binary.len() as u64, took, true));
-        if let Some(disk) = &inner.disk {
-            match c.serialize() {
-                Ok(bytes) => match disk.write(&digest, kind, binary.len() as u64, &bytes) {
-                    Ok(()) => inner.cache.note_disk_write(),
-                    Err(e) => {
-                        tracing::warn!(%digest, error = %e, "could not write the compiled artifact to disk")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(%digest, error = %e, "could not serialize the compiled module")
-                }
-            }
-        }
-        inner.cache.insert(c.clone());
-        metrics::module_loaded(&label(&digest), LoadSource::Compile, Some(took));
-        Ok(c)
-    }
-
     /// Cache counters.
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache.stats()
@@ -415,23 +215,6 @@ impl Runtime {
     /// The modules compiled in memory now, with their counters.
     pub fn cached_modules(&self) -> Vec<CachedModule> {
         self.inner.cache.modules()
-    }
-
-    /// Adds this process's per-module counters (loads, calls, errors, compile
-    /// time) for `modules` to the stats file of the disk cache, so that
-    /// `wasmhost cache ls` can show them across processes. Only counts not
-    /// yet persisted are added; call it whenever convenient (the CLI does at
-    /// the end of each command). Without a disk cache it does nothing.
-    pub fn persist_stats(&self, modules: &[&Module]) -> Result<()> {
-        let Some(disk) = &self.inner.disk else {
-            return Ok(());
-        };
-        let deltas: Vec<_> = modules
-            .iter()
-            .filter_map(|m| m.compiled.take_stats_delta().map(|d| (m.digest(), d)))
-            .collect();
-        disk.add_stats(&deltas)
-            .map_err(|e| Error::internal(format!("cannot write cache stats: {e}")))
     }
 
     /// Empties the memory cache and the disk cache (and forgets the digests
@@ -448,9 +231,4 @@ impl Runtime {
         };
         Ok((mem, disk))
     }
-}
-
-/// A module's label in metrics: `sha256:<12 hex>`.
-fn label(digest: &Digest) -> String {
-    format!("sha256:{}", digest.short())
 }

@@ -1,112 +1,34 @@
 //! One call, one sandbox: store creation, instantiation, the call itself,
 //! and turning whatever went wrong into one of wasmhost's error codes.
 //!
-//! A call builds a new wasmtime `Store` holding a [`HostState`] (limits,
-//! the WASI context if granted, log lines, the plugin state of the calling
-//! conventions), instantiates the module's cached `InstancePre` in it (a
+//! A call builds a new wasmtime `Store` holding a [`HostState`] (see
+//! `state.rs`) from a [`Spec`] (the engine, the module's code, its limits
+//! and grants), instantiates the module's cached `InstancePre` in it (a
 //! pooled slot with a copy-on-write memory image), calls, and drops the
 //! store. Nothing survives from one call to the next, so a trap leaves the
 //! module as usable as before. A [`crate::Instance`] keeps the sandbox
 //! instead and calls it again ([`Sandbox::begin`] resets the per-call
 //! budget).
 //!
-//! Every call path here is an `async fn`; the sandbox's [`Exec`] picks
+//! Every call here is an `async fn`; the sandbox's [`Exec`] picks
 //! wasmtime's synchronous or async entry points (see `exec.rs`), so the
-//! blocking and the async API share this code.
+//! blocking and the async API share this code. The sandbox knows nothing of
+//! modules, conventions or linkers: those layers call into it.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::call::{CallOptions, CallStats, Outcome, Value};
-use crate::capabilities::kv::KeyValue;
-use crate::capabilities::log::LogBuffer;
+use crate::capabilities::Capabilities;
 use crate::capabilities::wasi::Captures;
-use crate::capabilities::{Capabilities, Linkers};
-use crate::convention::extism::PluginState;
-use crate::engine::deadline_ticks;
-use crate::error::{Error, MissingImport, Result};
+use crate::code::Code;
+use crate::error::{Error, Result};
 use crate::exec::Exec;
-use crate::limits::{Limiter, Limits};
-use crate::module::{Code, Compiled, Module, Pre};
-use crate::runtime::RuntimeInner;
-
-/// The host side of one sandbox (one wasmtime `Store`): limits, the WASI
-/// context if granted, the guest's log lines and the state of the calling
-/// conventions. Host functions registered with
-/// [`crate::HostFunctions::core`] may take a `wasmtime::Caller<'_, HostState>`
-/// to reach the guest's exports; its contents are private.
-pub struct HostState {
-    pub(crate) limiter: Limiter,
-    wasi_p1: Option<WasiP1Ctx>,
-    wasi_p2: Option<WasiCtx>,
-    pub(crate) table: ResourceTable,
-    pub(crate) logs: LogBuffer,
-    pub(crate) plugin: PluginState,
-    /// The call's key-value grant, if any.
-    pub(crate) kv: Option<KeyValue>,
-    /// When the current call must stop: checked at every epoch tick by
-    /// stores driven asynchronously (synchronous ones count ticks instead),
-    /// and what bounds an Extism plugin's HTTP request.
-    pub(crate) deadline: Option<Instant>,
-    /// When the current call started (async stores yield once it has run
-    /// for a tick).
-    pub(crate) started: Instant,
-}
-
-impl std::fmt::Debug for HostState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostState").finish_non_exhaustive()
-    }
-}
-
-impl HostState {
-    /// A state with nothing granted, used to enumerate linker definitions.
-    pub(crate) fn empty() -> Self {
-        Self::empty_at(Instant::now())
-    }
-
-    /// A state with nothing granted, its call started at `now`.
-    fn empty_at(now: Instant) -> Self {
-        HostState {
-            limiter: Limiter::new(&Limits::default()),
-            wasi_p1: None,
-            wasi_p2: None,
-            table: ResourceTable::new(),
-            logs: LogBuffer::default(),
-            plugin: PluginState::default(),
-            kv: None,
-            deadline: None,
-            started: now,
-        }
-    }
-
-    /// Accessor handed to wasmtime-wasi's preview-1 linker. The preview-1
-    /// functions are only linked when WASI is granted, and every store of a
-    /// core module with WASI granted gets a context, so this cannot fail.
-    pub(crate) fn wasi_p1(&mut self) -> &mut WasiP1Ctx {
-        self.wasi_p1
-            .as_mut()
-            .expect("invariant: WASI p1 is linked only for stores that carry a p1 context")
-    }
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: self
-                .wasi_p2
-                .as_mut()
-                .expect("invariant: WASI p2 is linked only for stores that carry a p2 context"),
-            table: &mut self.table,
-        }
-    }
-}
+use crate::kernel::extism::PluginState;
+use crate::limits::{Limiter, Limits, deadline_ticks};
+use crate::state::HostState;
 
 /// Makes an async store stop with a `timeout` trap once past
 /// `deadline(data)`, and yield to the executor at every epoch tick once the
@@ -133,98 +55,11 @@ pub(crate) fn yield_at_ticks<T: 'static>(
     });
 }
 
-/// Pre-links a core module, reporting every missing import at once.
-pub(crate) fn link_core(
-    linkers: &Linkers,
-    module: &wasmtime::Module,
-) -> Result<wasmtime::InstancePre<HostState>> {
-    if linkers.key.trap_unknown() {
-        let mut linker = linkers.core.clone();
-        return linker
-            .define_unknown_imports_as_traps(module)
-            .and_then(|()| linker.instantiate_pre(module))
-            .map_err(link_failed);
-    }
-    let missing: Vec<MissingImport> = module
-        .imports()
-        .filter(|i| {
-            !linkers
-                .core_names
-                .contains(&(i.module().to_string(), i.name().to_string()))
-        })
-        .map(|i| MissingImport {
-            module: i.module().to_string(),
-            name: i.name().to_string(),
-            kind: kind_name(&i.ty()).to_string(),
-        })
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::Link {
-            missing,
-            detail: None,
-        });
-    }
-    linkers.core.instantiate_pre(module).map_err(link_failed)
-}
-
-/// A linking failure wasmtime explains itself (a type mismatch, say).
-fn link_failed(e: wasmtime::Error) -> Error {
-    Error::Link {
-        missing: Vec::new(),
-        detail: Some(format!("{e:#}")),
-    }
-}
-
-fn kind_name(ty: &wasmtime::ExternType) -> &'static str {
-    match ty {
-        wasmtime::ExternType::Func(_) => "func",
-        wasmtime::ExternType::Memory(_) => "memory",
-        wasmtime::ExternType::Table(_) => "table",
-        wasmtime::ExternType::Global(_) => "global",
-        wasmtime::ExternType::Tag(_) => "tag",
-    }
-}
-
-/// WASI preview-2 packages the component linker provides when WASI is granted.
-const WASI_P2_PACKAGES: [&str; 6] = [
-    "wasi:cli/",
-    "wasi:clocks/",
-    "wasi:filesystem/",
-    "wasi:io/",
-    "wasi:random/",
-    "wasi:sockets/",
-];
-
-/// Pre-links a component; on failure lists every import nothing granted provides.
-pub(crate) fn link_component(
-    linkers: &Linkers,
-    component: &wasmtime::component::Component,
-) -> Result<wasmtime::component::InstancePre<HostState>> {
-    if linkers.key.trap_unknown() {
-        let mut linker = linkers.component.clone();
-        return linker
-            .define_unknown_imports_as_traps(component)
-            .and_then(|()| linker.instantiate_pre(component))
-            .map_err(link_failed);
-    }
-    linkers.component.instantiate_pre(component).map_err(|e| {
-        let engine = component.engine();
-        let wasi = linkers.key.wasi();
-        let missing = component
-            .component_type()
-            .imports(engine)
-            .filter(|(name, _)| !(wasi && WASI_P2_PACKAGES.iter().any(|p| name.starts_with(p))))
-            .map(|(name, _)| MissingImport {
-                module: name.to_string(),
-                name: String::new(),
-                kind: "instance".to_string(),
-            })
-            .collect();
-        Error::Link {
-            missing,
-            detail: Some(format!("{e:#}")),
-        }
-    })
+/// A pre-linked module for one grant shape.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    Core(wasmtime::InstancePre<HostState>),
+    Component(wasmtime::component::InstancePre<HostState>),
 }
 
 /// An instantiated module of either kind.
@@ -234,10 +69,39 @@ pub(crate) enum Handle {
     Component(wasmtime::component::Instance),
 }
 
+/// The runtime's settings a sandbox follows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SandboxConfig {
+    /// Whether the engine meters fuel (each call then gets its fuel limit,
+    /// or all the fuel there is).
+    pub(crate) fuel_metering: bool,
+    /// The epoch ticker's period.
+    pub(crate) epoch_tick: Duration,
+    /// The engine's wasm stack limit (to tell a stack overflow).
+    pub(crate) max_wasm_stack: usize,
+}
+
+/// What a sandbox is made of: the runtime's engine and settings, the
+/// module's code and name, and the limits and grants of the call.
+pub(crate) struct Spec<'a> {
+    pub(crate) engine: &'a wasmtime::Engine,
+    pub(crate) config: SandboxConfig,
+    pub(crate) code: &'a Code,
+    /// A WASI reactor: `_initialize` runs once after instantiation.
+    pub(crate) reactor: bool,
+    pub(crate) name: &'a Arc<str>,
+    /// The module's default limits and grants (a call's options may
+    /// replace them).
+    pub(crate) limits: &'a Limits,
+    pub(crate) caps: &'a Capabilities,
+}
+
 /// A store ready for calls, plus what is needed to report on them.
 pub(crate) struct Sandbox {
-    pub(crate) rt: Arc<RuntimeInner>,
-    pub(crate) compiled: Arc<Compiled>,
+    config: SandboxConfig,
+    /// The module's code.
+    pub(crate) code: Code,
+    reactor: bool,
     pub(crate) name: Arc<str>,
     pub(crate) store: Store<HostState>,
     /// The stdio pipes the host refills and drains between calls.
@@ -254,11 +118,11 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    pub(crate) fn new(module: &Module, opts: &CallOptions, exec: Exec) -> Result<Self> {
-        let rt = &module.rt;
-        let limits = opts.limits.as_ref().unwrap_or(&module.limits);
-        let caps: &Capabilities = opts.capabilities.as_ref().unwrap_or(&module.caps);
-        if limits.fuel.is_some() && !rt.config.fuel_metering {
+    pub(crate) fn new(spec: Spec<'_>, opts: &CallOptions, exec: Exec) -> Result<Self> {
+        let config = spec.config;
+        let limits = opts.limits.as_ref().unwrap_or(spec.limits);
+        let caps: &Capabilities = opts.capabilities.as_ref().unwrap_or(spec.caps);
+        if limits.fuel.is_some() && !config.fuel_metering {
             return Err(Error::bad_input(
                 "a fuel limit needs a runtime with fuel metering (RuntimeConfig::fuel_metering, or --fuel on the command line)",
             ));
@@ -270,25 +134,23 @@ impl Sandbox {
         state.kv = caps.key_value.clone();
         let mut captures = Captures::default();
         if let Some(wasi) = &caps.wasi {
-            let (mut builder, c) = wasi.builder(opts)?;
-            captures = c;
-            match module.compiled.code {
-                Code::Core(_) => state.wasi_p1 = Some(builder.build_p1()),
-                Code::Component(_) => state.wasi_p2 = Some(builder.build()),
-            }
+            let component = spec.code.is_component();
+            (state.wasi, captures) =
+                wasi.build(&opts.stdin, opts.stdout, opts.stderr, component)?;
         }
-        let mut store = Store::new(&rt.engine, state);
+        let mut store = Store::new(spec.engine, state);
         store.limiter(|s| &mut s.limiter);
         match exec {
             Exec::Sync => store.epoch_deadline_trap(),
-            Exec::Async => yield_at_ticks(&mut store, rt.config.epoch_tick, |state: &HostState| {
+            Exec::Async => yield_at_ticks(&mut store, config.epoch_tick, |state: &HostState| {
                 (state.started, state.deadline)
             }),
         }
         let mut sb = Sandbox {
-            rt: rt.clone(),
-            compiled: module.compiled.clone(),
-            name: module.name.clone(),
+            config,
+            code: spec.code.clone(),
+            reactor: spec.reactor,
+            name: spec.name.clone(),
             store,
             captures,
             limits: limits.clone(),
@@ -308,7 +170,7 @@ impl Sandbox {
 
     /// [`Sandbox::begin`] with the clock read by the caller.
     fn begin_at(&mut self, now: Instant) -> Result<()> {
-        if self.rt.config.fuel_metering {
+        if self.config.fuel_metering {
             let fuel = self.limits.fuel.unwrap_or(u64::MAX);
             self.store
                 .set_fuel(fuel)
@@ -318,7 +180,7 @@ impl Sandbox {
         self.started = now;
         let deadline = self.limits.timeout.map(|t| self.started + t);
         self.store.set_epoch_deadline(match self.exec {
-            Exec::Sync => deadline_ticks(self.limits.timeout, self.rt.config.epoch_tick),
+            Exec::Sync => deadline_ticks(self.limits.timeout, self.config.epoch_tick),
             Exec::Async => 1,
         });
         let state = self.store.data_mut();
@@ -338,7 +200,7 @@ impl Sandbox {
                     Exec::Async => pre.instantiate_async(&mut self.store).await,
                 }
                 .map_err(|e| self.classify(e))?;
-                if self.compiled.reactor && export != Some("_initialize") {
+                if self.reactor && export != Some("_initialize") {
                     let init = instance
                         .get_typed_func::<(), ()>(&mut self.store, "_initialize")
                         .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
@@ -434,17 +296,18 @@ impl Sandbox {
             return Ok(found.clone());
         }
         let Some(func) = instance.get_func(&mut self.store, name) else {
-            return Err(crate::module::missing_export(
-                &self.compiled,
-                &self.name,
-                name,
-            ));
+            return Err(self.missing_export(name));
         };
         let ty = func.ty(&self.store);
         if let Some(exports) = &mut self.exports {
             exports.insert(name.into(), (func, ty.clone()));
         }
         Ok((func, ty))
+    }
+
+    /// The `not_found` error of a call to an export the module lacks.
+    pub(crate) fn missing_export(&self, export: &str) -> Error {
+        crate::code::missing_export(&self.code, &self.name, export)
     }
 
     /// Marks the sandbox as kept between calls (see [`Sandbox::export`]).
@@ -475,7 +338,7 @@ impl Sandbox {
             err,
             &self.store.data().limiter,
             &limits,
-            self.rt.config.max_wasm_stack,
+            self.config.max_wasm_stack,
         ) {
             Error::Exit { code, .. } => {
                 let (stdout, stderr) = self.captures.take();
@@ -489,21 +352,6 @@ impl Sandbox {
         }
     }
 
-    fn take_logs(buffer: &mut LogBuffer) -> Vec<crate::capabilities::LogRecord> {
-        let mut logs = std::mem::take(&mut buffer.records);
-        let dropped = std::mem::take(&mut buffer.dropped);
-        if dropped > 0 {
-            logs.push(crate::capabilities::LogRecord {
-                level: crate::capabilities::LogLevel::Warn,
-                message: format!(
-                    "{dropped} more log lines were dropped (at most {} are kept per call)",
-                    crate::capabilities::log::MAX_RECORDS
-                ),
-            });
-        }
-        logs
-    }
-
     /// The outcome of the last call on a sandbox that stays alive: its
     /// output (taken from the pipes, which start the next call empty), its
     /// logs and its cost.
@@ -513,7 +361,7 @@ impl Sandbox {
             return Err(overflow);
         }
         let stats = self.stats();
-        let logs = Self::take_logs(&mut self.store.data_mut().logs);
+        let logs = self.store.data_mut().logs.take();
         let (stdout, stderr) = self.captures.take();
         Ok(Outcome {
             value,
@@ -533,7 +381,7 @@ impl Sandbox {
         // Everything but the log lines is dropped here; the captured bytes
         // are then handed over from the pipes without a copy.
         let HostState { mut logs, .. } = store.into_data();
-        let logs = Self::take_logs(&mut logs);
+        let logs = logs.take();
         let (stdout, stderr) = captures.into_outputs()?;
         Ok(Outcome {
             value,
@@ -543,70 +391,6 @@ impl Sandbox {
             stats,
         })
     }
-}
-
-/// Records the metrics and per-module counters of a finished call.
-pub(crate) fn record<T>(
-    module: &Module,
-    function: &str,
-    started: Instant,
-    result: &Result<Outcome<T>>,
-) {
-    let counters = &module.compiled.counters;
-    counters.calls.fetch_add(1, Ordering::Relaxed);
-    match result {
-        Ok(out) => module
-            .metrics
-            .call_finished(&module.name, function, &out.stats, None),
-        Err(e) => {
-            counters.errors.fetch_add(1, Ordering::Relaxed);
-            let stats = CallStats {
-                duration: started.elapsed(),
-                ..CallStats::default()
-            };
-            module
-                .metrics
-                .call_finished(&module.name, function, &stats, Some(e.code()));
-        }
-    }
-}
-
-/// A fresh sandbox for one call of `export`, instantiated.
-async fn fresh(
-    module: &Module,
-    export: &str,
-    opts: &CallOptions,
-    exec: Exec,
-) -> Result<(Sandbox, Handle)> {
-    let pre = module.pre_for(opts, exec)?;
-    let mut sb = Sandbox::new(module, opts, exec)?;
-    let handle = sb.instantiate(&pre, Some(export)).await?;
-    Ok((sb, handle))
-}
-
-/// Calls a numeric export in a fresh sandbox.
-pub(crate) async fn invoke(
-    module: &Module,
-    export: &str,
-    args: &[Value],
-    opts: &CallOptions,
-    exec: Exec,
-) -> Result<Outcome<Vec<Value>>> {
-    let started = Instant::now();
-    let result = async {
-        if module.compiled.code.is_component() {
-            return Err(Error::bad_input(format!(
-                "`{}` is a component; numeric invocation needs a core module",
-                module.name
-            )));
-        }
-        let (mut sb, handle) = fresh(module, export, opts, exec).await?;
-        let values = invoke_in(&mut sb, handle, export, args).await?;
-        sb.finish(values)
-    }
-    .await;
-    record(module, export, started, &result);
-    result
 }
 
 /// Calls a numeric export of an instantiated core module.
@@ -650,114 +434,4 @@ pub(crate) async fn invoke_in(
             })
         })
         .collect()
-}
-
-/// Calls `function` in a fresh sandbox through a calling convention.
-pub(crate) async fn call(
-    module: &Module,
-    function: &str,
-    input: &[u8],
-    opts: &CallOptions,
-    exec: Exec,
-) -> Result<Outcome<crate::convention::Data>> {
-    let started = Instant::now();
-    let result = async {
-        let convention = match opts.convention {
-            Some(c) => c,
-            None => crate::convention::detect(module, function)?,
-        };
-        let (mut sb, handle) = fresh(module, function, opts, exec).await?;
-        let data =
-            crate::convention::call_in(&mut sb, handle, convention, function, input, opts.args)
-                .await?;
-        sb.finish(data)
-    }
-    .await;
-    record(module, function, started, &result);
-    result
-}
-
-/// Runs a WASI command (`_start`, `wasi:cli/run`) in a fresh sandbox.
-pub(crate) async fn run_command(
-    module: &Module,
-    opts: &CallOptions,
-    exec: Exec,
-) -> Result<Outcome<()>> {
-    let started = Instant::now();
-    let result = run_inner(module, opts, exec).await;
-    record(module, "_start", started, &result);
-    result
-}
-
-async fn run_inner(module: &Module, opts: &CallOptions, exec: Exec) -> Result<Outcome<()>> {
-    let pre = module.pre_for(opts, exec)?;
-    let mut sb = Sandbox::new(module, opts, exec)?;
-    let run = match &*pre {
-        Pre::Core(pre) => {
-            let instance = match exec {
-                Exec::Sync => pre.instantiate(&mut sb.store),
-                Exec::Async => pre.instantiate_async(&mut sb.store).await,
-            };
-            let instance = match instance {
-                Ok(i) => i,
-                Err(e) => return Err(sb.classify(e)),
-            };
-            let start = match instance.get_typed_func::<(), ()>(&mut sb.store, "_start") {
-                Ok(f) => f,
-                Err(_) => {
-                    return Err(Error::not_found(format!(
-                        "export `_start` in module {}: it is not a WASI command (use --invoke to call one of its functions)",
-                        module.name
-                    )));
-                }
-            };
-            sb.call_typed_raw(&start, ()).await
-        }
-        Pre::Component(pre) => run_component(&mut sb, pre, exec, &module.name).await?,
-    };
-    match run {
-        Ok(()) => sb.finish(()),
-        Err(e) => match sb.classify(e) {
-            Error::Exit { code: 0, .. } => sb.finish(()),
-            other => Err(other),
-        },
-    }
-}
-
-/// Instantiates a component as a `wasi:cli` command and runs it; the outer
-/// error is a component that is not a command, the inner one the run's.
-async fn run_component(
-    sb: &mut Sandbox,
-    pre: &wasmtime::component::InstancePre<HostState>,
-    exec: Exec,
-    name: &str,
-) -> Result<wasmtime::Result<()>> {
-    let not_command = |e: wasmtime::Error| {
-        Error::not_found(format!(
-            "export `wasi:cli/run` in component {name}: it is not a WASI command ({e})"
-        ))
-    };
-    let exited = |r: wasmtime::Result<std::result::Result<(), ()>>| match r {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(())) => Err(wasmtime::Error::new(I32Exit(1))),
-        Err(e) => Err(e),
-    };
-    Ok(match exec {
-        Exec::Sync => {
-            let pre = wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre.clone())
-                .map_err(not_command)?;
-            match pre.instantiate(&mut sb.store) {
-                Ok(cmd) => exited(cmd.wasi_cli_run().call_run(&mut sb.store)),
-                Err(e) => Err(e),
-            }
-        }
-        Exec::Async => {
-            let pre =
-                wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(not_command)?;
-            match pre.instantiate_async(&mut sb.store).await {
-                Ok(cmd) => exited(cmd.wasi_cli_run().call_run(&mut sb.store).await),
-                Err(e) => Err(e),
-            }
-        }
-    })
 }

@@ -77,12 +77,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
-use wasmtime::component::{HasSelf, Resource};
+use wasmtime::component::{HasData, Resource, ResourceTable};
 use wasmtime::{Caller, Extern};
 
-use crate::convention::extism;
 use crate::error::{Error, Result, abort};
-use crate::sandbox::HostState;
 
 /// Default bound on a key (and on a bucket identifier), in bytes.
 pub const DEFAULT_MAX_KEY_BYTES: usize = 1024;
@@ -377,7 +375,7 @@ impl KeyValue {
         self
     }
 
-    fn check_key(&self, what: &str, len: usize) -> Result<()> {
+    pub(crate) fn check_key(&self, what: &str, len: usize) -> Result<()> {
         if len > self.max_key_bytes {
             return Err(Error::MemoryLimit {
                 message: format!(
@@ -389,7 +387,7 @@ impl KeyValue {
         Ok(())
     }
 
-    fn check_value(&self, len: usize) -> Result<()> {
+    pub(crate) fn check_value(&self, len: usize) -> Result<()> {
         if len > self.max_value_bytes {
             return Err(Error::MemoryLimit {
                 message: format!(
@@ -402,10 +400,26 @@ impl KeyValue {
     }
 }
 
+/// What the key-value capability needs of a store's data: the grant, and
+/// the resource table components keep their open buckets in.
+pub(crate) trait KvHost: Send + 'static {
+    /// The call's grant, if any.
+    fn kv(&self) -> Option<&KeyValue>;
+    /// The grant with the store's resource table.
+    fn kv_ctx(&mut self) -> KvCtx<'_>;
+}
+
+/// The key-value capability's view of a store: what the component bindings
+/// are implemented on (as wasmtime-wasi's `WasiCtxView`).
+pub(crate) struct KvCtx<'a> {
+    pub(crate) kv: Option<&'a KeyValue>,
+    pub(crate) table: &'a mut ResourceTable,
+}
+
 /// The grant of a store whose host functions are linked. Linking follows
 /// the grants, so this fails only if the two disagree.
-fn grant(state: &HostState) -> wasmtime::Result<&KeyValue> {
-    state.kv.as_ref().ok_or_else(|| {
+pub(crate) fn grant<T: KvHost>(state: &T) -> wasmtime::Result<&KeyValue> {
+    state.kv().ok_or_else(|| {
         abort(Error::CapabilityDenied {
             capability: "key-value".to_string(),
             detail: "the guest called a key-value function".to_string(),
@@ -415,9 +429,9 @@ fn grant(state: &HostState) -> wasmtime::Result<&KeyValue> {
 
 // ----- core modules: wasmhost:kv ------------------------------------------
 
-type C<'a> = Caller<'a, HostState>;
+type C<'a, T> = Caller<'a, T>;
 
-fn memory(caller: &mut C<'_>, function: &str) -> wasmtime::Result<wasmtime::Memory> {
+fn memory<T>(caller: &mut C<'_, T>, function: &str) -> wasmtime::Result<wasmtime::Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(mem)) => Ok(mem),
         _ => Err(abort(Error::Trap {
@@ -449,8 +463,8 @@ fn range(memory_len: usize, ptr: i32, len: usize, what: &str) -> wasmtime::Resul
         })
 }
 
-fn core_get(
-    mut caller: C<'_>,
+fn core_get<T: KvHost>(
+    mut caller: C<'_, T>,
     key_ptr: i32,
     key_len: i32,
     buf_ptr: i32,
@@ -472,8 +486,8 @@ fn core_get(
     Ok(value.len() as i64)
 }
 
-fn core_set(
-    mut caller: C<'_>,
+fn core_set<T: KvHost>(
+    mut caller: C<'_, T>,
     key_ptr: i32,
     key_len: i32,
     val_ptr: i32,
@@ -493,7 +507,11 @@ fn core_set(
     Ok(0)
 }
 
-fn core_delete(mut caller: C<'_>, key_ptr: i32, key_len: i32) -> wasmtime::Result<i32> {
+fn core_delete<T: KvHost>(
+    mut caller: C<'_, T>,
+    key_ptr: i32,
+    key_len: i32,
+) -> wasmtime::Result<i32> {
     let mem = memory(&mut caller, "delete")?;
     let (data, state) = mem.data_and_store_mut(&mut caller);
     let kv = grant(state)?;
@@ -502,35 +520,6 @@ fn core_delete(mut caller: C<'_>, key_ptr: i32, key_len: i32) -> wasmtime::Resul
     let (s, e) = range(data.len(), key_ptr, key_len, "the key")?;
     let existed = kv.store.delete(&kv.namespace, &data[s..e]).map_err(abort)?;
     Ok(i32::from(existed))
-}
-
-// ----- Extism plugins: extism:host/user kv_* -------------------------------
-
-fn extism_get(mut caller: C<'_>, key: i64) -> wasmtime::Result<i64> {
-    let key = extism::block_bytes(&mut caller, key, "the key of kv_get")?;
-    let kv = grant(caller.data())?;
-    kv.check_key("key", key.len()).map_err(abort)?;
-    match kv.store.get(&kv.namespace, &key).map_err(abort)? {
-        None => Ok(0),
-        Some(value) => extism::new_block(&mut caller, &value),
-    }
-}
-
-fn extism_set(mut caller: C<'_>, key: i64, value: i64) -> wasmtime::Result<()> {
-    let key = extism::block_bytes(&mut caller, key, "the key of kv_set")?;
-    let value = extism::block_bytes(&mut caller, value, "the value of kv_set")?;
-    let kv = grant(caller.data())?;
-    kv.check_key("key", key.len()).map_err(abort)?;
-    kv.check_value(value.len()).map_err(abort)?;
-    kv.store.set(&kv.namespace, &key, &value).map_err(abort)
-}
-
-fn extism_delete(mut caller: C<'_>, key: i64) -> wasmtime::Result<()> {
-    let key = extism::block_bytes(&mut caller, key, "the key of kv_delete")?;
-    let kv = grant(caller.data())?;
-    kv.check_key("key", key.len()).map_err(abort)?;
-    kv.store.delete(&kv.namespace, &key).map_err(abort)?;
-    Ok(())
 }
 
 // ----- components: wasi:keyvalue/store@0.2.0-draft -------------------------
@@ -583,6 +572,13 @@ mod component {
 use self::bindings::wasi::keyvalue::store::{self as wit, KeyResponse};
 use self::component::Bucket;
 
+/// The component bindings' view of a store (see [`KvCtx`]).
+struct KvData;
+
+impl HasData for KvData {
+    type Data<'a> = KvCtx<'a>;
+}
+
 type WitResult<T> = wasmtime::Result<std::result::Result<T, wit::Error>>;
 
 /// A wasmhost error as the guest sees it: `other` with the message.
@@ -593,14 +589,14 @@ fn wit_error(e: Error) -> wit::Error {
     }
 }
 
-impl HostState {
+impl KvCtx<'_> {
     /// The grant and the bucket name of `bucket`, or the error the guest gets.
-    fn kv_bucket(
+    fn bucket(
         &self,
         bucket: &Resource<Bucket>,
     ) -> wasmtime::Result<std::result::Result<(&KeyValue, &str), wit::Error>> {
         let name = self.table.get(bucket)?.name.as_str();
-        Ok(match self.kv.as_ref() {
+        Ok(match self.kv {
             Some(kv) => Ok((kv, name)),
             None => Err(wit::Error::AccessDenied),
         })
@@ -610,19 +606,19 @@ impl HostState {
 /// Runs `f` on the bucket's grant and name; a wasmhost error becomes the
 /// guest's `other(...)`.
 fn with_bucket<T>(
-    state: &HostState,
+    state: &KvCtx<'_>,
     bucket: &Resource<Bucket>,
     f: impl FnOnce(&KeyValue, &str) -> Result<T>,
 ) -> WitResult<T> {
-    Ok(match state.kv_bucket(bucket)? {
+    Ok(match state.bucket(bucket)? {
         Ok((kv, name)) => f(kv, name).map_err(wit_error),
         Err(e) => Err(e),
     })
 }
 
-impl wit::Host for HostState {
+impl wit::Host for KvCtx<'_> {
     fn open(&mut self, identifier: String) -> WitResult<Resource<Bucket>> {
-        let Some(kv) = self.kv.as_ref() else {
+        let Some(kv) = self.kv else {
             return Ok(Err(wit::Error::AccessDenied));
         };
         if let Err(e) = kv.check_key("bucket identifier", identifier.len()) {
@@ -637,7 +633,7 @@ impl wit::Host for HostState {
     }
 }
 
-impl wit::HostBucket for HostState {
+impl wit::HostBucket for KvCtx<'_> {
     fn get(&mut self, bucket: Resource<Bucket>, key: String) -> WitResult<Option<Vec<u8>>> {
         with_bucket(self, &bucket, |kv, name| {
             kv.check_key("key", key.len())?;
@@ -697,28 +693,21 @@ impl wit::HostBucket for HostState {
     }
 }
 
-/// Adds `wasmhost:kv` and the Extism `kv_*` functions to the core linker
-/// and `wasi:keyvalue/store` to the component linker.
-pub(crate) fn add_to_linkers(
-    core: &mut wasmtime::Linker<HostState>,
-    component: &mut wasmtime::component::Linker<HostState>,
+/// Adds `wasmhost:kv` to the core linker and `wasi:keyvalue/store` to the
+/// component linker. (The Extism `kv_*` functions are the Extism kernel's,
+/// in `crate::kernel::extism`.)
+pub(crate) fn add_to_linkers<T: KvHost>(
+    core: &mut wasmtime::Linker<T>,
+    component: &mut wasmtime::component::Linker<T>,
 ) -> Result<()> {
     use super::link_setup;
-    core.func_wrap(CORE_MODULE, "get", core_get)
+    core.func_wrap(CORE_MODULE, "get", core_get::<T>)
         .map_err(link_setup)?;
-    core.func_wrap(CORE_MODULE, "set", core_set)
+    core.func_wrap(CORE_MODULE, "set", core_set::<T>)
         .map_err(link_setup)?;
-    core.func_wrap(CORE_MODULE, "delete", core_delete)
+    core.func_wrap(CORE_MODULE, "delete", core_delete::<T>)
         .map_err(link_setup)?;
-    let user = extism::USER_MODULE;
-    core.func_wrap(user, "kv_get", extism_get)
-        .map_err(link_setup)?;
-    core.func_wrap(user, "kv_set", extism_set)
-        .map_err(link_setup)?;
-    core.func_wrap(user, "kv_delete", extism_delete)
-        .map_err(link_setup)?;
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(component, |state| state)
-        .map_err(link_setup)?;
+    wit::add_to_linker::<T, KvData>(component, T::kv_ctx).map_err(link_setup)?;
     Ok(())
 }
 

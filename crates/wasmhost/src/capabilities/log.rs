@@ -11,7 +11,6 @@
 use wasmtime::{Caller, Extern};
 
 use crate::error::Result;
-use crate::sandbox::HostState;
 
 /// Most log lines kept per call.
 pub const MAX_RECORDS: usize = 1000;
@@ -68,8 +67,8 @@ pub struct LogRecord {
 /// The log lines of one call.
 #[derive(Debug, Default)]
 pub(crate) struct LogBuffer {
-    pub(crate) records: Vec<LogRecord>,
-    pub(crate) dropped: u64,
+    records: Vec<LogRecord>,
+    dropped: u64,
 }
 
 impl LogBuffer {
@@ -87,14 +86,37 @@ impl LogBuffer {
             self.dropped += 1;
         }
     }
+
+    /// The lines kept so far, with one more saying how many were dropped
+    /// if any were; the buffer starts over empty.
+    pub(crate) fn take(&mut self) -> Vec<LogRecord> {
+        let mut logs = std::mem::take(&mut self.records);
+        let dropped = std::mem::take(&mut self.dropped);
+        if dropped > 0 {
+            logs.push(LogRecord {
+                level: LogLevel::Warn,
+                message: format!(
+                    "{dropped} more log lines were dropped (at most {MAX_RECORDS} are kept per call)"
+                ),
+            });
+        }
+        logs
+    }
 }
 
-pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> Result<()> {
+/// What the log capability needs of a store's data: the call's log lines.
+pub(crate) trait LogHost: 'static {
+    /// The call's [`LogBuffer`].
+    fn logs(&mut self) -> &mut LogBuffer;
+}
+
+/// Adds `wasmhost::log` to a core linker.
+pub(crate) fn add_to_linker<T: LogHost>(linker: &mut wasmtime::Linker<T>) -> Result<()> {
     linker
         .func_wrap(
             "wasmhost",
             "log",
-            |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| -> wasmtime::Result<()> {
+            |mut caller: Caller<'_, T>, level: i32, ptr: i32, len: i32| -> wasmtime::Result<()> {
                 let Some(Extern::Memory(mem)) = caller.get_export("memory") else {
                     return Err(wasmtime::Error::msg(
                         "wasmhost::log needs the guest to export its memory as `memory`",
@@ -114,7 +136,7 @@ pub(crate) fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> Result<
                     })?;
                 let kept = &bytes[..bytes.len().min(MAX_LINE)];
                 let message = String::from_utf8_lossy(kept).into_owned();
-                caller.data_mut().logs.push(LogRecord {
+                caller.data_mut().logs().push(LogRecord {
                     level: LogLevel::from_i32(level),
                     message,
                 });

@@ -14,14 +14,21 @@
 //!   (`wasmhost:kv` for core modules, `kv_get`/`kv_set`/`kv_delete` for
 //!   Extism plugins, `wasi:keyvalue/store` for components), in a redb
 //!   [`KvStore`].
-//! * [`host`] — host functions an embedder registers with the runtime
-//!   ([`crate::Runtime::add_host_functions`]), granted set by set by name.
+//! * host functions an embedder registers with the runtime
+//!   ([`crate::Runtime::add_host_functions`]), granted set by set by name
+//!   ([`crate::HostFunctions`]; they live above the store's data type, which
+//!   their functions take, in the crate's `host_functions.rs`).
 //!
 //! Plugin configuration (the Extism `config_get`) travels with the grants
 //! too: it is what the guest may read.
 //!
+//! Each capability owns its state and links itself, through a `*Host`
+//! trait, into a linker of whatever store data type implements it (as
+//! wasmtime-wasi does with `WasiView`): none of these files knows the
+//! store's data type, which is composed from their states in `state.rs`.
+//!
 //! Linking depends only on *which* capabilities are granted (the
-//! [`GrantKey`]), not on their values (which args, which directories), so
+//! `GrantKey`), not on their values (which args, which directories), so
 //! one linker and one `InstancePre` per module serve every call with the
 //! same grant shape.
 //!
@@ -33,24 +40,18 @@
 //! assert!(caps.wasi.is_some() && caps.log);
 //! ```
 
-pub mod host;
 pub mod http;
 pub mod kv;
 pub mod log;
 pub mod wasi;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-pub use self::host::HostFunctions;
 pub use self::http::Http;
 pub use self::kv::{KeyValue, KvStore};
 pub use self::log::{LogLevel, LogRecord};
 pub use self::wasi::{Preopen, Wasi};
-
-use crate::error::Result;
-use crate::exec::Exec;
-use crate::sandbox::HostState;
 
 /// The grants of a module or a call. [`Capabilities::none`] is the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -168,7 +169,7 @@ impl Capabilities {
 pub(crate) struct GrantKey {
     bits: u8,
     /// Granted host-function sets, sorted.
-    host: Vec<String>,
+    pub(crate) host: Vec<String>,
 }
 
 impl GrantKey {
@@ -196,69 +197,6 @@ impl GrantKey {
     }
     pub(crate) fn kv(&self) -> bool {
         self.bits & Self::KV != 0
-    }
-}
-
-/// The linkers of one grant shape and [`Exec`] flavour, built once per
-/// runtime, shape and flavour.
-pub(crate) struct Linkers {
-    pub(crate) core: wasmtime::Linker<HostState>,
-    pub(crate) component: wasmtime::component::Linker<HostState>,
-    /// Every `(module, name)` the core linker defines, to report all missing imports at once.
-    pub(crate) core_names: HashSet<(String, String)>,
-    pub(crate) key: GrantKey,
-}
-
-impl Linkers {
-    pub(crate) fn build(
-        engine: &wasmtime::Engine,
-        key: GrantKey,
-        exec: Exec,
-        registered: &HashMap<String, HostFunctions>,
-    ) -> Result<Self> {
-        let mut core = wasmtime::Linker::new(engine);
-        let mut component = wasmtime::component::Linker::new(engine);
-        if key.wasi() {
-            wasi::add_to_linkers(&mut core, &mut component, &key, exec)?;
-        }
-        if key.log() {
-            log::add_to_linker(&mut core)?;
-        }
-        if key.kv() {
-            kv::add_to_linkers(&mut core, &mut component)?;
-        }
-        // The host side of the calling conventions: harmless without a
-        // guest that uses them, and needed by every guest that does.
-        for convention in crate::convention::TABLE {
-            convention.link(&mut core, &key)?;
-        }
-        for name in &key.host {
-            let set = registered.get(name).ok_or_else(|| {
-                crate::Error::not_found(format!(
-                    "host functions `{name}`: they were granted but never registered (Runtime::add_host_functions)"
-                ))
-            })?;
-            set.install(&mut core, &mut component, exec)?;
-        }
-        let mut store = wasmtime::Store::new(engine, HostState::empty());
-        let core_names = core
-            .iter(&mut store)
-            .map(|(module, name, _)| (module.to_string(), name.to_string()))
-            .collect();
-        Ok(Linkers {
-            core,
-            component,
-            core_names,
-            key,
-        })
-    }
-}
-
-impl std::fmt::Debug for Linkers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Linkers")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
     }
 }
 

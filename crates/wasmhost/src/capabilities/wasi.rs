@@ -22,20 +22,64 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use wasmtime::component::Linker as ComponentLinker;
+use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
+use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::GrantKey;
-use crate::call::{CallOptions, Output, Stdin};
 use crate::error::{Error, Result, abort};
 use crate::exec::Exec;
-use crate::sandbox::HostState;
 
 /// The WASI interface version wasmtime-wasi 48 defines; used to shadow
 /// ungranted interfaces in the component linker.
 const P2_VERSION: &str = "0.2.12";
+
+/// Default cap on captured stdout or stderr of one call: 16 MiB.
+pub const DEFAULT_CAPTURE_LIMIT: usize = 16 << 20;
+
+/// Standard input of a call (meaningful only when WASI is granted).
+#[derive(Debug, Clone, Default)]
+pub enum Stdin {
+    /// Immediately at end of file.
+    #[default]
+    Empty,
+    /// These bytes, then end of file.
+    Bytes(Bytes),
+    /// The host process's own standard input.
+    Inherit,
+}
+
+impl Stdin {
+    /// Stdin that yields `bytes` then EOF.
+    pub fn bytes(bytes: impl Into<Bytes>) -> Self {
+        Stdin::Bytes(bytes.into())
+    }
+}
+
+/// Where a call's stdout or stderr goes (meaningful only when WASI is granted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Thrown away.
+    Discard,
+    /// Kept in memory, up to `limit` bytes, and returned in the [`crate::Outcome`].
+    /// A guest writing past the limit fails the call with `memory_limit`.
+    Capture {
+        /// Most bytes kept.
+        limit: usize,
+    },
+    /// Written to the host process's own stream.
+    Inherit,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::Capture {
+            limit: DEFAULT_CAPTURE_LIMIT,
+        }
+    }
+}
 
 /// WASI grants. Build with [`Wasi::new`] and the builder methods.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,8 +159,16 @@ impl Wasi {
         self
     }
 
-    /// A context builder with these grants and the call's stdio.
-    pub(crate) fn builder(&self, opts: &CallOptions) -> Result<(WasiCtxBuilder, Captures)> {
+    /// The WASI state of one sandbox with these grants and the call's
+    /// stdio: a preview-2 context for a component, a preview-1 one for a
+    /// core module, and the host's ends of the captured pipes.
+    pub(crate) fn build(
+        &self,
+        stdin: &Stdin,
+        stdout: Output,
+        stderr: Output,
+        component: bool,
+    ) -> Result<(WasiState, Captures)> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
         for d in &self.dirs {
@@ -137,7 +189,7 @@ impl Wasi {
             })?;
         }
         let mut captures = Captures::default();
-        match &opts.stdin {
+        match stdin {
             Stdin::Empty => {
                 let pipe = SharedInput::default();
                 b.stdin(pipe.clone());
@@ -153,7 +205,7 @@ impl Wasi {
                 b.inherit_stdin();
             }
         }
-        match opts.stdout {
+        match stdout {
             Output::Discard => {}
             Output::Inherit => {
                 b.inherit_stdout();
@@ -164,7 +216,7 @@ impl Wasi {
                 captures.stdout = Some(pipe);
             }
         }
-        match opts.stderr {
+        match stderr {
             Output::Discard => {}
             Output::Inherit => {
                 b.inherit_stderr();
@@ -175,8 +227,58 @@ impl Wasi {
                 captures.stderr = Some(pipe);
             }
         }
-        Ok((b, captures))
+        let state = if component {
+            WasiState {
+                p1: None,
+                p2: Some(b.build()),
+            }
+        } else {
+            WasiState {
+                p1: Some(b.build_p1()),
+                p2: None,
+            }
+        };
+        Ok((state, captures))
     }
+}
+
+/// The WASI contexts of one sandbox: none without the grant, else the
+/// preview-1 context of a core module or the preview-2 one of a component.
+#[derive(Default)]
+pub(crate) struct WasiState {
+    p1: Option<WasiP1Ctx>,
+    p2: Option<WasiCtx>,
+}
+
+impl WasiState {
+    /// The preview-1 context. The preview-1 functions are only linked when
+    /// WASI is granted, and every store of a core module with WASI granted
+    /// carries a context, so this cannot fail.
+    pub(crate) fn p1(&mut self) -> &mut WasiP1Ctx {
+        self.p1
+            .as_mut()
+            .expect("invariant: WASI p1 is linked only for stores that carry a p1 context")
+    }
+
+    /// The preview-2 context with the store's resource table (the same
+    /// invariant as [`WasiState::p1`], for components).
+    pub(crate) fn p2<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiCtxView<'a> {
+        WasiCtxView {
+            ctx: self
+                .p2
+                .as_mut()
+                .expect("invariant: WASI p2 is linked only for stores that carry a p2 context"),
+            table,
+        }
+    }
+}
+
+/// What the WASI capability needs of a store's data: its [`WasiState`]'s
+/// preview-1 context, and (through wasmtime-wasi's own [`WasiView`]) the
+/// preview-2 one.
+pub(crate) trait WasiHost: WasiView + 'static {
+    /// The preview-1 context (see [`WasiState::p1`]).
+    fn wasi_p1(&mut self) -> &mut WasiP1Ctx;
 }
 
 /// Locks a pipe's buffer. A panic while holding the lock cannot leave the
@@ -428,20 +530,20 @@ fn denied(capability: &str, what: &str) -> wasmtime::Error {
 /// Adds WASI p1 to the core linker and p2 to the component linker (their
 /// async flavour for [`Exec::Async`] linkers), then shadows the clock and
 /// random functions that `key` does not grant.
-pub(crate) fn add_to_linkers(
-    core: &mut wasmtime::Linker<HostState>,
-    component: &mut ComponentLinker<HostState>,
+pub(crate) fn add_to_linkers<T: WasiHost>(
+    core: &mut wasmtime::Linker<T>,
+    component: &mut ComponentLinker<T>,
     key: &GrantKey,
     exec: Exec,
 ) -> Result<()> {
     use super::link_setup;
     match exec {
         Exec::Sync => {
-            wasmtime_wasi::p1::add_to_linker_sync(core, HostState::wasi_p1).map_err(link_setup)?;
+            wasmtime_wasi::p1::add_to_linker_sync(core, T::wasi_p1).map_err(link_setup)?;
             wasmtime_wasi::p2::add_to_linker_sync(component).map_err(link_setup)?;
         }
         Exec::Async => {
-            wasmtime_wasi::p1::add_to_linker_async(core, HostState::wasi_p1).map_err(link_setup)?;
+            wasmtime_wasi::p1::add_to_linker_async(core, T::wasi_p1).map_err(link_setup)?;
             wasmtime_wasi::p2::add_to_linker_async(component).map_err(link_setup)?;
         }
     }
@@ -512,8 +614,8 @@ pub(crate) fn add_to_linkers(
     Ok(())
 }
 
-fn deny_p2(
-    linker: &mut ComponentLinker<HostState>,
+fn deny_p2<T: 'static>(
+    linker: &mut ComponentLinker<T>,
     capability: &'static str,
     interface: &str,
     funcs: &[&'static str],

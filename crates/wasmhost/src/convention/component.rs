@@ -243,13 +243,13 @@ impl super::Calling for Wit {
 
     fn fits(
         &self,
-        code: &crate::module::Code,
+        code: &crate::code::Code,
         _: &super::Traits,
         function: &str,
     ) -> std::result::Result<(), String> {
         match code {
-            crate::module::Code::Component(c) => find_func_type(c, function).map(|_| ()),
-            crate::module::Code::Core(_) => Err("it is a core module, not a component".to_string()),
+            crate::code::Code::Component(c) => find_func_type(c, function).map(|_| ()),
+            crate::code::Code::Core(_) => Err("it is a core module, not a component".to_string()),
         }
     }
 
@@ -257,11 +257,12 @@ impl super::Calling for Wit {
         &'a self,
         sb: &'a mut Sandbox,
         handle: Handle,
+        traits: &'a super::Traits,
         function: &'a str,
         input: &'a [u8],
         args: ArgsFormat,
     ) -> super::CallFuture<'a> {
-        Box::pin(call(sb, handle, function, input, args))
+        Box::pin(call(sb, handle, traits, function, input, args))
     }
 }
 
@@ -269,6 +270,7 @@ impl super::Calling for Wit {
 pub(crate) async fn call(
     sb: &mut Sandbox,
     handle: Handle,
+    traits: &super::Traits,
     function: &str,
     input: &[u8],
     format: ArgsFormat,
@@ -279,12 +281,10 @@ pub(crate) async fn call(
             sb.name
         )));
     };
-    let crate::module::Code::Component(component) = &sb.compiled.code else {
+    let crate::code::Code::Component(component) = &sb.code else {
         return Err(Error::internal("a component handle without a component"));
     };
-    let index = sb
-        .compiled
-        .traits
+    let index = traits
         .component_export(component, function)
         .map_err(|why| Error::not_found(format!("function `{function}` in {}: {why}", sb.name)))?;
     let func = instance

@@ -33,7 +33,7 @@ pub mod assemblyscript;
 pub mod component;
 pub mod extism;
 mod numeric;
-mod process;
+pub(crate) mod process;
 pub mod raw;
 
 use std::borrow::Cow;
@@ -45,11 +45,13 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+pub use crate::call::Convention;
 use crate::call::{ArgsFormat, Value};
 use crate::capabilities::GrantKey;
+use crate::code::Code;
 use crate::error::{Error, Result};
-use crate::module::{Code, Module};
-use crate::sandbox::{Handle, HostState, Sandbox};
+use crate::sandbox::{Handle, Sandbox};
+use crate::state::HostState;
 
 /// What a convention's call returns: a boxed future, so that the table of
 /// conventions can hold them all (one allocation per call).
@@ -77,11 +79,13 @@ pub(crate) trait Calling: Sync {
     fn link(&self, _core: &mut wasmtime::Linker<HostState>, _key: &GrantKey) -> Result<()> {
         Ok(())
     }
-    /// Calls `function` of an instantiated module with `input`.
+    /// Calls `function` of an instantiated module with `input`; `traits`
+    /// are the module's.
     fn call<'a>(
         &'a self,
         sb: &'a mut Sandbox,
         handle: Handle,
+        traits: &'a Traits,
         function: &'a str,
         input: &'a [u8],
         args: ArgsFormat,
@@ -122,26 +126,6 @@ pub(crate) fn core_func(
         Some(wasmtime::ExternType::Func(f)) => Ok(f),
         _ => Err(format!("it exports no function `{function}`")),
     }
-}
-
-/// A way of passing data into a guest function and getting data back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Convention {
-    /// A component function with WIT-typed arguments and result.
-    Component,
-    /// The Extism plugin ABI: `() -> i32` exports reading their input and
-    /// writing their output through `extism:host/env`.
-    Extism,
-    /// AssemblyScript string exports (`asc --exportRuntime`).
-    AssemblyScript,
-    /// Raw memory transfer: `f(ptr, len) -> (ptr << 32 | len)` through the
-    /// guest's allocator.
-    Raw,
-    /// Numeric parameters and results.
-    Numeric,
-    /// WASI stdio: the input is stdin, the output is what the guest writes
-    /// to stdout (see [`crate::process`]). Never detected.
-    Process,
 }
 
 impl Convention {
@@ -245,47 +229,51 @@ impl Traits {
     }
 }
 
-/// For each convention, whether `function` of `module` can be called
-/// through it, and if not, why.
+/// For each convention, whether `function` of `code` (with `traits`) can
+/// be called through it, and if not, why.
 pub(crate) fn fits(
-    module: &Module,
+    code: &Code,
+    traits: &Traits,
     function: &str,
 ) -> Vec<(Convention, std::result::Result<(), String>)> {
-    let compiled = &module.compiled;
     TABLE
         .iter()
         .filter(|c| c.detected())
-        .map(|c| (c.id(), c.fits(&compiled.code, &compiled.traits, function)))
+        .map(|c| (c.id(), c.fits(code, traits, function)))
         .collect()
 }
 
-/// The first convention that fits, or an error listing why each did not.
-pub(crate) fn detect(module: &Module, function: &str) -> Result<Convention> {
-    let compiled = &module.compiled;
-    if let Some(c) = compiled.traits.detected.get(function) {
+/// The first convention that fits `function` of `code` (with `traits`,
+/// named `name` in messages), or an error listing why each did not.
+pub(crate) fn detect(
+    code: &Code,
+    traits: &Traits,
+    name: &str,
+    function: &str,
+) -> Result<Convention> {
+    if let Some(c) = traits.detected.get(function) {
         return Ok(*c);
     }
-    if let Code::Component(c) = &compiled.code
-        && compiled.traits.component_export(c, function).is_ok()
+    if let Code::Component(c) = code
+        && traits.component_export(c, function).is_ok()
     {
         return Ok(Convention::Component);
     }
-    let verdicts = fits(module, function);
+    let verdicts = fits(code, traits, function);
     if let Some((c, _)) = verdicts.iter().find(|(_, v)| v.is_ok()) {
         return Ok(*c);
     }
     // A function that does not exist at all is `not_found`, whatever the convention.
-    match &compiled.code {
+    match code {
         Code::Core(m) => {
             if !matches!(m.get_export(function), Some(wasmtime::ExternType::Func(_))) {
-                return Err(module.missing_export(function));
+                return Err(crate::code::missing_export(code, name, function));
             }
         }
         Code::Component(c) => {
             if let Err(why) = component::find_func_type(c, function) {
                 return Err(Error::not_found(format!(
-                    "function `{function}` in component {} ({why})",
-                    module.name
+                    "function `{function}` in component {name} ({why})"
                 )));
             }
         }
@@ -295,8 +283,7 @@ pub(crate) fn detect(module: &Module, function: &str) -> Result<Convention> {
         .filter_map(|(c, v)| v.err().map(|why| format!("{c}: {why}")))
         .collect();
     Err(Error::bad_input(format!(
-        "no calling convention fits `{function}` in {}; tried {}",
-        module.name,
+        "no calling convention fits `{function}` in {name}; tried {}",
         reasons.join("; ")
     )))
 }
@@ -305,13 +292,14 @@ pub(crate) fn detect(module: &Module, function: &str) -> Result<Convention> {
 pub(crate) async fn call_in(
     sb: &mut Sandbox,
     handle: Handle,
+    traits: &Traits,
     convention: Convention,
     function: &str,
     input: &[u8],
     args: ArgsFormat,
 ) -> Result<Data> {
     calling(convention)
-        .call(sb, handle, function, input, args)
+        .call(sb, handle, traits, function, input, args)
         .await
 }
 

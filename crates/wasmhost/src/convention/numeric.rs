@@ -2,8 +2,8 @@
 //! input a JSON number or array of them.
 
 use crate::call::{ArgsFormat, Value, ValueType};
+use crate::code::Code;
 use crate::error::{Error, Result};
-use crate::module::Code;
 use crate::sandbox::{Handle, Sandbox};
 
 use super::{CallFuture, Calling, Convention, Data, Traits, core_func};
@@ -38,6 +38,7 @@ impl Calling for Numeric {
         &'a self,
         sb: &'a mut Sandbox,
         handle: Handle,
+        _: &'a super::Traits,
         function: &'a str,
         input: &'a [u8],
         _: ArgsFormat,

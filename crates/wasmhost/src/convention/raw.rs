@@ -24,14 +24,10 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::Instant;
-
 use wasmtime::{Extern, Val};
 
-use crate::call::{CallOptions, Outcome, Value};
+use crate::call::Value;
 use crate::error::{Error, Result};
-use crate::exec::Exec;
-use crate::module::Module;
 use crate::sandbox::{Handle, Sandbox};
 
 /// The allocator export a module offers.
@@ -88,7 +84,7 @@ pub(crate) fn check_signature(
         Err(format!(
             "a raw function takes (ptr: i32, len: i32{}) and returns a packed i64 or (i32, i32); this one is {}",
             if extra > 0 { ", ..." } else { "" },
-            crate::module::func_type_string(f)
+            crate::code::func_type_string(f)
         ))
     }
 }
@@ -107,7 +103,7 @@ impl super::Calling for Raw {
 
     fn fits(
         &self,
-        code: &crate::module::Code,
+        code: &crate::code::Code,
         traits: &super::Traits,
         function: &str,
     ) -> std::result::Result<(), String> {
@@ -124,44 +120,24 @@ impl super::Calling for Raw {
         &'a self,
         sb: &'a mut Sandbox,
         handle: Handle,
+        traits: &'a super::Traits,
         function: &'a str,
         input: &'a [u8],
         _: crate::call::ArgsFormat,
     ) -> super::CallFuture<'a> {
         Box::pin(async move {
-            call(sb, handle, function, input, &[])
+            call(sb, handle, traits, function, input, &[])
                 .await
                 .map(|b| super::Data::Bytes(b.into()))
         })
     }
 }
 
-/// Calls `function` in a fresh sandbox with raw transfer.
-pub(crate) async fn call_fresh(
-    module: &Module,
-    function: &str,
-    input: &[u8],
-    extra: &[Value],
-    opts: &CallOptions,
-    exec: Exec,
-) -> Result<Outcome<Vec<u8>>> {
-    let started = Instant::now();
-    let result = async {
-        let pre = module.pre_for(opts, exec)?;
-        let mut sb = Sandbox::new(module, opts, exec)?;
-        let handle = sb.instantiate(&pre, Some(function)).await?;
-        let out = call(&mut sb, handle, function, input, extra).await?;
-        sb.finish(out)
-    }
-    .await;
-    crate::sandbox::record(module, function, started, &result);
-    result
-}
-
 /// Calls `function(ptr, len, extra...)` of an instantiated module.
 pub(crate) async fn call(
     sb: &mut Sandbox,
     handle: Handle,
+    traits: &super::Traits,
     function: &str,
     input: &[u8],
     extra: &[Value],
@@ -171,7 +147,7 @@ pub(crate) async fn call(
             "raw transfer needs a core module, not a component",
         ));
     };
-    let Some(allocator) = sb.compiled.traits.allocator else {
+    let Some(allocator) = traits.allocator else {
         return Err(Error::bad_input(format!(
             "`{}` exports no allocator (`alloc`, `malloc` or `cabi_realloc`) for raw transfer",
             sb.name

@@ -50,7 +50,7 @@ use wasmtime::{Caller, IntoFunc};
 use crate::call::{Value, ValueType};
 use crate::error::Result;
 use crate::exec::{Exec, block_on};
-use crate::sandbox::HostState;
+use crate::state::HostState;
 
 /// Adds one core function to a linker of the given flavour (see [`Exec`]).
 type CoreInstall =
@@ -271,18 +271,16 @@ impl HostFunctions {
     {
         let n = name.to_string();
         let func = Arc::new(func);
-        self.core_names.push((
-            crate::convention::extism::USER_MODULE.to_string(),
-            n.clone(),
-        ));
+        self.core_names
+            .push((crate::kernel::extism::USER_MODULE.to_string(), n.clone()));
         self.core.push(Arc::new(move |linker, _| {
             let func = func.clone();
             let what = n.clone();
             linker.func_wrap(
-                crate::convention::extism::USER_MODULE,
+                crate::kernel::extism::USER_MODULE,
                 &n,
                 move |mut caller: Caller<'_, HostState>, offset: i64| -> wasmtime::Result<i64> {
-                    crate::convention::extism::user_call(&mut caller, &what, offset, &*func)
+                    crate::kernel::extism::user_call(&mut caller, &what, offset, &*func)
                 },
             )?;
             Ok(())
@@ -300,21 +298,19 @@ impl HostFunctions {
     {
         let n = name.to_string();
         let func = Arc::new(func);
-        self.core_names.push((
-            crate::convention::extism::USER_MODULE.to_string(),
-            n.clone(),
-        ));
+        self.core_names
+            .push((crate::kernel::extism::USER_MODULE.to_string(), n.clone()));
         self.core.push(Arc::new(move |linker, exec| {
             let func = func.clone();
             let what: Arc<str> = Arc::from(n.as_str());
             match exec {
                 Exec::Sync => linker.func_wrap(
-                    crate::convention::extism::USER_MODULE,
+                    crate::kernel::extism::USER_MODULE,
                     &n,
                     move |mut caller: Caller<'_, HostState>,
                           offset: i64|
                           -> wasmtime::Result<i64> {
-                        use crate::convention::extism::{user_input, user_output};
+                        use crate::kernel::extism::{user_input, user_output};
                         let input = user_input(&mut caller, &what, offset)?;
                         let output = block_on(func(input)).map_err(|e| {
                             wasmtime::Error::msg(format!("host function `{what}`: {e}"))
@@ -323,18 +319,18 @@ impl HostFunctions {
                     },
                 )?,
                 Exec::Async => linker.func_wrap_async(
-                    crate::convention::extism::USER_MODULE,
+                    crate::kernel::extism::USER_MODULE,
                     &n,
                     move |mut caller: Caller<'_, HostState>, (offset,): (i64,)| {
                         let func = func.clone();
                         let what = what.clone();
                         Box::new(async move {
                             let input =
-                                crate::convention::extism::user_input(&mut caller, &what, offset)?;
+                                crate::kernel::extism::user_input(&mut caller, &what, offset)?;
                             let output = func(input).await.map_err(|e| {
                                 wasmtime::Error::msg(format!("host function `{what}`: {e}"))
                             })?;
-                            crate::convention::extism::user_output(&mut caller, &output)
+                            crate::kernel::extism::user_output(&mut caller, &output)
                         })
                     },
                 )?,
