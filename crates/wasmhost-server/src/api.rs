@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
-use wasmhost::{ActorSpec, ArgsFormat, CallOptions, Convention, Error};
+use wasmhost::{ArgsFormat, CallOptions, Convention, Error};
 use wasmhost_store::Reference;
 
 use crate::config::Mode;
 use crate::error::{ApiError, ApiResult, ServerCode};
 use crate::state::AppState;
-use crate::workers::{Drive, Reply, Worker, blocking, function_capabilities};
+use crate::workers::{Drive, Reply, Worker, blocking};
 
 type AppStateRef = State<Arc<AppState>>;
 
@@ -429,7 +429,12 @@ pub struct SendQuery {
     function: String,
 }
 
-/// `POST /api/v1/actors/{id}?function=F&module=REF`
+/// `POST /api/v1/actors/{id}?function=F&module=REF`: a message to actor
+/// `id` (the whole id: the API reaches route actors too, as
+/// `ROUTE/NAME`), through an actor worker like a route's with `actor=ID`.
+/// With `module=`, the worker of that module decides a new actor's grants,
+/// limits and convention as a route's does; without, the message reaches
+/// only an actor that exists.
 pub async fn send(
     State(state): AppStateRef,
     P(id): P<String>,
@@ -440,19 +445,21 @@ pub async fn send(
     // The slot first: only running requests hold a body in memory.
     let _slot = state.admission.enter().await?;
     let input = read_body(&state, &headers, body).await?;
-    let spec = match &q.module {
+    let drive = Drive {
+        mode: Some(Mode::Actor),
+        function: Some(q.function),
+        actor: Some(id),
+        ..Drive::default()
+    };
+    let worker = match &q.module {
         Some(m) => {
             let module = state.module(&parse_ref(m)?).await?;
-            let caps = function_capabilities(&module, None, state.config.trap_unknown_imports);
-            Some(ActorSpec::new(module.with_capabilities(caps)))
+            let label = module.name().to_string();
+            Worker::new(&state.env, module, Drive { label, ..drive }).await?
         }
-        None => None,
+        None => Worker::existing_actors(&state.env, drive)?,
     };
-    let out = state
-        .actors
-        .send_async(&id, spec.as_ref(), &q.function, input)
-        .await?;
-    Ok(reply_response(Reply::from_data(&out.value, out.stats)))
+    Ok(reply_response(worker.message(None, input).await?))
 }
 
 /// `DELETE /api/v1/actors/{id}`

@@ -78,12 +78,13 @@ pub enum Worker {
         /// Convention and argument format.
         opts: Box<CallOptions>,
     },
-    /// Messages to actors of this module.
+    /// Messages to actors of this module (or to any existing actor).
     Actor {
         /// The actors.
         actors: ActorSystem,
-        /// What a new actor is made of.
-        spec: Box<ActorSpec>,
+        /// What a new actor is made of; `None` for a worker that makes no
+        /// actors ([`Worker::existing_actors`]).
+        spec: Option<Box<ActorSpec>>,
         /// The function each message calls.
         function: String,
         /// One fixed actor id, else the rest of the path names the actor.
@@ -284,13 +285,35 @@ impl Worker {
                 }
                 Worker::Actor {
                     actors: env.actors.clone(),
-                    spec: Box::new(spec),
+                    spec: Some(Box::new(spec)),
                     function: needs_function()?,
                     fixed: drive.actor.clone(),
                     scope: drive.scope.clone(),
                 }
             }
             Mode::Http => Worker::Http(HttpWorker::new(&env.rt, &module)?),
+        })
+    }
+
+    /// An actor worker of no module, which makes no actors: its messages
+    /// reach actors that exist (made by an actor route, or by an earlier
+    /// message that named a module), each under its own module, grants,
+    /// limits and convention, and are `not_found` for an unknown actor.
+    /// The API's messages that name no module. `drive` names the actor
+    /// (`actor`, or `scope` and the message's name) and the `function`.
+    pub fn existing_actors(env: &WorkerEnv, drive: Drive) -> Result<Worker> {
+        let function = drive.function.ok_or_else(|| {
+            Error::bad_input(format!(
+                "worker `{}`: mode=actor needs function=NAME",
+                drive.label
+            ))
+        })?;
+        Ok(Worker::Actor {
+            actors: env.actors.clone(),
+            spec: None,
+            function,
+            fixed: drive.actor,
+            scope: drive.scope,
         })
     }
 
@@ -346,7 +369,7 @@ impl Worker {
                     }
                 };
                 actors
-                    .send_async(&id, Some(spec), function, body)
+                    .send_async(&id, spec.as_deref(), function, body)
                     .await
                     .map(|o| Reply::from_data(&o.value, o.stats))
             }

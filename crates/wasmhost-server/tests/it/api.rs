@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{TestServer, config, error_of, guest};
+use crate::{TestServer, config, error_of, guest, route};
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(guest(name)).expect("guest bytes")
@@ -576,6 +576,52 @@ async fn actors_keep_state_and_can_be_listed_and_removed() {
     );
     let list: Value = s.get_json("/api/v1/actors").await;
     assert_eq!(list["actors"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_actors_are_made_by_the_worker_a_route_actor_is() {
+    // The server's limits (1 MiB of memory) are not the actor system's
+    // (the library's default, 256 MiB): an actor made through the API
+    // gets the server's, as an actor route's does, because both are made
+    // by an actor worker.
+    let mut c = config();
+    c.limits = wasmhost::Limits::default().max_memory_bytes(1 << 20);
+    c.routes = vec![route("/grow", "grow.wat", ",mode=actor,function=grow_once")];
+    let s = TestServer::start(c).await;
+    s.upload("grow", read("grow.wat")).await;
+    let send = |path: &str| {
+        let req = s.client.post(s.at(path)).body("[20]");
+        async move {
+            let res = req.send().await.expect("send");
+            let status = res.status().as_u16();
+            let text = res.text().await.expect("text");
+            (status, text.trim_matches(['[', ']', '\n']).to_string())
+        }
+    };
+    // 1 page + 20 is more than 1 MiB: memory.grow is refused (-1) on both.
+    assert_eq!(send("/grow/a").await, (200, "-1".into()));
+    assert_eq!(
+        send("/api/v1/actors/b?module=grow&function=grow_once").await,
+        (200, "-1".into())
+    );
+    // The API names actors by their whole id: it reaches the route's actor
+    // (with or without naming its module), and its own actor is `b`.
+    assert_eq!(
+        send("/api/v1/actors/grow%2Fa?module=grow&function=grow_once").await,
+        (200, "-1".into())
+    );
+    assert_eq!(
+        send("/api/v1/actors/grow%2Fa?function=grow_once").await,
+        (200, "-1".into())
+    );
+    let list: Value = s.get_json("/api/v1/actors").await;
+    let ids: Vec<(&str, u64)> = list["actors"]
+        .as_array()
+        .expect("actors")
+        .iter()
+        .filter_map(|a| Some((a["id"].as_str()?, a["messages"].as_u64()?)))
+        .collect();
+    assert_eq!(ids, [("b", 1), ("grow/a", 3)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
