@@ -5,10 +5,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{built, fails, wat};
+use common::{built, fails, wasmhost_in, wat};
 
 /// A `wasmhost serve` child and the address it printed.
 struct Serving {
@@ -27,8 +28,17 @@ impl Drop for Serving {
 /// Starts `wasmhost serve --addr 127.0.0.1:0 ARGS` and waits (30 s at
 /// most) for the line saying where it listens.
 fn serve(args: &[&str]) -> Serving {
-    let state = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+    serve_in(tempfile::tempdir().expect("tempdir"), None, args)
+}
+
+/// [`serve`] over the state directory `state`, in the working directory
+/// `cwd` (the test's own when `None`).
+fn serve_in(state: tempfile::TempDir, cwd: Option<&Path>, args: &[&str]) -> Serving {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhost"));
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = cmd
         .arg("serve")
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
@@ -173,6 +183,94 @@ fn a_config_file_describes_http_and_tcp_workers() {
         conn.read_to_string(&mut reply).expect("read");
         assert_eq!(reply, format!("async #{n}: hi"));
     }
+}
+
+#[test]
+fn a_config_files_relative_paths_are_relative_to_its_directory() {
+    // The server runs in `cwd`, its config is `cwd/some/dir/serve.toml`,
+    // and the config's relative paths name files of `some/dir`.
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let dir = cwd.path().join("some/dir");
+    std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+    std::fs::copy(built("wasi-echo.wasm"), dir.join("echo.wasm")).expect("copy");
+    // A manifest's own paths stay relative to the manifest.
+    std::fs::copy(wat("numeric"), dir.join("app/numeric.wat")).expect("copy");
+    std::fs::write(
+        dir.join("app/app.toml"),
+        "[module]\npath = \"numeric.wat\"\n[call]\nfunction = \"add_i32\"\n",
+    )
+    .expect("write manifest");
+    // The working directory's echo.wasm is not a WASI command: a server that
+    // took it would not start.
+    std::fs::copy(wat("numeric"), cwd.path().join("echo.wasm")).expect("copy");
+    // A store reference is still a store reference.
+    let state = tempfile::tempdir().expect("tempdir");
+    let pushed = wasmhost_in(state.path(), &["push", &wat("numeric"), "math:v1"], b"");
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let tcp_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+        l.local_addr().expect("addr").port()
+    };
+    std::fs::write(
+        dir.join("serve.toml"),
+        format!(
+            "[[route]]\npath = \"/echo\"\nmodule = \"echo.wasm\"\n\
+             [[route]]\npath = \"/app\"\nmodule = \"app/app.toml\"\n\
+             [[route]]\npath = \"/stored\"\nmodule = \"math:v1\"\nfunction = \"add_i32\"\n\
+             [[tcp]]\nport = {tcp_port}\nmodule = \"echo.wasm\"\n"
+        ),
+    )
+    .expect("write config");
+    let s = serve_in(
+        state,
+        Some(cwd.path()),
+        &["--config", "some/dir/serve.toml"],
+    );
+    assert_eq!(
+        http(&s.addr, "POST", "/echo", "from some/dir"),
+        (200, "from some/dir".into())
+    );
+    assert_eq!(
+        http(&s.addr, "POST", "/app", "[20, 22]"),
+        (200, "42".into())
+    );
+    assert_eq!(
+        http(&s.addr, "POST", "/stored", "[1, 2]"),
+        (200, "3".into())
+    );
+    let mut conn = TcpStream::connect(("127.0.0.1", tcp_port)).expect("tcp");
+    conn.write_all(b"over tcp").expect("write");
+    conn.shutdown(Shutdown::Write).expect("half-close");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("read");
+    assert_eq!(reply, "over tcp");
+    drop(s);
+
+    // A missing file is missing from the config's directory.
+    std::fs::write(
+        dir.join("gone.toml"),
+        "[[route]]\npath = \"/gone\"\nmodule = \"./gone.wasm\"\n",
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .current_dir(cwd.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg("some/dir/gone.toml")
+        .env("WASMHOST_STATE", cwd.path().join("state"))
+        .env_remove("WASMHOST_STORE")
+        .env_remove("WASMHOST_TOKEN")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    assert!(
+        err.contains("module `some/dir/./gone.wasm`: no such file"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! What a server serves and under which limits: [`ServerConfig`], built from
-//! flags (`--route`, `--tcp`) or a TOML file (`--config serve.toml`).
+//! flags (`--route`, `--tcp`) or a TOML file (`--config serve.toml`), whose
+//! relative paths are relative to its directory ([`module_in`]).
 //!
 //! ```toml
 //! addr = "127.0.0.1:8080"
@@ -31,12 +32,13 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
 use wasmhost::{Error, Limits, Result};
+use wasmhost_store::Reference;
 
 /// How a worker turns a message (request body, TCP stream) into a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -319,12 +321,19 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Reads and checks a config file.
-    pub fn read(path: &std::path::Path) -> Result<Self> {
+    /// Reads and checks a config file. A worker's module that is a
+    /// relative path is relative to the file's directory, not to the
+    /// working directory (see [`module_in`]).
+    pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
-        let file: ConfigFile = toml::from_str(&text)
+        let mut file: ConfigFile = toml::from_str(&text)
             .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for w in file.route.iter_mut().chain(file.tcp.iter_mut()) {
+            w.module = module_in(dir, &w.module)
+                .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
+        }
         for r in &file.route {
             r.check_path()?;
         }
@@ -337,6 +346,35 @@ impl ConfigFile {
         }
         Ok(file)
     }
+}
+
+/// A worker's `module` as a config file in `dir` names it, spelled so
+/// that the resolver (which tries a file, then a store reference) reads it
+/// the same from any working directory:
+///
+/// - an absolute path, and `-` (stdin), as they are;
+/// - a relative path of a file in `dir` (a module or a manifest):
+///   `dir/module`;
+/// - otherwise, a store reference (`name[:tag]`, `sha256:…`): the
+///   reference, in its canonical form (`name:tag`), never a file of the
+///   working directory;
+/// - anything else: `dir/module`, which then fails as a missing file.
+pub fn module_in(dir: &Path, module: &str) -> Result<String> {
+    if module == "-" || Path::new(module).is_absolute() {
+        return Ok(module.to_string());
+    }
+    let joined = dir.join(module);
+    if !joined.is_file()
+        && let Ok(reference) = module.parse::<Reference>()
+    {
+        return Ok(reference.to_string());
+    }
+    joined.to_str().map(str::to_string).ok_or_else(|| {
+        Error::bad_input(format!(
+            "module `{module}`: its path `{}` is not UTF-8",
+            joined.display()
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -374,6 +412,48 @@ mod tests {
         }
         let e = WorkerSpec::parse_tcp("http=a.wasm").expect_err("port");
         assert!(e.to_string().contains("not a port number"), "{e}");
+    }
+
+    #[test]
+    fn config_file_paths_are_relative_to_its_directory() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("some/dir");
+        std::fs::create_dir_all(dir.join("echo")).expect("mkdir");
+        std::fs::write(dir.join("app.wasm"), "(module)").expect("write");
+        std::fs::write(dir.join("app.toml"), "").expect("write");
+        let path = dir.join("serve.toml");
+        // Elsewhere, and absolute (TOML's literal string: no escapes).
+        let abs = root.path().join("abs.wasm").display().to_string();
+        std::fs::write(
+            &path,
+            format!(
+                "[[route]]\npath = \"/a\"\nmodule = \"app.wasm\"\n\
+             [[route]]\npath = \"/m\"\nmodule = \"app.toml\"\n\
+             [[route]]\npath = \"/abs\"\nmodule = '{abs}'\n\
+             [[route]]\npath = \"/ref\"\nmodule = \"echo:1.0\"\n\
+             [[route]]\npath = \"/latest\"\nmodule = \"echo\"\n\
+             [[route]]\npath = \"/gone\"\nmodule = \"./gone.wasm\"\n\
+             [[tcp]]\nport = 9000\nmodule = \"app.wasm\"\n"
+            ),
+        )
+        .expect("write");
+        let f = ConfigFile::read(&path).expect("reads");
+        let modules: Vec<&str> = f.route.iter().map(|r| r.module.as_str()).collect();
+        let at = |p: &str| dir.join(p).display().to_string();
+        assert_eq!(
+            modules,
+            [
+                at("app.wasm").as_str(),
+                at("app.toml").as_str(),
+                abs.as_str(),
+                "echo:1.0",
+                // A reference even with a directory of that name beside the
+                // file: a module is a file.
+                "echo:latest",
+                at("./gone.wasm").as_str(),
+            ]
+        );
+        assert_eq!(f.tcp[0].module, at("app.wasm"));
     }
 
     #[test]

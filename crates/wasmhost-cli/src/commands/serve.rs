@@ -39,7 +39,8 @@ grants (WASI arguments, environment and directories, config, allowed hosts, \
 key-value state, log) and convention, and without mode= or function= it \
 takes the manifest's function; options given in the route win. A config \
 file (--config serve.toml) describes many workers, its [[route]] and \
-[[tcp]] modules taking the same; see docs/serve.md.
+[[tcp]] modules taking the same, relative paths taken from the file's \
+directory; see docs/serve.md.
 
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
@@ -101,7 +102,8 @@ pub struct ServeCommand {
     #[arg(long, value_name = "NAME")]
     function: Option<String>,
 
-    /// A TOML file of settings and workers (flags given here win).
+    /// A TOML file of settings and workers (flags given here win); its
+    /// relative paths are relative to its directory.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
