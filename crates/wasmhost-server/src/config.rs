@@ -118,7 +118,8 @@ pub struct WorkerSpec {
     #[serde(default)]
     pub export: Option<String>,
     /// For `actor` mode: one fixed actor id. Without it the actor id is the
-    /// rest of the path (`/counter/alice` → actor `alice`).
+    /// rest of the path, under the route's (`/counter/alice` → actor
+    /// `counter/alice`).
     #[serde(default)]
     pub actor: Option<String>,
 }
