@@ -111,3 +111,4 @@ impl ExtismHost for HostState {
         self.deadline
     }
 }
+

@@ -230,11 +230,11 @@ impl Wasi {
         let state = if component {
             WasiState {
                 p1: None,
-                p2: Some(b.build()),
+                p2: Some(Box::new(b.build())),
             }
         } else {
             WasiState {
-                p1: Some(b.build_p1()),
+                p1: Some(Box::new(b.build_p1())),
                 p2: None,
             }
         };
@@ -244,10 +244,12 @@ impl Wasi {
 
 /// The WASI contexts of one sandbox: none without the grant, else the
 /// preview-1 context of a core module or the preview-2 one of a component.
+/// Boxed: a context is some 300 bytes, and every store's data (WASI granted
+/// or not) is built and moved into its store once per call.
 #[derive(Default)]
 pub(crate) struct WasiState {
-    p1: Option<WasiP1Ctx>,
-    p2: Option<WasiCtx>,
+    p1: Option<Box<WasiP1Ctx>>,
+    p2: Option<Box<WasiCtx>>,
 }
 
 impl WasiState {
