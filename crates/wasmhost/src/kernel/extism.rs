@@ -31,7 +31,7 @@
 //! `config_get`, the request of `http_request`); user host functions
 //! ([`crate::HostFunctions::extism`]) do not.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -328,7 +328,7 @@ impl Kernel {
 #[derive(Debug, Default)]
 pub(crate) struct PluginState {
     pub(crate) kernel: Kernel,
-    vars: HashMap<String, Vec<u8>>,
+    vars: BTreeMap<String, Vec<u8>>,
     config: Arc<BTreeMap<String, String>>,
     http: Option<Arc<Http>>,
     http_status: u16,
@@ -349,11 +349,11 @@ impl PluginState {
     }
 
     /// Vars survive a re-created instance (see [`crate::Instance`]).
-    pub(crate) fn take_vars(&mut self) -> HashMap<String, Vec<u8>> {
+    pub(crate) fn take_vars(&mut self) -> BTreeMap<String, Vec<u8>> {
         std::mem::take(&mut self.vars)
     }
 
-    pub(crate) fn set_vars(&mut self, vars: HashMap<String, Vec<u8>>) {
+    pub(crate) fn set_vars(&mut self, vars: BTreeMap<String, Vec<u8>>) {
         self.vars = vars;
     }
 
@@ -374,7 +374,7 @@ impl PluginState {
 }
 
 /// Whether `key` may be set to a value of `len` bytes within [`MAX_VAR_BYTES`].
-fn check_var_room(vars: &HashMap<String, Vec<u8>>, key: &str, len: usize) -> wasmtime::Result<()> {
+fn check_var_room(vars: &BTreeMap<String, Vec<u8>>, key: &str, len: usize) -> wasmtime::Result<()> {
     let used: usize = vars
         .iter()
         .filter(|(name, _)| name.as_str() != key)
