@@ -111,4 +111,3 @@ impl ExtismHost for HostState {
         self.deadline
     }
 }
-
