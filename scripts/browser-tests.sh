@@ -8,7 +8,8 @@
 # Installs what it needs: Debian's `chromium` (apt-get, when /usr/bin/chromium
 # is missing) and the locked playwright-core (`npm ci`, when node_modules is
 # missing or tests/browser/package-lock.json changed). Builds the binary with
-# `cargo build -p wasmhost-cli` and expects the guests in target/guests/out
+# `cargo test --workspace --no-run` (the same features as the test run, so the
+# binary `cargo test` built is reused, not built a second time) and expects the guests in target/guests/out
 # (scripts/build-guests.sh). Each test file is its own node script; their
 # environment:
 #
@@ -55,7 +56,7 @@ if [[ ! -d "$TESTS/node_modules/playwright-core" || "$(cat "$stamp" 2>/dev/null)
 fi
 
 # --- the binary and the guests --------------------------------------------------
-cargo build --quiet -p wasmhost-cli
+cargo test --workspace --no-run --quiet
 WASMHOST="$TARGET/debug/wasmhost"
 GUESTS="$ROOT/target/guests/out"
 ARTIFACTS="$TARGET/browser-artifacts"
