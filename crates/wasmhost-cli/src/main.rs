@@ -25,6 +25,7 @@ pub(crate) fn exit_status(code: ErrorCode) -> u8 {
         ErrorCode::Overloaded => 69,
         ErrorCode::Internal => 70,
         ErrorCode::Corrupt => 74,
+        ErrorCode::SnapshotMismatch => 76,
         ErrorCode::MemoryLimit => 71,
         ErrorCode::OutOfFuel => 72,
         ErrorCode::StackOverflow => 73,
@@ -46,8 +47,8 @@ EXIT STATUS:
   67   link_error         68   capability_denied  69   overloaded
   70   internal
   71   memory_limit       72   out_of_fuel        73   stack_overflow
-  74   corrupt            75   guest_error        124  timeout
-  134  trap
+  74   corrupt            75   guest_error        76   snapshot_mismatch
+  124  timeout            134  trap
 
 ENVIRONMENT:
   WASMHOST_STATE   state directory (compiled-module cache, default store); same as --state

@@ -124,6 +124,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Exit
         | ErrorCode::GuestError => StatusCode::BAD_GATEWAY,
         ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::SnapshotMismatch => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

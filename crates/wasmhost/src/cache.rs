@@ -1050,6 +1050,9 @@ pub(crate) fn engine_fingerprint(engine: &wasmtime::Engine) -> String {
     #[allow(deprecated)]
     let mut h = std::hash::SipHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
+    // Artifacts are of instrumented core modules (`code::instrument`): a
+    // change of the instrumentation is a change of the artifacts.
+    crate::code::STATE_EXPORT_PREFIX.hash(&mut h);
     format!("wasmtime-{}-{:016x}", wasmtime_version(), h.finish())
 }
 

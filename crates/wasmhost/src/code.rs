@@ -35,6 +35,13 @@ impl Digest {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// A digest from its raw 32 bytes (`corrupt` when there are not 32).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        <[u8; 32]>::try_from(bytes)
+            .map(Digest)
+            .map_err(|_| Error::corrupt("digest", format!("{} bytes, not 32", bytes.len())))
+    }
 }
 
 impl std::str::FromStr for Digest {
@@ -298,6 +305,7 @@ pub(crate) fn exports(code: &Code) -> Vec<ItemInfo> {
     match code {
         Code::Core(m) => m
             .exports()
+            .filter(|e| !is_state_export(e.name()))
             .map(|e| ItemInfo {
                 module: String::new(),
                 name: e.name().to_string(),
@@ -404,4 +412,126 @@ mod tests {
             "{e}"
         );
     }
+}
+
+/// Prefix of the exports [`instrument`] adds: `…m<index>` for a memory,
+/// `…g<index>` for a mutable global (indices in the module's own index
+/// spaces). Listings of exports leave them out ([`is_state_export`]).
+pub(crate) const STATE_EXPORT_PREFIX: &str = "__wasmhost_state_";
+
+/// Whether `name` is an export [`instrument`] added.
+pub(crate) fn is_state_export(name: &str) -> bool {
+    name.starts_with(STATE_EXPORT_PREFIX)
+}
+
+/// A core module with every memory and mutable global it defines exported
+/// (see [`STATE_EXPORT_PREFIX`]), so that a snapshot can read and write
+/// them — the approach of wasmtime-wizer's instrumentation. Every other
+/// section is copied byte for byte; the module behaves exactly as before.
+/// `None` when the module already uses the prefix (it then loads as it is,
+/// and cannot be snapshotted).
+pub(crate) fn instrument(binary: &[u8]) -> Result<Option<Vec<u8>>> {
+    use wasm_encoder::{ExportKind, ExportSection, RawSection};
+    use wasmparser::{ExternalKind, Payload, TypeRef};
+
+    let invalid = |e: wasmparser::BinaryReaderError| {
+        Error::invalid_module(e.message().to_string(), Some(e.offset()))
+    };
+    let (mut imported_memories, mut imported_globals) = (0u32, 0u32);
+    let mut added: Vec<(String, ExportKind, u32)> = Vec::new();
+    let mut existing: Vec<(String, ExportKind, u32)> = Vec::new();
+    // Sections in order; `None` marks where the export section goes.
+    let mut sections: Vec<Option<(u8, std::ops::Range<usize>)>> = Vec::new();
+    let mut export_at: Option<usize> = None;
+    for payload in wasmparser::Parser::new(0).parse_all(binary) {
+        let payload = payload.map_err(invalid)?;
+        match &payload {
+            Payload::ImportSection(reader) => {
+                for import in reader.clone().into_imports() {
+                    match import.map_err(invalid)?.ty {
+                        TypeRef::Memory(_) => imported_memories += 1,
+                        TypeRef::Global(_) => imported_globals += 1,
+                        _ => {}
+                    }
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for (i, memory) in reader.clone().into_iter().enumerate() {
+                    memory.map_err(invalid)?;
+                    let index = imported_memories + i as u32;
+                    added.push((
+                        format!("{STATE_EXPORT_PREFIX}m{index}"),
+                        ExportKind::Memory,
+                        index,
+                    ));
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                for (i, global) in reader.clone().into_iter().enumerate() {
+                    let global = global.map_err(invalid)?;
+                    if global.ty.mutable {
+                        let index = imported_globals + i as u32;
+                        added.push((
+                            format!("{STATE_EXPORT_PREFIX}g{index}"),
+                            ExportKind::Global,
+                            index,
+                        ));
+                    }
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader.clone() {
+                    let e = export.map_err(invalid)?;
+                    if is_state_export(e.name) {
+                        return Ok(None);
+                    }
+                    let kind = match e.kind {
+                        ExternalKind::Func | ExternalKind::FuncExact => ExportKind::Func,
+                        ExternalKind::Table => ExportKind::Table,
+                        ExternalKind::Memory => ExportKind::Memory,
+                        ExternalKind::Global => ExportKind::Global,
+                        ExternalKind::Tag => ExportKind::Tag,
+                    };
+                    existing.push((e.name.to_string(), kind, e.index));
+                }
+                export_at = Some(sections.len());
+                sections.push(None);
+                continue;
+            }
+            _ => {}
+        }
+        if let Some((id, range)) = payload.as_section() {
+            // Start, element, data count, code, data: the sections after exports.
+            if export_at.is_none() && matches!(id, 8 | 9 | 10 | 11 | 12) {
+                export_at = Some(sections.len());
+                sections.push(None);
+            }
+            sections.push(Some((id, range)));
+        }
+    }
+    if added.is_empty() {
+        return Ok(Some(binary.to_vec()));
+    }
+    if export_at.is_none() {
+        sections.push(None);
+    }
+    let mut exports = ExportSection::new();
+    for (name, kind, index) in existing.iter().chain(&added) {
+        exports.export(name, *kind, *index);
+    }
+    let mut module = wasm_encoder::Module::new();
+    for section in &sections {
+        match section {
+            Some((id, range)) => {
+                module.section(&RawSection {
+                    id: *id,
+                    data: &binary[range.clone()],
+                });
+            }
+            None => {
+                module.section(&exports);
+            }
+        }
+    }
+    Ok(Some(module.finish()))
 }

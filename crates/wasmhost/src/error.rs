@@ -51,6 +51,9 @@ pub enum ErrorCode {
     BadInput,
     /// Stored bytes do not match their digest (corrupted at rest or in transit).
     Corrupt,
+    /// A snapshot was taken of another module than the one it was given
+    /// to (see [`crate::Snapshot`]).
+    SnapshotMismatch,
     /// The host is at capacity (every pooled instance slot or async fiber
     /// stack is in use): nothing is wrong with the call, try again later.
     Overloaded,
@@ -60,7 +63,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidModule,
         ErrorCode::LinkError,
         ErrorCode::CapabilityDenied,
@@ -74,6 +77,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::BadInput,
         ErrorCode::Corrupt,
+        ErrorCode::SnapshotMismatch,
         ErrorCode::Overloaded,
         ErrorCode::Internal,
     ];
@@ -94,6 +98,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::BadInput => "bad_input",
             ErrorCode::Corrupt => "corrupt",
+            ErrorCode::SnapshotMismatch => "snapshot_mismatch",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal",
         }
@@ -248,6 +253,30 @@ pub enum Error {
         expected: String,
         /// The digest of what was actually read.
         actual: String,
+    },
+
+    /// Stored data (a snapshot, an actor record) fails its own checks; it
+    /// was not used.
+    #[error("corrupt: {what}: {message}; it was not used")]
+    CorruptData {
+        /// What was read.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A snapshot of one module given to another.
+    #[error(
+        "snapshot_mismatch: the snapshot is of module {found}, not of {expected}{}",
+        hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default()
+    )]
+    SnapshotMismatch {
+        /// The digest of the module it was given to.
+        expected: String,
+        /// The digest of the module it was taken of.
+        found: String,
+        /// What the caller can do about it.
+        hint: Option<String>,
     },
 
     /// The host is at capacity.
@@ -442,7 +471,8 @@ impl Error {
             Error::Guest { .. } => ErrorCode::GuestError,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::BadInput { .. } => ErrorCode::BadInput,
-            Error::Corrupt { .. } => ErrorCode::Corrupt,
+            Error::Corrupt { .. } | Error::CorruptData { .. } => ErrorCode::Corrupt,
+            Error::SnapshotMismatch { .. } => ErrorCode::SnapshotMismatch,
             Error::Overloaded { .. } => ErrorCode::Overloaded,
             Error::Internal { .. } => ErrorCode::Internal,
         }
@@ -466,6 +496,14 @@ impl Error {
     /// Shorthand for [`Error::NotFound`].
     pub fn not_found(what: impl Into<String>) -> Self {
         Error::NotFound { what: what.into() }
+    }
+
+    /// Shorthand for [`Error::CorruptData`].
+    pub fn corrupt(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::CorruptData {
+            what: what.into(),
+            message: message.into(),
+        }
     }
 
     /// Shorthand for [`Error::Internal`].

@@ -46,6 +46,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::exec::{Exec, drive, run_sync};
 use crate::module::Module;
 use crate::sandbox::{Handle, Sandbox};
+use crate::snapshot::Snapshot;
 
 /// One call on the live sandbox: readies it (starting over when needed),
 /// runs `$body` (a future using `$sb` and `$handle`), settles its output and
@@ -89,7 +90,15 @@ impl std::fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(crate) async fn new(module: &Module, opts: &CallOptions, exec: Exec) -> Result<Self> {
+    pub(crate) async fn new(
+        module: &Module,
+        opts: &CallOptions,
+        exec: Exec,
+        from: Option<&Snapshot>,
+    ) -> Result<Self> {
+        if let Some(snapshot) = from {
+            snapshot.check_module(module.digest())?;
+        }
         let mut instance = Instance {
             module: module.clone(),
             opts: opts.clone(),
@@ -98,7 +107,11 @@ impl Instance {
             restarts: 0,
             calling: false,
         };
-        instance.live = Some(instance.instantiate().await?);
+        let (mut sb, handle) = instance.instantiate().await?;
+        if let Some(snapshot) = from {
+            crate::snapshot::restore(&mut sb, &handle, module.digest(), snapshot)?;
+        }
+        instance.live = Some((sb, handle));
         Ok(instance)
     }
 
@@ -140,16 +153,48 @@ impl Instance {
             .and_then(|(sb, _)| sb.store.data().plugin.var(key))
     }
 
-    /// How many times a failed call made the instance start over.
-    pub fn restarts(&self) -> u64 {
-        self.restarts
+    /// A snapshot of the instance's whole state: memories, mutable
+    /// globals, Extism vars (see [`crate::snapshot`]). `bad_input` for a
+    /// component. After an abandoned call, the instance starts over first:
+    /// a half-updated state is never saved.
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        let exec = self.exec;
+        drive(exec, self.snapshot_async())
     }
 
-    /// The live sandbox, re-instantiated (keeping plugin vars) after a
-    /// failure, with a fresh budget for the next call.
-    async fn ready(&mut self) -> Result<(&mut Sandbox, Handle)> {
-        if std::mem::replace(&mut self.calling, true) {
-            // The last call was abandoned mid-way (its future dropped).
+    /// [`Instance::snapshot`] for async code.
+    pub async fn snapshot_async(&mut self) -> Result<Snapshot> {
+        let digest = self.module.digest();
+        let (sb, handle) = self.live_sandbox(false).await?;
+        crate::snapshot::capture(sb, &handle, digest)
+    }
+
+    /// Replaces the instance's state by `snapshot`'s: a fresh instantiation
+    /// of the module (nothing is recompiled) with the saved memories,
+    /// globals and vars written back. `snapshot_mismatch` when the
+    /// snapshot is of another module; on any failure the instance keeps
+    /// the state it had.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
+        let exec = self.exec;
+        drive(exec, self.restore_async(snapshot))
+    }
+
+    /// [`Instance::restore`] for async code.
+    pub async fn restore_async(&mut self, snapshot: &Snapshot) -> Result<()> {
+        let digest = self.module.digest();
+        snapshot.check_module(digest)?;
+        let (mut sb, handle) = self.instantiate().await?;
+        crate::snapshot::restore(&mut sb, &handle, digest, snapshot)?;
+        self.live = Some((sb, handle));
+        self.calling = false;
+        Ok(())
+    }
+
+    /// The live sandbox: started over when the last call was abandoned
+    /// mid-way (its future dropped), instantiated when there is none.
+    /// `calling` says whether a call starts on it now.
+    async fn live_sandbox(&mut self, calling: bool) -> Result<(&mut Sandbox, Handle)> {
+        if std::mem::replace(&mut self.calling, calling) {
             self.start_over().await;
         }
         if self.live.is_none() {
@@ -159,8 +204,20 @@ impl Instance {
             .live
             .as_mut()
             .ok_or_else(|| Error::internal("instance vanished"))?;
-        sb.begin()?;
         Ok((sb, *handle))
+    }
+
+    /// How many times a failed call made the instance start over.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// The live sandbox, re-instantiated (keeping plugin vars) after a
+    /// failure, with a fresh budget for the next call.
+    async fn ready(&mut self) -> Result<(&mut Sandbox, Handle)> {
+        let (sb, handle) = self.live_sandbox(true).await?;
+        sb.begin()?;
+        Ok((sb, handle))
     }
 
     /// Replaces a live sandbox whose state may be half-updated by a fresh
@@ -358,13 +415,36 @@ impl Module {
     /// An instance that stays alive between calls: memory, globals and
     /// plugin variables persist (see [`crate::Instance`]).
     pub fn instantiate(&self, opts: &CallOptions) -> Result<crate::Instance> {
-        run_sync(std::pin::pin!(Instance::new(self, opts, Exec::Sync)))
+        run_sync(std::pin::pin!(Instance::new(self, opts, Exec::Sync, None)))
     }
 
     /// An [`Instance`](crate::Instance) whose calls run through the async
     /// API: its `*_async` methods run the guest on the caller's executor.
     /// (Its blocking methods still work, waiting in place.)
     pub async fn instantiate_async(&self, opts: &CallOptions) -> Result<crate::Instance> {
-        Instance::new(self, opts, Exec::Async).await
+        Instance::new(self, opts, Exec::Async, None).await
+    }
+
+    /// An instance resumed from `snapshot` (see [`crate::Instance::restore`]).
+    pub fn instantiate_from(
+        &self,
+        opts: &CallOptions,
+        snapshot: &Snapshot,
+    ) -> Result<crate::Instance> {
+        run_sync(std::pin::pin!(Instance::new(
+            self,
+            opts,
+            Exec::Sync,
+            Some(snapshot)
+        )))
+    }
+
+    /// [`Module::instantiate_from`] through the async API.
+    pub async fn instantiate_from_async(
+        &self,
+        opts: &CallOptions,
+        snapshot: &Snapshot,
+    ) -> Result<crate::Instance> {
+        Instance::new(self, opts, Exec::Async, Some(snapshot)).await
     }
 }

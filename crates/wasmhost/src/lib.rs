@@ -74,6 +74,7 @@ mod module;
 mod load;
 
 mod instance;
+pub mod snapshot;
 
 pub mod process;
 
@@ -100,4 +101,5 @@ pub use limits::Limits;
 pub use module::Module;
 pub use process::POLL;
 pub use runtime::Runtime;
+pub use snapshot::Snapshot;
 pub use state::HostState;

@@ -189,7 +189,10 @@ impl Runtime {
         let started = Instant::now();
         let code = match kind {
             ModuleKind::Core => {
-                wasmtime::Module::from_binary(&inner.engine, binary).map(Code::Core)
+                // Instrumented, so that instances can be snapshotted.
+                let instrumented = code::instrument(binary)?;
+                let wasm = instrumented.as_deref().unwrap_or(binary);
+                wasmtime::Module::from_binary(&inner.engine, wasm).map(Code::Core)
             }
             ModuleKind::Component => {
                 wasmtime::component::Component::from_binary(&inner.engine, binary)

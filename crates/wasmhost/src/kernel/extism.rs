@@ -348,6 +348,11 @@ impl PluginState {
         }
     }
 
+    /// The vars, for a snapshot.
+    pub(crate) fn vars(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.vars
+    }
+
     /// Vars survive a re-created instance (see [`crate::Instance`]).
     pub(crate) fn take_vars(&mut self) -> BTreeMap<String, Vec<u8>> {
         std::mem::take(&mut self.vars)

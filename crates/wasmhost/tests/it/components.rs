@@ -11,7 +11,7 @@ use crate::{built, runtime};
 
 /// The test component imports `wasmhost:example/host` (a host function)
 /// and, through Rust's std, some of WASI; both are granted here.
-fn component() -> Module {
+pub(crate) fn component() -> Module {
     let rt = runtime();
     rt.add_host_functions(greeter()).unwrap();
     let m = rt.load(&built("wit-component.wasm")).unwrap();

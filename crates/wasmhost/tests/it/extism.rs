@@ -15,7 +15,7 @@ use crate::{built, runtime};
 
 /// The test plugin imports one host function, `extism:host/user::reverse`:
 /// it links only where a set providing it is granted.
-fn plugin() -> Module {
+pub(crate) fn plugin() -> Module {
     let rt = runtime();
     rt.add_host_functions(reverser("text")).unwrap();
     rt.load(&built("extism-plugin.wasm"))

@@ -21,6 +21,7 @@ mod kv;
 mod matrix;
 mod metrics;
 mod process;
+mod snapshots;
 mod wasi;
 
 use std::path::PathBuf;
