@@ -18,6 +18,7 @@
 #   as-counter-stub.wasm         guests/assemblyscript/counter.ts, --runtime stub        (imports env.abort only)
 #   as-counter-minimal.wasm      guests/assemblyscript/counter.ts, --runtime minimal     (imports env.abort only)
 #   as-counter-incremental.wasm  guests/assemblyscript/counter.ts, --runtime incremental (imports env.abort only)
+#   as-counter-actor.wasm        guests/assemblyscript/counter-actor.ts, --runtime stub  (a Loom-style counter actor)
 #   *.wat                        guests/wat/*.wat, copied unchanged (the host loads WAT text)
 #
 # Needs rustup (the targets are added here) and node >= 18 with npm (the
@@ -124,6 +125,7 @@ asc_build as-extism-plugin.wasm extism-plugin.ts --use abort=extism-plugin/abort
 for rt in stub minimal incremental; do
   asc_build "as-counter-$rt.wasm" counter.ts --exportRuntime --runtime "$rt"
 done
+asc_build as-counter-actor.wasm counter-actor.ts --exportRuntime --runtime stub
 
 # --- WAT ----------------------------------------------------------------------
 shopt -s nullglob
@@ -145,7 +147,7 @@ expect_kind() {
     || { echo "error: $file is not a $what" >&2; exit 1; }
 }
 for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm matrix.wasm as-extism-plugin.wasm \
-  as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm; do
+  as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm as-counter-actor.wasm; do
   expect_kind "$core" 0061736d01000000
 done
 for component in wasi-echo.component.wasm wit-component.wasm kv-component.wasm http-hello.wasm; do

@@ -1,6 +1,7 @@
 //! `wasmhost actor send|ls|rm` against one state directory, as a user runs
-//! them: each command is its own process, so in-memory state starts over
-//! per send while key-value state (STATE/kv.redb) keeps counting.
+//! them: each command is its own process, and both the actor's in-memory
+//! state (its snapshot) and its key-value state (STATE/kv.redb) carry over.
+//! (Crashes, message ids, policies, export/import: `durable_actors.rs`.)
 
 // Tests unwrap: a failure is the test failing, with the value in the message.
 #![allow(clippy::unwrap_used)]
@@ -50,7 +51,7 @@ fn actor_send_ls_rm_round_trip() {
     );
 
     // The AssemblyScript counter: state lives in the instance, which each
-    // process creates afresh.
+    // process resumes from its snapshot.
     let send = [
         "actor",
         "send",
@@ -63,11 +64,11 @@ fn actor_send_ls_rm_round_trip() {
         "5",
     ];
     assert_eq!(ok(s, &send), "5");
-    assert_eq!(ok(s, &["actor", "send", "c1", "--input", "3"]), "3");
-    assert_eq!(ok(s, &["actor", "send", "c1", "--function", "get"]), "0");
+    assert_eq!(ok(s, &["actor", "send", "c1", "--input", "3"]), "8");
+    assert_eq!(ok(s, &["actor", "send", "c1", "--function", "get"]), "8");
     // Input from stdin.
     let out = wasmhost_in(s, &["actor", "send", "c1", "--input", "-"], b"7");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "15");
 
     // A core counter in the key-value store keeps counting across processes.
     let kv_send = [
@@ -103,7 +104,8 @@ fn actor_send_ls_rm_round_trip() {
         "1"
     );
 
-    // A trap is reported with its code; the actor still works afterwards.
+    // A failure is reported with its code; the actor still works afterwards,
+    // from its state before the failed message.
     let (code, err) = fails(
         s,
         &[
@@ -118,11 +120,15 @@ fn actor_send_ls_rm_round_trip() {
     );
     assert_eq!(code, 75, "{err}");
     assert!(err.contains("boom"), "{err}");
-    assert_eq!(ok(s, &["actor", "send", "c1", "--input", "1"]), "1");
+    assert_eq!(ok(s, &["actor", "send", "c1", "--input", "1"]), "16");
 
     // Another module for an existing actor is refused.
     let (code, err) = fails(s, &["actor", "send", "c1", "--module", &kv]);
-    assert_eq!(code, 64, "{err}");
+    assert_eq!(code, 76, "{err}");
+    assert!(
+        err.contains("error[snapshot_mismatch]") && err.contains("--fresh"),
+        "{err}"
+    );
 
     let ls: serde_json::Value = serde_json::from_str(&ok(s, &["actor", "ls", "--json"])).unwrap();
     let ls = ls.as_array().unwrap();
@@ -163,7 +169,7 @@ fn actor_send_ls_rm_round_trip() {
         "2"
     );
     std::fs::remove_file(&copy).unwrap();
-    assert_eq!(ok(s, &["actor", "send", "c2", "--input", "4"]), "4");
+    assert_eq!(ok(s, &["actor", "send", "c2", "--input", "4"]), "6");
 
     // rm forgets the actor; its key-value state stays unless --purge.
     ok(s, &["actor", "rm", "visits"]);

@@ -139,7 +139,21 @@ pub fn reply_response(reply: Reply) -> Response {
     if let Some(fuel) = reply.stats.fuel_consumed {
         h.insert("x-wasmhost-fuel", HeaderValue::from(fuel));
     }
+    if reply.stats.replayed {
+        h.insert("x-wasmhost-replayed", HeaderValue::from_static("true"));
+    }
     res
+}
+
+/// The request's `Idempotency-Key`: an actor applies the message at most
+/// once per key (see `ActorSystem::send_once`).
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            Error::bad_input("the Idempotency-Key header must be visible ASCII").into()
+        }),
+    }
 }
 
 fn parse_ref(text: &str) -> ApiResult<Reference> {
@@ -357,7 +371,7 @@ pub async fn call(
         ..Drive::default()
     };
     let worker = Worker::new(&state.env, module, drive).await?;
-    Ok(reply_response(worker.message(None, input).await?))
+    Ok(reply_response(worker.message(None, None, input).await?))
 }
 
 /// Query of a process message.
@@ -396,14 +410,14 @@ pub async fn process(
         }
     };
     let worker = state.process_worker(module, mode, export).await?;
-    Ok(reply_response(worker.message(None, input).await?))
+    Ok(reply_response(worker.message(None, None, input).await?))
 }
 
-/// `GET /api/v1/actors`
-pub async fn actors(State(state): AppStateRef) -> Json<JsonValue> {
+/// `GET /api/v1/actors`: actors in memory and actors only stored.
+pub async fn actors(State(state): AppStateRef) -> ApiResult<Json<JsonValue>> {
     let actors: Vec<JsonValue> = state
         .actors
-        .list()
+        .list()?
         .into_iter()
         .map(|a| {
             json!({
@@ -414,10 +428,13 @@ pub async fn actors(State(state): AppStateRef) -> Json<JsonValue> {
                 "restarts": a.restarts,
                 "live": a.live,
                 "idle_ms": a.idle_for.as_millis() as u64,
+                "snapshots": a.snapshots.map(|p| p.as_str()),
+                "snapshot_bytes": a.snapshot_bytes,
+                "saved_at": a.saved_at.map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339()),
             })
         })
         .collect();
-    Json(json!({ "actors": actors }))
+    Ok(Json(json!({ "actors": actors })))
 }
 
 /// Query of an actor message.
@@ -459,20 +476,36 @@ pub async fn send(
         }
         None => Worker::existing_actors(&state.env, drive)?,
     };
-    Ok(reply_response(worker.message(None, input).await?))
+    let key = idempotency_key(&headers)?;
+    Ok(reply_response(worker.message(None, key, input).await?))
 }
 
-/// `DELETE /api/v1/actors/{id}`
+/// Query of an actor removal.
+#[derive(Debug, Deserialize)]
+pub struct RemoveQuery {
+    /// Also delete the actor's key-value data.
+    #[serde(default)]
+    purge: bool,
+}
+
+/// `DELETE /api/v1/actors/{id}[?purge=true]`: the actor, its snapshot and
+/// replies (and with `purge`, its key-value data).
 pub async fn remove_actor(
     State(state): AppStateRef,
     P(id): P<String>,
+    Q(q): Q<RemoveQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Json<JsonValue>> {
     authorize(&state, &headers)?;
-    if !state.actors.remove(&id) {
+    let removed = if q.purge {
+        state.actors.purge(&id)?
+    } else {
+        state.actors.remove(&id)?
+    };
+    if !removed {
         return Err(Error::not_found(format!("actor `{id}`")).into());
     }
-    Ok(Json(json!({ "removed": id })))
+    Ok(Json(json!({ "removed": id, "purged": q.purge })))
 }
 
 /// `GET /api/v1/cache`

@@ -24,6 +24,13 @@
 //! mode = "function"
 //! function = "count_vowels"
 //!
+//! [[route]]
+//! path = "/counter"          # /counter/alice is actor counter/alice
+//! module = "counter.wasm"
+//! mode = "actor"
+//! function = "execute"
+//! snapshots = "every-message"  # every-message | on-passivation | never
+//!
 //! [[tcp]]
 //! port = 9000
 //! module = "counter.wasm"
@@ -37,7 +44,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wasmhost::{Error, Limits, Result};
+use wasmhost::{Error, Limits, Result, SnapshotPolicy};
 use wasmhost_store::Reference;
 
 /// How a worker turns a message (request body, TCP stream) into a reply.
@@ -122,6 +129,19 @@ pub struct WorkerSpec {
     /// `counter/alice`).
     #[serde(default)]
     pub actor: Option<String>,
+    /// For `actor` mode: when the actors' state is saved (default: the
+    /// server's `actor_snapshots`).
+    #[serde(default, deserialize_with = "policy")]
+    pub snapshots: Option<SnapshotPolicy>,
+}
+
+/// A snapshot policy from its name.
+fn policy<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<SnapshotPolicy>, D::Error> {
+    let name = Option::<String>::deserialize(d)?;
+    name.map(|n| n.parse().map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 impl WorkerSpec {
@@ -166,6 +186,7 @@ impl WorkerSpec {
             function: None,
             export: None,
             actor: None,
+            snapshots: None,
         };
         for opt in parts {
             let (k, v) = opt.split_once('=').ok_or_else(|| {
@@ -176,9 +197,10 @@ impl WorkerSpec {
                 "function" => w.function = Some(v.to_string()),
                 "export" => w.export = Some(v.to_string()),
                 "actor" => w.actor = Some(v.to_string()),
+                "snapshots" => w.snapshots = Some(v.parse()?),
                 other => {
                     return Err(Error::bad_input(format!(
-                        "{flag} `{spec}`: unknown option `{other}` (mode, function, export, actor)"
+                        "{flag} `{spec}`: unknown option `{other}` (mode, function, export, actor, snapshots)"
                     )));
                 }
             }
@@ -264,6 +286,11 @@ pub struct ServerConfig {
     /// functions, a component's custom interfaces) to functions that trap
     /// when called, instead of refusing the module. Grants nothing.
     pub trap_unknown_imports: bool,
+    /// Actors idle for longer than this are passivated (their state kept as
+    /// their snapshot policy says).
+    pub passivate_after: Duration,
+    /// The actors' snapshot policy, unless a route sets its own.
+    pub actor_snapshots: SnapshotPolicy,
 }
 
 impl Default for ServerConfig {
@@ -284,6 +311,8 @@ impl Default for ServerConfig {
             cors: Vec::new(),
             statics: Vec::new(),
             trap_unknown_imports: false,
+            passivate_after: wasmhost::actor::DEFAULT_PASSIVATE_AFTER,
+            actor_snapshots: SnapshotPolicy::default(),
         }
     }
 }
@@ -310,6 +339,11 @@ pub struct ConfigFile {
     pub max_body: Option<String>,
     /// Request deadline, e.g. "30s".
     pub request_timeout: Option<String>,
+    /// Idle time before an actor is passivated, e.g. "5m".
+    pub passivate_after: Option<String>,
+    /// The actors' snapshot policy: every-message, on-passivation or never.
+    #[serde(default, deserialize_with = "policy")]
+    pub actor_snapshots: Option<SnapshotPolicy>,
     /// Allowed CORS origins.
     #[serde(default)]
     pub cors: Vec<String>,

@@ -223,6 +223,13 @@ impl Server {
                 grace.as_secs()
             );
         }
+        // Actors whose policy saves at shutdown (on-passivation) are saved
+        // now; under every-message their state is already committed.
+        match state.actors.checkpoint_async().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("shutdown: saved the state of {n} actor(s)"),
+            Err(e) => tracing::error!("shutdown: cannot save the actors' state: {e}"),
+        }
         Ok(())
     }
 }
@@ -456,7 +463,8 @@ async fn serve_worker(
         // The slot first: only running requests hold a body in memory.
         let _slot = state.admission.enter().await?;
         let body = api::read_body(&state, &parts.headers, body).await?;
-        let reply = worker.message(actor.as_deref(), body).await?;
+        let key = api::idempotency_key(&parts.headers)?;
+        let reply = worker.message(actor.as_deref(), key, body).await?;
         Ok(api::reply_response(reply))
     }
     .await;

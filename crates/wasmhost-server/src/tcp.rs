@@ -73,7 +73,7 @@ async fn connection(state: Arc<AppState>, worker: Arc<Worker>, mut stream: TcpSt
     let result = tokio::time::timeout(deadline, async {
         let message = read_message(&mut stream, state.config.max_body_bytes).await?;
         let reply = worker
-            .message(None, message)
+            .message(None, None, message)
             .await
             .map_err(|e| e.to_string())?;
         stream

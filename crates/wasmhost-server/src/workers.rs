@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use wasmhost::{
     ActorSpec, ActorSystem, CallOptions, CallStats, Capabilities, Convention, Data, Error,
-    Instance, Module, ModuleKind, Result, Runtime, Wasi,
+    Instance, Module, ModuleKind, Result, Runtime, SnapshotPolicy, Wasi,
 };
 use wasmhost_store::{Provenance, Resolver};
 
@@ -51,6 +51,8 @@ pub struct Drive {
     pub scope: String,
     /// The calling convention of `function` and `actor` modes.
     pub convention: Option<Convention>,
+    /// The snapshot policy of `actor` mode (default: the actor system's).
+    pub snapshots: Option<SnapshotPolicy>,
     /// Per-call options of `function` mode (argument format).
     pub call: CallOptions,
     /// How messages name the worker.
@@ -207,6 +209,7 @@ impl Worker {
             actor: spec.actor.clone(),
             scope: spec.path.trim_matches('/').to_string(),
             convention: res.convention,
+            snapshots: spec.snapshots,
             call: CallOptions::default(),
             label: spec.module.clone(),
         };
@@ -283,6 +286,9 @@ impl Worker {
                 if let Some(c) = drive.convention {
                     spec = spec.convention(c);
                 }
+                if let Some(p) = drive.snapshots {
+                    spec = spec.snapshots(p);
+                }
                 Worker::Actor {
                     actors: env.actors.clone(),
                     spec: Some(Box::new(spec)),
@@ -329,9 +335,16 @@ impl Worker {
     }
 
     /// Handles one message. `actor` is the actor id the request named (the
-    /// rest of its path), for actor workers without a fixed id.
-    /// Not for [`Worker::Http`], which takes whole requests.
-    pub async fn message(&self, actor: Option<&str>, body: Bytes) -> Result<Reply> {
+    /// rest of its path), for actor workers without a fixed id; `key`, the
+    /// message's idempotency key, makes an actor apply it at most once
+    /// (other modes ignore it). Not for [`Worker::Http`], which takes whole
+    /// requests.
+    pub async fn message(
+        &self,
+        actor: Option<&str>,
+        key: Option<&str>,
+        body: Bytes,
+    ) -> Result<Reply> {
         match self {
             Worker::Sync(module) => module
                 .process_sync_async(body, &CallOptions::default())
@@ -368,10 +381,19 @@ impl Worker {
                         ));
                     }
                 };
-                actors
-                    .send_async(&id, spec.as_deref(), function, body)
-                    .await
-                    .map(|o| Reply::from_data(&o.value, o.stats))
+                match key {
+                    Some(key) => {
+                        actors
+                            .send_once_async(&id, spec.as_deref(), key, function, body)
+                            .await
+                    }
+                    None => {
+                        actors
+                            .send_async(&id, spec.as_deref(), function, body)
+                            .await
+                    }
+                }
+                .map(|o| Reply::from_data(&o.value, o.stats))
             }
             Worker::Http(_) => Err(Error::internal(
                 "a wasi:http worker takes whole requests, not messages",

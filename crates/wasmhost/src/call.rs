@@ -135,6 +135,10 @@ pub struct CallStats {
     pub fuel_consumed: Option<u64>,
     /// Highest linear memory the instance held, in bytes.
     pub peak_memory_bytes: u64,
+    /// Whether this is the recorded reply of a message sent before with
+    /// the same id, replayed rather than computed (see
+    /// [`crate::ActorSystem::send_once`]); the other stats are then zero.
+    pub replayed: bool,
 }
 
 /// A successful call: its value, its captured output and its cost.

@@ -80,13 +80,18 @@ pub mod process;
 
 pub mod actor;
 
-pub use actor::{ActorConfig, ActorInfo, ActorSpec, ActorSystem};
+pub use actor::{
+    ActorCommit, ActorConfig, ActorInfo, ActorRecord, ActorSpec, ActorStore, ActorSystem,
+    SnapshotPolicy,
+};
 pub use cache::{
     CacheConfig, CacheStats, CachedModule, DiskStats, read_disk_stats, wasmtime_version,
 };
 pub use call::{ArgsFormat, CallOptions, CallStats, Outcome, Signature, Value, ValueType};
 pub use capabilities::wasi::{DEFAULT_CAPTURE_LIMIT, Output, Stdin};
-pub use capabilities::{Capabilities, Http, KeyValue, KvStore, LogLevel, LogRecord, Preopen, Wasi};
+pub use capabilities::{
+    Capabilities, Http, KeyValue, KvBatch, KvEntry, KvStore, LogLevel, LogRecord, Preopen, Wasi,
+};
 pub use code::{Digest, ItemInfo, ModuleKind, Source, normalize};
 pub use convention::{Convention, Data};
 pub use engine::{

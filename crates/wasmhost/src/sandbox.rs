@@ -322,6 +322,7 @@ impl Sandbox {
                 .fuel_start
                 .map(|start| start.saturating_sub(self.store.get_fuel().unwrap_or(0))),
             peak_memory_bytes: self.store.data().limiter.peak_memory(),
+            replayed: false,
         }
     }
 

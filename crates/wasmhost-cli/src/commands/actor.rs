@@ -1,15 +1,19 @@
-//! `wasmhost actor send|ls|rm`: named actors kept in the local state
-//! directory.
+//! `wasmhost actor send|ls|rm|export|import`: named actors kept in the
+//! local state directory.
 //!
-//! An actor record (id, module digest and reference, default function,
-//! calling convention, message and restart counts) is one JSON file under
-//! `STATE/actors/`, written atomically (temporary file, then rename). The
-//! module's bytes live in the module store (a module given by file is pushed
-//! there by digest), and the actors' durable key-value state in
-//! `STATE/kv.redb`, namespace `actor:<id>`. Each `send` is a new process, so
-//! the actor's instance is created for that one message: in-memory state
-//! does not survive between invocations, key-value state does. Sends are
-//! serialized across processes by a lock file, `STATE/actors/.lock`.
+//! The command's record of an actor (id, module digest and reference,
+//! default function, calling convention, snapshot policy, message and
+//! restart counts) is one JSON file under `STATE/actors/`, written
+//! atomically (temporary file, then rename). The module's bytes live in the
+//! module store (a module given by file is pushed there by digest). The
+//! actor's durable state is the library's (`wasmhost::actor`), in
+//! `STATE/kv.redb`: its snapshot (memory, globals, Extism vars), its
+//! key-value data (namespace `actor:<id>`) and its recent replies, all
+//! committed together after each message. Each `send` is a new process
+//! that resumes the actor from its snapshot, runs the message and commits
+//! it, so in-memory state carries over from one invocation to the next.
+//! Sends are serialized across processes by a lock file,
+//! `STATE/actors/.lock`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
-use wasmhost::{ActorConfig, ActorSpec, ActorSystem, Convention, Digest, Error};
+use wasmhost::{ActorConfig, ActorSpec, ActorSystem, Convention, Digest, Error, SnapshotPolicy};
 
 use crate::options::{LimitOptions, Loaded, StateOptions, block_on, load, resolve};
 
@@ -34,8 +38,12 @@ enum ActorSubcommand {
     Send(SendCommand),
     /// List the actors of the state directory.
     Ls(LsCommand),
-    /// Forget an actor (its key-value state stays unless --purge).
+    /// Forget an actor and its snapshot (its key-value state stays unless --purge).
     Rm(RmCommand),
+    /// Write an actor (record, snapshot, key-value data) to a file, to move it.
+    Export(ExportCommand),
+    /// Create an actor from a file `actor export` wrote.
+    Import(ImportCommand),
 }
 
 impl ActorCommand {
@@ -44,6 +52,8 @@ impl ActorCommand {
             ActorSubcommand::Send(c) => c.execute(),
             ActorSubcommand::Ls(c) => c.execute(),
             ActorSubcommand::Rm(c) => c.execute(),
+            ActorSubcommand::Export(c) => c.execute(),
+            ActorSubcommand::Import(c) => c.execute(),
         }
     }
 }
@@ -52,22 +62,35 @@ impl ActorCommand {
 #[command(after_help = "\
 An actor is a module plus an id. Its record (module digest, default function, \
 calling convention, message count) is kept in STATE/actors/, its module in the \
-module store, and its durable key-value state (wasmhost:kv, Extism kv_*, \
-wasi:keyvalue) in STATE/kv.redb under the namespace actor:ID.
+module store, and its durable state in STATE/kv.redb: a snapshot of its memory, \
+globals and Extism vars, its key-value data (wasmhost:kv, Extism kv_*, \
+wasi:keyvalue; namespace actor:ID) and the replies to its last 1024 message ids.
 
-Every `wasmhost actor send` is a new process, so the actor's instance is \
-created for that one message and dropped after it: in-memory state (globals, \
-linear memory) is lost between invocations, key-value state is kept. (In a \
-long-lived host, the library's ActorSystem keeps instances between messages.)
+Every `wasmhost actor send` is a new process: it resumes the actor from its \
+snapshot, runs the message, and commits the new snapshot, the key-value writes \
+and the reply in one transaction before printing the reply. A message that \
+fails (trap, timeout, limit) commits nothing: the actor stays as it was.
 
-Sending to an unknown ID without --module fails with error[not_found] (exit 66).
+SNAPSHOT POLICIES (--snapshots, remembered with the actor):
+  every-message    after every message, atomically with it (default)
+  on-passivation   when the process ends (cheaper; a crash loses the memory
+                   state of the messages since; key-value writes are kept)
+  never            in-memory state lasts one invocation (components: always)
+
+A message sent with --id MSG is applied once: sent again with the same id, \
+the recorded reply is printed and nothing runs. Sending to an unknown ID without \
+--module fails with error[not_found] (exit 66); a stored actor of another \
+module fails with error[snapshot_mismatch] (exit 76) unless --fresh.
 
 EXAMPLES:
-  wasmhost actor send c1 --module counter.wasm --function increment --input 5
-  wasmhost actor send c1 --function get
+  wasmhost actor send counter-1 --module counter.wasm --function execute --input 'increment 5'
+  wasmhost actor send counter-1 --function execute --input get
+  wasmhost actor send counter-1 --input 'increment 1' --id order-17   # at most once
   wasmhost actor send visits --module kv.wat --function counter --abi numeric
   wasmhost actor ls --json
-  wasmhost actor rm c1")]
+  wasmhost actor export counter-1 counter-1.actor
+  wasmhost actor import counter-2 counter-1.actor
+  wasmhost actor rm c1 --purge")]
 struct SendCommand {
     /// The actor's id.
     id: String,
@@ -94,6 +117,21 @@ struct SendCommand {
     #[arg(long, value_name = "ABI", value_parser = parse_convention)]
     abi: Option<Convention>,
 
+    /// A message id: the message is applied at most once. Sent again with
+    /// the same id, the recorded reply is printed and nothing runs.
+    #[arg(long = "id", value_name = "MSG")]
+    message_id: Option<String>,
+
+    /// When the actor's state is saved: every-message (default),
+    /// on-passivation or never. Remembered with the actor.
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    snapshots: Option<SnapshotPolicy>,
+
+    /// Start over if the stored actor runs another module (its snapshot is
+    /// dropped, its key-value data kept), instead of error[snapshot_mismatch].
+    #[arg(long)]
+    fresh: bool,
+
     #[command(flatten)]
     limits: LimitOptions,
 
@@ -116,7 +154,7 @@ struct RmCommand {
     /// The actor's id.
     id: String,
 
-    /// Also delete the actor's key-value entries (default bucket).
+    /// Also delete the actor's key-value entries (every bucket).
     #[arg(long)]
     purge: bool,
 
@@ -124,8 +162,51 @@ struct RmCommand {
     state: StateOptions,
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The file holds the actor's record, its snapshot and its key-value data (not \
+its module: the module must be in the destination's store, or be given with \
+--module at its next send). `-` writes to stdout.
+
+EXAMPLE:
+  wasmhost actor export counter-1 counter-1.actor
+  wasmhost actor import counter-1 counter-1.actor --state /other/state")]
+struct ExportCommand {
+    /// The actor's id.
+    id: String,
+
+    /// Where to write it (`-`: stdout).
+    file: PathBuf,
+
+    #[command(flatten)]
+    state: StateOptions,
+}
+
+#[derive(Debug, Args)]
+struct ImportCommand {
+    /// The id the actor gets here (it must not exist).
+    id: String,
+
+    /// A file `wasmhost actor export` wrote (`-`: stdin).
+    file: PathBuf,
+
+    #[command(flatten)]
+    state: StateOptions,
+}
+
 fn parse_convention(s: &str) -> Result<Convention, String> {
     s.parse::<Convention>().map_err(|e| e.to_string())
+}
+
+fn parse_policy(s: &str) -> Result<SnapshotPolicy, String> {
+    s.parse::<SnapshotPolicy>().map_err(|e| e.to_string())
+}
+
+/// The actor system of a state directory: the actors' records, snapshots
+/// and key-value data in its key-value store; no passivation (each command
+/// is one process).
+fn system(kv: wasmhost::KvStore) -> ActorSystem {
+    ActorSystem::new(ActorConfig::default().passivate_after(Duration::MAX).kv(kv))
 }
 
 /// One actor, as stored in `STATE/actors/<hash of id>.json`.
@@ -143,6 +224,9 @@ struct ActorRecord {
     function: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     convention: Option<String>,
+    /// The snapshot policy (default every-message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshots: Option<String>,
     messages: u64,
     restarts: u64,
     created: chrono::DateTime<chrono::Utc>,
@@ -240,12 +324,9 @@ impl SendCommand {
                 let stored = block_on(store.put_blob(res.bytes.clone()))??;
                 if let Some(rec) = &existing
                     && rec.digest != stored.digest.to_string()
+                    && !self.fresh
                 {
-                    return Err(Error::bad_input(format!(
-                        "actor `{}` runs module {}, not {}: `wasmhost actor rm {}` first",
-                        self.id, rec.digest, stored.digest, self.id
-                    ))
-                    .into());
+                    return Err(mismatch(&self.id, rec, &stored.digest.to_string()).into());
                 }
                 let manifest = if res.configured() {
                     Some(
@@ -316,26 +397,43 @@ impl SendCommand {
         let module = module.with_name(&display);
         if let Some(rec) = &existing
             && rec.digest != module.digest().to_string()
+            && !self.fresh
         {
-            return Err(Error::bad_input(format!(
-                "actor `{}` runs module {}, but its manifest now names {}: \
-                 `wasmhost actor rm {}` first",
-                self.id,
-                rec.digest,
-                module.digest(),
-                self.id
-            ))
-            .into());
+            return Err(mismatch(&self.id, rec, &module.digest().to_string()).into());
         }
-        let system = ActorSystem::new(ActorConfig::default().passivate_after(Duration::MAX).kv(kv));
+        let policy = match (self.snapshots, &existing) {
+            (Some(p), _) => Some(p),
+            (None, Some(rec)) => rec
+                .snapshots
+                .as_deref()
+                .map(str::parse::<SnapshotPolicy>)
+                .transpose()?,
+            (None, None) => None,
+        };
+        let system = system(kv);
         // The actor's limits are its module's: the manifest's, under the
         // command line's flags.
-        let mut spec = ActorSpec::new(module.clone()).limits(module.limits().clone());
+        let mut spec = ActorSpec::new(module.clone())
+            .limits(module.limits().clone())
+            .fresh(self.fresh);
         if let Some(c) = convention {
             spec = spec.convention(c);
         }
-        let result = system.send(&self.id, Some(&spec), &function, input);
+        if let Some(p) = policy {
+            spec = spec.snapshots(p);
+        }
+        let mut result = match &self.message_id {
+            Some(mid) => system.send_once(&self.id, Some(&spec), mid, &function, input),
+            None => system.send(&self.id, Some(&spec), &function, input),
+        };
+        // The process ends here: what on-passivation saves at shutdown.
+        if result.is_ok()
+            && let Err(e) = system.checkpoint()
+        {
+            result = Err(e);
+        }
         crate::options::persist_stats(&rt, &module);
+        let replayed = result.as_ref().is_ok_and(|out| out.stats.replayed);
 
         // A new actor is recorded once its first message got to the guest.
         let reached_guest = match &result {
@@ -348,15 +446,38 @@ impl SendCommand {
                     | wasmhost::ErrorCode::InvalidModule
             ),
         };
-        let restarts = system.list().first().map_or(0, |a| a.restarts);
+        let restarts = system
+            .list()?
+            .iter()
+            .find(|a| a.id == self.id)
+            .map_or(0, |a| a.restarts);
         let now = chrono::Utc::now();
         let record = match existing {
+            Some(_) if replayed => None,
+            // Started over with another module: a new record.
+            Some(rec) if rec.digest != module.digest().to_string() && result.is_ok() => {
+                Some(ActorRecord {
+                    digest: module.digest().to_string(),
+                    module: reference,
+                    manifest,
+                    function,
+                    convention: convention.map(|c| c.as_str().to_string()),
+                    snapshots: policy.map(|p| p.as_str().to_string()),
+                    messages: 1,
+                    restarts: 0,
+                    last_message: now,
+                    ..rec
+                })
+            }
             Some(mut rec) => {
                 rec.messages += 1;
                 rec.restarts += restarts;
                 rec.last_message = now;
                 if self.abi.is_some() {
                     rec.convention = convention.map(|c| c.as_str().to_string());
+                }
+                if self.snapshots.is_some() {
+                    rec.snapshots = policy.map(|p| p.as_str().to_string());
                 }
                 Some(rec)
             }
@@ -367,6 +488,7 @@ impl SendCommand {
                 manifest,
                 function,
                 convention: convention.map(|c| c.as_str().to_string()),
+                snapshots: policy.map(|p| p.as_str().to_string()),
                 messages: 1,
                 restarts,
                 created: now,
@@ -378,11 +500,27 @@ impl SendCommand {
             write_record(&path, &record)?;
         }
         let out = result?;
+        if replayed && let Some(mid) = &self.message_id {
+            eprintln!("(message {mid} was applied before: its recorded reply)");
+        }
         for log in &out.logs {
             eprintln!("[{}] {}", log.level.as_str(), log.message);
         }
         crate::commands::call::print_data(&out.value)?;
         Ok(0)
+    }
+}
+
+/// The error of a send that names another module than the actor's.
+fn mismatch(id: &str, rec: &ActorRecord, digest: &str) -> Error {
+    Error::SnapshotMismatch {
+        expected: digest.to_string(),
+        found: rec.digest.clone(),
+        hint: Some(format!(
+            "actor `{id}` runs module {} ({}); send with --fresh to start it over with this one \
+             (its key-value data is kept), or `wasmhost actor rm {id}`",
+            rec.module, rec.digest
+        )),
     }
 }
 
@@ -408,35 +546,80 @@ fn all_records(dir: &Path) -> anyhow::Result<Vec<ActorRecord>> {
     Ok(records)
 }
 
+/// What `actor ls` shows of one actor: the command's record and the
+/// library's stored snapshot.
+#[derive(Debug, Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    record: ActorRecord,
+    /// The stored snapshot's size in bytes (0: none).
+    snapshot_bytes: u64,
+    /// When it was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 impl LsCommand {
     fn execute(self) -> anyhow::Result<u8> {
-        let records = all_records(&actors_dir(&self.state)?)?;
+        let dir = actors_dir(&self.state)?;
+        let records = all_records(&dir)?;
+        let stored = if records.is_empty() {
+            Vec::new()
+        } else {
+            let _lock = lock_dir(&dir)?;
+            system(self.state.open_kv()?).list()?
+        };
+        let listed: Vec<Listed> = records
+            .into_iter()
+            .map(|record| {
+                let info = stored.iter().find(|a| a.id == record.id);
+                Listed {
+                    snapshot_bytes: info.map_or(0, |a| a.snapshot_bytes),
+                    saved_at: info.and_then(|a| a.saved_at).map(chrono::DateTime::from),
+                    record,
+                }
+            })
+            .collect();
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&records)?);
+            println!("{}", serde_json::to_string_pretty(&listed)?);
             return Ok(0);
         }
-        if records.is_empty() {
+        if listed.is_empty() {
             eprintln!("no actors");
             return Ok(0);
         }
         println!(
-            "{:<24} {:<24} {:<19} {:<16} {:>8} {:>8}  LAST MESSAGE",
-            "ID", "MODULE", "DIGEST", "FUNCTION", "MESSAGES", "RESTARTS"
+            "{:<24} {:<24} {:<13} {:<16} {:>8} {:>8} {:>9}  {:<19}  LAST MESSAGE",
+            "ID", "MODULE", "DIGEST", "FUNCTION", "MESSAGES", "RESTARTS", "SNAPSHOT", "SAVED"
         );
-        for r in records {
+        for l in listed {
+            let r = &l.record;
             let digest = r
                 .digest
                 .parse::<Digest>()
                 .map(|d| d.short())
                 .unwrap_or_else(|_| r.digest.clone());
+            let snapshot = if l.snapshot_bytes == 0 {
+                "-".to_string()
+            } else {
+                bytesize::ByteSize(l.snapshot_bytes)
+                    .display()
+                    .iec()
+                    .to_string()
+            };
+            let saved = l.saved_at.map_or("-".to_string(), |t| {
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            });
             println!(
-                "{:<24} {:<24} {:<19} {:<16} {:>8} {:>8}  {}",
+                "{:<24} {:<24} {:<13} {:<16} {:>8} {:>8} {:>9}  {:<19}  {}",
                 r.id,
                 r.module,
                 digest,
                 r.function,
                 r.messages,
                 r.restarts,
+                snapshot,
+                saved,
                 r.last_message.format("%Y-%m-%d %H:%M:%S")
             );
         }
@@ -449,24 +632,114 @@ impl RmCommand {
         let dir = actors_dir(&self.state)?;
         let _lock = lock_dir(&dir)?;
         let path = record_path(&dir, &self.id);
-        if read_record(&path)?.is_none() {
+        let had_record = read_record(&path)?.is_some();
+        let kv = self.state.open_kv()?;
+        let keys = if self.purge {
+            kv.entries(&format!("actor:{}", self.id))?.len()
+        } else {
+            0
+        };
+        let system = system(kv);
+        let removed = if self.purge {
+            system.purge(&self.id)?
+        } else {
+            system.remove(&self.id)?
+        };
+        if !had_record && !removed {
             return Err(Error::not_found(format!("actor `{}`", self.id)).into());
         }
-        std::fs::remove_file(&path)
-            .map_err(|e| Error::internal(format!("cannot remove {}: {e}", path.display())))?;
-        let mut purged = 0;
-        if self.purge {
-            let kv = self.state.open_kv()?;
-            let namespace = format!("actor:{}", self.id);
-            for key in kv.keys(&namespace)? {
-                purged += usize::from(kv.delete(&namespace, &key)?);
-            }
+        if had_record {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::internal(format!("cannot remove {}: {e}", path.display())))?;
         }
         if self.purge {
-            eprintln!("removed actor {} and {purged} key(s)", self.id);
+            eprintln!("removed actor {} and {keys} key(s)", self.id);
         } else {
             eprintln!("removed actor {}", self.id);
         }
+        Ok(0)
+    }
+}
+
+impl ExportCommand {
+    fn execute(self) -> anyhow::Result<u8> {
+        let dir = actors_dir(&self.state)?;
+        let _lock = lock_dir(&dir)?;
+        let Some(record) = read_record(&record_path(&dir, &self.id))? else {
+            return Err(Error::not_found(format!("actor `{}`", self.id)).into());
+        };
+        let meta = serde_json::to_vec(&record)?;
+        let bytes = system(self.state.open_kv()?).export(&self.id, &meta)?;
+        if self.file.as_os_str() == "-" {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        } else {
+            std::fs::write(&self.file, &bytes).map_err(|e| {
+                Error::bad_input(format!("cannot write {}: {e}", self.file.display()))
+            })?;
+            eprintln!(
+                "exported actor {} ({}) to {}",
+                self.id,
+                bytesize::ByteSize(bytes.len() as u64)
+                    .display()
+                    .iec()
+                    .to_string(),
+                self.file.display()
+            );
+        }
+        Ok(0)
+    }
+}
+
+impl ImportCommand {
+    fn execute(self) -> anyhow::Result<u8> {
+        let bytes = if self.file.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::bad_input(format!("cannot read stdin: {e}")))?;
+            buf
+        } else {
+            std::fs::read(&self.file)
+                .map_err(|e| Error::not_found(format!("{}: {e}", self.file.display())))?
+        };
+        let dir = actors_dir(&self.state)?;
+        let _lock = lock_dir(&dir)?;
+        let path = record_path(&dir, &self.id);
+        if read_record(&path)?.is_some() {
+            return Err(Error::bad_input(format!(
+                "actor `{}` exists: `wasmhost actor rm {}` first",
+                self.id, self.id
+            ))
+            .into());
+        }
+        let (stored, meta) = system(self.state.open_kv()?).import(&self.id, &bytes)?;
+        let mut record: ActorRecord = serde_json::from_slice(&meta).map_err(|e| {
+            Error::corrupt(
+                "exported actor",
+                format!("its command record is unreadable: {e}"),
+            )
+        })?;
+        record.id = self.id.clone();
+        record.messages = stored.messages;
+        write_record(&path, &record)?;
+        eprintln!(
+            "imported actor {} (module {}, {} messages{})",
+            self.id,
+            record.module,
+            stored.messages,
+            if stored.snapshot_bytes > 0 {
+                format!(
+                    ", {} snapshot",
+                    bytesize::ByteSize(stored.snapshot_bytes)
+                        .display()
+                        .iec()
+                        .to_string()
+                )
+            } else {
+                String::new()
+            }
+        );
         Ok(0)
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use wasmhost::{ActorConfig, ActorSystem, Error, KvStore, PoolConfig, Runtime};
+use wasmhost::{ActorConfig, ActorSystem, Error, KvStore, PoolConfig, Runtime, SnapshotPolicy};
 use wasmhost_server::{ConfigFile, Mode, Server, ServerConfig, WorkerSpec};
 
 use crate::options::{LimitOptions, StateOptions, parse_size};
@@ -23,7 +23,7 @@ instance per request, like `wasmtime serve`); a WASI command gets the \
 request body on stdin and answers with its stdout (mode sync). The \
 dashboard then moves to /dashboard.
 
-WORKERS. --route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID] \
+WORKERS. --route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID][,snapshots=P] \
 maps an HTTP path (and everything under it) to a module; the request body \
 is the message, the response body the reply. Modes: sync (fresh instance, \
 _start, stdin -> stdout), async (one kept instance, EXPORT per message), \
@@ -42,6 +42,16 @@ file (--config serve.toml) describes many workers, its [[route]] and \
 [[tcp]] modules taking the same, relative paths taken from the file's \
 directory; see docs/serve.md.
 
+ACTORS. An actor's whole state (memory, globals, Extism vars, key-value \
+data) is kept in STATE/kv.redb. Under the default --actor-snapshots \
+every-message, each message commits its snapshot, its key-value writes and \
+its reply in one transaction before the reply is sent: a failed message \
+leaves no trace, and after a crash (even SIGKILL) actors resume where they \
+were. A request with `Idempotency-Key: K` is applied once per actor and key \
+(the last 1024 keys): resent, it gets the recorded reply with \
+`x-wasmhost-replayed: true`. SIGTERM saves every live actor after the \
+requests in flight; idle actors are passivated after --passivate-after.
+
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
 only listens on a loopback address.
@@ -58,6 +68,8 @@ EXAMPLES:
   wasmhost serve hello-http.wasm --addr 127.0.0.1:8081
   wasmhost serve --route /echo=echo.wasm --route /count=plugin.wasm,mode=function,function=count_vowels
   wasmhost serve --route /app=app.toml --route /plugin=plugin.json,function=count_vowels
+  wasmhost serve --route /counter=counter-actor.wasm,mode=actor,function=execute
+  curl -d 'increment 5' -H 'Idempotency-Key: order-1' http://127.0.0.1:8080/counter/alice
   wasmhost serve --tcp 9000=counter.wasm --mode async --export poll
   printf 'hello' | nc -N 127.0.0.1 9000
   WASMHOST_TOKEN=secret wasmhost serve --addr 0.0.0.0:8080")]
@@ -151,11 +163,27 @@ pub struct ServeCommand {
     #[arg(long)]
     trap_unknown_imports: bool,
 
+    /// Passivate actors idle for this long (their state is kept as their
+    /// snapshot policy says). [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    passivate_after: Option<Duration>,
+
+    /// When actors' state is saved, unless a route says otherwise
+    /// (`snapshots=`): every-message (each message commits its snapshot,
+    /// key-value writes and reply in one transaction), on-passivation
+    /// (when idle and at shutdown), never. [default: every-message]
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    actor_snapshots: Option<SnapshotPolicy>,
+
     #[command(flatten)]
     limits: LimitOptions,
 
     #[command(flatten)]
     state: StateOptions,
+}
+
+fn parse_policy(s: &str) -> Result<SnapshotPolicy, String> {
+    s.parse::<SnapshotPolicy>().map_err(|e| e.to_string())
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -197,6 +225,15 @@ impl ServeCommand {
             c.request_timeout = parse_duration(t).map_err(Error::bad_input)?;
         }
         c.header_timeout = self.header_timeout.unwrap_or(c.header_timeout);
+        if let Some(t) = self.passivate_after {
+            c.passivate_after = t;
+        } else if let Some(t) = &file.passivate_after {
+            c.passivate_after = parse_duration(t).map_err(Error::bad_input)?;
+        }
+        c.actor_snapshots = self
+            .actor_snapshots
+            .or(file.actor_snapshots)
+            .unwrap_or(c.actor_snapshots);
         c.shutdown_grace = self.shutdown_grace.unwrap_or(c.shutdown_grace);
         // A call cannot outlive its request.
         if c.limits.timeout.is_none_or(|t| t > c.request_timeout) {
@@ -233,6 +270,7 @@ impl ServeCommand {
                 function: self.function.clone(),
                 export: self.export.clone(),
                 actor: None,
+                snapshots: None,
             });
         }
         c.tcp = file.tcp.clone();
@@ -284,8 +322,13 @@ impl ServeCommand {
                     root.display()
                 ))
             })?;
-            let actors =
-                ActorSystem::new(ActorConfig::default().kv(kv).limits(config.limits.clone()));
+            let actors = ActorSystem::new(
+                ActorConfig::default()
+                    .kv(kv)
+                    .limits(config.limits.clone())
+                    .passivate_after(config.passivate_after)
+                    .snapshots(config.actor_snapshots),
+            );
             let rt = Runtime::new(rt_config)?;
             let location = store.location().to_string();
             let token = config.token.is_some();

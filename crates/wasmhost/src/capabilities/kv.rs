@@ -52,6 +52,11 @@
 //! (even `kill -9`) with a file-backed store. The cost is one fsync per
 //! write; reads never touch the disk's write path.
 //!
+//! **Batches.** An actor's grant is batched (see [`crate::actor`]): during
+//! a message the guest's writes go to a [`KvBatch`] it reads back from
+//! first, and the batch commits together with the message's snapshot and
+//! reply, in one transaction — or not at all when the message fails.
+//!
 //! **Layout.** One redb table, `kv`; each entry's key is the namespace and
 //! the bucket, each prefixed with its length (8 bytes, big-endian), followed
 //! by the guest's key. A namespace's keys are therefore contiguous, and no
@@ -72,11 +77,12 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 use wasmtime::{Caller, Extern};
 
@@ -96,7 +102,7 @@ pub const LIST_PAGE_KEYS: usize = 1000;
 /// The one table of a store.
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 /// The bucket of core modules, Extism plugins and the host methods.
-const DEFAULT_BUCKET: &str = "";
+pub(crate) const DEFAULT_BUCKET: &str = "";
 
 /// A key-value store: a redb database on disk or in memory. Cheap to
 /// clone; clones share the database.
@@ -138,6 +144,88 @@ fn prefix(namespace: &str, bucket: &str) -> Vec<u8> {
     p.extend_from_slice(bucket.as_bytes());
     p
 }
+
+/// The prefix of every entry of `namespace`, whatever the bucket.
+fn namespace_prefix(namespace: &str) -> Vec<u8> {
+    let mut p = Vec::with_capacity(8 + namespace.len());
+    p.extend_from_slice(&(namespace.len() as u64).to_be_bytes());
+    p.extend_from_slice(namespace.as_bytes());
+    p
+}
+
+/// The bucket and key of an entry key with its namespace stripped.
+fn split_bucket(rest: &[u8]) -> Result<(String, &[u8])> {
+    let bad = || Error::corrupt("key-value entry", "a key without a valid bucket");
+    let len = rest.get(..8).ok_or_else(bad)?;
+    let len = u64::from_be_bytes(len.try_into().map_err(|_| bad())?) as usize;
+    let bucket = rest.get(8..8 + len).ok_or_else(bad)?;
+    let bucket = String::from_utf8(bucket.to_vec()).map_err(|_| bad())?;
+    Ok((bucket, &rest[8 + len..]))
+}
+
+/// One entry of a namespace, from [`KvStore::entries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KvEntry {
+    /// The bucket (`""` is the default bucket).
+    pub bucket: String,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+}
+
+impl KvEntry {
+    /// An entry.
+    pub fn new(
+        bucket: impl Into<String>,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Self {
+        KvEntry {
+            bucket: bucket.into(),
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Writes not yet committed: an actor message's key-value changes, which
+/// the guest reads back first and which commit with the message (see
+/// [`crate::actor`]). Keys are entry keys: namespace and bucket, each
+/// prefixed with its length (8 bytes, big-endian), then the guest's key.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct KvBatch {
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl KvBatch {
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// How many keys were written or deleted.
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// The writes, by entry key: `Some(value)` set, `None` deleted.
+    pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.writes
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
+    /// Records a set of `key` in `namespace`'s `bucket`.
+    pub fn set(&mut self, namespace: &str, bucket: &str, key: &[u8], value: &[u8]) {
+        self.writes
+            .insert(entry_key(namespace, bucket, key), Some(value.to_vec()));
+    }
+}
+
+/// The batch slot of a batched grant: `Some` while a message runs.
+pub(crate) type BatchSlot = Arc<Mutex<Option<KvBatch>>>;
 
 fn entry_key(namespace: &str, bucket: &str, key: &[u8]) -> Vec<u8> {
     let mut k = prefix(namespace, bucket);
@@ -200,6 +288,80 @@ impl KvStore {
     /// Every key of `namespace`, in byte order.
     pub fn keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>> {
         self.keys_in(namespace, DEFAULT_BUCKET)
+    }
+
+    /// Every entry of `namespace`, in every bucket, in byte order.
+    pub fn entries(&self, namespace: &str) -> Result<Vec<KvEntry>> {
+        let p = namespace_prefix(namespace);
+        let table = self.read()?;
+        let range = table
+            .range(p.as_slice()..)
+            .map_err(|e| storage("cannot list", e))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, v) = entry.map_err(|e| storage("cannot list", e))?;
+            let Some(rest) = k.value().strip_prefix(p.as_slice()) else {
+                break;
+            };
+            let (bucket, key) = split_bucket(rest)?;
+            out.push(KvEntry {
+                bucket,
+                key: key.to_vec(),
+                value: v.value().to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Deletes every entry of `namespace`, in every bucket; how many.
+    pub fn purge(&self, namespace: &str) -> Result<usize> {
+        let p = namespace_prefix(namespace);
+        self.write(|table| {
+            let keys: Vec<Vec<u8>> = {
+                let range = table
+                    .range(p.as_slice()..)
+                    .map_err(|e| storage("cannot list", e))?;
+                let mut keys = Vec::new();
+                for entry in range {
+                    let (k, _) = entry.map_err(|e| storage("cannot list", e))?;
+                    if !k.value().starts_with(&p) {
+                        break;
+                    }
+                    keys.push(k.value().to_vec());
+                }
+                keys
+            };
+            for k in &keys {
+                table
+                    .remove(k.as_slice())
+                    .map_err(|e| storage("cannot delete", e))?;
+            }
+            Ok((keys.len(), !keys.is_empty()))
+        })
+    }
+
+    /// The database, for callers that write their own tables in the same
+    /// transactions (the actors' records).
+    pub(crate) fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Applies `batch` to the key-value table inside `txn`.
+    pub(crate) fn apply(txn: &redb::WriteTransaction, batch: &KvBatch) -> Result<()> {
+        if batch.writes.is_empty() {
+            return Ok(());
+        }
+        let mut table = txn
+            .open_table(TABLE)
+            .map_err(|e| storage("cannot open the table", e))?;
+        for (k, v) in &batch.writes {
+            match v {
+                Some(v) => table.insert(k.as_slice(), v.as_slice()).map(drop),
+                None => table.remove(k.as_slice()).map(drop),
+            }
+            .map_err(|e| storage("cannot write", e))?;
+        }
+        Ok(())
     }
 
     /// The table, for reading.
@@ -320,6 +482,8 @@ pub struct KeyValue {
     pub max_key_bytes: usize,
     /// Longest value, in bytes.
     pub max_value_bytes: usize,
+    /// Where writes go while a message runs, for a batched grant.
+    pub(crate) batch: Option<BatchSlot>,
 }
 
 impl fmt::Debug for KeyValue {
@@ -340,6 +504,11 @@ impl PartialEq for KeyValue {
             && self.max_key_bytes == other.max_key_bytes
             && self.max_value_bytes == other.max_value_bytes
             && Arc::ptr_eq(&self.store.inner, &other.store.inner)
+            && match (&self.batch, &other.batch) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
     }
 }
 
@@ -353,6 +522,7 @@ impl KeyValue {
             store,
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            batch: None,
         }
     }
 
@@ -373,6 +543,91 @@ impl KeyValue {
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes;
         self
+    }
+
+    /// The same grant, batched through `slot` (see [`KvBatch`]).
+    pub(crate) fn batched(mut self, slot: BatchSlot) -> Self {
+        self.batch = Some(slot);
+        self
+    }
+
+    /// Runs `f` on the running message's batch, if there is one.
+    fn in_batch<T>(&self, f: impl FnOnce(&mut KvBatch) -> T) -> Option<T> {
+        let slot = self.batch.as_ref()?;
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_mut().map(f)
+    }
+
+    /// The guest's view of `key` in `bucket`: its batch first, then the store.
+    pub(crate) fn get_in(&self, bucket: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = entry_key(&self.namespace, bucket, key);
+        match self.in_batch(|b| b.writes.get(&k).cloned()).flatten() {
+            Some(pending) => Ok(pending),
+            None => self.store.get_in(&self.namespace, bucket, key),
+        }
+    }
+
+    /// The guest sets `key` in `bucket`.
+    pub(crate) fn set_in(&self, bucket: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let k = entry_key(&self.namespace, bucket, key);
+        let mut value = Some(value.to_vec());
+        if self
+            .in_batch(|b| b.writes.insert(k, value.take()))
+            .is_none()
+        {
+            let value = value.unwrap_or_default();
+            return self.store.set_in(&self.namespace, bucket, key, &value);
+        }
+        Ok(())
+    }
+
+    /// The guest deletes `key` from `bucket`; whether it existed.
+    pub(crate) fn delete_in(&self, bucket: &str, key: &[u8]) -> Result<bool> {
+        if self.batch.is_none() {
+            return self.store.delete_in(&self.namespace, bucket, key);
+        }
+        let existed = self.get_in(bucket, key)?.is_some();
+        let k = entry_key(&self.namespace, bucket, key);
+        if self.in_batch(|b| b.writes.insert(k, None)).is_none() {
+            return self.store.delete_in(&self.namespace, bucket, key);
+        }
+        Ok(existed)
+    }
+
+    /// Up to `limit` keys of `bucket` after the first `skip`, batch
+    /// included, and whether more follow.
+    pub(crate) fn page(
+        &self,
+        bucket: &str,
+        skip: usize,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, bool)> {
+        let p = prefix(&self.namespace, bucket);
+        let pending: Option<Vec<(Vec<u8>, bool)>> = self.in_batch(|b| {
+            b.writes
+                .range(p.clone()..)
+                .take_while(|(k, _)| k.starts_with(&p))
+                .map(|(k, v)| (k[p.len()..].to_vec(), v.is_some()))
+                .collect()
+        });
+        let pending = match pending {
+            Some(pending) if !pending.is_empty() => pending,
+            _ => return self.store.page(&self.namespace, bucket, skip, limit),
+        };
+        let mut keys: std::collections::BTreeSet<Vec<u8>> = self
+            .store
+            .keys_in(&self.namespace, bucket)?
+            .into_iter()
+            .collect();
+        for (k, present) in pending {
+            if present {
+                keys.insert(k);
+            } else {
+                keys.remove(&k);
+            }
+        }
+        let more = keys.len() > skip.saturating_add(limit);
+        Ok((keys.into_iter().skip(skip).take(limit).collect(), more))
     }
 
     pub(crate) fn check_key(&self, what: &str, len: usize) -> Result<()> {
@@ -476,7 +731,7 @@ fn core_get<T: KvHost>(
     let key_len = key_len as u32 as usize;
     kv.check_key("key", key_len).map_err(abort)?;
     let (s, e) = range(data.len(), key_ptr, key_len, "the key")?;
-    let Some(value) = kv.store.get(&kv.namespace, &data[s..e]).map_err(abort)? else {
+    let Some(value) = kv.get_in(DEFAULT_BUCKET, &data[s..e]).map_err(abort)? else {
         return Ok(-1);
     };
     if value.len() <= buf_cap as u32 as usize {
@@ -501,8 +756,7 @@ fn core_set<T: KvHost>(
     kv.check_value(val_len).map_err(abort)?;
     let (ks, ke) = range(data.len(), key_ptr, key_len, "the key")?;
     let (vs, ve) = range(data.len(), val_ptr, val_len, "the value")?;
-    kv.store
-        .set(&kv.namespace, &data[ks..ke], &data[vs..ve])
+    kv.set_in(DEFAULT_BUCKET, &data[ks..ke], &data[vs..ve])
         .map_err(abort)?;
     Ok(0)
 }
@@ -518,7 +772,7 @@ fn core_delete<T: KvHost>(
     let key_len = key_len as u32 as usize;
     kv.check_key("key", key_len).map_err(abort)?;
     let (s, e) = range(data.len(), key_ptr, key_len, "the key")?;
-    let existed = kv.store.delete(&kv.namespace, &data[s..e]).map_err(abort)?;
+    let existed = kv.delete_in(DEFAULT_BUCKET, &data[s..e]).map_err(abort)?;
     Ok(i32::from(existed))
 }
 
@@ -637,7 +891,7 @@ impl wit::HostBucket for KvCtx<'_> {
     fn get(&mut self, bucket: Resource<Bucket>, key: String) -> WitResult<Option<Vec<u8>>> {
         with_bucket(self, &bucket, |kv, name| {
             kv.check_key("key", key.len())?;
-            kv.store.get_in(&kv.namespace, name, key.as_bytes())
+            kv.get_in(name, key.as_bytes())
         })
     }
 
@@ -645,26 +899,21 @@ impl wit::HostBucket for KvCtx<'_> {
         with_bucket(self, &bucket, |kv, name| {
             kv.check_key("key", key.len())?;
             kv.check_value(value.len())?;
-            kv.store.set_in(&kv.namespace, name, key.as_bytes(), &value)
+            kv.set_in(name, key.as_bytes(), &value)
         })
     }
 
     fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> WitResult<()> {
         with_bucket(self, &bucket, |kv, name| {
             kv.check_key("key", key.len())?;
-            kv.store
-                .delete_in(&kv.namespace, name, key.as_bytes())
-                .map(drop)
+            kv.delete_in(name, key.as_bytes()).map(drop)
         })
     }
 
     fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> WitResult<bool> {
         with_bucket(self, &bucket, |kv, name| {
             kv.check_key("key", key.len())?;
-            Ok(kv
-                .store
-                .get_in(&kv.namespace, name, key.as_bytes())?
-                .is_some())
+            Ok(kv.get_in(name, key.as_bytes())?.is_some())
         })
     }
 
@@ -675,7 +924,7 @@ impl wit::HostBucket for KvCtx<'_> {
     ) -> WitResult<KeyResponse> {
         with_bucket(self, &bucket, |kv, name| {
             let skip = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
-            let (keys, more) = kv.store.page(&kv.namespace, name, skip, LIST_PAGE_KEYS)?;
+            let (keys, more) = kv.page(name, skip, LIST_PAGE_KEYS)?;
             let next = skip.saturating_add(keys.len()) as u64;
             Ok(KeyResponse {
                 keys: keys

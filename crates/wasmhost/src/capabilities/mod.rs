@@ -49,7 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use self::http::Http;
-pub use self::kv::{KeyValue, KvStore};
+pub use self::kv::{KeyValue, KvBatch, KvEntry, KvStore};
 pub use self::log::{LogLevel, LogRecord};
 pub use self::wasi::{Preopen, Wasi};
 

@@ -39,7 +39,7 @@ use bytes::Bytes;
 use wasmtime::Caller;
 
 use crate::capabilities::http::{self, Http};
-use crate::capabilities::kv::{KvHost, grant};
+use crate::capabilities::kv::{DEFAULT_BUCKET, KvHost, grant};
 use crate::capabilities::log::LogHost;
 use crate::capabilities::{Capabilities, LogLevel, LogRecord, link_setup};
 use crate::error::{Error, HostAbort, Result, abort};
@@ -721,7 +721,7 @@ fn kv_get<T: ExtismHost>(mut caller: C<'_, T>, key: i64) -> wasmtime::Result<i64
     let key = block_bytes(&mut caller, key, "the key of kv_get")?;
     let kv = grant(caller.data())?;
     kv.check_key("key", key.len()).map_err(abort)?;
-    match kv.store.get(&kv.namespace, &key).map_err(abort)? {
+    match kv.get_in(DEFAULT_BUCKET, &key).map_err(abort)? {
         None => Ok(0),
         Some(value) => new_block(&mut caller, &value),
     }
@@ -733,14 +733,14 @@ fn kv_set<T: ExtismHost>(mut caller: C<'_, T>, key: i64, value: i64) -> wasmtime
     let kv = grant(caller.data())?;
     kv.check_key("key", key.len()).map_err(abort)?;
     kv.check_value(value.len()).map_err(abort)?;
-    kv.store.set(&kv.namespace, &key, &value).map_err(abort)
+    kv.set_in(DEFAULT_BUCKET, &key, &value).map_err(abort)
 }
 
 fn kv_delete<T: ExtismHost>(mut caller: C<'_, T>, key: i64) -> wasmtime::Result<()> {
     let key = block_bytes(&mut caller, key, "the key of kv_delete")?;
     let kv = grant(caller.data())?;
     kv.check_key("key", key.len()).map_err(abort)?;
-    kv.store.delete(&kv.namespace, &key).map_err(abort)?;
+    kv.delete_in(DEFAULT_BUCKET, &key).map_err(abort)?;
     Ok(())
 }
 

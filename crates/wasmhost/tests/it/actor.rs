@@ -1,7 +1,8 @@
 //! Actors: the AssemblyScript counter (`as-counter-minimal.wasm`) as a
 //! stateful actor, one message at a time in arrival order, thousands alive
 //! at once, passivation, restarts after a trap, and a key-value-backed core
-//! counter (`guests/wat/kv.wat`) whose state survives passivation.
+//! counter (`guests/wat/kv.wat`) whose state survives passivation. (What
+//! survives crashes and restarts: `durable_actors.rs`.)
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use wasmhost::{
     ActorConfig, ActorSpec, ActorSystem, Convention, ErrorCode, KvStore, Module, Runtime,
-    RuntimeConfig,
+    RuntimeConfig, SnapshotPolicy,
 };
 
 use crate::{built, wat};
@@ -45,7 +46,7 @@ fn actor_counter_keeps_state_across_messages() {
     // Another actor of the same module has its own state.
     assert_eq!(text(&system, "d", Some(&spec), "get", ""), "0");
 
-    let list = system.list();
+    let list = system.list().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].id, "c");
     assert_eq!(
@@ -53,8 +54,8 @@ fn actor_counter_keeps_state_across_messages() {
         (4, 0, true)
     );
     assert_eq!(list[0].digest, spec.module.digest());
-    assert!(system.remove("c"));
-    assert!(!system.remove("c"));
+    assert!(system.remove("c").unwrap());
+    assert!(!system.remove("c").unwrap());
     assert_eq!(system.len(), 1);
     // Removed: a new actor starts from zero.
     assert_eq!(text(&system, "c", Some(&spec), "get", ""), "0");
@@ -114,7 +115,7 @@ fn actor_concurrent_senders_are_serialized_without_loss() {
     }
     assert_eq!(all.len(), THREADS * EACH);
     assert_eq!(all, (1..=total).collect::<HashSet<_>>());
-    assert_eq!(system.list()[0].messages, total as u64 + 1);
+    assert_eq!(system.list().unwrap()[0].messages, total as u64 + 1);
 }
 
 #[test]
@@ -177,7 +178,7 @@ fn actor_ten_thousand_alive_at_once() {
             "1"
         );
     }
-    let list = system.list();
+    let list = system.list().unwrap();
     assert_eq!(list.len(), N);
     assert!(list.iter().all(|a| a.live && a.messages == 1));
     for i in 0..N {
@@ -188,11 +189,11 @@ fn actor_ten_thousand_alive_at_once() {
         );
     }
     assert_eq!(system.passivate_idle_for(Duration::ZERO), N);
-    assert!(system.list().iter().all(|a| !a.live));
+    assert!(system.list().unwrap().iter().all(|a| !a.live));
 }
 
 #[test]
-fn actor_passivation_drops_memory_state_but_keeps_kv_state() {
+fn actor_passivation_keeps_memory_and_kv_state_unless_the_policy_is_never() {
     let rt = many_runtime();
     let store = KvStore::memory();
     let system = ActorSystem::new(
@@ -201,6 +202,7 @@ fn actor_passivation_drops_memory_state_but_keeps_kv_state() {
             .kv(store.clone()),
     );
     let as_spec = ActorSpec::new(counter(&rt));
+    let forgetful = ActorSpec::new(counter(&rt)).snapshots(SnapshotPolicy::Never);
     let kv_spec = ActorSpec::new(rt.load(&wat("kv")).unwrap()).convention(Convention::Numeric);
     let kv_count = |id: &str| {
         system
@@ -212,15 +214,22 @@ fn actor_passivation_drops_memory_state_but_keeps_kv_state() {
     };
 
     assert_eq!(text(&system, "mem", Some(&as_spec), "increment", "5"), "5");
+    assert_eq!(
+        text(&system, "nomem", Some(&forgetful), "increment", "5"),
+        "5"
+    );
     assert_eq!([kv_count("kv"), kv_count("kv")], [1, 2]);
     assert_eq!(kv_count("kv2"), 1, "another actor, another namespace");
 
     std::thread::sleep(Duration::from_millis(5));
     system.passivate_idle(); // (the background thread may have done it already)
-    assert!(system.list().iter().all(|a| !a.live), "{:?}", system.list());
+    let list = system.list().unwrap();
+    assert!(list.iter().all(|a| !a.live), "{list:?}");
 
-    // Re-created on the next message: memory starts over, the store does not.
-    assert_eq!(text(&system, "mem", None, "get", ""), "0");
+    // Resumed on the next message: from its snapshot under the default
+    // policy, from scratch under `never`; the store keeps counting.
+    assert_eq!(text(&system, "mem", None, "get", ""), "5");
+    assert_eq!(text(&system, "nomem", None, "get", ""), "0");
     assert_eq!(kv_count("kv"), 3);
     assert_eq!(
         store.get("actor:kv", b"count").unwrap(),
@@ -230,9 +239,12 @@ fn actor_passivation_drops_memory_state_but_keeps_kv_state() {
         store.get("actor:kv2", b"count").unwrap(),
         Some(1i64.to_le_bytes().to_vec())
     );
-    // Removing an actor keeps its durable state for the next one.
-    assert!(system.remove("kv"));
+    // Removing an actor keeps its key-value state for the next one; purging
+    // does not.
+    assert!(system.remove("kv").unwrap());
     assert_eq!(kv_count("kv"), 4);
+    assert!(system.purge("kv").unwrap());
+    assert_eq!(kv_count("kv"), 1);
 }
 
 #[test]
@@ -243,7 +255,7 @@ fn actor_passivation_skips_busy_and_recent_actors() {
     assert_eq!(text(&system, "a", Some(&spec), "increment", "2"), "2");
     assert_eq!(system.passivate_idle(), 0, "not idle for a minute yet");
     assert_eq!(text(&system, "a", None, "get", ""), "2");
-    assert!(system.list()[0].idle_for < Duration::from_secs(60));
+    assert!(system.list().unwrap()[0].idle_for < Duration::from_secs(60));
 }
 
 #[test]
@@ -257,7 +269,7 @@ fn actor_trap_is_reported_and_restarts_the_actor() {
     assert!(e.to_string().contains("boom"), "{e}");
     // The next message works, on a fresh instance.
     assert_eq!(text(&system, "t", None, "increment", "1"), "1");
-    let info = &system.list()[0];
+    let info = &system.list().unwrap()[0];
     assert_eq!((info.restarts, info.messages, info.live), (1, 3, true));
 }
 
@@ -280,5 +292,5 @@ fn actor_limits_apply_per_actor() {
             .unwrap(),
         1
     );
-    assert_eq!(system.list()[0].restarts, 1);
+    assert_eq!(system.list().unwrap()[0].restarts, 1);
 }

@@ -15,6 +15,7 @@ mod calls;
 mod capabilities;
 mod components;
 mod conventions;
+mod durable_actors;
 mod extism;
 mod host_functions;
 mod kv;
