@@ -3,95 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{built, fails, wasmhost_in, wat};
-
-/// A `wasmhost serve` child and the address it printed.
-struct Serving {
-    child: Child,
-    addr: String,
-    _state: tempfile::TempDir,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `wasmhost serve --addr 127.0.0.1:0 ARGS` and waits (30 s at
-/// most) for the line saying where it listens.
-fn serve(args: &[&str]) -> Serving {
-    serve_in(tempfile::tempdir().expect("tempdir"), None, args)
-}
-
-/// [`serve`] over the state directory `state`, in the working directory
-/// `cwd` (the test's own when `None`).
-fn serve_in(state: tempfile::TempDir, cwd: Option<&Path>, args: &[&str]) -> Serving {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhost"));
-    if let Some(cwd) = cwd {
-        cmd.current_dir(cwd);
-    }
-    let mut child = cmd
-        .arg("serve")
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .env("WASMHOST_STATE", state.path())
-        .env_remove("WASMHOST_STORE")
-        .env_remove("WASMHOST_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("wasmhost serve: listening on http://") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server says where it listens within 30 s");
-    Serving {
-        child,
-        addr,
-        _state: state,
-    }
-}
-
-/// One HTTP/1.1 request on its own connection; (status, body).
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut conn = TcpStream::connect(addr).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    write!(
-        conn,
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).expect("read");
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {reply}"));
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
+use common::{built, fails, http, serve, serve_in, wasmhost_in, wat};
 
 #[test]
 fn bad_setups_fail_before_listening_with_their_codes() {
@@ -137,7 +55,7 @@ fn a_second_server_on_the_same_state_directory_is_told_why_it_cannot_start() {
     let first = serve(&[]);
     let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
         .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("WASMHOST_STATE", first._state.path())
+        .env("WASMHOST_STATE", first.state())
         .output()
         .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);

@@ -93,3 +93,142 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A `wasmhost serve` child and the address it printed; killed (SIGKILL)
+/// when dropped.
+pub struct Serving {
+    pub child: std::process::Child,
+    pub addr: String,
+    _state: Option<tempfile::TempDir>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serving {
+    /// The state directory the server was started with by [`serve_in`].
+    pub fn state(&self) -> &Path {
+        self._state.as_ref().expect("a server of serve_in").path()
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, …) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Waits (60 s at most) for the server to exit; its status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "still running 60 s after the signal"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts `wasmhost serve --addr 127.0.0.1:0 ARGS` with a private state
+/// directory and waits (30 s at most) for the line saying where it listens.
+pub fn serve(args: &[&str]) -> Serving {
+    serve_in(tempfile::tempdir().expect("tempdir"), None, args)
+}
+
+/// [`serve`] over the state directory `state` (kept as long as the
+/// server), in the working directory `cwd` (the test's own when `None`).
+pub fn serve_in(state: tempfile::TempDir, cwd: Option<&Path>, args: &[&str]) -> Serving {
+    let mut s = serve_at(state.path(), cwd, args);
+    s._state = Some(state);
+    s
+}
+
+/// [`serve`] over the state directory `state`, which outlives the server
+/// (for restarts).
+pub fn serve_at(state: &Path, cwd: Option<&Path>, args: &[&str]) -> Serving {
+    use std::io::BufRead;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhost"));
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = cmd
+        .arg("serve")
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("WASMHOST_STATE", state)
+        .env_remove("WASMHOST_STORE")
+        .env_remove("WASMHOST_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.strip_prefix("wasmhost serve: listening on http://") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the server says where it listens within 30 s");
+    Serving {
+        child,
+        addr,
+        _state: None,
+    }
+}
+
+/// One HTTP/1.1 request on its own connection, with extra `headers`:
+/// (status, response head, body), or the I/O error (a server that went
+/// away).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(conn, "{head}\r\n{body}")?;
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply)?;
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not HTTP: {reply:?}")))?;
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+/// One HTTP/1.1 request on its own connection; (status, body).
+pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = request(addr, method, path, &[], body).expect("request");
+    (status, body)
+}
