@@ -209,7 +209,7 @@ impl Worker {
             actor: spec.actor.clone(),
             scope: spec.path.trim_matches('/').to_string(),
             convention: res.convention,
-            snapshots: spec.snapshots,
+            snapshots: spec.snapshots.or(res.snapshots),
             call: CallOptions::default(),
             label: spec.module.clone(),
         };

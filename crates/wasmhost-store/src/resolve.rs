@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use wasmhost::{
     Capabilities, Convention, Digest, Error, KeyValue, KvStore, Limits, Module, Result, Runtime,
+    SnapshotPolicy,
 };
 
 use crate::manifest::{self, AnyManifest, ModuleSource, Resolved};
@@ -117,6 +118,8 @@ pub struct Resolution {
     pub convention: Option<Convention>,
     /// The manifest's entry function.
     pub function: Option<String>,
+    /// The manifest's snapshot policy for the module's actors.
+    pub snapshots: Option<SnapshotPolicy>,
     /// A short name for messages, metrics and a command's argv\[0\].
     pub name: String,
     /// Where it came from.
@@ -371,6 +374,7 @@ impl Resolver {
             kv: self.kv.clone(),
             convention: None,
             function: None,
+            snapshots: None,
             name,
             from,
         }
@@ -421,6 +425,7 @@ impl Resolver {
             kv: self.kv.clone(),
             convention: resolved.convention,
             function: resolved.function,
+            snapshots: resolved.snapshots,
             name,
             from: from(kind),
         })

@@ -393,6 +393,8 @@ impl SendCommand {
             (None, None) => res.convention,
         };
 
+        // The manifest's `[actor] snapshots`, unless a flag or the record says.
+        let manifest_policy = res.snapshots;
         let Loaded { rt, module, .. } = load(res, &self.limits, &self.state, false)?;
         let module = module.with_name(&display);
         if let Some(rec) = &existing
@@ -408,7 +410,7 @@ impl SendCommand {
                 .as_deref()
                 .map(str::parse::<SnapshotPolicy>)
                 .transpose()?,
-            (None, None) => None,
+            (None, None) => manifest_policy,
         };
         let system = system(kv);
         // The actor's limits are its module's: the manifest's, under the

@@ -464,6 +464,7 @@ impl ExtismManifest {
             sha256: self.hash,
             convention: Some(Convention::Extism),
             function: None,
+            snapshots: None,
             limits,
             capabilities,
             allowed_hosts: self.allowed_hosts.clone(),

@@ -25,6 +25,9 @@
 //! env = { LANG = "C" }
 //! dirs = [{ host = "data", guest = "/data", read_only = true }]
 //! clocks = true
+//!
+//! [actor]
+//! snapshots = "every-message"  # every-message | on-passivation | never
 //! ```
 //!
 //! The JSON schema is `docs/manifest.schema.json` (generated from these
@@ -38,7 +41,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use wasmhost::{Capabilities, Convention, Digest, Error, Http, Limits, Result, Wasi};
+use wasmhost::{
+    Capabilities, Convention, Digest, Error, Http, Limits, Result, SnapshotPolicy, Wasi,
+};
 
 use crate::Reference;
 
@@ -58,6 +63,52 @@ pub struct Manifest {
     /// What it may touch. Nothing unless listed.
     #[serde(default)]
     pub capabilities: CapabilitiesSpec,
+    /// How it runs as an actor.
+    #[serde(default)]
+    pub actor: ActorSection,
+}
+
+/// `[actor]`: settings of the module's actors (`wasmhost actor send`,
+/// actor routes of `wasmhost serve`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSection {
+    /// When an actor's state (memory, globals, Extism vars) is saved:
+    /// `every-message` (with each message, atomically; the default),
+    /// `on-passivation` (when idle and at shutdown) or `never`.
+    #[serde(default, with = "policy_serde")]
+    #[schemars(with = "Option<PolicyName>")]
+    pub snapshots: Option<SnapshotPolicy>,
+}
+
+/// The names of the snapshot policies, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+enum PolicyName {
+    EveryMessage,
+    OnPassivation,
+    Never,
+}
+
+mod policy_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use wasmhost::SnapshotPolicy;
+
+    pub fn serialize<S: Serializer>(p: &Option<SnapshotPolicy>, s: S) -> Result<S::Ok, S::Error> {
+        match p {
+            Some(p) => s.serialize_some(p.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SnapshotPolicy>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|n| n.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// Where the module comes from: exactly one of `path`, `store`, `base64`.
@@ -292,6 +343,8 @@ pub struct Resolved {
     pub convention: Option<Convention>,
     /// The entry function.
     pub function: Option<String>,
+    /// The snapshot policy of its actors (`[actor] snapshots`).
+    pub snapshots: Option<SnapshotPolicy>,
     /// Limits for its calls.
     pub limits: Limits,
     /// Capabilities for its calls: every grant of the manifest (its
@@ -498,6 +551,7 @@ impl Manifest {
             sha256,
             convention: self.call.convention,
             function: self.call.function.clone(),
+            snapshots: self.actor.snapshots,
             limits,
             capabilities,
             allowed_hosts: c.allowed_hosts.clone(),
