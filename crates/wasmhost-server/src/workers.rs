@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmhost::{
-    ActorSpec, ActorSystem, CallOptions, CallStats, Capabilities, Convention, Data, Error,
+    ActorSpec, ActorSystem, CallOptions, CallStats, Capabilities, Convention, Data, Error, Http,
     Instance, Module, ModuleKind, Result, Runtime, Wasi,
 };
 use wasmhost_store::{Provenance, Resolver};
 
 use crate::config::{Mode, WorkerSpec};
+use crate::outbound::OutboundLimits;
 use crate::wasi_http::{HttpWorker, is_http_component};
 
 /// What building and running workers needs.
@@ -33,6 +34,8 @@ pub struct WorkerEnv {
     pub actors: ActorSystem,
     /// Link imports nothing grants to functions that trap when called.
     pub trap_unknown_imports: bool,
+    /// Limits of wasi:http workers' outgoing requests.
+    pub outbound: OutboundLimits,
 }
 
 /// How to drive a module: a [`WorkerSpec`]'s options, or the API's.
@@ -181,9 +184,19 @@ impl Worker {
     /// Builds the worker `spec` describes: resolves its module (a file, a
     /// manifest, a store reference), compiles it on the blocking pool and
     /// drives it as the spec (then the manifest) says. The route's own
-    /// options win over the manifest's `[call]`.
+    /// options win over the manifest's `[call]`, and its allowed outbound
+    /// hosts, when given, replace the manifest's `allowed_hosts`.
     pub async fn build(env: &WorkerEnv, spec: &WorkerSpec) -> Result<Worker> {
+        spec.check_hosts()?;
         let mut res = env.resolver.resolve(&spec.module).await?;
+        if let Some(hosts) = &spec.allowed_outbound_hosts {
+            res.capabilities.http = (!hosts.is_empty()).then(|| {
+                Arc::new(
+                    Http::allow(hosts.iter().cloned())
+                        .max_response_bytes(env.outbound.max_response_bytes),
+                )
+            });
+        }
         // Metrics name a stored module canonically, anything else as given.
         res.name = match &res.from {
             Provenance::Store(r) => r.to_string(),
@@ -291,7 +304,7 @@ impl Worker {
                     scope: drive.scope.clone(),
                 }
             }
-            Mode::Http => Worker::Http(HttpWorker::new(&env.rt, &module)?),
+            Mode::Http => Worker::Http(HttpWorker::with_outbound(&env.rt, &module, env.outbound)?),
         })
     }
 

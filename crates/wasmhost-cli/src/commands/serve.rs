@@ -42,6 +42,17 @@ file (--config serve.toml) describes many workers, its [[route]] and \
 [[tcp]] modules taking the same, relative paths taken from the file's \
 directory; see docs/serve.md.
 
+OUTGOING HTTP. A worker reaches no host unless allowed: allow-host=H in its \
+--route (once per host; allowed_outbound_hosts = [...] in the config file) \
+or a manifest's allowed_hosts, which allow-host replaces. H is a host name, \
+a glob (*.example.com, * for any) or an IP address; ports and schemes are \
+not matched. Hosts are compared in canonical form: 127.1, 0x7f.0.0.1 and \
+[::ffff:127.0.0.1] are all 127.0.0.1. A wasi:http component's request to \
+any other host fails with the wasi:http error code HTTP-request-denied; \
+redirects are not followed (each request the guest makes is checked). \
+Responses are cut at --outbound-max-response (HTTP-response-body-size) and \
+requests at --outbound-timeout, never later than the guest's own deadline.
+
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
 only listens on a loopback address.
@@ -58,6 +69,7 @@ EXAMPLES:
   wasmhost serve hello-http.wasm --addr 127.0.0.1:8081
   wasmhost serve --route /echo=echo.wasm --route /count=plugin.wasm,mode=function,function=count_vowels
   wasmhost serve --route /app=app.toml --route /plugin=plugin.json,function=count_vowels
+  wasmhost serve --route '/fetch=fetch.wasm,allow-host=api.example.com,allow-host=*.example.org' --outbound-timeout 10s
   wasmhost serve --tcp 9000=counter.wasm --mode async --export poll
   printf 'hello' | nc -N 127.0.0.1 9000
   WASMHOST_TOKEN=secret wasmhost serve --addr 0.0.0.0:8080")]
@@ -80,8 +92,10 @@ pub struct ServeCommand {
     )]
     token: Option<String>,
 
-    /// An HTTP worker: PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID];
-    /// MODULE may be a manifest (.toml, .json).
+    /// An HTTP worker: PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID][,allow-host=H]...;
+    /// MODULE may be a manifest (.toml, .json). allow-host= (repeatable)
+    /// lets its outgoing HTTP reach hosts matching H (`api.example.com`,
+    /// `*.example.com`, `*`, an IP address).
     #[arg(long, value_name = "SPEC")]
     route: Vec<String>,
 
@@ -136,6 +150,17 @@ pub struct ServeCommand {
     /// How long shutdown waits for requests in flight. [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     shutdown_grace: Option<Duration>,
+
+    /// Largest response body a wasi:http worker's outgoing request may
+    /// receive (a manifest's smaller max_http_response_bytes wins).
+    /// [default: 16MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    outbound_max_response: Option<u64>,
+
+    /// Longest one outgoing request of a wasi:http worker may take, connect
+    /// to last byte; never past the guest's own deadline. [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    outbound_timeout: Option<Duration>,
 
     /// Let browser pages from ORIGIN call the server (`*` for any origin).
     #[arg(long, value_name = "ORIGIN")]
@@ -196,6 +221,16 @@ impl ServeCommand {
         } else if let Some(t) = &file.request_timeout {
             c.request_timeout = parse_duration(t).map_err(Error::bad_input)?;
         }
+        if let Some(size) = self.outbound_max_response {
+            c.outbound.max_response_bytes = size;
+        } else if let Some(size) = &file.outbound_max_response {
+            c.outbound.max_response_bytes = parse_size(size).map_err(Error::bad_input)?;
+        }
+        if let Some(t) = self.outbound_timeout {
+            c.outbound.timeout = t;
+        } else if let Some(t) = &file.outbound_timeout {
+            c.outbound.timeout = parse_duration(t).map_err(Error::bad_input)?;
+        }
         c.header_timeout = self.header_timeout.unwrap_or(c.header_timeout);
         c.shutdown_grace = self.shutdown_grace.unwrap_or(c.shutdown_grace);
         // A call cannot outlive its request.
@@ -233,6 +268,7 @@ impl ServeCommand {
                 function: self.function.clone(),
                 export: self.export.clone(),
                 actor: None,
+                allowed_outbound_hosts: None,
             });
         }
         c.tcp = file.tcp.clone();

@@ -67,6 +67,40 @@ impl Http {
         self
     }
 
+    /// Checks one allow-list pattern: a host name, an IP literal, or a glob
+    /// of names (`*.example.com`, `*`). A URL, a `host:port` (ports are not
+    /// matched) or a pattern with spaces would never match anything, so
+    /// they are refused, with the reason.
+    ///
+    /// ```
+    /// use wasmhost::Http;
+    /// for ok in ["example.com", "*.example.com", "*", "127.0.0.1", "[::1]", "::1"] {
+    ///     assert!(Http::check_pattern(ok).is_ok(), "{ok}");
+    /// }
+    /// for bad in ["", "https://x.com/", "x.com:8080", "a b", "a,b", "[a-"] {
+    ///     assert!(Http::check_pattern(bad).is_err(), "{bad}");
+    /// }
+    /// ```
+    pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
+        if ip_literal(pattern).is_some() {
+            return Ok(());
+        }
+        if pattern.is_empty() {
+            return Err("it is empty".to_string());
+        }
+        if let Some(c) = pattern
+            .chars()
+            .find(|c| c.is_whitespace() || matches!(c, '/' | ',' | '@' | ':' | '#' | '\\'))
+        {
+            return Err(format!(
+                "`{c}` cannot be in a host name (a pattern is a host, not a URL, and ports are not matched)"
+            ));
+        }
+        glob::Pattern::new(pattern)
+            .map(|_| ())
+            .map_err(|e| format!("it is not a valid pattern: {e}"))
+    }
+
     /// Whether a request to `host` (a URL's host: a name, an IPv4 literal in
     /// any spelling, or an IPv6 literal with or without brackets) may go
     /// out. A host that is not a valid host never may.
