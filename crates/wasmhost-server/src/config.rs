@@ -132,14 +132,14 @@ pub struct WorkerSpec {
     #[serde(default)]
     pub actor: Option<String>,
     /// Hosts the worker's outgoing HTTP may reach (`allow-host=` in
-    /// `--route`; `allowed_outbound_hosts` in the file): wasi:http
+    /// `--route`, once per host; `allowed_outbound_hosts` in the file), in
+    /// addition to a manifest's `allowed_hosts`: wasi:http
     /// `outgoing-handler` requests of an `http` worker, the Extism
     /// `http_request` of a plugin. Patterns as Extism's `allowed_hosts`
-    /// (`api.example.com`, `*.example.com`, `*`, an IP address). When
-    /// given (even empty) it replaces a manifest's `allowed_hosts`; `None`
-    /// keeps them. Nothing is allowed by default.
+    /// (`api.example.com`, `*.example.com`, `*`, an IP address). Nothing is
+    /// allowed by default.
     #[serde(default)]
-    pub allowed_outbound_hosts: Option<Vec<String>>,
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 impl WorkerSpec {
@@ -185,7 +185,7 @@ impl WorkerSpec {
             function: None,
             export: None,
             actor: None,
-            allowed_outbound_hosts: None,
+            allowed_outbound_hosts: Vec::new(),
         };
         for opt in parts {
             let (k, v) = opt.split_once('=').ok_or_else(|| {
@@ -200,9 +200,7 @@ impl WorkerSpec {
                     check_host(v).map_err(|why| {
                         Error::bad_input(format!("{flag} `{spec}`: allow-host={v}: {why}"))
                     })?;
-                    w.allowed_outbound_hosts
-                        .get_or_insert_with(Vec::new)
-                        .push(v.to_string());
+                    w.allowed_outbound_hosts.push(v.to_string());
                 }
                 other => {
                     return Err(Error::bad_input(format!(
@@ -221,7 +219,7 @@ impl WorkerSpec {
 
     /// Checks the allowed outbound hosts ([`Http::check_pattern`]).
     pub fn check_hosts(&self) -> Result<()> {
-        for h in self.allowed_outbound_hosts.iter().flatten() {
+        for h in &self.allowed_outbound_hosts {
             check_host(h).map_err(|why| {
                 Error::bad_input(format!(
                     "worker `{}`: allowed_outbound_hosts entry \"{h}\": {why}",
@@ -480,12 +478,9 @@ mod tests {
         let r =
             WorkerSpec::parse_route("/f=fetch.wasm,allow-host=localhost,allow-host=*.example.com")
                 .expect("parses");
-        assert_eq!(
-            r.allowed_outbound_hosts.as_deref(),
-            Some(&["localhost".to_string(), "*.example.com".to_string()][..])
-        );
+        assert_eq!(r.allowed_outbound_hosts, ["localhost", "*.example.com"]);
         let r = WorkerSpec::parse_route("/f=fetch.wasm,mode=http").expect("parses");
-        assert_eq!(r.allowed_outbound_hosts, None);
+        assert!(r.allowed_outbound_hosts.is_empty());
         for (spec, says) in [
             ("/f=a.wasm,allow-host=", "it is empty"),
             (
@@ -580,8 +575,8 @@ mod tests {
         assert_eq!(f.outbound_max_response.as_deref(), Some("1MiB"));
         assert_eq!(f.outbound_timeout.as_deref(), Some("5s"));
         assert_eq!(
-            f.route[0].allowed_outbound_hosts.as_deref(),
-            Some(&["api.example.com".to_string(), "10.0.0.1".to_string()][..])
+            f.route[0].allowed_outbound_hosts,
+            ["api.example.com", "10.0.0.1"]
         );
         std::fs::write(
             &path,

@@ -2,8 +2,8 @@
 //! the hosts of an allow-list only, as Spin's `allowed_outbound_hosts`.
 //!
 //! A worker's allow-list is its module's [`wasmhost::Http`] grant (a
-//! manifest's `allowed_hosts`, or the route's `allow-host=` options, which
-//! replace it), matched by the library's one matcher
+//! manifest's `allowed_hosts` and the route's `allow-host=` options),
+//! matched by the library's one matcher
 //! ([`Http::allows_host`]): the request's host is taken in canonical form
 //! ([`Host::parse`]), so `127.1`, `0x7f.0.0.1` or `[::ffff:127.0.0.1]` are
 //! the address `127.0.0.1`, allowed exactly when that address is. The

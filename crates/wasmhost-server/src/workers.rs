@@ -184,18 +184,26 @@ impl Worker {
     /// Builds the worker `spec` describes: resolves its module (a file, a
     /// manifest, a store reference), compiles it on the blocking pool and
     /// drives it as the spec (then the manifest) says. The route's own
-    /// options win over the manifest's `[call]`, and its allowed outbound
-    /// hosts, when given, replace the manifest's `allowed_hosts`.
+    /// options win over the manifest's `[call]`; its allowed outbound hosts
+    /// add to the manifest's `allowed_hosts`, and the server's
+    /// [`OutboundLimits::max_response_bytes`] caps their responses.
     pub async fn build(env: &WorkerEnv, spec: &WorkerSpec) -> Result<Worker> {
         spec.check_hosts()?;
         let mut res = env.resolver.resolve(&spec.module).await?;
-        if let Some(hosts) = &spec.allowed_outbound_hosts {
-            res.capabilities.http = (!hosts.is_empty()).then(|| {
-                Arc::new(
-                    Http::allow(hosts.iter().cloned())
-                        .max_response_bytes(env.outbound.max_response_bytes),
-                )
-            });
+        // The route's hosts add to the manifest's; the server's size limit
+        // caps every worker's responses.
+        let manifest = res.capabilities.http.take();
+        let mut hosts = manifest
+            .as_ref()
+            .map(|h| h.allowed_hosts.clone())
+            .unwrap_or_default();
+        hosts.extend(spec.allowed_outbound_hosts.iter().cloned());
+        if !hosts.is_empty() {
+            let max = manifest
+                .as_ref()
+                .map_or(u64::MAX, |h| h.max_response_bytes)
+                .min(env.outbound.max_response_bytes);
+            res.capabilities.http = Some(Arc::new(Http::allow(hosts).max_response_bytes(max)));
         }
         // Metrics name a stored module canonically, anything else as given.
         res.name = match &res.from {

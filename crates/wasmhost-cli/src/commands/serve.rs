@@ -44,14 +44,15 @@ directory; see docs/serve.md.
 
 OUTGOING HTTP. A worker reaches no host unless allowed: allow-host=H in its \
 --route (once per host; allowed_outbound_hosts = [...] in the config file) \
-or a manifest's allowed_hosts, which allow-host replaces. H is a host name, \
+or a manifest's allowed_hosts (the route's add to them). H is a host name, \
 a glob (*.example.com, * for any) or an IP address; ports and schemes are \
 not matched. Hosts are compared in canonical form: 127.1, 0x7f.0.0.1 and \
 [::ffff:127.0.0.1] are all 127.0.0.1. A wasi:http component's request to \
 any other host fails with the wasi:http error code HTTP-request-denied; \
 redirects are not followed (each request the guest makes is checked). \
-Responses are cut at --outbound-max-response (HTTP-response-body-size) and \
-requests at --outbound-timeout, never later than the guest's own deadline.
+Responses are cut at --outbound-max-response (HTTP-response-body-size; for \
+an Extism plugin's http_request too) and requests at --outbound-timeout, \
+never later than the guest's own deadline.
 
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
@@ -268,7 +269,7 @@ impl ServeCommand {
                 function: self.function.clone(),
                 export: self.export.clone(),
                 actor: None,
-                allowed_outbound_hosts: None,
+                allowed_outbound_hosts: Vec::new(),
             });
         }
         c.tcp = file.tcp.clone();

@@ -400,7 +400,7 @@ async fn the_guest_deadline_ends_its_outgoing_requests() {
 }
 
 /// A manifest's `allowed_hosts` is the worker's allow-list; a route's
-/// `allow-host=` replaces it; the config file's `allowed_outbound_hosts`
+/// `allow-host=` adds to it; the config file's `allowed_outbound_hosts`
 /// is the same as the flag.
 #[tokio::test(flavor = "multi_thread")]
 async fn manifests_routes_and_config_files_give_the_allow_list() {
@@ -418,7 +418,7 @@ async fn manifests_routes_and_config_files_give_the_allow_list() {
         d.join("serve.toml"),
         "[[route]]\npath = \"/file\"\nmodule = \"fetch.wasm\"\n\
          allowed_outbound_hosts = [\"127.0.0.1\"]\n\
-         [[route]]\npath = \"/file-none\"\nmodule = \"fetch.toml\"\n\
+         [[route]]\npath = \"/file-none\"\nmodule = \"fetch.wasm\"\n\
          allowed_outbound_hosts = []\n",
     )
     .expect("write config");
@@ -429,8 +429,7 @@ async fn manifests_routes_and_config_files_give_the_allow_list() {
         .route;
     c.routes.extend([
         WorkerSpec::parse_route(&format!("/manifest={manifest}")).expect("route"),
-        WorkerSpec::parse_route(&format!("/replaced={manifest},allow-host=127.0.0.1"))
-            .expect("route"),
+        WorkerSpec::parse_route(&format!("/added={manifest},allow-host=127.0.0.1")).expect("route"),
     ]);
     let s = TestServer::start(c).await;
     let named = format!("http://localhost:{port}/hello");
@@ -440,9 +439,15 @@ async fn manifests_routes_and_config_files_give_the_allow_list() {
     assert_eq!((f.status, f.body.as_str()), (200, "hello from upstream"));
     assert_denied(&s, &up, "/manifest", &addr).await;
 
-    let f = fetch(&s, "/replaced", &addr).await;
-    assert_eq!((f.status, f.body.as_str()), (200, "hello from upstream"));
-    assert_denied(&s, &up, "/replaced", &named).await;
+    for url in [&named, &addr] {
+        let f = fetch(&s, "/added", url).await;
+        assert_eq!(
+            (f.status, f.body.as_str()),
+            (200, "hello from upstream"),
+            "{url}"
+        );
+    }
+    assert_denied(&s, &up, "/added", &format!("http://example.com:{port}/")).await;
 
     let f = fetch(&s, "/file", &addr).await;
     assert_eq!((f.status, f.body.as_str()), (200, "hello from upstream"));
@@ -455,7 +460,7 @@ async fn manifests_routes_and_config_files_give_the_allow_list() {
 async fn a_bad_allowed_host_stops_the_server() {
     let mut c = config();
     let mut spec = fetch_route("/f", "");
-    spec.allowed_outbound_hosts = Some(vec!["https://example.com/".to_string()]);
+    spec.allowed_outbound_hosts = vec!["https://example.com/".to_string()];
     c.routes = vec![spec];
     let e = TestServer::try_start(c)
         .await
