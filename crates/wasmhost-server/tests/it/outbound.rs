@@ -468,3 +468,30 @@ async fn a_bad_allowed_host_stops_the_server() {
     assert_eq!(e.code(), wasmhost::ErrorCode::BadInput);
     assert!(e.to_string().contains("https://example.com/"), "{e}");
 }
+
+/// Failures of allowed requests are wasi:http error codes too, never traps.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_connections_are_error_codes() {
+    let up = Upstream::start().await;
+    let port = up.port();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut c = config();
+    c.routes = vec![fetch_route("/f", ",allow-host=127.0.0.1")];
+    let s = TestServer::start(c).await;
+
+    let f = fetch(&s, "/f", &format!("http://127.0.0.1:{closed}/")).await;
+    assert_eq!(f.status, 502, "{}", f.body);
+    assert_eq!(f.error.as_deref(), Some("ConnectionRefused"), "{}", f.body);
+    // TLS to a plain-HTTP server: the handshake fails.
+    let f = fetch(&s, "/f", &format!("https://127.0.0.1:{port}/hello")).await;
+    assert_eq!(f.status, 502, "{}", f.body);
+    assert!(
+        f.error.as_deref().is_some_and(|e| e.starts_with("Tls")),
+        "{:?}: {}",
+        f.error,
+        f.body
+    );
+}
