@@ -14,6 +14,7 @@
 #   wit-component.wasm           guests/rust/wit-component for wasm32-wasip2 (component, world wasmhost:example/example)
 #   kv-component.wasm            guests/rust/kv-component for wasm32-wasip2 (component importing wasi:keyvalue/store@0.2.0-draft)
 #   http-hello.wasm              guests/rust/http-hello for wasm32-wasip2 (component, wasi:http/proxy)
+#   http-fetch.wasm              guests/rust/http-fetch for wasm32-wasip2 (component, wasi:http/proxy making outgoing requests)
 #   as-extism-plugin.wasm        guests/assemblyscript/extism-plugin.ts (Extism plug-in, @extism/as-pdk)
 #   as-counter-stub.wasm         guests/assemblyscript/counter.ts, --runtime stub        (imports env.abort only)
 #   as-counter-minimal.wasm      guests/assemblyscript/counter.ts, --runtime minimal     (imports env.abort only)
@@ -57,7 +58,7 @@ cargo_guests -p matrix --target wasm32-unknown-unknown
 # The package is called wit-component-guest (its directory is wit-component) because
 # wit-bindgen's own dependency graph has a crate named wit-component.
 cargo_guests -p wit-component-guest -p kv-component --target wasm32-wasip2
-cargo_guests -p http-hello --target wasm32-wasip2
+cargo_guests -p http-hello -p http-fetch --target wasm32-wasip2
 
 mkdir -p "$OUT"
 
@@ -81,6 +82,7 @@ emit "$TARGET_DIR/wasm32-unknown-unknown/release/matrix.wasm" matrix.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/wit_component_guest.wasm" wit-component.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/kv_component.wasm" kv-component.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/http_hello.wasm" http-hello.wasm
+emit "$TARGET_DIR/wasm32-wasip2/release/http_fetch.wasm" http-fetch.wasm
 
 # --- AssemblyScript ---------------------------------------------------------
 AS_DIR="$GUESTS/assemblyscript"
@@ -150,7 +152,7 @@ for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm imag
   as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm as-counter-actor.wasm; do
   expect_kind "$core" 0061736d01000000
 done
-for component in wasi-echo.component.wasm wit-component.wasm kv-component.wasm http-hello.wasm; do
+for component in wasi-echo.component.wasm wit-component.wasm kv-component.wasm http-hello.wasm http-fetch.wasm; do
   expect_kind "$component" 0061736d0d000100
 done
 

@@ -191,6 +191,64 @@ fn a_config_files_relative_paths_are_relative_to_its_directory() {
     );
 }
 
+/// `allow-host=` and `--outbound-max-response` as flags, and their config
+/// file keys: the http-fetch guest fetches from the server itself.
+#[test]
+fn outgoing_http_is_allowed_per_route_and_limited() {
+    let fetch = built("http-fetch.wasm");
+    let check = |s: &Serving| {
+        let port = s.addr.rsplit(':').next().expect("port");
+        let get = |url: String| http(&s.addr, "GET", &format!("/f?url={url}"), "");
+        // Allowed: the address, spelled another way.
+        let (status, body) = get(format!("http://127.1:{port}/healthz"));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("ok"), "{body}");
+        // Over the response size limit.
+        let (status, body) = get(format!("http://127.0.0.1:{port}/openapi.json"));
+        assert_eq!(status, 502, "{body}");
+        assert!(body.contains("HttpResponseBodySize(Some(100))"), "{body}");
+        // Not on the list: a name, even of the same address.
+        let (status, body) = get(format!("http://localhost:{port}/healthz"));
+        assert_eq!(status, 502, "{body}");
+        assert!(body.contains("HttpRequestDenied"), "{body}");
+    };
+    check(&serve(&[
+        "--route",
+        &format!("/f={fetch},allow-host=127.0.0.1"),
+        "--outbound-max-response",
+        "100",
+        "--outbound-timeout",
+        "10s",
+    ]));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "outbound_max_response = \"100\"\noutbound_timeout = \"10s\"\n\
+             [[route]]\npath = \"/f\"\nmodule = '{fetch}'\n\
+             allowed_outbound_hosts = [\"127.0.0.1\"]\n"
+        ),
+    )
+    .expect("write config");
+    check(&serve(&["--config", &config.display().to_string()]));
+
+    // A pattern that could never match stops the server before it listens.
+    let (code, err) = fails(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--route",
+            &format!("/f={fetch},allow-host=localhost:8080"),
+        ],
+        b"",
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("ports are not matched"), "{err}");
+}
+
 #[test]
 fn sigterm_finishes_the_request_in_flight_then_exits() {
     let mut s = serve(&[

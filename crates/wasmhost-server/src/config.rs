@@ -8,6 +8,8 @@
 //! max_queue = 256
 //! max_body = "16MiB"
 //! request_timeout = "30s"
+//! outbound_max_response = "16MiB"   # outgoing HTTP of wasi:http workers
+//! outbound_timeout = "30s"
 //!
 //! [[route]]
 //! path = "/echo"
@@ -31,6 +33,11 @@
 //! function = "execute"
 //! snapshots = "every-message"  # every-message | on-passivation | never
 //!
+//! [[route]]
+//! path = "/fetch"
+//! module = "fetch.wasm"       # a wasi:http component making outgoing requests
+//! allowed_outbound_hosts = ["api.example.com", "*.example.org"]
+//!
 //! [[tcp]]
 //! port = 9000
 //! module = "counter.wasm"
@@ -44,8 +51,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wasmhost::{Error, Limits, Result, SnapshotPolicy};
+use wasmhost::{Error, Http, Limits, Result, SnapshotPolicy};
 use wasmhost_store::Reference;
+
+use crate::outbound::OutboundLimits;
 
 /// How a worker turns a message (request body, TCP stream) into a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -133,6 +142,15 @@ pub struct WorkerSpec {
     /// server's `actor_snapshots`).
     #[serde(default, deserialize_with = "policy")]
     pub snapshots: Option<SnapshotPolicy>,
+    /// Hosts the worker's outgoing HTTP may reach (`allow-host=` in
+    /// `--route`, once per host; `allowed_outbound_hosts` in the file), in
+    /// addition to a manifest's `allowed_hosts`: wasi:http
+    /// `outgoing-handler` requests of an `http` worker, the Extism
+    /// `http_request` of a plugin. Patterns as Extism's `allowed_hosts`
+    /// (`api.example.com`, `*.example.com`, `*`, an IP address). Nothing is
+    /// allowed by default.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// A snapshot policy from its name.
@@ -145,11 +163,12 @@ fn policy<'de, D: serde::Deserializer<'de>>(
 }
 
 impl WorkerSpec {
-    /// Parses `--route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID]`.
+    /// Parses `--route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID][,snapshots=P][,allow-host=H]...`
+    /// (`allow-host=` once per host pattern).
     pub fn parse_route(spec: &str) -> Result<Self> {
         let (path, rest) = spec.split_once('=').ok_or_else(|| {
             Error::bad_input(format!(
-                "--route `{spec}`: expected PATH=MODULE[,mode=M][,function=F][,export=E]"
+                "--route `{spec}`: expected PATH=MODULE[,mode=M][,function=F][,export=E][,allow-host=H]"
             ))
         })?;
         let mut w = Self::parse_options("--route", spec, rest)?;
@@ -187,6 +206,7 @@ impl WorkerSpec {
             export: None,
             actor: None,
             snapshots: None,
+            allowed_outbound_hosts: Vec::new(),
         };
         for opt in parts {
             let (k, v) = opt.split_once('=').ok_or_else(|| {
@@ -198,9 +218,15 @@ impl WorkerSpec {
                 "export" => w.export = Some(v.to_string()),
                 "actor" => w.actor = Some(v.to_string()),
                 "snapshots" => w.snapshots = Some(v.parse()?),
+                "allow-host" => {
+                    check_host(v).map_err(|why| {
+                        Error::bad_input(format!("{flag} `{spec}`: allow-host={v}: {why}"))
+                    })?;
+                    w.allowed_outbound_hosts.push(v.to_string());
+                }
                 other => {
                     return Err(Error::bad_input(format!(
-                        "{flag} `{spec}`: unknown option `{other}` (mode, function, export, actor, snapshots)"
+                        "{flag} `{spec}`: unknown option `{other}` (mode, function, export, actor, snapshots, allow-host)"
                     )));
                 }
             }
@@ -212,6 +238,26 @@ impl WorkerSpec {
     pub fn check_path(&self) -> Result<()> {
         check_path(&self.path)
     }
+
+    /// Checks the allowed outbound hosts ([`Http::check_pattern`]).
+    pub fn check_hosts(&self) -> Result<()> {
+        for h in &self.allowed_outbound_hosts {
+            check_host(h).map_err(|why| {
+                Error::bad_input(format!(
+                    "worker `{}`: allowed_outbound_hosts entry \"{h}\": {why}",
+                    self.module
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// An allow-list pattern, or why it is not one.
+fn check_host(h: &str) -> std::result::Result<(), String> {
+    Http::check_pattern(h).map_err(|why| {
+        format!("not a host name or pattern (like `api.example.com` or `*.example.com`): {why}")
+    })
 }
 
 /// Checks a route or static path: absolute, no wildcards, no trailing `/`,
@@ -291,6 +337,9 @@ pub struct ServerConfig {
     pub passivate_after: Duration,
     /// The actors' snapshot policy, unless a route sets its own.
     pub actor_snapshots: SnapshotPolicy,
+    /// Limits of the outgoing HTTP requests of wasi:http workers (response
+    /// size, time); which hosts they reach is each worker's.
+    pub outbound: OutboundLimits,
 }
 
 impl Default for ServerConfig {
@@ -313,6 +362,7 @@ impl Default for ServerConfig {
             trap_unknown_imports: false,
             passivate_after: wasmhost::actor::DEFAULT_PASSIVATE_AFTER,
             actor_snapshots: SnapshotPolicy::default(),
+            outbound: OutboundLimits::default(),
         }
     }
 }
@@ -344,6 +394,10 @@ pub struct ConfigFile {
     /// The actors' snapshot policy: every-message, on-passivation or never.
     #[serde(default, deserialize_with = "policy")]
     pub actor_snapshots: Option<SnapshotPolicy>,
+    /// Most bytes of a wasi:http worker's outgoing response, e.g. "16MiB".
+    pub outbound_max_response: Option<String>,
+    /// Longest a wasi:http worker's outgoing request may take, e.g. "30s".
+    pub outbound_timeout: Option<String>,
     /// Allowed CORS origins.
     #[serde(default)]
     pub cors: Vec<String>,
@@ -371,6 +425,10 @@ impl ConfigFile {
         }
         for r in &file.route {
             r.check_path()?;
+        }
+        for w in file.route.iter().chain(file.tcp.iter()) {
+            w.check_hosts()
+                .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
         }
         if let Some(t) = file.tcp.iter().find(|t| t.port == 0) {
             return Err(Error::bad_input(format!(
@@ -450,6 +508,28 @@ mod tests {
     }
 
     #[test]
+    fn allowed_hosts_are_route_options() {
+        let r =
+            WorkerSpec::parse_route("/f=fetch.wasm,allow-host=localhost,allow-host=*.example.com")
+                .expect("parses");
+        assert_eq!(r.allowed_outbound_hosts, ["localhost", "*.example.com"]);
+        let r = WorkerSpec::parse_route("/f=fetch.wasm,mode=http").expect("parses");
+        assert!(r.allowed_outbound_hosts.is_empty());
+        for (spec, says) in [
+            ("/f=a.wasm,allow-host=", "it is empty"),
+            (
+                "/f=a.wasm,allow-host=https://x.com/",
+                "`:` cannot be in a host name",
+            ),
+            ("/f=a.wasm,allow-host=x.com:8080", "ports are not matched"),
+        ] {
+            let e = WorkerSpec::parse_route(spec).expect_err(spec);
+            assert!(e.to_string().contains(says), "{spec}: {e}");
+            assert_eq!(e.code(), wasmhost::ErrorCode::BadInput);
+        }
+    }
+
+    #[test]
     fn config_file_paths_are_relative_to_its_directory() {
         let root = tempfile::tempdir().expect("tempdir");
         let dir = root.path().join("some/dir");
@@ -512,5 +592,33 @@ mod tests {
         .expect("write");
         let e = ConfigFile::read(&path).expect_err("unknown field");
         assert!(e.to_string().contains("speed"), "{e}");
+    }
+
+    #[test]
+    fn config_file_takes_outbound_hosts_and_limits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "outbound_max_response = \"1MiB\"\noutbound_timeout = \"5s\"\n\
+             [[route]]\npath = \"/f\"\nmodule = \"f.wasm\"\n\
+             allowed_outbound_hosts = [\"api.example.com\", \"10.0.0.1\"]\n",
+        )
+        .expect("write");
+        let f = ConfigFile::read(&path).expect("reads");
+        assert_eq!(f.outbound_max_response.as_deref(), Some("1MiB"));
+        assert_eq!(f.outbound_timeout.as_deref(), Some("5s"));
+        assert_eq!(
+            f.route[0].allowed_outbound_hosts,
+            ["api.example.com", "10.0.0.1"]
+        );
+        std::fs::write(
+            &path,
+            "[[route]]\npath = \"/f\"\nmodule = \"f.wasm\"\n\
+             allowed_outbound_hosts = [\"http://api.example.com\"]\n",
+        )
+        .expect("write");
+        let e = ConfigFile::read(&path).expect_err("a URL is not a host");
+        assert!(e.to_string().contains("http://api.example.com"), "{e}");
     }
 }

@@ -31,6 +31,7 @@ pub mod config;
 mod dashboard;
 mod error;
 mod metrics;
+pub mod outbound;
 mod state;
 mod tcp;
 pub mod wasi_http;
@@ -57,6 +58,7 @@ use wasmhost_store::ModuleStore;
 
 pub use config::{ConfigFile, Mode, ServerConfig, WorkerSpec};
 pub use error::{ApiError, ServerCode};
+pub use outbound::OutboundLimits;
 
 use crate::error::ApiResult;
 use crate::state::AppState;

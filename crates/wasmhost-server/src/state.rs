@@ -65,6 +65,7 @@ impl AppState {
             resolver,
             actors: actors.clone(),
             trap_unknown_imports: config.trap_unknown_imports,
+            outbound: config.outbound,
         };
         AppState {
             admission: Admission::new(config.max_concurrent, config.max_queue),

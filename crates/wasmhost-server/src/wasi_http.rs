@@ -31,11 +31,15 @@
 //! import it even for proxies (Rust's std imports `wasi:cli/environment` and
 //! `wasi:cli/exit`), but it reaches nothing: no arguments, no environment,
 //! no preopened directories, no sockets (every address is refused), stdin
-//! empty, stdout and stderr discarded. The module's own
-//! [`wasmhost::Capabilities`] are not consulted.
+//! empty, stdout and stderr discarded. Of the module's own
+//! [`wasmhost::Capabilities`], only its HTTP grant is consulted.
 //!
-//! **Outgoing HTTP** (`wasi:http/outgoing-handler`) is refused: every
-//! request the guest sends fails with the `HTTP-request-denied` error code.
+//! **Outgoing HTTP** (`wasi:http/outgoing-handler`) reaches the hosts of
+//! the module's [`wasmhost::Http`] grant only (a manifest's
+//! `allowed_hosts`, or a route's `allow-host=`), under the server's
+//! [`OutboundLimits`] (response size, time); see [`crate::outbound`]. A
+//! request to any other host, or any request without a grant, fails with
+//! the `HTTP-request-denied` error code.
 //!
 //! **Limits** come from [`wasmhost::Module::limits`], applied by the
 //! library's own store setup ([`Runtime::prepare_async_store`]): memory,
@@ -81,9 +85,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{
-    Error as WasiHttpError, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
-};
+use wasmtime_wasi_http::{Error as WasiHttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::outbound::{Hooks, OutboundLimits, Policy};
 
 /// The `function` label of this worker's metrics.
 const FUNCTION: &str = "wasi:http/incoming-handler";
@@ -128,6 +132,8 @@ struct Inner {
     /// The module: its name, limits, counters and metric handles.
     module: Module,
     limits: Limits,
+    /// What the guest's outgoing requests may reach, and their limits.
+    outbound: Arc<Policy>,
 }
 
 impl std::fmt::Debug for HttpWorker {
@@ -140,7 +146,9 @@ impl std::fmt::Debug for HttpWorker {
 }
 
 impl HttpWorker {
-    /// Links `module` (a wasi:http proxy component) once.
+    /// Links `module` (a wasi:http proxy component) once. Its outgoing
+    /// requests reach the hosts of its HTTP grant under the default
+    /// [`OutboundLimits`] (see [`HttpWorker::with_outbound`]).
     ///
     /// Errors: `invalid_module` when it is a core module or a component
     /// without a `wasi:http/incoming-handler@0.2.x` export; `link_error`
@@ -149,6 +157,14 @@ impl HttpWorker {
     /// ask for fuel on a runtime without fuel metering, or the module was
     /// loaded by another runtime.
     pub fn new(rt: &Runtime, module: &Module) -> Result<Self> {
+        Self::with_outbound(rt, module, OutboundLimits::default())
+    }
+
+    /// [`HttpWorker::new`] with the server's limits on outgoing requests:
+    /// the response size (the smaller of `outbound.max_response_bytes` and
+    /// the grant's) and the time each request may take. Errors as
+    /// [`HttpWorker::new`].
+    pub fn with_outbound(rt: &Runtime, module: &Module, outbound: OutboundLimits) -> Result<Self> {
         let name = module.name();
         let Some(component) = module.wasmtime_component() else {
             return Err(Error::invalid_module(
@@ -197,6 +213,7 @@ impl HttpWorker {
                 rt: rt.clone(),
                 module: module.clone(),
                 limits,
+                outbound: Arc::new(Policy::new(module.capabilities().http.clone(), outbound)),
             }),
         })
     }
@@ -210,7 +227,11 @@ impl HttpWorker {
     pub async fn handle(&self, req: http::Request<Body>) -> Result<http::Response<Body>> {
         let started = Instant::now();
         let inner = &self.inner;
-        let (store, incoming, outparam, responded, response) = match inner.prepare(req) {
+        let deadline = inner
+            .limits
+            .timeout
+            .and_then(|limit| started.checked_add(limit));
+        let (store, incoming, outparam, responded, response) = match inner.prepare(req, deadline) {
             Ok(prepared) => prepared,
             Err(e) => {
                 let mut stats = CallStats::default();
@@ -272,8 +293,8 @@ const SET_ERR: u8 = 2;
 
 impl Inner {
     /// A fresh store under the module's limits, holding the request and the
-    /// response-outparam.
-    fn prepare(&self, req: http::Request<Body>) -> Result<Prepared> {
+    /// response-outparam; its outgoing requests end by `deadline`.
+    fn prepare(&self, req: http::Request<Body>, deadline: Option<Instant>) -> Result<Prepared> {
         let mut store = Store::new(
             self.rt.engine(),
             GuestState {
@@ -281,7 +302,7 @@ impl Inner {
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 limiter: Limiter::new(&self.limits),
-                hooks: DenyOutgoing,
+                hooks: Hooks::new(self.outbound.clone(), deadline),
             },
         );
         // The library's setup: limiter, fuel, and an epoch deadline that
@@ -443,7 +464,7 @@ struct GuestState {
     http: WasiHttpCtx,
     table: ResourceTable,
     limiter: Limiter,
-    hooks: DenyOutgoing,
+    hooks: Hooks,
 }
 
 impl WasiView for GuestState {
@@ -462,28 +483,5 @@ impl WasiHttpView for GuestState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
-    }
-}
-
-/// wasi:http hooks that refuse every outgoing request.
-struct DenyOutgoing;
-
-type SendRequestFuture = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<WasiBody>,
-                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            )>,
-        > + Send,
->;
-
-impl WasiHttpHooks for DenyOutgoing {
-    fn send_request(
-        &mut self,
-        _request: http::Request<WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> SendRequestFuture {
-        Box::new(async { Err(WasiHttpError::HttpRequestDenied) })
     }
 }

@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmhost::{
-    ActorSpec, ActorSystem, CallOptions, CallStats, Capabilities, Convention, Data, Error,
+    ActorSpec, ActorSystem, CallOptions, CallStats, Capabilities, Convention, Data, Error, Http,
     Instance, Module, ModuleKind, Result, Runtime, SnapshotPolicy, Wasi,
 };
 use wasmhost_store::{Provenance, Resolver};
 
 use crate::config::{Mode, WorkerSpec};
+use crate::outbound::OutboundLimits;
 use crate::wasi_http::{HttpWorker, is_http_component};
 
 /// What building and running workers needs.
@@ -33,6 +34,8 @@ pub struct WorkerEnv {
     pub actors: ActorSystem,
     /// Link imports nothing grants to functions that trap when called.
     pub trap_unknown_imports: bool,
+    /// Limits of wasi:http workers' outgoing requests.
+    pub outbound: OutboundLimits,
 }
 
 /// How to drive a module: a [`WorkerSpec`]'s options, or the API's.
@@ -183,9 +186,27 @@ impl Worker {
     /// Builds the worker `spec` describes: resolves its module (a file, a
     /// manifest, a store reference), compiles it on the blocking pool and
     /// drives it as the spec (then the manifest) says. The route's own
-    /// options win over the manifest's `[call]`.
+    /// options win over the manifest's `[call]`; its allowed outbound hosts
+    /// add to the manifest's `allowed_hosts`, and the server's
+    /// [`OutboundLimits::max_response_bytes`] caps their responses.
     pub async fn build(env: &WorkerEnv, spec: &WorkerSpec) -> Result<Worker> {
+        spec.check_hosts()?;
         let mut res = env.resolver.resolve(&spec.module).await?;
+        // The route's hosts add to the manifest's; the server's size limit
+        // caps every worker's responses.
+        let manifest = res.capabilities.http.take();
+        let mut hosts = manifest
+            .as_ref()
+            .map(|h| h.allowed_hosts.clone())
+            .unwrap_or_default();
+        hosts.extend(spec.allowed_outbound_hosts.iter().cloned());
+        if !hosts.is_empty() {
+            let max = manifest
+                .as_ref()
+                .map_or(u64::MAX, |h| h.max_response_bytes)
+                .min(env.outbound.max_response_bytes);
+            res.capabilities.http = Some(Arc::new(Http::allow(hosts).max_response_bytes(max)));
+        }
         // Metrics name a stored module canonically, anything else as given.
         res.name = match &res.from {
             Provenance::Store(r) => r.to_string(),
@@ -297,7 +318,7 @@ impl Worker {
                     scope: drive.scope.clone(),
                 }
             }
-            Mode::Http => Worker::Http(HttpWorker::new(&env.rt, &module)?),
+            Mode::Http => Worker::Http(HttpWorker::with_outbound(&env.rt, &module, env.outbound)?),
         })
     }
 

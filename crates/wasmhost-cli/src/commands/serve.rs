@@ -52,6 +52,18 @@ were. A request with `Idempotency-Key: K` is applied once per actor and key \
 `x-wasmhost-replayed: true`. SIGTERM saves every live actor after the \
 requests in flight; idle actors are passivated after --passivate-after.
 
+OUTGOING HTTP. A worker reaches no host unless allowed: allow-host=H in its \
+--route (once per host; allowed_outbound_hosts = [...] in the config file) \
+or a manifest's allowed_hosts (the route's add to them). H is a host name, \
+a glob (*.example.com, * for any) or an IP address; ports and schemes are \
+not matched. Hosts are compared in canonical form: 127.1, 0x7f.0.0.1 and \
+[::ffff:127.0.0.1] are all 127.0.0.1. A wasi:http component's request to \
+any other host fails with the wasi:http error code HTTP-request-denied; \
+redirects are not followed (each request the guest makes is checked). \
+Responses are cut at --outbound-max-response (HTTP-response-body-size; for \
+an Extism plugin's http_request too) and requests at --outbound-timeout, \
+never later than the guest's own deadline.
+
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
 only listens on a loopback address.
@@ -70,6 +82,7 @@ EXAMPLES:
   wasmhost serve --route /app=app.toml --route /plugin=plugin.json,function=count_vowels
   wasmhost serve --route /counter=counter-actor.wasm,mode=actor,function=execute
   curl -d 'increment 5' -H 'Idempotency-Key: order-1' http://127.0.0.1:8080/counter/alice
+  wasmhost serve --route '/fetch=fetch.wasm,allow-host=api.example.com,allow-host=*.example.org' --outbound-timeout 10s
   wasmhost serve --tcp 9000=counter.wasm --mode async --export poll
   printf 'hello' | nc -N 127.0.0.1 9000
   WASMHOST_TOKEN=secret wasmhost serve --addr 0.0.0.0:8080")]
@@ -92,8 +105,10 @@ pub struct ServeCommand {
     )]
     token: Option<String>,
 
-    /// An HTTP worker: PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID];
-    /// MODULE may be a manifest (.toml, .json).
+    /// An HTTP worker: PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID][,allow-host=H]...;
+    /// MODULE may be a manifest (.toml, .json). allow-host= (repeatable)
+    /// lets its outgoing HTTP reach hosts matching H (`api.example.com`,
+    /// `*.example.com`, `*`, an IP address).
     #[arg(long, value_name = "SPEC")]
     route: Vec<String>,
 
@@ -148,6 +163,17 @@ pub struct ServeCommand {
     /// How long shutdown waits for requests in flight. [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     shutdown_grace: Option<Duration>,
+
+    /// Largest response body a wasi:http worker's outgoing request may
+    /// receive (a manifest's smaller max_http_response_bytes wins).
+    /// [default: 16MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    outbound_max_response: Option<u64>,
+
+    /// Longest one outgoing request of a wasi:http worker may take, connect
+    /// to last byte; never past the guest's own deadline. [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    outbound_timeout: Option<Duration>,
 
     /// Let browser pages from ORIGIN call the server (`*` for any origin).
     #[arg(long, value_name = "ORIGIN")]
@@ -224,6 +250,16 @@ impl ServeCommand {
         } else if let Some(t) = &file.request_timeout {
             c.request_timeout = parse_duration(t).map_err(Error::bad_input)?;
         }
+        if let Some(size) = self.outbound_max_response {
+            c.outbound.max_response_bytes = size;
+        } else if let Some(size) = &file.outbound_max_response {
+            c.outbound.max_response_bytes = parse_size(size).map_err(Error::bad_input)?;
+        }
+        if let Some(t) = self.outbound_timeout {
+            c.outbound.timeout = t;
+        } else if let Some(t) = &file.outbound_timeout {
+            c.outbound.timeout = parse_duration(t).map_err(Error::bad_input)?;
+        }
         c.header_timeout = self.header_timeout.unwrap_or(c.header_timeout);
         if let Some(t) = self.passivate_after {
             c.passivate_after = t;
@@ -271,6 +307,7 @@ impl ServeCommand {
                 export: self.export.clone(),
                 actor: None,
                 snapshots: None,
+                allowed_outbound_hosts: Vec::new(),
             });
         }
         c.tcp = file.tcp.clone();

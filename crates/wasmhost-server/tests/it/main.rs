@@ -3,6 +3,7 @@
 //! HTTP client (or raw TCP), and shuts it down.
 
 mod api;
+mod outbound;
 mod pressure;
 mod wasi_http;
 mod workers;

@@ -417,14 +417,14 @@ pub(crate) fn inside(base: &Path, rel: &str, kind: &str, field: &str) -> Result<
     Ok(base.join(p))
 }
 
-/// Refuses an allowed-host entry that is not a host name or pattern.
+/// Refuses an allowed-host entry that is not a host name or pattern
+/// ([`Http::check_pattern`], the library's one rule).
 pub(crate) fn check_host(h: &str, kind: &str, field: &str) -> Result<()> {
-    if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
-        return Err(Error::bad_input(format!(
-            "{kind}: `{field}` = \"{h}\" is not a host name (like `api.example.com` or `*.example.com`)"
-        )));
-    }
-    Ok(())
+    Http::check_pattern(h).map_err(|why| {
+        Error::bad_input(format!(
+            "{kind}: `{field}` = \"{h}\" is not a host name (like `api.example.com` or `*.example.com`): {why}"
+        ))
+    })
 }
 
 fn parse_size(s: &Size, field: &str) -> Result<u64> {

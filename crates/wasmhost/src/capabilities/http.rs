@@ -1,23 +1,40 @@
 //! The `http` capability: outgoing HTTP requests to allowed hosts only.
 //!
-//! Guests reach it through the Extism `http_request` host function. A
-//! request goes out only when its URL's host matches one of the
-//! [`Http::allowed_hosts`] patterns (`example.com`, `*.example.com`, `*`;
-//! shell-style globs as in Extism's manifest); otherwise the call stops with
-//! `capability_denied` naming the host. Responses are read up to
-//! [`Http::max_response_bytes`], and the request may not outlive the call's
-//! timeout.
+//! Guests reach it through the Extism `http_request` host function (and
+//! `wasmhost serve`'s wasi:http workers through `wasi:http/outgoing-handler`,
+//! with this same matcher). A request goes out only when its URL's host
+//! matches one of the [`Http::allowed_hosts`] patterns (`example.com`,
+//! `*.example.com`, `*`; shell-style globs as in Extism's manifest);
+//! otherwise the call stops with `capability_denied` naming the host.
+//! Responses are read up to [`Http::max_response_bytes`], and the request
+//! may not outlive the call's timeout.
+//!
+//! **Hosts are compared in canonical form** ([`Host::parse`]), never as
+//! spelled: a name is lowercased, IDNA-mapped (`BÜCHER.example` is
+//! `xn--bcher-kva.example`) and loses one trailing dot; an IP literal is the
+//! address a resolver makes of it (`127.1`, `0x7f.0.0.1`, `017700000001`
+//! and `2130706433` are all `127.0.0.1`, as for `inet_aton` and the WHATWG
+//! URL parser), and an IPv4-mapped IPv6 address (`[::ffff:127.0.0.1]`) is
+//! its IPv4 address. A pattern that is an IP literal matches that address
+//! however the request spells it; a glob is matched against the canonical
+//! spelling (dotted IPv4, compressed IPv6 without brackets). So no other
+//! spelling of an address that is not allowed gets through. Ports and
+//! schemes are not part of the match (as in Extism).
 //!
 //! ```
 //! use wasmhost::capabilities::Http;
-//! let http = Http::allow(["api.example.com", "*.internal"]);
+//! let http = Http::allow(["api.example.com", "*.internal", "10.0.0.1"]);
 //! assert!(http.allows("api.example.com"));
+//! assert!(http.allows("API.Example.COM."));
 //! assert!(http.allows("db.internal"));
 //! assert!(!http.allows("example.org"));
+//! assert!(http.allows("10.1") && http.allows("[::ffff:10.0.0.1]"));
+//! assert!(!http.allows("127.1") && !http.allows("0x7f.0.0.1"));
 //! ```
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -50,21 +67,156 @@ impl Http {
         self
     }
 
-    /// Whether a request to `host` may go out.
+    /// Checks one allow-list pattern: a host name, an IP literal, or a glob
+    /// of names (`*.example.com`, `*`). A URL, a `host:port` (ports are not
+    /// matched) or a pattern with spaces would never match anything, so
+    /// they are refused, with the reason.
+    ///
+    /// ```
+    /// use wasmhost::Http;
+    /// for ok in ["example.com", "*.example.com", "*", "127.0.0.1", "[::1]", "::1"] {
+    ///     assert!(Http::check_pattern(ok).is_ok(), "{ok}");
+    /// }
+    /// for bad in ["", "https://x.com/", "x.com:8080", "a b", "a,b", "[a-"] {
+    ///     assert!(Http::check_pattern(bad).is_err(), "{bad}");
+    /// }
+    /// ```
+    pub fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
+        if ip_literal(pattern).is_some() {
+            return Ok(());
+        }
+        if pattern.is_empty() {
+            return Err("it is empty".to_string());
+        }
+        if let Some(c) = pattern
+            .chars()
+            .find(|c| c.is_whitespace() || matches!(c, '/' | ',' | '@' | ':' | '#' | '\\'))
+        {
+            return Err(format!(
+                "`{c}` cannot be in a host name (a pattern is a host, not a URL, and ports are not matched)"
+            ));
+        }
+        glob::Pattern::new(pattern)
+            .map(|_| ())
+            .map_err(|e| format!("it is not a valid pattern: {e}"))
+    }
+
+    /// Whether a request to `host` (a URL's host: a name, an IPv4 literal in
+    /// any spelling, or an IPv6 literal with or without brackets) may go
+    /// out. A host that is not a valid host never may.
     pub fn allows(&self, host: &str) -> bool {
-        self.allowed_hosts
-            .iter()
-            .any(|pattern| match glob::Pattern::new(pattern) {
+        Host::parse(host).is_ok_and(|h| self.allows_host(&h))
+    }
+
+    /// Whether a request to the canonical `host` may go out.
+    pub fn allows_host(&self, host: &Host) -> bool {
+        let spelled = host.to_string();
+        self.allowed_hosts.iter().any(|pattern| {
+            // An IP literal pattern is an address: it matches every
+            // spelling of it. (`[::1]` is tried here before it can be
+            // read as a glob character class.)
+            if let Some(ip) = ip_literal(pattern) {
+                return matches!(host, Host::Ip(h) if *h == ip);
+            }
+            let pattern = pattern.strip_suffix('.').unwrap_or(pattern);
+            match glob::Pattern::new(pattern) {
                 Ok(p) => p.matches_with(
-                    host,
+                    &spelled,
                     glob::MatchOptions {
                         case_sensitive: false,
                         ..Default::default()
                     },
                 ),
-                Err(_) => pattern.eq_ignore_ascii_case(host),
-            })
+                Err(_) => pattern.eq_ignore_ascii_case(&spelled),
+            }
+        })
     }
+}
+
+/// A host in the canonical form the allow-list compares: an IP address or
+/// a DNS name. Its `Display` is the spelling globs are matched against.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use wasmhost::capabilities::http::Host;
+/// let lo = Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+/// for spelling in ["127.0.0.1", "127.1", "0x7f.0.0.1", "0177.0.0.1", "2130706433", "[::ffff:127.0.0.1]", "::ffff:7f00:1"] {
+///     assert_eq!(Host::parse(spelling).unwrap(), lo, "{spelling}");
+/// }
+/// assert_eq!(Host::parse("Example.COM.").unwrap().to_string(), "example.com");
+/// assert_eq!(Host::parse("[::1]").unwrap().to_string(), "::1");
+/// assert!(Host::parse("a b").is_err() && Host::parse("").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// An IP address; an IPv4-mapped IPv6 address is its IPv4 address.
+    Ip(IpAddr),
+    /// A DNS name: lowercase ASCII (IDNA-mapped), without a trailing dot.
+    Name(String),
+}
+
+impl Host {
+    /// The canonical form of a URL's host (brackets around an IPv6 literal
+    /// optional). IPv4 literals are read as a resolver reads them: one to
+    /// four parts, each decimal, octal (`0` prefix) or hexadecimal (`0x`),
+    /// the last filling the remaining bytes (the WHATWG URL host parser,
+    /// which agrees with `inet_aton`). Errors: `bad_input` for a host that
+    /// is empty, has forbidden characters or is an invalid IP literal.
+    pub fn parse(host: &str) -> Result<Host> {
+        let bad = |why: &dyn std::fmt::Display| {
+            Error::bad_input(format!("`{host}` is not a valid host: {why}"))
+        };
+        if host.is_empty() {
+            return Err(bad(&"it is empty"));
+        }
+        // A bare IPv6 literal (no brackets), as a pattern may be written.
+        if let Ok(v6) = host.parse::<Ipv6Addr>() {
+            return Ok(Host::Ip(canonical_ip(IpAddr::V6(v6))));
+        }
+        match url::Host::parse(host).map_err(|e| bad(&e))? {
+            url::Host::Ipv4(v4) => Ok(Host::Ip(IpAddr::V4(v4))),
+            url::Host::Ipv6(v6) => Ok(Host::Ip(canonical_ip(IpAddr::V6(v6)))),
+            url::Host::Domain(name) => {
+                let name = name.strip_suffix('.').unwrap_or(&name);
+                if name.is_empty() {
+                    return Err(bad(&"it has no name"));
+                }
+                Ok(Host::Name(name.to_ascii_lowercase()))
+            }
+        }
+    }
+
+    /// The IP address, for an IP literal.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Ip(ip) => Some(*ip),
+            Host::Name(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as its IPv4 address,
+/// which is where a connection to it goes; any other address as it is.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The address a pattern names, when it is an IP literal (in any spelling
+/// [`Host::parse`] reads) rather than a name or a glob.
+fn ip_literal(pattern: &str) -> Option<IpAddr> {
+    Host::parse(pattern).ok().and_then(|h| h.ip())
 }
 
 /// A request as Extism's PDKs describe it (`{"url", "method", "headers"}`).
@@ -187,6 +339,61 @@ mod tests {
         assert!(h.allows("127.0.0.1"));
         assert!(Http::allow(["*"]).allows("anything.at.all"));
         assert!(!Http::allow(Vec::<String>::new()).allows("example.com"));
+    }
+
+    #[test]
+    fn ip_spellings_are_matched_as_their_address() {
+        let loopback = [
+            "127.0.0.1",
+            "127.1",
+            "127.0.1",
+            "0x7f.0.0.1",
+            "0x7F.1",
+            "0177.0.0.1",
+            "2130706433",
+            "0x7f000001",
+            "127.0.0.1.",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:7f00:1]",
+            "::ffff:127.0.0.1",
+        ];
+        // Not allowed, in any spelling.
+        let h = Http::allow(["localhost", "*.example.com", "10.*"]);
+        for s in loopback {
+            assert!(!h.allows(s), "{s} got through");
+        }
+        // Allowed, in any spelling, whichever spelling the pattern uses.
+        for pattern in ["127.0.0.1", "127.1", "[::ffff:127.0.0.1]", "::ffff:7f00:1"] {
+            let h = Http::allow([pattern]);
+            for s in loopback {
+                assert!(h.allows(s), "{pattern} does not allow {s}");
+            }
+            assert!(!h.allows("127.0.0.2") && !h.allows("[::1]"), "{pattern}");
+        }
+        // IPv6 patterns, bracketed or not; the loopbacks are two addresses.
+        let h = Http::allow(["[::1]"]);
+        assert!(h.allows("[::1]") && h.allows("::1") && h.allows("[0:0::1]"));
+        assert!(!h.allows("127.0.0.1"));
+        // Globs see the canonical spelling.
+        let h = Http::allow(["127.0.0.*"]);
+        assert!(h.allows("127.1") && h.allows("[::ffff:127.0.0.9]"));
+        assert!(!h.allows("127.1.0.1"));
+    }
+
+    #[test]
+    fn names_are_compared_canonically() {
+        let h = Http::allow(["api.example.com", "*.Example.ORG."]);
+        assert!(h.allows("API.example.com") && h.allows("api.example.com."));
+        assert!(h.allows("a.example.org") && h.allows("a.example.org."));
+        assert!(!h.allows("api.example.com.evil.net"));
+        // Percent-encoding and IDNA are undone before matching.
+        assert!(h.allows("api%2Eexample.com"));
+        assert!(!h.allows("%31%32%37.0.0.1"));
+        assert!(Http::allow(["127.0.0.1"]).allows("%31%32%37.1"));
+        // Not hosts at all.
+        for s in ["", ".", "a b", "a/b", "[::1", "1.2.3.4.5", "256.0.0.1"] {
+            assert!(!Http::allow(["*"]).allows(s), "{s:?}");
+        }
     }
 
     #[test]
