@@ -5,11 +5,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{built, fails, http, serve, serve_in, wasmhost_in, wat};
+use common::{Serving, built, fails, http, serve, serve_in, wasmhost_in, wat};
 
 #[test]
 fn bad_setups_fail_before_listening_with_their_codes() {
