@@ -215,6 +215,9 @@ test('dashboard: upload, inspect, call, run in the browser, live charts, actors,
   const actorRow = await page.$$eval('#actors tr[data-id="counter-1"] td', (cells) => cells.map((c) => c.textContent.trim()));
   check(actorRow[1].includes('numeric'), `the actor's module: ${actorRow}`);
   check(actorRow[2] === '1', `the actor got one message: ${actorRow}`);
+  // Its state was saved with the message: the snapshot's size is shown.
+  check(/^\d+(\.\d+)? (B|KiB)$/.test(actorRow[4]), `the actor's snapshot size: ${actorRow}`);
+  await screenshot(page, 'dashboard-actors.png');
 
   // A component can't run in the browser: the page says so.
   await upload(page, COMPONENT(), 'wit-component', 'v1');

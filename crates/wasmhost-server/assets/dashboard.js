@@ -1227,6 +1227,11 @@ async function refreshActors() {
         el('td', { class: 'mono', text: a.module ?? '' }),
         el('td', { text: fmtCount(a.messages) }),
         el('td', { text: a.live === false ? `passivated · ${fmtDuration(a.idle_ms)}` : fmtDuration(a.idle_ms) }),
+        el('td', {
+          'data-testid': 'actor-snapshot',
+          text: a.snapshot_bytes > 0 ? fmtBytes(a.snapshot_bytes) : '—',
+          title: a.saved_at ? `saved ${a.saved_at} (${a.snapshots ?? 'stored'})` : `not saved (${a.snapshots ?? 'stored'})`,
+        }),
         el('td', {}, forget),
       );
     }),

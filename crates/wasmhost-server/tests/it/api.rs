@@ -565,9 +565,32 @@ async fn actors_keep_state_and_can_be_listed_and_removed() {
     let list: Value = s.get_json("/api/v1/actors").await;
     assert_eq!(list["actors"][0]["id"], "alice");
     assert_eq!(list["actors"][0]["messages"], 4);
+    assert_eq!(list["actors"][0]["snapshots"], "every-message");
+    assert!(list["actors"][0]["snapshot_bytes"].as_u64().expect("size") > 0);
+    assert!(list["actors"][0]["saved_at"].is_string());
+    // An Idempotency-Key is applied once; the resend is marked as replayed.
+    for replayed in [false, true] {
+        let res = s
+            .client
+            .post(s.at("/api/v1/actors/alice?function=increment"))
+            .header("idempotency-key", "order-1")
+            .body("10")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers().get("x-wasmhost-replayed").is_some(), replayed);
+        assert_eq!(
+            res.text()
+                .await
+                .expect("text")
+                .trim_matches(['[', ']', '\n']),
+            "13"
+        );
+    }
     assert_eq!(
         s.client
-            .delete(s.at("/api/v1/actors/alice"))
+            .delete(s.at("/api/v1/actors/alice?purge=true"))
             .send()
             .await
             .expect("rm")
