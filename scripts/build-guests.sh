@@ -19,7 +19,7 @@
 #   as-counter-stub.wasm         guests/assemblyscript/counter.ts, --runtime stub        (imports env.abort only)
 #   as-counter-minimal.wasm      guests/assemblyscript/counter.ts, --runtime minimal     (imports env.abort only)
 #   as-counter-incremental.wasm  guests/assemblyscript/counter.ts, --runtime incremental (imports env.abort only)
-#   as-counter-actor.wasm        guests/assemblyscript/counter-actor.ts, --runtime stub  (a Loom-style counter actor)
+#   as-counter-actor.wasm        guests/assemblyscript/counter-actor.ts, --runtime incremental (a Loom-style counter actor)
 #   *.wat                        guests/wat/*.wat, copied unchanged (the host loads WAT text)
 #
 # Needs rustup (the targets are added here) and node >= 18 with npm (the
@@ -127,7 +127,7 @@ asc_build as-extism-plugin.wasm extism-plugin.ts --use abort=extism-plugin/abort
 for rt in stub minimal incremental; do
   asc_build "as-counter-$rt.wasm" counter.ts --exportRuntime --runtime "$rt"
 done
-asc_build as-counter-actor.wasm counter-actor.ts --exportRuntime --runtime stub
+asc_build as-counter-actor.wasm counter-actor.ts --exportRuntime --runtime incremental
 
 # --- WAT ----------------------------------------------------------------------
 shopt -s nullglob

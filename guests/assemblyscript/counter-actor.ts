@@ -5,7 +5,9 @@
 // throws (env.abort), which is a trap for the host.
 //
 // Built by scripts/build-guests.sh:
-//   asc counter-actor.ts --optimize --exportRuntime --runtime stub
+//   asc counter-actor.ts --optimize --exportRuntime --runtime incremental
+// (the incremental runtime collects garbage on its own, so memory stays bounded
+// over millions of messages; Loom built with the stub runtime, which never frees)
 // into target/guests/out/as-counter-actor.wasm. The durable-actor tests send
 // it "increment 5", "increment 3", "decrement 2", "get" as separate
 // `wasmhost actor send` processes and expect 5, 8, 6, 6.
