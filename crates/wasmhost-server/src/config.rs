@@ -482,6 +482,24 @@ mod tests {
         assert_eq!(r.module, "plugin.wasm");
         assert_eq!(r.mode, Some(Mode::Function));
         assert_eq!(r.function.as_deref(), Some("count"));
+        let a = WorkerSpec::parse_route(
+            "/c=c.wasm,mode=actor,function=execute,snapshots=on-passivation",
+        )
+        .expect("parses");
+        assert_eq!(a.snapshots, Some(SnapshotPolicy::OnPassivation));
+        let e = WorkerSpec::parse_route("/c=c.wasm,snapshots=sometimes").expect_err("policy");
+        assert!(
+            e.to_string()
+                .contains("every-message, on-passivation or never"),
+            "{e}"
+        );
+        let file: ConfigFile = toml::from_str(
+            "passivate_after = \"2s\"\nactor_snapshots = \"never\"\n[[route]]\npath = \"/c\"\nmodule = \"c.wasm\"\nsnapshots = \"every-message\"\n",
+        )
+        .expect("config");
+        assert_eq!(file.actor_snapshots, Some(SnapshotPolicy::Never));
+        assert_eq!(file.passivate_after.as_deref(), Some("2s"));
+        assert_eq!(file.route[0].snapshots, Some(SnapshotPolicy::EveryMessage));
         let t = WorkerSpec::parse_tcp("9000=echo:1.0,mode=async,export=handle").expect("parses");
         assert_eq!(
             (t.port, t.mode, t.export.as_deref()),
