@@ -368,52 +368,6 @@ fn component_item(item: &wasmtime::component::types::ComponentItem) -> String {
     .to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digest_round_trips() {
-        let d = Digest::of(b"abc");
-        assert_eq!(
-            d.to_string(),
-            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
-        assert!("sha256:zz".parse::<Digest>().is_err());
-    }
-
-    #[test]
-    fn input_is_classified() {
-        assert_eq!(
-            to_binary(vec![]).unwrap_err().code(),
-            crate::ErrorCode::InvalidModule
-        );
-        assert_eq!(
-            to_binary(vec![0xde, 0xad, 0xbe, 0xef]).unwrap_err().code(),
-            crate::ErrorCode::InvalidModule
-        );
-        assert_eq!(
-            to_binary(b"\0asm\x01".to_vec()).unwrap_err().code(),
-            crate::ErrorCode::InvalidModule
-        );
-        let bin = to_binary(b";; hi\n(module)".to_vec()).unwrap();
-        assert_eq!(kind_of(&bin).unwrap(), ModuleKind::Core);
-        let err = to_binary(b"(module (func (result i32)))".to_vec()).unwrap();
-        let e = validate(&err).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::InvalidModule {
-                    offset: Some(_),
-                    ..
-                }
-            ),
-            "{e}"
-        );
-    }
-}
-
 /// Prefix of the exports [`instrument`] adds: `…m<index>` for a memory,
 /// `…g<index>` for a mutable global (indices in the module's own index
 /// spaces). Listings of exports leave them out ([`is_state_export`]).
@@ -502,7 +456,7 @@ pub(crate) fn instrument(binary: &[u8]) -> Result<Option<Vec<u8>>> {
         }
         if let Some((id, range)) = payload.as_section() {
             // Start, element, data count, code, data: the sections after exports.
-            if export_at.is_none() && matches!(id, 8 | 9 | 10 | 11 | 12) {
+            if export_at.is_none() && matches!(id, 8..=12) {
                 export_at = Some(sections.len());
                 sections.push(None);
             }
@@ -534,4 +488,50 @@ pub(crate) fn instrument(binary: &[u8]) -> Result<Option<Vec<u8>>> {
         }
     }
     Ok(Some(module.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_round_trips() {
+        let d = Digest::of(b"abc");
+        assert_eq!(
+            d.to_string(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
+        assert!("sha256:zz".parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn input_is_classified() {
+        assert_eq!(
+            to_binary(vec![]).unwrap_err().code(),
+            crate::ErrorCode::InvalidModule
+        );
+        assert_eq!(
+            to_binary(vec![0xde, 0xad, 0xbe, 0xef]).unwrap_err().code(),
+            crate::ErrorCode::InvalidModule
+        );
+        assert_eq!(
+            to_binary(b"\0asm\x01".to_vec()).unwrap_err().code(),
+            crate::ErrorCode::InvalidModule
+        );
+        let bin = to_binary(b";; hi\n(module)".to_vec()).unwrap();
+        assert_eq!(kind_of(&bin).unwrap(), ModuleKind::Core);
+        let err = to_binary(b"(module (func (result i32)))".to_vec()).unwrap();
+        let e = validate(&err).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidModule {
+                    offset: Some(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 }

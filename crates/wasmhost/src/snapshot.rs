@@ -322,9 +322,12 @@ fn corrupt(message: String) -> Error {
     Error::corrupt("snapshot", message)
 }
 
+/// An item's index in its index space, and its export name.
+type Named = (u32, String);
+
 /// The state exports of an instrumented module: memories and globals, each
 /// as (index, export name).
-fn state_exports(code: &wasmtime::Module) -> (Vec<(u32, String)>, Vec<(u32, String)>) {
+fn state_exports(code: &wasmtime::Module) -> (Vec<Named>, Vec<Named>) {
     let (mut memories, mut globals) = (Vec::new(), Vec::new());
     for e in code.exports() {
         let Some(rest) = e.name().strip_prefix(STATE_EXPORT_PREFIX) else {

@@ -682,10 +682,7 @@ impl ExportCommand {
             eprintln!(
                 "exported actor {} ({}) to {}",
                 self.id,
-                bytesize::ByteSize(bytes.len() as u64)
-                    .display()
-                    .iec()
-                    .to_string(),
+                bytesize::ByteSize(bytes.len() as u64).display().iec(),
                 self.file.display()
             );
         }
@@ -733,10 +730,7 @@ impl ImportCommand {
             if stored.snapshot_bytes > 0 {
                 format!(
                     ", {} snapshot",
-                    bytesize::ByteSize(stored.snapshot_bytes)
-                        .display()
-                        .iec()
-                        .to_string()
+                    bytesize::ByteSize(stored.snapshot_bytes).display().iec()
                 )
             } else {
                 String::new()

@@ -945,11 +945,11 @@ impl ActorSystem {
     ) -> Result<Outcome<Data>> {
         // The stored record first: it sets the message count.
         self.load(actor, state)?;
-        if let (Some(mid), Some(records)) = (message_id, &self.inner.config.records) {
-            if let Some(reply) = records.reply(&actor.id, mid)? {
-                tracing::debug!(actor = %actor.id, message = mid, "replayed");
-                return wire::decode_reply(&reply);
-            }
+        if let (Some(mid), Some(records)) = (message_id, &self.inner.config.records)
+            && let Some(reply) = records.reply(&actor.id, mid)?
+        {
+            tracing::debug!(actor = %actor.id, message = mid, "replayed");
+            return wire::decode_reply(&reply);
         }
         // Counted before the guest runs: a message whose future is dropped
         // mid-call still counts.
