@@ -73,8 +73,9 @@ mod module;
 
 mod load;
 
-mod instance;
 pub mod snapshot;
+
+mod instance;
 
 pub mod process;
 
