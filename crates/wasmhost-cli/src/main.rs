@@ -23,6 +23,7 @@ pub(crate) fn exit_status(code: ErrorCode) -> u8 {
         ErrorCode::LinkError => 67,
         ErrorCode::CapabilityDenied => 68,
         ErrorCode::Overloaded => 69,
+        ErrorCode::Unavailable => 77,
         ErrorCode::Internal => 70,
         ErrorCode::Corrupt => 74,
         ErrorCode::SnapshotMismatch => 76,
@@ -48,6 +49,7 @@ EXIT STATUS:
   70   internal
   71   memory_limit       72   out_of_fuel        73   stack_overflow
   74   corrupt            75   guest_error        76   snapshot_mismatch
+  77   unavailable (an OCI registry could not be reached)
   124  timeout            134  trap
 
 ENVIRONMENT:

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use wasmhost::{Convention, Error, KvStore, Limits, Module, Runtime, RuntimeConfig};
+use wasmhost_store::oci::Registry;
 use wasmhost_store::{ModuleStore, Resolution, Resolver, Trust};
 
 use crate::progress::with_spinner;
@@ -265,13 +266,62 @@ pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
 /// command already holds (it is opened by one handle per process).
 pub fn resolver(state: &StateOptions, kv: Option<KvStore>) -> Resolver {
     let store_state = state.clone();
-    let resolver = Resolver::new(Trust::Operator).store_with(move || store_state.open_store());
+    let resolver = Resolver::new(Trust::Operator)
+        .store_with(move || store_state.open_store())
+        .registry(registry_from_env());
     match kv {
         Some(kv) => resolver.kv(kv),
         None => {
             let state = state.clone();
             resolver.kv_with(move || state.open_kv())
         }
+    }
+}
+
+/// Registry settings from the environment (see [`Registry::from_env`]),
+/// with a progress bar on a terminal.
+pub fn registry_from_env() -> Registry {
+    let registry = Registry::from_env();
+    match crate::progress::transfer_bar() {
+        Some(bar) => registry.progress(bar),
+        None => registry,
+    }
+}
+
+/// How `pull` and `push` reach an OCI registry.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryOptions {
+    /// Reach the registry over plain HTTP instead of HTTPS (registries on
+    /// loopback always are; also WASMHOST_REGISTRY_INSECURE=host[:port],…).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// The registry user (the password comes from --password-stdin).
+    /// Default: WASMHOST_REGISTRY_USER/WASMHOST_REGISTRY_PASSWORD, else the
+    /// docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json).
+    #[arg(long, short = 'u', value_name = "USER", requires = "password_stdin")]
+    pub user: Option<String>,
+
+    /// Read the registry password (or token) from stdin, with --user.
+    #[arg(long, requires = "user")]
+    pub password_stdin: bool,
+}
+
+impl RegistryOptions {
+    /// The registry settings: the environment's, then these flags.
+    pub fn registry(&self) -> anyhow::Result<Registry> {
+        let mut registry = registry_from_env().insecure_all(self.insecure);
+        if let Some(user) = &self.user {
+            let mut password = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut password)
+                .map_err(|e| Error::bad_input(format!("cannot read the password from stdin: {e}")))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(Error::bad_input("--password-stdin: stdin held no password").into());
+            }
+            registry = registry.credentials(user.clone(), password);
+        }
+        Ok(registry)
     }
 }
 

@@ -35,3 +35,47 @@ pub fn with_spinner<T>(message: &str, work: impl FnOnce() -> T) -> T {
     bar.finish_and_clear();
     out
 }
+
+/// A progress bar of registry transfers (`pull`, `push`, `oci://` modules),
+/// drawn on stderr; [`transfer_bar`] makes one only on a terminal.
+#[derive(Debug)]
+pub struct TransferBar {
+    bar: ProgressBar,
+}
+
+/// A transfer bar when stderr is a terminal, else nothing (no output at all
+/// in pipes and logs).
+pub fn transfer_bar() -> Option<std::sync::Arc<dyn wasmhost_store::oci::Progress>> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(std::sync::Arc::new(TransferBar {
+        bar: ProgressBar::hidden(),
+    }))
+}
+
+impl wasmhost_store::oci::Progress for TransferBar {
+    fn start(&self, what: &str, total: Option<u64>) {
+        self.bar.reset();
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_position(0);
+        self.bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ({eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        self.bar.set_message(what.to_string());
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -124,6 +124,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Exit
         | ErrorCode::GuestError => StatusCode::BAD_GATEWAY,
         ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        // An upstream (an OCI registry) that could not be reached.
+        ErrorCode::Unavailable => StatusCode::BAD_GATEWAY,
         ErrorCode::SnapshotMismatch => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

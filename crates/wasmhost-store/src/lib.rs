@@ -7,6 +7,8 @@
 //! * [`Reference`] — `sha256:<hex>` or `name[:tag]` (tag `latest` by default).
 //! * [`manifest`] — wasmhost's own TOML manifest, the Extism manifest JSON
 //!   and the "packet" JSON format.
+//! * [`oci`] — OCI registries: [`oci::Registry::pull_into`] a store and
+//!   [`oci::Registry::push`], in the wasm artifact layout of `oci-wasm`.
 //! * [`resolve`] — the one resolver of a MODULE (file, `-`, manifest or
 //!   store reference) into a [`Resolution`]: bytes, limits, grants,
 //!   convention and name, used by the CLI and the server alike.
@@ -15,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod manifest;
+pub mod oci;
 mod reference;
 pub mod resolve;
 mod store;

@@ -30,6 +30,7 @@ use wasmhost::{
 };
 
 use crate::manifest::{self, AnyManifest, ModuleSource, Resolved};
+use crate::oci::{self, OciReference, Registry};
 use crate::{ModuleStore, Reference};
 
 /// Who gave a MODULE, which decides what it may name.
@@ -230,6 +231,7 @@ pub struct Resolver {
     defaults: Limits,
     store: Option<Access<ModuleStore>>,
     kv: Option<Access<KvStore>>,
+    registry: Option<Registry>,
 }
 
 impl fmt::Debug for Resolver {
@@ -238,6 +240,7 @@ impl fmt::Debug for Resolver {
             .field("trust", &self.trust)
             .field("defaults", &self.defaults)
             .field("store", &self.store.is_some())
+            .field("registry", &self.registry)
             .field("kv", &self.kv.is_some())
             .finish()
     }
@@ -252,6 +255,7 @@ impl Resolver {
             defaults: Limits::default(),
             store: None,
             kv: None,
+            registry: None,
         }
     }
 
@@ -291,6 +295,13 @@ impl Resolver {
         self
     }
 
+    /// How `oci://` references reach their registries (default:
+    /// [`Registry::from_env`]).
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
     /// Who this resolver resolves for.
     pub fn trust(&self) -> Trust {
         self.trust
@@ -315,6 +326,9 @@ impl Resolver {
     /// (a manifest by its `.toml`/`.json` extension, else a module), or
     /// else a store reference; for a client only a store reference.
     pub async fn resolve(&self, arg: &str) -> Result<Resolution> {
+        if arg.starts_with(oci::SCHEME) {
+            return self.from_registry(arg).await;
+        }
         if self.trust == Trust::Client {
             let reference: Reference = arg.parse().map_err(|e: Error| {
                 Error::bad_input(format!("module `{arg}`: not a store reference: {e}"))
@@ -363,6 +377,33 @@ impl Resolver {
             ManifestFormat::Json => manifest::from_json(text, base_dir)?,
         };
         self.manifest(m, base_dir, None, name.to_string()).await
+    }
+
+    /// `oci://REGISTRY/REPOSITORY[:TAG|@sha256:…]`: pulled into the store
+    /// by digest (not downloaded again when the store has that digest),
+    /// then resolved as the stored module. Only the operator may name a
+    /// registry: a client would make the host fetch from anywhere.
+    async fn from_registry(&self, arg: &str) -> Result<Resolution> {
+        if self.trust == Trust::Client {
+            return Err(Error::bad_input(format!(
+                "module `{arg}`: a client may name store references only; an operator \
+                 puts registry modules in the store with `wasmhost pull`"
+            )));
+        }
+        let reference: OciReference = arg.parse()?;
+        let store = self.open_store()?;
+        let pulled = match &self.registry {
+            Some(r) => r.pull_into(&reference, &store).await?,
+            None => Registry::from_env().pull_into(&reference, &store).await?,
+        };
+        let mut res = self.stored(Reference::Digest(pulled.digest)).await?;
+        res.name = reference
+            .repository()
+            .rsplit('/')
+            .next()
+            .unwrap_or(reference.repository())
+            .to_string();
+        Ok(res)
     }
 
     fn plain(&self, bytes: Vec<u8>, name: String, from: Provenance) -> Resolution {

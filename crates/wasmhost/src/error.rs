@@ -57,13 +57,17 @@ pub enum ErrorCode {
     /// The host is at capacity (every pooled instance slot or async fiber
     /// stack is in use): nothing is wrong with the call, try again later.
     Overloaded,
+    /// A remote service the host needed (an OCI registry) could not be
+    /// reached or did not answer as one: nothing is wrong with the input,
+    /// try again later.
+    Unavailable,
     /// The host itself failed (I/O on the state directory, engine setup).
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidModule,
         ErrorCode::LinkError,
         ErrorCode::CapabilityDenied,
@@ -79,6 +83,7 @@ impl ErrorCode {
         ErrorCode::Corrupt,
         ErrorCode::SnapshotMismatch,
         ErrorCode::Overloaded,
+        ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
 
@@ -100,6 +105,7 @@ impl ErrorCode {
             ErrorCode::Corrupt => "corrupt",
             ErrorCode::SnapshotMismatch => "snapshot_mismatch",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -283,6 +289,13 @@ pub enum Error {
     #[error("overloaded: {message}")]
     Overloaded {
         /// What ran out.
+        message: String,
+    },
+
+    /// A remote service (an OCI registry) could not be reached.
+    #[error("unavailable: {message}")]
+    Unavailable {
+        /// What could not be reached, and why.
         message: String,
     },
 
@@ -474,6 +487,7 @@ impl Error {
             Error::Corrupt { .. } | Error::CorruptData { .. } => ErrorCode::Corrupt,
             Error::SnapshotMismatch { .. } => ErrorCode::SnapshotMismatch,
             Error::Overloaded { .. } => ErrorCode::Overloaded,
+            Error::Unavailable { .. } => ErrorCode::Unavailable,
             Error::Internal { .. } => ErrorCode::Internal,
         }
     }
@@ -502,6 +516,13 @@ impl Error {
     pub fn corrupt(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::CorruptData {
             what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Unavailable`].
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Error::Unavailable {
             message: message.into(),
         }
     }
