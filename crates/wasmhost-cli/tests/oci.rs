@@ -51,23 +51,41 @@ fn registry_exe() -> PathBuf {
     p
 }
 
+/// `me`:`secret` in htpasswd's bcrypt form (a test credential).
+const HTPASSWD: &str = "me:$2a$12$4SLwNd4nqkTFOHCGS0.1zO9FEZ43FCF3F9TOo2YirEhS6l5ot3XUi\n";
+
 impl Registry {
+    /// A registry open to anyone.
     fn start() -> Registry {
+        Registry::start_with(false)
+    }
+
+    /// A registry that lets only `me`:`secret` in (basic auth, htpasswd).
+    fn start_with_auth() -> Registry {
+        Registry::start_with(true)
+    }
+
+    fn start_with(auth: bool) -> Registry {
         let exe = registry_exe();
         let mut last = String::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().unwrap();
             let port = free_port();
             let config = dir.path().join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
-                     rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                    dir.path().join("data").display()
-                ),
-            )
-            .unwrap();
+            let mut text = format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            );
+            if auth {
+                let htpasswd = dir.path().join("htpasswd");
+                std::fs::write(&htpasswd, HTPASSWD).unwrap();
+                text.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: wasmhost-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            std::fs::write(&config, text).unwrap();
             let log = File::create(dir.path().join("log.txt")).unwrap();
             // The wrapper kills the registry when our end of its stdin
             // closes (on drop, or when this process dies).
@@ -96,8 +114,9 @@ impl Registry {
                     last = format!("exited with {status}: {}", reg.log());
                     break;
                 }
-                if ureq::get(format!("http://127.0.0.1:{port}/v2/")).call().is_ok() {
-                    return reg;
+                match ureq::get(format!("http://127.0.0.1:{port}/v2/")).call() {
+                    Ok(_) | Err(ureq::Error::StatusCode(401)) => return reg,
+                    Err(_) => {}
                 }
                 if Instant::now() > deadline {
                     last = format!("no answer on port {port}: {}", reg.log());
@@ -462,27 +481,34 @@ fn a_tampered_blob_fails_its_digest_check() {
 
 #[test]
 fn credentials_come_from_flags_env_or_docker_config() {
-    // The registry allows anonymous access; what is checked here is that
-    // every source of credentials is read and accepted, and that a
-    // malformed docker config is a clear error.
-    let reg = Registry::start();
+    let reg = Registry::start_with_auth();
     let host = reg.host();
     let state = tempfile::tempdir().unwrap();
     let s = state.path();
     let target = format!("{host}/tests/math:v1");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
-        .args(["push", "--user", "me", "--password-stdin", &wat("numeric"), &target])
-        .env("WASMHOST_STATE", s)
-        .env("DOCKER_CONFIG", s.join("docker"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"secret\n").unwrap();
-    ok(&child.wait_with_output().unwrap());
+    // Without credentials the registry refuses: capability_denied, saying how to log in.
+    let err = fails(&wh(s, &["push", &wat("numeric"), &target]), 68, "capability_denied");
+    assert!(err.contains("--password-stdin"), "{err}");
 
+    let with_password = |args: &[&str], password: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+            .args(args)
+            .env("WASMHOST_STATE", s)
+            .env("DOCKER_CONFIG", s.join("docker"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), password).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let push = ["push", "--user", "me", "--password-stdin", &wat("numeric"), &target];
+    ok(&with_password(&push, b"secret\n"));
+    fails(&with_password(&push, b"wrong\n"), 68, "capability_denied");
+
+    // From the environment.
     let out = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
         .args(["pull", &target])
         .env("WASMHOST_STATE", s)
@@ -492,7 +518,9 @@ fn credentials_come_from_flags_env_or_docker_config() {
         .output()
         .unwrap();
     ok(&out);
+    fails(&wh(s, &["pull", &target]), 68, "capability_denied");
 
+    // From docker's config file (as `docker login` writes it), for `oci://` MODULEs too.
     std::fs::create_dir_all(s.join("docker")).unwrap();
     std::fs::write(
         s.join("docker/config.json"),
@@ -500,6 +528,10 @@ fn credentials_come_from_flags_env_or_docker_config() {
     )
     .unwrap();
     ok(&wh(s, &["pull", &target]));
+    assert_eq!(
+        ok(&wh(s, &["run", "--invoke", "add_i32", &format!("oci://{target}"), "1", "2"])),
+        "3\n"
+    );
     std::fs::write(s.join("docker/config.json"), "{broken").unwrap();
     let err = fails(&wh(s, &["pull", &target]), 64, "bad_input");
     assert!(err.contains("docker config"), "{err}");

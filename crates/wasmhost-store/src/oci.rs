@@ -522,7 +522,7 @@ impl Registry {
         let exists = client
             .blob_exists(&r.inner, &layer_digest)
             .await
-            .map_err(|e| self.oci_error(r, "reach", e))?;
+            .map_err(|e| self.oci_error(r, "look for the module's layer in", e))?;
         if !exists {
             if let Some(p) = &self.progress {
                 p.start(&format!("pushing {r}"), Some(size));
@@ -630,6 +630,18 @@ impl Registry {
                     "registry {host} refused to {doing} `{r}`: HTTP {code} {message}"
                 )),
             },
+            OciDistributionError::RequestError(e) if e.status().is_some() => {
+                match e.status().map(|s| s.as_u16()).unwrap_or(0) {
+                    401 | 403 => denied(),
+                    404 => missing(),
+                    code @ 500.. => Error::unavailable(format!(
+                        "registry {host} failed to {doing} `{r}`: HTTP {code}"
+                    )),
+                    code => Error::bad_input(format!(
+                        "registry {host} refused to {doing} `{r}`: HTTP {code}"
+                    )),
+                }
+            }
             OciDistributionError::RequestError(e) => {
                 let mut msg = format!("cannot reach registry {host} to {doing} `{r}`: {e}");
                 let mut source = std::error::Error::source(&e);
