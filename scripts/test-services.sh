@@ -4,9 +4,13 @@
 #
 #   target/test-tools/venv/bin/moto_server               S3 API (PyPI `moto[server]`)
 #   target/test-tools/node_modules/.bin/azurite-blob     Azure Blob (npm `azurite`)
+#   /usr/bin/docker-registry                             OCI registry (Debian `docker-registry`,
+#                                                        distribution 2.8), for the CLI's tests/oci.rs
 #
-# The tests start and stop the emulators themselves, on free loopback ports.
-# Override the locations with WASMHOST_TEST_MOTO_SERVER / WASMHOST_TEST_AZURITE_BLOB.
+# The tests start and stop the emulators (and the registry, each test its own,
+# with a temporary storage directory and config) themselves, on free loopback
+# ports. Override the locations with WASMHOST_TEST_MOTO_SERVER /
+# WASMHOST_TEST_AZURITE_BLOB / WASMHOST_TEST_REGISTRY.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/target/test-tools"
@@ -51,5 +55,20 @@ if [ ! -x "$AZURITE" ]; then
         "azurite@$AZURITE_VERSION" >&2
 fi
 
+REGISTRY="${WASMHOST_TEST_REGISTRY:-/usr/bin/docker-registry}"
+if [ ! -x "$REGISTRY" ]; then
+    apt_install docker-registry
+    # The package enables a system-wide registry on :5000; the tests start
+    # their own, so stop it where there is a service manager to ask.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
+    [ -x "$REGISTRY" ] || {
+        echo "test-services.sh: $REGISTRY is required (apt-get install docker-registry)" >&2
+        exit 1
+    }
+fi
+
 echo "moto_server: $MOTO"
+echo "docker-registry: $REGISTRY"
 echo "azurite-blob: $AZURITE"

@@ -33,7 +33,7 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test"
-scripts/test-services.sh  # S3 (moto) and Azure Blob (Azurite) emulators for wasmhost-store
+scripts/test-services.sh  # S3 (moto), Azure Blob (Azurite) emulators; OCI registry (docker-registry)
 cargo test --workspace --quiet
 
 step "browser tests (headless Chromium)"

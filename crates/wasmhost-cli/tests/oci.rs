@@ -330,6 +330,21 @@ fn push_then_pull_by_digest_in_the_oci_wasm_layout() {
     );
     let ls = ok(&wh(runner.path(), &["ls"]));
     assert!(ls.contains("tests/math:v1"), "{ls}");
+    // In a manifest, with its limits.
+    let manifest = runner.path().join("math.toml");
+    std::fs::write(
+        &manifest,
+        format!("[module]\nstore = \"{numeric}\"\n\n[limits]\nfuel = 1000000\n"),
+    )
+    .unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    assert_eq!(
+        ok(&wh(
+            fresh.path(),
+            &["run", "--invoke", "add_i32", manifest.to_str().unwrap(), "6", "7"]
+        )),
+        "13\n"
+    );
     // By manifest digest too.
     let math = reg.manifest("tests/math", "v1");
     assert_eq!(math["layers"][0]["mediaType"], "application/wasm");

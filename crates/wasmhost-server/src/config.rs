@@ -120,7 +120,9 @@ pub struct WorkerSpec {
     pub port: u16,
     /// A `.wasm`/`.wat` file, a manifest (wasmhost `.toml`, Extism or
     /// packet `.json`: the worker gets its limits, grants and convention),
-    /// or a store reference (`name:tag`, `sha256:…`).
+    /// a store reference (`name:tag`, `sha256:…`), or a module in an OCI
+    /// registry (`oci://REGISTRY/REPOSITORY:TAG`, pulled into the store by
+    /// digest when the server starts).
     pub module: String,
     /// How messages are handled; detected when absent (wasi:http component →
     /// `http`, WASI command → `sync`, a function known → `function`).
@@ -445,7 +447,8 @@ impl ConfigFile {
 /// that the resolver (which tries a file, then a store reference) reads it
 /// the same from any working directory:
 ///
-/// - an absolute path, and `-` (stdin), as they are;
+/// - an absolute path, `-` (stdin) and an OCI reference (`oci://…`), as
+///   they are;
 /// - a relative path of a file in `dir` (a module or a manifest):
 ///   `dir/module`;
 /// - otherwise, a store reference (`name[:tag]`, `sha256:…`): the
@@ -453,7 +456,10 @@ impl ConfigFile {
 ///   working directory;
 /// - anything else: `dir/module`, which then fails as a missing file.
 pub fn module_in(dir: &Path, module: &str) -> Result<String> {
-    if module == "-" || Path::new(module).is_absolute() {
+    if module == "-"
+        || Path::new(module).is_absolute()
+        || module.starts_with(wasmhost_store::oci::SCHEME)
+    {
         return Ok(module.to_string());
     }
     let joined = dir.join(module);

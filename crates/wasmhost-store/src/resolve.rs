@@ -453,6 +453,15 @@ impl Resolver {
         if self.trust == Trust::Client {
             confine(&resolved, kind)?;
         }
+        let mut resolved = resolved;
+        if let ModuleSource::Oci(r) = &resolved.source {
+            let store = self.open_store()?;
+            let pulled = match &self.registry {
+                Some(reg) => reg.pull_into(r, &store).await?,
+                None => Registry::from_env().pull_into(r, &store).await?,
+            };
+            resolved.source = ModuleSource::Store(Reference::Digest(pulled.digest));
+        }
         let store = match resolved.source {
             ModuleSource::Store(_) => self.open_store()?,
             _ => ModuleStore::memory(),
@@ -482,6 +491,13 @@ fn confine(r: &Resolved, kind: ManifestKind) -> Result<()> {
             "{what}: a manifest sent to the server cannot name a file (`{}`); \
              give the module itself (base64) or a store reference",
             p.display()
+        )));
+    }
+    if let ModuleSource::Oci(o) = &r.source {
+        return Err(Error::bad_input(format!(
+            "{what}: a manifest sent to the server cannot name a registry (`oci://{o}`); \
+             give a store reference (an operator puts registry modules in the store with \
+             `wasmhost pull`)"
         )));
     }
     if r.capabilities

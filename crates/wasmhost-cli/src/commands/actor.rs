@@ -98,7 +98,8 @@ struct SendCommand {
     /// The module, when the actor does not exist yet: a .wasm binary, WAT
     /// text, a manifest (its limits, grants, convention and function hold
     /// for every message; later sends read it again) or a store reference
-    /// (name[:tag], sha256:…). Given for an existing actor, it must be the
+    /// (name[:tag], sha256:…), or oci://REGISTRY/REPOSITORY:TAG (pulled into
+    /// the store by digest). Given for an existing actor, it must be the
     /// module the actor runs.
     #[arg(long, value_name = "REF")]
     module: Option<String>,

@@ -38,7 +38,8 @@ EXAMPLES:
 pub struct CallCommand {
     /// MODULE FUNCTION [INPUT] (FUNCTION [INPUT] with -m). MODULE is a
     /// .wasm binary, WAT text, a manifest (.toml, Extism or packet .json)
-    /// or a store reference (name[:tag], sha256:…).
+    /// a store reference (name[:tag], sha256:…) or
+    /// oci://REGISTRY/REPOSITORY:TAG (pulled into the store by digest).
     #[arg(value_name = "ARGS", num_args = 1..=3, required = true, allow_hyphen_values = true)]
     args: Vec<String>,
 

@@ -25,9 +25,11 @@ pub enum Command {
     Test(test::TestCommand),
     /// Show a module's digest, kind, imports, exports and tags.
     Inspect(inspect::InspectCommand),
-    /// Store a module under NAME[:TAG].
+    /// Store a module under NAME[:TAG], or publish it to an OCI registry
+    /// (REGISTRY/REPOSITORY:TAG).
     Push(push::PushCommand),
-    /// Copy a module out of the store into a file.
+    /// Fetch a module from an OCI registry (REGISTRY/REPOSITORY:TAG) into the
+    /// store, or copy a stored module out into a file.
     Pull(pull::PullCommand),
     /// List the modules in the store.
     Ls(ls::LsCommand),

@@ -26,6 +26,7 @@ EXAMPLES:
   wasmhost run app.wasm arg1 arg2 < input.txt
   wasmhost run --dir ./data::/data --env LANG=C --grant clocks,random app.wasm
   wasmhost run --invoke add math.wat 1 2
+  wasmhost run oci://ghcr.io/acme/hello:v1         # pulled into the store by digest, then run
   wasmhost run --fuel 1000000 --max-memory 16MiB --timeout 500ms untrusted.wasm
   printf 'a\\nb\\n' | wasmhost run --mode sync app.wasm          # two fresh runs, one per line
   printf 'a\\nb\\n' | wasmhost run --mode async reactor.wasm     # `poll` twice, same instance
@@ -47,7 +48,8 @@ read. The exit status is 0 if every message succeeded, else that of the last \
 failure.")]
 pub struct RunCommand {
     /// Module to run: a .wasm binary, WAT text, `-` for stdin, a manifest
-    /// (.toml, or an Extism or packet .json), or a store reference (name[:tag], sha256:…).
+    /// (.toml, or an Extism or packet .json), a store reference (name[:tag], sha256:…),
+    /// or oci://REGISTRY/REPOSITORY:TAG (pulled from the registry into the store by digest).
     #[arg(value_name = "MODULE")]
     module: String,
 

@@ -123,6 +123,12 @@ pub async fn module_bytes(resolved: &Resolved, store: &ModuleStore) -> Result<Ve
         })?,
         ModuleSource::Store(r) => store.fetch(r).await?.1.to_vec(),
         ModuleSource::Bytes(b) => b.clone(),
+        ModuleSource::Oci(r) => {
+            return Err(Error::bad_input(format!(
+                "{}: `oci://{r}` must be pulled into the store first (the resolver does)",
+                resolved.module_label
+            )));
+        }
     };
     let check = |bytes: &[u8]| {
         let Some(expected) = resolved.sha256 else {

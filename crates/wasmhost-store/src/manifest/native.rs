@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [module]
-//! path = "app.wasm"            # or: store = "app:v1" / "sha256:…", or: base64 = "AGFzbQ…"
+//! path = "app.wasm"            # or: store = "app:v1" / "sha256:…" / "oci://ghcr.io/acme/app:v1", or: base64 = "AGFzbQ…"
 //! sha256 = "…"                 # optional, verified before the module is used
 //!
 //! [call]
@@ -117,7 +117,9 @@ mod policy_serde {
 pub struct ModuleSpec {
     /// A file, relative to the manifest's directory.
     pub path: Option<String>,
-    /// A store reference: `name[:tag]` or `sha256:<hex>`.
+    /// A store reference: `name[:tag]` or `sha256:<hex>`; or a module in an
+    /// OCI registry, `oci://REGISTRY/REPOSITORY[:TAG|@sha256:…]`, pulled
+    /// into the store by digest.
     pub store: Option<String>,
     /// The module itself, base64-encoded.
     pub base64: Option<String>,
@@ -327,6 +329,9 @@ pub enum ModuleSource {
     File(PathBuf),
     /// A store reference.
     Store(Reference),
+    /// A module in an OCI registry (the resolver pulls it into the store
+    /// and reads it from there).
+    Oci(crate::oci::OciReference),
     /// The bytes themselves.
     Bytes(Vec<u8>),
 }
@@ -479,6 +484,9 @@ impl Manifest {
         let source = match (&m.path, &m.store, &m.base64) {
             (Some(p), None, None) => {
                 ModuleSource::File(inside(base, p, "manifest", "module.path")?)
+            }
+            (None, Some(r), None) if r.starts_with(crate::oci::SCHEME) => {
+                ModuleSource::Oci(r.parse()?)
             }
             (None, Some(r), None) => ModuleSource::Store(r.parse()?),
             (None, None, Some(b)) => ModuleSource::Bytes(
