@@ -313,8 +313,9 @@ impl RegistryOptions {
         let mut registry = registry_from_env().insecure_all(self.insecure);
         if let Some(user) = &self.user {
             let mut password = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut password)
-                .map_err(|e| Error::bad_input(format!("cannot read the password from stdin: {e}")))?;
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut password).map_err(
+                |e| Error::bad_input(format!("cannot read the password from stdin: {e}")),
+            )?;
             let password = password.trim_end_matches(['\r', '\n']);
             if password.is_empty() {
                 return Err(Error::bad_input("--password-stdin: stdin held no password").into());

@@ -203,10 +203,7 @@ impl Registry {
             .call()
             .unwrap();
         let mut out = Vec::new();
-        resp.body_mut()
-            .as_reader()
-            .read_to_end(&mut out)
-            .unwrap();
+        resp.body_mut().as_reader().read_to_end(&mut out).unwrap();
         out
     }
 }
@@ -271,31 +268,44 @@ fn push_then_pull_by_digest_in_the_oci_wasm_layout() {
 
     let target = format!("{host}/tests/echo:v1");
     let out = ok(&wh(pusher.path(), &["push", &echo, &target]));
-    assert!(out.starts_with(&format!("pushed {target} {digest}")), "{out}");
+    assert!(
+        out.starts_with(&format!("pushed {target} {digest}")),
+        "{out}"
+    );
 
     // What the registry holds is oci-wasm's layout, as wkg writes it.
     let m = reg.manifest("tests/echo", "v1");
     assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-    assert_eq!(m["config"]["mediaType"], "application/vnd.wasm.config.v0+json");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
     let layers = m["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1, "{m}");
     assert_eq!(layers[0]["mediaType"], "application/wasm");
     assert_eq!(layers[0]["digest"], digest.as_str());
-    let config: serde_json::Value = serde_json::from_slice(
-        &reg.blob("tests/echo", m["config"]["digest"].as_str().unwrap()),
-    )
-    .unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&reg.blob("tests/echo", m["config"]["digest"].as_str().unwrap()))
+            .unwrap();
     assert_eq!(config["architecture"], "wasm");
     assert_eq!(config["os"], "wasip1");
     assert_eq!(config["layerDigests"][0], digest.as_str());
 
     // A component gets `wasip2` and its world.
     let comp = built("wasi-echo.component.wasm");
-    ok(&wh(pusher.path(), &["push", &comp, &format!("oci://{host}/tests/echo-component:v1")]));
+    ok(&wh(
+        pusher.path(),
+        &[
+            "push",
+            &comp,
+            &format!("oci://{host}/tests/echo-component:v1"),
+        ],
+    ));
     let m = reg.manifest("tests/echo-component", "v1");
-    let config: serde_json::Value = serde_json::from_slice(
-        &reg.blob("tests/echo-component", m["config"]["digest"].as_str().unwrap()),
-    )
+    let config: serde_json::Value = serde_json::from_slice(&reg.blob(
+        "tests/echo-component",
+        m["config"]["digest"].as_str().unwrap(),
+    ))
     .unwrap();
     assert_eq!(config["os"], "wasip2", "{config}");
     assert!(config["component"].is_object(), "{config}");
@@ -325,7 +335,10 @@ fn push_then_pull_by_digest_in_the_oci_wasm_layout() {
     ok(&wh(pusher.path(), &["push", &wat("numeric"), &numeric]));
     let runner = tempfile::tempdir().unwrap();
     assert_eq!(
-        ok(&wh(runner.path(), &["run", "--invoke", "add_i32", &numeric, "2", "3"])),
+        ok(&wh(
+            runner.path(),
+            &["run", "--invoke", "add_i32", &numeric, "2", "3"]
+        )),
         "5\n"
     );
     let ls = ok(&wh(runner.path(), &["ls"]));
@@ -341,7 +354,14 @@ fn push_then_pull_by_digest_in_the_oci_wasm_layout() {
     assert_eq!(
         ok(&wh(
             fresh.path(),
-            &["run", "--invoke", "add_i32", manifest.to_str().unwrap(), "6", "7"]
+            &[
+                "run",
+                "--invoke",
+                "add_i32",
+                manifest.to_str().unwrap(),
+                "6",
+                "7"
+            ]
         )),
         "13\n"
     );
@@ -363,7 +383,10 @@ fn push_then_pull_by_digest_in_the_oci_wasm_layout() {
     };
     let by_digest = format!("oci://{host}/tests/math@{mdigest}");
     assert_eq!(
-        ok(&wh(tempfile::tempdir().unwrap().path(), &["run", "--invoke", "add_i32", &by_digest, "4", "5"])),
+        ok(&wh(
+            tempfile::tempdir().unwrap().path(),
+            &["run", "--invoke", "add_i32", &by_digest, "4", "5"]
+        )),
         "9\n"
     );
 
@@ -381,7 +404,10 @@ fn push_then_pull_by_digest_in_the_oci_wasm_layout() {
         "application/vnd.wasm.config.v0+json",
     );
     let other = tempfile::tempdir().unwrap();
-    let out = wh(other.path(), &["pull", &format!("{host}/other/echo:1.0.0"), "-o", "-"]);
+    let out = wh(
+        other.path(),
+        &["pull", &format!("{host}/other/echo:1.0.0"), "-o", "-"],
+    );
     ok(&out);
     assert!(out.stdout == echo_bytes, "stdout is not the module's bytes");
 }
@@ -394,10 +420,21 @@ fn unknown_tags_down_registries_and_foreign_layers_are_clear_errors() {
     let s = state.path();
 
     // An unknown tag, and an unknown repository: not_found (66).
-    ok(&wh(s, &["push", &wat("numeric"), &format!("{host}/tests/math:v1")]));
-    let err = fails(&wh(s, &["pull", &format!("{host}/tests/math:nope")]), 66, "not_found");
+    ok(&wh(
+        s,
+        &["push", &wat("numeric"), &format!("{host}/tests/math:v1")],
+    ));
+    let err = fails(
+        &wh(s, &["pull", &format!("{host}/tests/math:nope")]),
+        66,
+        "not_found",
+    );
     assert!(err.contains("tests/math:nope"), "{err}");
-    fails(&wh(s, &["pull", &format!("{host}/no/such:v1")]), 66, "not_found");
+    fails(
+        &wh(s, &["pull", &format!("{host}/no/such:v1")]),
+        66,
+        "not_found",
+    );
     fails(
         &wh(s, &["run", &format!("oci://{host}/tests/math:nope")]),
         66,
@@ -413,7 +450,11 @@ fn unknown_tags_down_registries_and_foreign_layers_are_clear_errors() {
         b"{}",
         "application/vnd.oci.image.config.v1+json",
     );
-    let err = fails(&wh(s, &["pull", &format!("{host}/tests/image:v1")]), 65, "invalid_module");
+    let err = fails(
+        &wh(s, &["pull", &format!("{host}/tests/image:v1")]),
+        65,
+        "invalid_module",
+    );
     assert!(
         err.contains("application/vnd.oci.image.layer.v1.tar+gzip"),
         "{err}"
@@ -428,14 +469,25 @@ fn unknown_tags_down_registries_and_foreign_layers_are_clear_errors() {
         b"{}",
         "application/vnd.wasm.config.v0+json",
     );
-    fails(&wh(s, &["pull", &format!("{host}/tests/junk:v1")]), 65, "invalid_module");
+    fails(
+        &wh(s, &["pull", &format!("{host}/tests/junk:v1")]),
+        65,
+        "invalid_module",
+    );
 
     // A registry that is down: unavailable (77), naming it.
     let down = format!("127.0.0.1:{}", free_port());
-    let err = fails(&wh(s, &["pull", &format!("{down}/tests/math:v1")]), 77, "unavailable");
+    let err = fails(
+        &wh(s, &["pull", &format!("{down}/tests/math:v1")]),
+        77,
+        "unavailable",
+    );
     assert!(err.contains(&down), "{err}");
     fails(
-        &wh(s, &["push", &wat("numeric"), &format!("{down}/tests/math:v1")]),
+        &wh(
+            s,
+            &["push", &wat("numeric"), &format!("{down}/tests/math:v1")],
+        ),
         77,
         "unavailable",
     );
@@ -449,7 +501,10 @@ fn unknown_tags_down_registries_and_foreign_layers_are_clear_errors() {
     fails(&wh(s, &["run", "oci://tests/math:v1"]), 64, "bad_input");
     let d = format!("sha256:{}", "ab".repeat(32));
     fails(
-        &wh(s, &["push", &wat("numeric"), &format!("{host}/tests/math@{d}")]),
+        &wh(
+            s,
+            &["push", &wat("numeric"), &format!("{host}/tests/math@{d}")],
+        ),
         64,
         "bad_input",
     );
@@ -457,7 +512,14 @@ fn unknown_tags_down_registries_and_foreign_layers_are_clear_errors() {
     let junk = s.join("junk.wasm");
     std::fs::write(&junk, b"\0asm\x01\0\0\0\x99").unwrap();
     fails(
-        &wh(s, &["push", junk.to_str().unwrap(), &format!("{host}/tests/junk:v2")]),
+        &wh(
+            s,
+            &[
+                "push",
+                junk.to_str().unwrap(),
+                &format!("{host}/tests/junk:v2"),
+            ],
+        ),
         65,
         "invalid_module",
     );
@@ -470,7 +532,10 @@ fn a_tampered_blob_fails_its_digest_check() {
     let state = tempfile::tempdir().unwrap();
     let numeric_bytes = wat::parse_file(wat("numeric")).unwrap();
     let digest = Digest::of(&numeric_bytes).hex();
-    ok(&wh(state.path(), &["push", &wat("numeric"), &format!("{host}/tests/math:v1")]));
+    ok(&wh(
+        state.path(),
+        &["push", &wat("numeric"), &format!("{host}/tests/math:v1")],
+    ));
     // Flip a byte of the layer in the registry's storage (same length).
     let data = reg
         .dir
@@ -503,7 +568,11 @@ fn credentials_come_from_flags_env_or_docker_config() {
     let target = format!("{host}/tests/math:v1");
 
     // Without credentials the registry refuses: capability_denied, saying how to log in.
-    let err = fails(&wh(s, &["push", &wat("numeric"), &target]), 68, "capability_denied");
+    let err = fails(
+        &wh(s, &["push", &wat("numeric"), &target]),
+        68,
+        "capability_denied",
+    );
     assert!(err.contains("--password-stdin"), "{err}");
 
     let with_password = |args: &[&str], password: &[u8]| {
@@ -519,7 +588,14 @@ fn credentials_come_from_flags_env_or_docker_config() {
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), password).unwrap();
         child.wait_with_output().unwrap()
     };
-    let push = ["push", "--user", "me", "--password-stdin", &wat("numeric"), &target];
+    let push = [
+        "push",
+        "--user",
+        "me",
+        "--password-stdin",
+        &wat("numeric"),
+        &target,
+    ];
     ok(&with_password(&push, b"secret\n"));
     fails(&with_password(&push, b"wrong\n"), 68, "capability_denied");
 
@@ -544,7 +620,17 @@ fn credentials_come_from_flags_env_or_docker_config() {
     .unwrap();
     ok(&wh(s, &["pull", &target]));
     assert_eq!(
-        ok(&wh(s, &["run", "--invoke", "add_i32", &format!("oci://{target}"), "1", "2"])),
+        ok(&wh(
+            s,
+            &[
+                "run",
+                "--invoke",
+                "add_i32",
+                &format!("oci://{target}"),
+                "1",
+                "2"
+            ]
+        )),
         "3\n"
     );
     std::fs::write(s.join("docker/config.json"), "{broken").unwrap();

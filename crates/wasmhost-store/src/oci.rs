@@ -126,9 +126,9 @@ impl OciReference {
     /// written `_` (names have no `:`). `None`-tagged (digest-only)
     /// references are kept by digest only, so this is an error for them.
     pub fn local_name(&self) -> Result<Reference> {
-        let tag = self.tag().ok_or_else(|| {
-            Error::bad_input(format!("`{self}` has no tag to keep it under"))
-        })?;
+        let tag = self
+            .tag()
+            .ok_or_else(|| Error::bad_input(format!("`{self}` has no tag to keep it under")))?;
         let name = format!(
             "{}/{}",
             self.registry().to_ascii_lowercase().replace(':', "_"),
@@ -537,11 +537,7 @@ impl Registry {
                 Ok(chunk)
             });
             let pushed = client
-                .push_blob_stream(
-                    &r.inner,
-                    futures::stream::iter(chunks),
-                    &layer_digest,
-                )
+                .push_blob_stream(&r.inner, futures::stream::iter(chunks), &layer_digest)
                 .await;
             if let Some(p) = &self.progress {
                 p.finish();
@@ -572,15 +568,13 @@ impl Registry {
     /// The error an oci-client failure stands for, with a stable code.
     fn oci_error(&self, r: &OciReference, doing: &str, e: OciDistributionError) -> Error {
         let host = r.registry();
-        let denied = || {
-            Error::CapabilityDenied {
-                capability: format!("registry {host}"),
-                detail: format!(
-                    "it refused to let us {doing} `{r}`: give credentials with \
+        let denied = || Error::CapabilityDenied {
+            capability: format!("registry {host}"),
+            detail: format!(
+                "it refused to let us {doing} `{r}`: give credentials with \
                      --user/--password-stdin, WASMHOST_REGISTRY_USER/WASMHOST_REGISTRY_PASSWORD \
                      or `docker login {host}`"
-                ),
-            }
+            ),
         };
         let missing = || {
             Error::not_found(format!(
@@ -676,9 +670,9 @@ impl Registry {
                     None,
                 )
             }
-            other => Error::unavailable(format!(
-                "registry {host} failed to {doing} `{r}`: {other}"
-            )),
+            other => {
+                Error::unavailable(format!("registry {host} failed to {doing} `{r}`: {other}"))
+            }
         }
     }
 }
@@ -806,9 +800,8 @@ mod docker {
                 )));
             }
         };
-        let config: Config = serde_json::from_str(&text).map_err(|e| {
-            Error::bad_input(format!("docker config `{}`: {e}", path.display()))
-        })?;
+        let config: Config = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_input(format!("docker config `{}`: {e}", path.display())))?;
         let keys = keys(registry);
         if let Some(helper) = keys.iter().find_map(|k| config.cred_helpers.get(k)) {
             return helper_get(helper, registry);
@@ -867,9 +860,9 @@ mod docker {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(registry.as_bytes());
         }
-        let out = child.wait_with_output().map_err(|e| {
-            Error::bad_input(format!("docker credential helper {program}: {e}"))
-        })?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::bad_input(format!("docker credential helper {program}: {e}")))?;
         if !out.status.success() {
             // "credentials not found in native keychain": anonymous.
             return Ok(None);
@@ -938,11 +931,19 @@ mod tests {
         assert_eq!(r.tag(), Some("latest"));
         assert_eq!(r.to_string(), "ghcr.io/acme/hello:latest");
         let d = format!("sha256:{}", "ab".repeat(32));
-        let r: OciReference = format!("oci://localhost:5000/a@{d}").parse().expect("digest");
+        let r: OciReference = format!("oci://localhost:5000/a@{d}")
+            .parse()
+            .expect("digest");
         assert_eq!(r.digest(), Some(d.as_str()));
         assert_eq!(r.tag(), None);
         assert!(r.local_name().is_err());
-        for bad in ["oci://app:v1", "oci://", "tools/fmt", "oci://ghcr.io/", "ghcr.io/A B"] {
+        for bad in [
+            "oci://app:v1",
+            "oci://",
+            "tools/fmt",
+            "oci://ghcr.io/",
+            "ghcr.io/A B",
+        ] {
             let e = bad.parse::<OciReference>().expect_err(bad);
             assert_eq!(e.code(), wasmhost::ErrorCode::BadInput, "{bad}");
         }

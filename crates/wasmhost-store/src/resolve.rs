@@ -327,7 +327,7 @@ impl Resolver {
     /// else a store reference; for a client only a store reference.
     pub async fn resolve(&self, arg: &str) -> Result<Resolution> {
         if arg.starts_with(oci::SCHEME) {
-            return self.from_registry(arg).await;
+            return self.pulled(arg).await;
         }
         if self.trust == Trust::Client {
             let reference: Reference = arg.parse().map_err(|e: Error| {
@@ -383,7 +383,7 @@ impl Resolver {
     /// by digest (not downloaded again when the store has that digest),
     /// then resolved as the stored module. Only the operator may name a
     /// registry: a client would make the host fetch from anywhere.
-    async fn from_registry(&self, arg: &str) -> Result<Resolution> {
+    async fn pulled(&self, arg: &str) -> Result<Resolution> {
         if self.trust == Trust::Client {
             return Err(Error::bad_input(format!(
                 "module `{arg}`: a client may name store references only; an operator \

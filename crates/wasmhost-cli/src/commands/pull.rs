@@ -58,7 +58,7 @@ pub struct PullCommand {
 impl PullCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
         if OciReference::looks_like(&self.reference) {
-            return self.from_registry();
+            return self.pull_from_registry();
         }
         let reference: Reference = self.reference.parse()?;
         let store = self.state.open_store()?;
@@ -75,7 +75,7 @@ impl PullCommand {
         Ok(0)
     }
 
-    fn from_registry(&self) -> anyhow::Result<u8> {
+    fn pull_from_registry(&self) -> anyhow::Result<u8> {
         let reference: OciReference = self.reference.parse()?;
         let registry = self.registry.registry()?;
         let store = self.state.open_store()?;

@@ -50,7 +50,7 @@ pub struct PushCommand {
 impl PushCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
         if OciReference::looks_like(&self.target) {
-            return self.to_registry();
+            return self.push_to_registry();
         }
         let (name, tag) = match self.target.parse::<Reference>()? {
             Reference::Name { name, tag } => (name, tag),
@@ -77,7 +77,7 @@ impl PushCommand {
         Ok(0)
     }
 
-    fn to_registry(&self) -> anyhow::Result<u8> {
+    fn push_to_registry(&self) -> anyhow::Result<u8> {
         let target: OciReference = self.target.parse()?;
         if self.source == "-" && self.registry.password_stdin {
             return Err(Error::bad_input(
