@@ -641,3 +641,18 @@ fn credentials_come_from_flags_env_or_docker_config() {
     let out = wh(s, &["pull", "--user", "me", &target]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn serve_routes_take_oci_references() {
+    let reg = Registry::start();
+    let host = reg.host();
+    let state = tempfile::tempdir().unwrap();
+    let target = format!("oci://{host}/tests/math:v1");
+    ok(&wh(state.path(), &["push", &wat("numeric"), &target]));
+    let route = format!("/add={target},mode=function,function=add_i32");
+    let s = common::serve(&["--route", &route]);
+    assert_eq!(
+        common::http(&s.addr, "POST", "/add", "[20, 22]"),
+        (200, "42".into())
+    );
+}
