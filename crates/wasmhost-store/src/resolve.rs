@@ -675,7 +675,17 @@ dirs = [{ host = "data", guest = "/data" }]
                 "[module]\npath = \"../m.wasm\"\n",
                 "leaves the manifest's directory",
             ),
+            (
+                ManifestFormat::Toml,
+                "[module]\nstore = \"oci://127.0.0.1:1/x:v1\"\n",
+                "cannot name a registry",
+            ),
         ];
+        // Nor may a client's MODULE name a registry (nothing is fetched).
+        let err = rt
+            .block_on(client.resolve("oci://127.0.0.1:1/x:v1"))
+            .expect_err("a registry");
+        assert_eq!(err.code(), wasmhost::ErrorCode::BadInput, "{err}");
         for (format, text, says) in cases {
             let err = rt
                 .block_on(client.resolve_text(text, format, dir.path(), "upload"))
