@@ -343,6 +343,15 @@ fn push_then_pull_by_digest_in_the_oci_wasm_layout() {
     );
     let ls = ok(&wh(runner.path(), &["ls"]));
     assert!(ls.contains("tests/math:v1"), "{ls}");
+    // Then by its local name, without the registry.
+    let local_math = format!("127.0.0.1_{}/tests/math:v1", reg.port);
+    assert_eq!(
+        ok(&wh(
+            runner.path(),
+            &["run", "--invoke", "add_i32", &local_math, "2", "3"]
+        )),
+        "5\n"
+    );
     // In a manifest, with its limits.
     let manifest = runner.path().join("math.toml");
     std::fs::write(
