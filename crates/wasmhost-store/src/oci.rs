@@ -426,7 +426,9 @@ impl Registry {
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(c) => {
-                        if bytes.len() as u64 + c.len() as u64 > MAX_MODULE_BYTES.max(size) {
+                        if bytes.len() as u64 + c.len() as u64
+                            > if size > 0 { size } else { MAX_MODULE_BYTES }
+                        {
                             failed = Some(Error::bad_input(format!(
                                 "`{r}`: the registry sent more bytes than its layer's size ({size})"
                             )));
