@@ -264,6 +264,9 @@ pub struct ServerConfig {
     /// functions, a component's custom interfaces) to functions that trap
     /// when called, instead of refusing the module. Grants nothing.
     pub trap_unknown_imports: bool,
+    /// Hosts (patterns like `*.example.com`) that manifests' modules named
+    /// by URL may be fetched from; none by default.
+    pub allow_url_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -284,6 +287,7 @@ impl Default for ServerConfig {
             cors: Vec::new(),
             statics: Vec::new(),
             trap_unknown_imports: false,
+            allow_url_hosts: Vec::new(),
         }
     }
 }

@@ -60,6 +60,30 @@ pub(crate) fn yield_at_ticks<T: 'static>(
 pub(crate) enum Pre {
     Core(wasmtime::InstancePre<HostState>),
     Component(wasmtime::component::InstancePre<HostState>),
+    /// A core module linked with others by name, linked again in each
+    /// sandbox (see `LinkedPre`).
+    Linked(Arc<LinkedPre>),
+}
+
+/// A core module linked with other core modules by name (see
+/// `Module::link`): what a sandbox instantiates, in order, with a
+/// copy of the grant shape's linker. The linked modules are instantiated
+/// into the call's store before the main module (each once, a reactor's
+/// `_initialize` run), and their exports defined under their names, so an
+/// import `(import "NAME" "f" …)` of a later module reaches export `f` of
+/// the module linked as NAME. Nothing here is store-owned: an `InstancePre`
+/// cannot hold instances, so each sandbox links again (cloning the linker),
+/// which only multi-module plugins pay for.
+pub(crate) struct LinkedPre {
+    /// The grant shape's core linker.
+    pub(crate) linker: wasmtime::Linker<HostState>,
+    /// The linked modules, each after every module it imports from: (name,
+    /// code, is a reactor).
+    pub(crate) deps: Vec<(String, wasmtime::Module, bool)>,
+    /// The main module.
+    pub(crate) main: wasmtime::Module,
+    /// Link imports nothing provides as traps (see `GrantKey`).
+    pub(crate) trap_unknown: bool,
 }
 
 /// An instantiated module of either kind.
@@ -201,10 +225,7 @@ impl Sandbox {
                 }
                 .map_err(|e| self.classify(e))?;
                 if self.reactor && export != Some("_initialize") {
-                    let init = instance
-                        .get_typed_func::<(), ()>(&mut self.store, "_initialize")
-                        .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
-                    self.call_typed(&init, ()).await?;
+                    self.initialize(instance).await?;
                 }
                 Ok(Handle::Core(instance))
             }
@@ -214,7 +235,58 @@ impl Sandbox {
             }
             .map(Handle::Component)
             .map_err(|e| self.classify(e)),
+            Pre::Linked(pre) => {
+                let mut linker = pre.linker.clone();
+                for (name, module, reactor) in &pre.deps {
+                    let instance = self
+                        .instantiate_with(&mut linker, module, pre.trap_unknown)
+                        .await?;
+                    if *reactor {
+                        self.initialize(instance).await?;
+                    }
+                    linker
+                        .instance(&mut self.store, name, instance)
+                        .map_err(|e| {
+                            Error::internal(format!("cannot link module `{name}`: {e:#}"))
+                        })?;
+                }
+                let instance = self
+                    .instantiate_with(&mut linker, &pre.main, pre.trap_unknown)
+                    .await?;
+                if self.reactor && export != Some("_initialize") {
+                    self.initialize(instance).await?;
+                }
+                Ok(Handle::Core(instance))
+            }
         }
+    }
+
+    /// Instantiates `module` with `linker` in this sandbox (its unknown
+    /// imports linked to traps first when `trap_unknown`).
+    async fn instantiate_with(
+        &mut self,
+        linker: &mut wasmtime::Linker<HostState>,
+        module: &wasmtime::Module,
+        trap_unknown: bool,
+    ) -> Result<wasmtime::Instance> {
+        if trap_unknown {
+            linker
+                .define_unknown_imports_as_traps(module)
+                .map_err(|e| Error::internal(format!("cannot link unknown imports: {e:#}")))?;
+        }
+        match self.exec {
+            Exec::Sync => linker.instantiate(&mut self.store, module),
+            Exec::Async => linker.instantiate_async(&mut self.store, module).await,
+        }
+        .map_err(|e| self.classify(e))
+    }
+
+    /// Runs a reactor's `_initialize`.
+    async fn initialize(&mut self, instance: wasmtime::Instance) -> Result<()> {
+        let init = instance
+            .get_typed_func::<(), ()>(&mut self.store, "_initialize")
+            .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
+        self.call_typed(&init, ()).await
     }
 
     /// Calls `func`, the way this sandbox runs wasm; failures unclassified.

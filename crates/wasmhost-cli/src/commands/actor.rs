@@ -11,7 +11,6 @@
 //! does not survive between invocations, key-value state does. Sends are
 //! serialized across processes by a lock file, `STATE/actors/.lock`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use wasmhost::{ActorConfig, ActorSpec, ActorSystem, Convention, Digest, Error};
 
-use crate::options::{LimitOptions, Loaded, StateOptions, block_on, load, resolve};
+use crate::options::{InputOptions, LimitOptions, Loaded, StateOptions, block_on, load, resolve};
 
 #[derive(Debug, Args)]
 pub struct ActorCommand {
@@ -39,6 +38,11 @@ enum ActorSubcommand {
 }
 
 impl ActorCommand {
+    /// Whether this prints the guest's log lines itself (`send` does).
+    pub fn prints_guest_logs(&self) -> bool {
+        matches!(self.command, ActorSubcommand::Send(_))
+    }
+
     pub fn execute(self) -> anyhow::Result<u8> {
         match self.command {
             ActorSubcommand::Send(c) => c.execute(),
@@ -60,11 +64,13 @@ created for that one message and dropped after it: in-memory state (globals, \
 linear memory) is lost between invocations, key-value state is kept. (In a \
 long-lived host, the library's ActorSystem keeps instances between messages.)
 
-Sending to an unknown ID without --module fails with error[not_found] (exit 66).
+Sending to an unknown ID without --module fails with error[not_found] (exit 66). \
+Options go anywhere after `send`, before or after ID.
 
 EXAMPLES:
   wasmhost actor send c1 --module counter.wasm --function increment --input 5
   wasmhost actor send c1 --function get
+  wasmhost actor send --input 3 c1 --timeout 300
   wasmhost actor send visits --module kv.wat --function counter --abi numeric
   wasmhost actor ls --json
   wasmhost actor rm c1")]
@@ -85,10 +91,11 @@ struct SendCommand {
     #[arg(long, value_name = "F")]
     function: Option<String>,
 
-    /// The message (JSON, a string or bytes, as `wasmhost call` takes it);
-    /// `-` reads stdin. Default: empty.
-    #[arg(long, value_name = "JSON|-", allow_hyphen_values = true)]
-    input: Option<String>,
+    /// The message (JSON, a string or bytes, as `wasmhost call` takes it),
+    /// as --input/-i DATA (`-` reads stdin), --input-file or --stdin.
+    /// Default: empty.
+    #[command(flatten)]
+    input: InputOptions,
 
     /// Force a calling convention (remembered with the actor).
     #[arg(long, value_name = "ABI", value_parser = parse_convention)]
@@ -205,23 +212,11 @@ fn lock_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 impl SendCommand {
-    fn read_input(&self) -> anyhow::Result<Vec<u8>> {
-        match self.input.as_deref() {
-            Some("-") => {
-                let mut buf = Vec::new();
-                std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                    Error::bad_input(format!("cannot read the input from stdin: {e}"))
-                })?;
-                Ok(buf)
-            }
-            Some(s) => Ok(s.as_bytes().to_vec()),
-            None => Ok(Vec::new()),
-        }
-    }
-
     fn execute(self) -> anyhow::Result<u8> {
         let dir = actors_dir(&self.state)?;
-        let input = self.read_input()?;
+        let input = self
+            .input
+            .read(None, self.module.as_deref().unwrap_or_default())?;
         let _lock = lock_dir(&dir)?;
         let path = record_path(&dir, &self.id);
         let existing = read_record(&path)?;
