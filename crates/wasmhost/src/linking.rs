@@ -140,7 +140,7 @@ impl Linkers {
 }
 
 impl Linkers {
-    /// Checks that `main` and `deps` (name, code, reactor) link against
+    /// Checks that `main` and `deps` (name, code) link against
     /// this grant shape and each other, and orders `deps` so that each
     /// comes after those it imports from. Every import that nothing
     /// provides is reported at once (`link_error`); modules that import
@@ -148,12 +148,12 @@ impl Linkers {
     pub(crate) fn link_linked(
         &self,
         main: &wasmtime::Module,
-        deps: &[(String, wasmtime::Module, bool)],
+        deps: &[(String, wasmtime::Module)],
     ) -> Result<LinkedPre> {
         let names: HashSet<&str> = deps.iter().map(|(n, ..)| n.as_str()).collect();
         // Topological order: a module goes once every module it imports from is placed.
-        let mut placed: Vec<(String, wasmtime::Module, bool)> = Vec::new();
-        let mut pending: Vec<&(String, wasmtime::Module, bool)> = deps.iter().collect();
+        let mut placed: Vec<(String, wasmtime::Module)> = Vec::new();
+        let mut pending: Vec<&(String, wasmtime::Module)> = deps.iter().collect();
         while !pending.is_empty() {
             let before = pending.len();
             pending.retain(|dep| {
@@ -180,7 +180,7 @@ impl Linkers {
             let mut defined: HashSet<(String, String)> = HashSet::new();
             let modules = placed
                 .iter()
-                .map(|(n, m, _)| (Some(n.as_str()), m))
+                .map(|(n, m)| (Some(n.as_str()), m))
                 .chain(std::iter::once((None, main)));
             for (name, module) in modules {
                 missing.extend(

@@ -122,10 +122,11 @@ impl Module {
     }
 
     /// Links the core module `dep` to this one under `name`, as an Extism
-    /// manifest's named modules are linked: every call instantiates the
-    /// linked modules first (each once per sandbox, in an order where each
-    /// comes after those it imports from; a reactor's `_initialize` runs),
-    /// and an import `(import "NAME" "f" …)` of this module, or of a module
+    /// manifest's named modules are linked: every call defines the linked
+    /// modules first, as wasmtime's `Linker::module` does (in an order where
+    /// each comes after those it imports from; a reactor or plain module is
+    /// instantiated once per sandbox and its `_initialize` run, a command's
+    /// exports each get a fresh instance per call), and an import `(import "NAME" "f" …)` of this module, or of a module
     /// linked after `dep`, reaches `dep`'s export `f`. Linked modules share
     /// this module's grants, limits and store (one memory limit, one fuel
     /// budget, one Extism kernel). `dep` must be a core module loaded by the
@@ -214,7 +215,7 @@ impl Module {
         let deps = self
             .linked
             .iter()
-            .map(|(n, c)| Ok((n.to_string(), core(c)?, c.reactor)))
+            .map(|(n, c)| Ok((n.to_string(), core(c)?)))
             .collect::<Result<Vec<_>>>()?;
         let linkers = self.rt.linkers(key, exec)?;
         let pre = linkers.link_linked(&core(&self.compiled)?, &deps)?;

@@ -67,23 +67,33 @@ pub(crate) enum Pre {
 
 /// A core module linked with other core modules by name (see
 /// `Module::link`): what a sandbox instantiates, in order, with a
-/// copy of the grant shape's linker. The linked modules are instantiated
-/// into the call's store before the main module (each once, a reactor's
-/// `_initialize` run), and their exports defined under their names, so an
-/// import `(import "NAME" "f" …)` of a later module reaches export `f` of
-/// the module linked as NAME. Nothing here is store-owned: an `InstancePre`
-/// cannot hold instances, so each sandbox links again (cloning the linker),
-/// which only multi-module plugins pay for.
+/// copy of the grant shape's linker. The linked modules are defined in the
+/// call's store before the main module is instantiated, as wasmtime's
+/// `Linker::module` defines them (a reactor or plain module instantiated
+/// once and initialized, a command's exports each run in a fresh instance),
+/// under their names, so an import `(import "NAME" "f" …)` of a later
+/// module reaches export `f` of the module linked as NAME. Nothing here is
+/// store-owned: an `InstancePre` cannot hold instances, so each sandbox
+/// links again (cloning the linker), which only multi-module plugins pay
+/// for.
 pub(crate) struct LinkedPre {
     /// The grant shape's core linker.
     pub(crate) linker: wasmtime::Linker<HostState>,
     /// The linked modules, each after every module it imports from: (name,
-    /// code, is a reactor).
-    pub(crate) deps: Vec<(String, wasmtime::Module, bool)>,
+    /// code).
+    pub(crate) deps: Vec<(String, wasmtime::Module)>,
     /// The main module.
     pub(crate) main: wasmtime::Module,
     /// Link imports nothing provides as traps (see `GrantKey`).
     pub(crate) trap_unknown: bool,
+}
+
+/// Links `module`'s imports that nothing provides to traps.
+fn trap_unknown(linker: &mut wasmtime::Linker<HostState>, module: &wasmtime::Module) -> Result<()> {
+    linker
+        .define_unknown_imports_as_traps(module)
+        .map(|_| ())
+        .map_err(|e| Error::internal(format!("cannot link unknown imports: {e:#}")))
 }
 
 /// An instantiated module of either kind.
@@ -237,48 +247,37 @@ impl Sandbox {
             .map_err(|e| self.classify(e)),
             Pre::Linked(pre) => {
                 let mut linker = pre.linker.clone();
-                for (name, module, reactor) in &pre.deps {
-                    let instance = self
-                        .instantiate_with(&mut linker, module, pre.trap_unknown)
-                        .await?;
-                    if *reactor {
-                        self.initialize(instance).await?;
+                for (name, module) in &pre.deps {
+                    if pre.trap_unknown {
+                        trap_unknown(&mut linker, module)?;
                     }
-                    linker
-                        .instance(&mut self.store, name, instance)
-                        .map_err(|e| {
-                            Error::internal(format!("cannot link module `{name}`: {e:#}"))
-                        })?;
+                    // wasmtime's automatic instantiation, as Extism links
+                    // its modules: a reactor (or plain module) is
+                    // instantiated once and initialized; a command's
+                    // exports each get a fresh instance per call.
+                    let linked = match self.exec {
+                        Exec::Sync => linker.module(&mut self.store, name, module).map(|_| ()),
+                        Exec::Async => linker
+                            .module_async(&mut self.store, name, module)
+                            .await
+                            .map(|_| ()),
+                    };
+                    linked.map_err(|e| self.classify(e))?;
                 }
-                let instance = self
-                    .instantiate_with(&mut linker, &pre.main, pre.trap_unknown)
-                    .await?;
+                if pre.trap_unknown {
+                    trap_unknown(&mut linker, &pre.main)?;
+                }
+                let instance = match self.exec {
+                    Exec::Sync => linker.instantiate(&mut self.store, &pre.main),
+                    Exec::Async => linker.instantiate_async(&mut self.store, &pre.main).await,
+                }
+                .map_err(|e| self.classify(e))?;
                 if self.reactor && export != Some("_initialize") {
                     self.initialize(instance).await?;
                 }
                 Ok(Handle::Core(instance))
             }
         }
-    }
-
-    /// Instantiates `module` with `linker` in this sandbox (its unknown
-    /// imports linked to traps first when `trap_unknown`).
-    async fn instantiate_with(
-        &mut self,
-        linker: &mut wasmtime::Linker<HostState>,
-        module: &wasmtime::Module,
-        trap_unknown: bool,
-    ) -> Result<wasmtime::Instance> {
-        if trap_unknown {
-            linker
-                .define_unknown_imports_as_traps(module)
-                .map_err(|e| Error::internal(format!("cannot link unknown imports: {e:#}")))?;
-        }
-        match self.exec {
-            Exec::Sync => linker.instantiate(&mut self.store, module),
-            Exec::Async => linker.instantiate_async(&mut self.store, module).await,
-        }
-        .map_err(|e| self.classify(e))
     }
 
     /// Runs a reactor's `_initialize`.

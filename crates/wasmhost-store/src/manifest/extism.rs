@@ -25,10 +25,12 @@
 //!   directory when only that has it). `hash` (64 hex digits, optionally
 //!   `sha256:`-prefixed) is the digest of the bytes as read, checked before
 //!   they are validated or compiled.
-//! * With several modules, the main one is the module named `main`, else
-//!   the last; every other one needs a `name` and is linked to it under
-//!   that name, as Extism links them: an import `(import "NAME" "f" …)`
-//!   reaches export `f` of the module named NAME ([`wasmhost::Module::link`]).
+//! * With several modules, the main one is the module named `main` (a
+//!   module without a `name` is named `main`), else the last; every other
+//!   one is linked to it under its name, as Extism links them: an import
+//!   `(import "NAME" "f" …)` reaches export `f` of the module named NAME
+//!   ([`wasmhost::Module::link`]); NAME may be `extism:host/user`, to give a
+//!   plugin its host functions in wasm.
 //! * `memory.max_pages` (64 KiB pages) and `timeout_ms` become [`Limits`];
 //!   `config`, `allowed_hosts` (with `memory.max_http_response_bytes`) and
 //!   `allowed_paths` become [`Capabilities`] — a non-empty `allowed_paths`
@@ -439,8 +441,8 @@ impl ExtismManifest {
             .enumerate()
             .filter(|(i, _)| *i != self.main)
             .map(|(i, m)| LinkedSource {
-                // Every module but the main one is named (checked when parsed).
-                name: m.name.clone().unwrap_or_default(),
+                // Not the main one, so named (a nameless one would be `main`).
+                name: m.name.clone().unwrap_or_else(|| MAIN.to_string()),
                 source: m.source.clone(),
                 sha256: m.hash,
                 label: label(i),
@@ -574,32 +576,28 @@ fn wasm_entry(i: usize, entry: &Value, base_dir: &Path, paths: Paths) -> Result<
     Ok(ExtismModule { source, name, hash })
 }
 
-/// Which module is the main one, as Extism chooses it: the only one, else
-/// the one named `main`, else the last. Every other module needs a name of
-/// its own (the import module name it is linked under).
+/// Which module is the main one, as Extism chooses it: the only one; else
+/// the first named `main` (a module without a name is named `main`); else
+/// the last, whatever its name. Every other module is linked under its
+/// name, and two modules may not share one.
 fn main_index(modules: &[ExtismModule]) -> Result<usize> {
     if modules.len() == 1 {
         return Ok(0);
     }
+    let name = |m: &ExtismModule| m.name.clone().unwrap_or_else(|| MAIN.to_string());
     let main = modules
         .iter()
-        .position(|m| m.name.as_deref() == Some(MAIN))
+        .position(|m| name(m) == MAIN)
         .unwrap_or(modules.len() - 1);
     let mut seen = std::collections::BTreeSet::new();
     for (i, m) in modules.iter().enumerate() {
-        match &m.name {
-            Some(n) if !seen.insert(n.as_str()) => {
-                return Err(bad(format_args!(
-                    "two modules of `wasm` are named `{n}`; names must differ"
-                )));
-            }
-            None if i != main => {
-                return Err(bad(format_args!(
-                    "`wasm[{i}]` needs a `name`: with several modules, each but the main \
-                     one is linked under its name (the module name the others import from)"
-                )));
-            }
-            _ => {}
+        let n = if i == main { MAIN.to_string() } else { name(m) };
+        if !seen.insert(n.clone()) {
+            return Err(bad(format_args!(
+                "two modules of `wasm` are named `{n}` (`wasm[{i}]` is the second; a module \
+                 without a `name` is named `main`): with several modules, each is linked \
+                 under its own name"
+            )));
         }
     }
     Ok(main)
@@ -759,10 +757,14 @@ mod tests {
             (r#"{"wasm": []}"#, &["`wasm` is empty"]),
             (
                 r#"{"wasm": [{"path": "a.wasm"}, {"path": "b.wasm"}]}"#,
-                &["`wasm[0]` needs a `name`", "linked under its name"],
+                &[
+                    "two modules of `wasm` are named `main`",
+                    "`wasm[1]` is the second",
+                    "without a `name` is named `main`",
+                ],
             ),
             (
-                r#"{"wasm": [{"path": "a.wasm", "name": "lib"}, {"path": "b.wasm", "name": "lib"}]}"#,
+                r#"{"wasm": [{"path": "a.wasm", "name": "lib"}, {"path": "b.wasm", "name": "lib"}, {"path": "c.wasm"}]}"#,
                 &["two modules of `wasm` are named `lib`"],
             ),
             (
@@ -964,5 +966,21 @@ mod tests {
         let r = m.resolve(&Limits::default());
         assert_eq!(r.linked[0].name, "a");
         assert!(r.module_label.contains("wasm[1]"), "{}", r.module_label);
+        // A module without a name is `main`, even when it comes first; the
+        // last one is main only when no other is, whatever its name.
+        let m =
+            parse(r#"{"wasm": [{"path": "m.wasm"}, {"path": "l.wasm", "name": "lib"}]}"#).unwrap();
+        assert_eq!(m.main, 0);
+        assert_eq!(m.resolve(&Limits::default()).linked[0].name, "lib");
+        let m = parse(
+            r#"{"wasm": [{"path": "u.wasm", "name": "extism:host/user"},
+                         {"path": "r.wasm", "name": "reflect"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.main, 1);
+        assert_eq!(
+            m.resolve(&Limits::default()).linked[0].name,
+            "extism:host/user"
+        );
     }
 }

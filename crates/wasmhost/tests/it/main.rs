@@ -18,6 +18,7 @@ mod conventions;
 mod extism;
 mod host_functions;
 mod kv;
+mod linking;
 mod matrix;
 mod metrics;
 mod process;
