@@ -255,6 +255,17 @@ fn wasi_comes_with_clocks_and_random() {
             text(&out.stderr)
         );
     }
+    // A program that reads both before doing anything (as TinyGo's runtime does).
+    let both = wat("clocks_random");
+    let out = wasmhost(&["run", &both], b"");
+    assert_eq!(
+        text(&out.stdout),
+        "clocks and random\n",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = wasmhost(&["run", "--deny", "random", &both], b"");
+    assert_eq!(out.status.code(), Some(68), "{}", text(&out.stderr));
     // Denying one leaves the other.
     let out = wasmhost(&["run", "--deny", "random", &echo, "time"], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
