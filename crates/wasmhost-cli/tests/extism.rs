@@ -498,6 +498,19 @@ fn several_modules_are_linked_by_name() {
     assert_eq!(out, "host said: desserts");
     let out = ok(&["test", &linked, "reverse_via_host", "-i", "ab"], b"");
     assert!(out.starts_with("result: host said: ba\n"), "{out}");
+    // inspect names the linked module; push refuses to keep one of two.
+    let out = ok(&["inspect", &linked, "--json"], b"");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["linked"][0]["name"], "extism:host/user");
+    assert!(
+        v["linked"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let (code, err) = fails(&["push", &linked, "plugin:v1"], b"");
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("several modules"), "{err}");
     // Extism's linking test: modules given as data, the command one linked
     // under the name the main one imports it by; each call of a command's
     // export is a fresh instance, so the count read back is 1.
