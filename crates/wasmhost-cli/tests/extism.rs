@@ -367,11 +367,24 @@ fn manifest_paths_absolute_or_from_the_current_directory() {
             .unwrap()
     };
     let m = manifest.to_str().unwrap();
-    let out = run(&["call", "-m", m, "count_vowels", "--input", "Hello, World!"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout),
-        r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#
+    // `-m MANIFEST`, and `-m` as Extism's switch, anywhere.
+    for args in [
+        ["call", "-m", m, "count_vowels", "--input", "Hello, World!"],
+        ["call", m, "count_vowels", "--input", "Hello, World!", "-m"],
+    ] {
+        let out = run(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#
+        );
+    }
+    let out = run(&["call", "-m", "plugins/code.wasm", "count_vowels"]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not a manifest"),
+        "{}",
+        text(&out.stderr)
     );
     // The manifest's directory comes first when both have the file.
     std::fs::create_dir(elsewhere.path().join("plugins")).unwrap();

@@ -44,6 +44,7 @@ EXAMPLES:
   wasmhost call plugin.wasm count_vowels -i 'Hello, World!' --config vowels=aeiou --timeout 300
   wasmhost call plugin.wasm fetch --allow-host api.example.com --log-level info
   wasmhost call -m manifest.json count_vowels --stdin < input.txt
+  wasmhost call manifest.json count_vowels -m --input hi     # -m as a switch, as in Extism's CLI
   wasmhost call counter.wasm increment 5
   wasmhost call --wasi shapes.wasm add-points '[{\"x\":1,\"y\":2},{\"x\":3,\"y\":4}]'
   wasmhost call --wasi --wave shapes.wasm add-points '{x: 1, y: 2}, {x: 3, y: 4}'
@@ -65,9 +66,10 @@ pub struct CallCommand {
     third: Option<String>,
 
     /// An Extism manifest (JSON) naming the module, its config, allowed
-    /// hosts and paths, memory and timeout.
-    #[arg(short = 'm', long, value_name = "MANIFEST")]
-    manifest: Option<PathBuf>,
+    /// hosts and paths, memory and timeout. Without a value (as Extism's
+    /// CLI takes `-m`, a switch), MODULE must be a manifest.
+    #[arg(short = 'm', long, value_name = "MANIFEST", num_args = 0..=1)]
+    manifest: Option<Option<PathBuf>>,
 
     #[command(flatten)]
     input: InputOptions,
@@ -125,11 +127,11 @@ impl CallCommand {
             .flatten()
             .cloned();
         let module = match &self.manifest {
-            Some(m) => m.to_string_lossy().into_owned(),
-            None => args.next().unwrap_or_default(),
+            Some(Some(m)) => m.to_string_lossy().into_owned(),
+            _ => args.next().unwrap_or_default(),
         };
         let Some(function) = args.next() else {
-            return Err(Error::bad_input(if self.manifest.is_some() {
+            return Err(Error::bad_input(if matches!(self.manifest, Some(Some(_))) {
                 "missing FUNCTION: wasmhost call -m MANIFEST FUNCTION [INPUT]"
             } else {
                 "missing FUNCTION: wasmhost call MODULE FUNCTION [INPUT]"
@@ -160,6 +162,12 @@ impl CallCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
         let (module_ref, function, inline) = self.positionals()?;
         let mut res = resolve(&module_ref, &self.state, None)?;
+        if self.manifest.is_some() && !res.is_manifest() {
+            return Err(Error::bad_input(format!(
+                "-m: `{module_ref}` is not a manifest (a .json or .toml file)"
+            ))
+            .into());
+        }
         let input = self.input.read(inline, &module_ref)?;
         res.capabilities = self.capabilities(res.capabilities.clone())?;
         // --kv grants what a manifest's `key_value = true` does.
