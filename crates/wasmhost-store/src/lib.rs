@@ -7,6 +7,7 @@
 //! * [`Reference`] — `sha256:<hex>` or `name[:tag]` (tag `latest` by default).
 //! * [`manifest`] — wasmhost's own TOML manifest, the Extism manifest JSON
 //!   and the "packet" JSON format.
+//! * [`fetch`] — modules fetched by URL from allowed hosts only.
 //! * [`resolve`] — the one resolver of a MODULE (file, `-`, manifest or
 //!   store reference) into a [`Resolution`]: bytes, limits, grants,
 //!   convention and name, used by the CLI and the server alike.
@@ -14,11 +15,12 @@
 //! Every error is a [`wasmhost::Error`] with a stable code.
 #![deny(missing_docs)]
 
+pub mod fetch;
 pub mod manifest;
 mod reference;
 pub mod resolve;
 mod store;
 
 pub use reference::Reference;
-pub use resolve::{ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust};
+pub use resolve::{ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust, compile};
 pub use store::{ModuleStore, RefEntry, Removed, StoredModule};
