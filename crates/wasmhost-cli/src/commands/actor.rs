@@ -34,7 +34,7 @@ pub struct ActorCommand {
 #[derive(Debug, Subcommand)]
 enum ActorSubcommand {
     /// Send one message to an actor, creating it with --module if unknown.
-    Send(SendCommand),
+    Send(Box<SendCommand>),
     /// List the actors of the state directory.
     Ls(LsCommand),
     /// Forget an actor and its snapshot (its key-value state stays unless --purge).
