@@ -288,7 +288,8 @@ fn flags_go_anywhere_for_call_test_actor_send_and_inspect() {
     assert_eq!(out, "5\n");
     assert_eq!(
         send(&["actor", "send", "c1", "-i", "3", "--fuel", "1000000"]),
-        "3\n"
+        "8\n",
+        "the actor resumes from its snapshot"
     );
 
     // inspect: --json after MODULE.
