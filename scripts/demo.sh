@@ -21,9 +21,10 @@ show $W run --timeout 200ms --invoke run guests/wat/loop.wat
 show $W run --max-memory 8MiB --invoke run guests/wat/grow.wat
 show $W run --invoke run guests/wat/import.wat
 show $W run $G/wasi-echo.wasm time
-show $W run --grant clocks $G/wasi-echo.wasm time
+show $W run --deny clocks $G/wasi-echo.wasm time
 
-# Data in, data out: Extism plugins, AssemblyScript strings, components.
+# Data in, data out: Extism plugins (as Extism's CLI calls them), AssemblyScript strings, components.
+show $W call $G/extism-plugin.wasm count_vowels --input "Hello, World!"
 show $W call --config vowels=aeiou $G/as-extism-plugin.wasm count_vowels "Hello, World!"
 show $W call $G/as-counter-incremental.wasm greet "Zoë 🌍"
 show $W call --wasi --trap-unknown-imports $G/wit-component.wasm add-points '[{"x":1,"y":2},{"x":3,"y":4}]'

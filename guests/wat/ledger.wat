@@ -22,6 +22,13 @@
     (if (i32.eq (local.get $n) (i32.const 13)) (then unreachable))
     (i32.load (i32.const 256)))
 
+  ;; Adds `n` to the balance, then spins forever: a message whose sender
+  ;; gives up (drops its future) mid-way.
+  (func (export "spin") (param $n i32) (result i32)
+    (i32.store (i32.const 256) (i32.add (i32.load (i32.const 256)) (local.get $n)))
+    (loop $forever (br $forever))
+    (i32.const 0))
+
   (func (export "balance") (result i32) (i32.load (i32.const 256)))
   (func (export "deposits") (result i32) (global.get $deposits))
   (func (export "pages") (result i32) (memory.size))

@@ -67,15 +67,22 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Guest log lines go to stderr through tracing, except for the commands
+    // that print a call's log lines themselves (filtered by --log-level).
+    let default_filter = if cli.command.prints_guest_logs() {
+        "warn,wasmhost::guest=off"
+    } else {
+        "warn,wasmhost::guest=trace"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMHOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wasmhost::guest=trace"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .without_time()
         .init();
 
-    let cli = Cli::parse();
     match cli.command.execute() {
         Ok(status) => ExitCode::from(status),
         Err(err) => {

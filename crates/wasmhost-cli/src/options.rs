@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use wasmhost::{Convention, Error, KvStore, Limits, Module, Runtime, RuntimeConfig};
+use wasmhost::{Convention, Error, Http, KvStore, Limits, Module, Runtime, RuntimeConfig};
+use wasmhost_store::fetch::UrlFetcher;
 use wasmhost_store::oci::Registry;
 use wasmhost_store::{ModuleStore, Resolution, Resolver, Trust};
 
@@ -30,6 +31,13 @@ pub struct StateOptions {
     /// Default: DIR/store under the state directory.
     #[arg(long, value_name = "URL", env = "WASMHOST_STORE", global = true)]
     pub store: Option<String>,
+
+    /// Let a manifest's modules named by URL (an Extism manifest's
+    /// `{"url": …, "hash": …}`) be fetched from HOST (patterns like
+    /// *.example.com; every redirect is checked too); repeatable. Without
+    /// it no URL is fetched (error[capability_denied]).
+    #[arg(long, value_name = "HOST", global = true)]
+    pub allow_url_host: Vec<String>,
 }
 
 impl StateOptions {
@@ -68,12 +76,24 @@ impl StateOptions {
 /// Capabilities that can be granted with --grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Grant {
-    /// WASI wall and monotonic clocks.
+    /// WASI wall and monotonic clocks (part of WASI already; accepted so
+    /// that older command lines keep working).
     Clocks,
-    /// WASI random numbers.
+    /// WASI random numbers (part of WASI already, like clocks).
     Random,
     /// The `wasmhost::log(level, ptr, len)` host function.
     Log,
+}
+
+/// Parts of WASI that can be taken away with --deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Deny {
+    /// WASI wall and monotonic clocks: a guest that reads them stops with
+    /// capability_denied.
+    Clocks,
+    /// WASI random numbers: a guest that asks for them stops with
+    /// capability_denied.
+    Random,
 }
 
 /// WASI grants on the command line, as `wasmtime run` takes them.
@@ -95,6 +115,17 @@ pub struct GrantOptions {
     #[arg(long, value_enum, value_delimiter = ',', value_name = "CAP")]
     pub grant: Vec<Grant>,
 
+    /// Take clocks or random numbers out of the WASI grant, for
+    /// deterministic runs (comma-separated or repeated). A guest that uses
+    /// them then stops with capability_denied.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CAP")]
+    pub deny: Vec<Deny>,
+
+    /// Preopen a host directory read-write, as Extism's CLI takes it:
+    /// HOST, or HOST:GUEST (same as --dir HOST::GUEST).
+    #[arg(long, value_name = "HOST[:GUEST]")]
+    pub allow_path: Vec<String>,
+
     /// Link imports nothing grants to functions that trap when called,
     /// instead of refusing the module (like wasmtime's -W unknown-imports-trap).
     #[arg(long)]
@@ -102,10 +133,12 @@ pub struct GrantOptions {
 }
 
 impl GrantOptions {
-    /// Whether any WASI grant was given on the command line.
+    /// Whether any WASI grant was given on the command line (`--deny`
+    /// alone grants nothing).
     pub fn any_wasi(&self) -> bool {
         !self.dir.is_empty()
             || !self.dir_ro.is_empty()
+            || !self.allow_path.is_empty()
             || !self.env.is_empty()
             || self.grant.iter().any(|g| *g != Grant::Log)
     }
@@ -115,11 +148,19 @@ impl GrantOptions {
         self.grant.contains(&Grant::Log)
     }
 
-    /// `base` with the command line's WASI grants added.
-    pub fn wasi(&self, base: wasmhost::Wasi) -> anyhow::Result<wasmhost::Wasi> {
-        let mut wasi = base;
+    /// `base` with the command line's WASI grants added and its denials
+    /// taken away. `base` is a manifest's WASI grant, or else
+    /// [`wasmhost::Wasi::standard`] (stdio, clocks and random).
+    pub fn wasi(&self, base: Option<wasmhost::Wasi>) -> anyhow::Result<wasmhost::Wasi> {
+        let mut wasi = base.unwrap_or_else(wasmhost::Wasi::standard);
         wasi.clocks |= self.grant.contains(&Grant::Clocks);
         wasi.random |= self.grant.contains(&Grant::Random);
+        for denied in &self.deny {
+            match denied {
+                Deny::Clocks => wasi.clocks = false,
+                Deny::Random => wasi.random = false,
+            }
+        }
         for e in &self.env {
             let (name, value) = match e.split_once('=') {
                 Some((n, v)) => (n.to_string(), v.to_string()),
@@ -150,9 +191,232 @@ impl GrantOptions {
             };
             wasi = wasi.dir(host, guest, ro);
         }
+        // Extism's form: HOST or HOST:GUEST (the first colon splits).
+        for spec in &self.allow_path {
+            let (host, guest) = match spec.split_once(':') {
+                Some((host, guest)) => (host, guest),
+                None => (spec.as_str(), spec.as_str()),
+            };
+            anyhow::ensure!(
+                !host.is_empty() && !guest.is_empty(),
+                Error::bad_input(format!(
+                    "--allow-path `{spec}`: expected HOST or HOST:GUEST"
+                ))
+            );
+            wasi = wasi.dir(PathBuf::from(host), guest.to_string(), false);
+        }
         Ok(wasi)
     }
 }
+
+/// Where a call's input comes from, as `call`, `test` and `actor send`
+/// take it (and as Extism's CLI does: `--input`/`-i`, `--stdin`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct InputOptions {
+    /// The input, given inline; `-` reads stdin.
+    #[arg(
+        short = 'i',
+        long,
+        value_name = "DATA",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["input_file", "stdin"]
+    )]
+    pub input: Option<String>,
+
+    /// Read the input from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+    pub input_file: Option<PathBuf>,
+
+    /// Read the input from stdin (the same as INPUT `-`).
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+impl InputOptions {
+    /// The input bytes: from the positional INPUT (`inline`), `--input`,
+    /// `--input-file` or stdin, whichever was given (at most one); empty
+    /// when none was. `module` is the MODULE argument, which cannot also
+    /// come from stdin.
+    pub fn read(&self, inline: Option<String>, module: &str) -> anyhow::Result<Vec<u8>> {
+        let given = [
+            inline.is_some(),
+            self.input.is_some(),
+            self.input_file.is_some(),
+            self.stdin,
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(Error::bad_input(
+                "give the input one way: INPUT, --input, --input-file or --stdin",
+            )
+            .into());
+        }
+        if let Some(path) = &self.input_file {
+            return std::fs::read(path).map_err(|e| {
+                Error::bad_input(format!("--input-file `{}`: {e}", path.display())).into()
+            });
+        }
+        let text = inline.or_else(|| self.input.clone());
+        if self.stdin || text.as_deref() == Some("-") {
+            if module == "-" {
+                return Err(Error::bad_input(
+                    "the module and the input cannot both come from stdin",
+                )
+                .into());
+            }
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .map_err(|e| Error::bad_input(format!("cannot read the input from stdin: {e}")))?;
+            return Ok(buf);
+        }
+        Ok(text.map(String::into_bytes).unwrap_or_default())
+    }
+}
+
+/// Plugin grants on the command line, named as Extism's CLI names them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PluginOptions {
+    /// Configuration the plugin may read (Extism `config_get`); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+
+    /// Configuration as one JSON object of strings, merged under --config
+    /// (as Extism's CLI takes it).
+    #[arg(long, value_name = "JSON")]
+    pub set_config: Option<String>,
+
+    /// Let the plugin make HTTP requests to HOST (glob patterns like
+    /// *.example.com); repeatable. No host: every request is refused.
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
+
+    /// Which of the guest's log lines to print on stderr: trace, debug,
+    /// info, warn, error or off. [default: trace, every line]
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<LogLevelArg>,
+}
+
+/// A `--log-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum LogLevelArg {
+    /// Every line.
+    Trace,
+    /// Debug and above.
+    Debug,
+    /// Info and above.
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+    /// None.
+    Off,
+}
+
+impl LogLevelArg {
+    fn rank(level: wasmhost::LogLevel) -> LogLevelArg {
+        match level {
+            wasmhost::LogLevel::Trace => LogLevelArg::Trace,
+            wasmhost::LogLevel::Debug => LogLevelArg::Debug,
+            wasmhost::LogLevel::Info => LogLevelArg::Info,
+            wasmhost::LogLevel::Warn => LogLevelArg::Warn,
+            _ => LogLevelArg::Error,
+        }
+    }
+}
+
+/// `KEY=VALUE` of the flag `--flag`.
+pub fn key_value<'a>(flag: &str, spec: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
+    match spec.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        _ => Err(Error::bad_input(format!("--{flag} `{spec}`: expected KEY=VALUE")).into()),
+    }
+}
+
+impl PluginOptions {
+    /// `base` (a manifest's grants, or none) with the command line's
+    /// config and allowed hosts added.
+    pub fn apply(&self, base: wasmhost::Capabilities) -> anyhow::Result<wasmhost::Capabilities> {
+        let mut caps = base;
+        if let Some(json) = &self.set_config {
+            let map: std::collections::BTreeMap<String, String> = serde_json::from_str(json)
+                .map_err(|e| {
+                    Error::bad_input(format!(
+                        "--set-config: expected a JSON object of strings, like {{\"key\": \"value\"}}: {e}"
+                    ))
+                })?;
+            for (k, v) in map {
+                caps = caps.with_config(k, v);
+            }
+        }
+        for spec in &self.config {
+            let (k, v) = key_value("config", spec)?;
+            caps = caps.with_config(k, v);
+        }
+        if !self.allow_host.is_empty() {
+            let mut hosts = caps
+                .http
+                .as_ref()
+                .map(|h| h.allowed_hosts.clone())
+                .unwrap_or_default();
+            hosts.extend(self.allow_host.iter().cloned());
+            let max = caps
+                .http
+                .as_ref()
+                .map(|h| h.max_response_bytes)
+                .unwrap_or(wasmhost::capabilities::http::DEFAULT_MAX_RESPONSE_BYTES);
+            caps = caps.with_http(Http::allow(hosts).max_response_bytes(max));
+        }
+        Ok(caps)
+    }
+
+    /// Prints the guest's log lines at or above `--log-level` on stderr.
+    pub fn print_logs(&self, logs: &[wasmhost::LogRecord]) {
+        let min = self.log_level.unwrap_or(LogLevelArg::Trace);
+        for log in logs {
+            if min != LogLevelArg::Off && LogLevelArg::rank(log.level) >= min {
+                eprintln!("[{}] {}", log.level.as_str(), log.message);
+            }
+        }
+    }
+}
+
+/// Runs `call` on `module`; when linking fails only because the module
+/// imports Extism host functions (`extism:host/user`) that the command line
+/// cannot provide, logs so (at info level) and runs it again with unknown imports
+/// linked to traps (nothing of the guest ran the first time: linking comes
+/// before instantiation). Returns the module the call ran on.
+pub fn with_user_imports_trapped<T>(
+    module: Module,
+    call: impl Fn(&Module) -> wasmhost::Result<T>,
+) -> (Module, wasmhost::Result<T>) {
+    let result = call(&module);
+    let missing = match &result {
+        Err(Error::Link { missing, .. })
+            if !missing.is_empty()
+                && missing.iter().all(|m| m.module == USER_HOST_FUNCTIONS)
+                && !module.capabilities().trap_unknown_imports =>
+        {
+            missing
+        }
+        _ => return (module, result),
+    };
+    let names: Vec<String> = missing.iter().map(|m| m.name.clone()).collect();
+    tracing::info!(
+        "the plugin imports host functions the command line does not provide \
+         ({USER_HOST_FUNCTIONS}: {}); they trap if called",
+        names.join(", ")
+    );
+    let caps = module
+        .capabilities()
+        .clone()
+        .with_trap_unknown_imports(true);
+    let module = module.with_capabilities(caps);
+    let result = call(&module);
+    (module, result)
+}
+
+/// The import module of an Extism plugin's host functions.
+const USER_HOST_FUNCTIONS: &str = "extism:host/user";
 
 /// Limits of a call. Flags given explicitly override a manifest's limits.
 #[derive(Debug, Clone, Default, Args)]
@@ -167,7 +431,13 @@ pub struct LimitOptions {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<u64>,
 
-    /// Wall-clock timeout, e.g. 500ms, 30s, 2m; `none` for no timeout.
+    /// Most linear memory in 64 KiB wasm pages, as Extism's CLI takes it
+    /// (--memory-max 16 is --max-memory 1MiB).
+    #[arg(long, value_name = "PAGES", conflicts_with = "max_memory")]
+    pub memory_max: Option<u32>,
+
+    /// Wall-clock timeout, e.g. 500ms, 30s, 2m; a bare number is
+    /// milliseconds (as Extism's CLI takes it); `none` or 0 for no timeout.
     /// [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<Timeout>,
@@ -196,6 +466,9 @@ impl LimitOptions {
         let mut l = base;
         if let Some(v) = self.max_memory {
             l = l.max_memory_bytes(v);
+        }
+        if let Some(pages) = self.memory_max {
+            l = l.max_memory_bytes(u64::from(pages) * WASM_PAGE);
         }
         if let Some(v) = self.max_table_elements {
             l = l.max_table_elements(v);
@@ -243,13 +516,24 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .map_err(|e| format!("`{s}` is not a size (try 64MiB, 1GiB or a byte count): {e}"))
 }
 
-fn parse_timeout(s: &str) -> Result<Timeout, String> {
-    if matches!(s.trim(), "none" | "off" | "0") {
+/// Bytes in one wasm page (`--memory-max` counts these).
+pub const WASM_PAGE: u64 = 65536;
+
+/// Parses `500ms`, `30s`, `2m`, a bare number of milliseconds (Extism's
+/// `--timeout 300`), or `none`/`off`/`0`.
+pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
+    let t = s.trim();
+    if matches!(t, "none" | "off") {
         return Ok(Timeout(None));
     }
-    humantime::parse_duration(s.trim())
+    if let Ok(ms) = t.parse::<u64>() {
+        return Ok(Timeout((ms > 0).then(|| Duration::from_millis(ms))));
+    }
+    humantime::parse_duration(t)
         .map(|d| Timeout(Some(d)))
-        .map_err(|e| format!("`{s}` is not a duration (try 500ms, 30s, 2m or none): {e}"))
+        .map_err(|e| {
+            format!("`{s}` is not a duration (try 500ms, 30s, 2m, a number of milliseconds, or none): {e}")
+        })
 }
 
 /// Runs a future to completion on a small runtime (store calls are async).
@@ -268,7 +552,8 @@ pub fn resolver(state: &StateOptions, kv: Option<KvStore>) -> Resolver {
     let store_state = state.clone();
     let resolver = Resolver::new(Trust::Operator)
         .store_with(move || store_state.open_store())
-        .registry(registry_from_env());
+        .registry(registry_from_env())
+        .urls(UrlFetcher::allow(state.allow_url_host.iter().cloned()));
     match kv {
         Some(kv) => resolver.kv(kv),
         None => {
@@ -402,7 +687,14 @@ mod tests {
             Ok(Some(Duration::from_millis(500)))
         );
         assert_eq!(parse_timeout("none").map(|t| t.0), Ok(None));
+        assert_eq!(parse_timeout("0").map(|t| t.0), Ok(None));
+        // A bare number is milliseconds, as Extism's CLI takes it.
+        assert_eq!(
+            parse_timeout("300").map(|t| t.0),
+            Ok(Some(Duration::from_millis(300)))
+        );
         assert!(parse_timeout("soon").is_err());
+        assert!(parse_timeout("-5").is_err());
     }
 
     #[test]
@@ -414,5 +706,10 @@ mod tests {
         let base = Limits::default().max_instances(3);
         let l = opts.apply(base);
         assert_eq!((l.max_memory_bytes, l.max_instances), (1024, 3));
+        let pages = LimitOptions {
+            memory_max: Some(16),
+            ..LimitOptions::default()
+        };
+        assert_eq!(pages.apply(Limits::default()).max_memory_bytes, 1 << 20);
     }
 }

@@ -182,7 +182,11 @@ fn errors_have_codes_and_exit_statuses() {
         (vec!["run", "/no/such/module.wasm"], 66, "not_found"),
         (vec!["run", "--invoke", "nope", &numeric], 66, "not_found"),
         (vec!["run", "--invoke", "run", &imp], 67, "link_error"),
-        (vec!["run", &echo, "time"], 68, "capability_denied"),
+        (
+            vec!["run", "--deny", "clocks", &echo, "time"],
+            68,
+            "capability_denied",
+        ),
         (
             vec!["run", "--max-memory", "16MiB", &echo, "alloc", "64"],
             71,
@@ -223,19 +227,76 @@ fn errors_have_codes_and_exit_statuses() {
     );
 }
 
+/// WASI comes with clocks and random, as in wasmtime, Spin and Extism (a
+/// TinyGo program reads both before main); `--deny` takes them away, and
+/// `--grant clocks,random` is still accepted.
 #[test]
-fn granted_clocks_work() {
+fn wasi_comes_with_clocks_and_random() {
+    let echo = built("wasi-echo.wasm");
+    for guest in [echo.as_str(), &built("wasi-echo.component.wasm")] {
+        let out = wasmhost(&["run", guest, "time"], b"");
+        assert!(out.status.success(), "{guest}: {}", text(&out.stderr));
+        let secs: u64 = text(&out.stdout).trim().parse().unwrap();
+        assert!(secs > 1_600_000_000, "{secs}");
+        let out = wasmhost(&["run", guest, "random"], b"");
+        assert!(out.status.success(), "{guest}: {}", text(&out.stderr));
+        assert!(!out.stdout.is_empty());
+    }
+    for (deny, cmd, cap) in [
+        ("clocks", "time", "clocks"),
+        ("random", "random", "random"),
+        ("clocks,random", "random", "random"),
+    ] {
+        let out = wasmhost(&["run", "--deny", deny, &echo, cmd], b"");
+        assert_eq!(out.status.code(), Some(68), "{deny}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(&format!("`{cap}` was not granted")),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // A program that reads both before doing anything (as TinyGo's runtime does).
+    let both = wat("clocks_random");
+    let out = wasmhost(&["run", &both], b"");
+    assert_eq!(
+        text(&out.stdout),
+        "clocks and random\n",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = wasmhost(&["run", "--deny", "random", &both], b"");
+    assert_eq!(out.status.code(), Some(68), "{}", text(&out.stderr));
+    // Denying one leaves the other.
+    let out = wasmhost(&["run", "--deny", "random", &echo, "time"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = wasmhost(&["run", "--grant", "clocks,random", &echo, "time"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = wasmhost(&["run", "--deny", "time", &echo, "time"], b"");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown capability is a usage error"
+    );
+}
+
+/// `run` keeps wasmtime's rule: everything after MODULE is the guest's,
+/// flags included.
+#[test]
+fn everything_after_the_module_is_the_guests() {
+    let echo = built("wasi-echo.wasm");
     let out = wasmhost(
-        &[
-            "run",
-            "--grant",
-            "clocks,random",
-            &built("wasi-echo.wasm"),
-            "time",
-        ],
+        &["run", &echo, "args", "--fuel", "5", "--timeout", "x", "-i"],
         b"",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "args\n--fuel\n5\n--timeout\nx\n-i\n");
+    let out = wasmhost(&["run", "--fuel", "5", &echo, "args"], b"");
+    assert_eq!(out.status.code(), Some(72), "{}", text(&out.stderr));
+    let out = wasmhost(
+        &["run", "--invoke", "add_i32", &wat("numeric"), "-1", "-2"],
+        b"",
+    );
+    assert_eq!(text(&out.stdout), "-3\n", "{}", text(&out.stderr));
 }
 
 #[test]

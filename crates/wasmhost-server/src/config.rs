@@ -342,6 +342,9 @@ pub struct ServerConfig {
     /// Limits of the outgoing HTTP requests of wasi:http workers (response
     /// size, time); which hosts they reach is each worker's.
     pub outbound: OutboundLimits,
+    /// Hosts (patterns like `*.example.com`) that manifests' modules named
+    /// by URL may be fetched from; none by default.
+    pub allow_url_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -365,6 +368,7 @@ impl Default for ServerConfig {
             passivate_after: wasmhost::actor::DEFAULT_PASSIVATE_AFTER,
             actor_snapshots: SnapshotPolicy::default(),
             outbound: OutboundLimits::default(),
+            allow_url_hosts: Vec::new(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmhost::{ActorSystem, Digest, Error, Module, Result, Runtime};
+use wasmhost_store::fetch::UrlFetcher;
 use wasmhost_store::{ModuleStore, Reference, Resolver, Trust};
 
 use crate::admission::Admission;
@@ -56,7 +57,8 @@ impl AppState {
         // namespace of the actors' store.
         let mut resolver = Resolver::new(Trust::Operator)
             .defaults(config.limits.clone())
-            .store(store.clone());
+            .store(store.clone())
+            .urls(UrlFetcher::allow(config.allow_url_hosts.iter().cloned()));
         if let Some(kv) = &actors.config().kv {
             resolver = resolver.kv(kv.clone());
         }

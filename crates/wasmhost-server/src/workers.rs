@@ -144,15 +144,16 @@ impl Reply {
 }
 
 /// Capabilities of a process-mode worker: the module's own grants (none
-/// for a plain module: WASI stdio only, stdin the message and stdout the
-/// reply; a manifest's grants, WASI stdio added when it grants no WASI).
+/// for a plain module: WASI with stdio, clocks and random, stdin the
+/// message and stdout the reply; a manifest's grants, that WASI added when
+/// it grants none).
 /// With `trap_unknown_imports`, imports nothing provides are linked to
 /// functions that trap when called (see [`crate::ServerConfig`]).
 pub fn process_capabilities(base: &Capabilities, trap_unknown_imports: bool) -> Capabilities {
     let caps = base.clone();
     let caps = match caps.wasi {
         Some(_) => caps,
-        None => caps.with_wasi(Wasi::new()),
+        None => caps.with_wasi(Wasi::standard()),
     };
     let trap = caps.trap_unknown_imports || trap_unknown_imports;
     caps.with_trap_unknown_imports(trap)
@@ -220,8 +221,9 @@ impl Worker {
             )));
         }
         let bytes = std::mem::take(&mut res.bytes);
+        let linked = std::mem::take(&mut res.linked);
         let rt = env.rt.clone();
-        let module = blocking(move || rt.load_bytes(bytes)).await?;
+        let module = blocking(move || wasmhost_store::compile(&rt, bytes, linked)).await?;
         let module = res.apply(module)?;
         let drive = Drive {
             mode: spec.mode,

@@ -7,6 +7,7 @@
 //! * [`Reference`] — `sha256:<hex>` or `name[:tag]` (tag `latest` by default).
 //! * [`manifest`] — wasmhost's own TOML manifest, the Extism manifest JSON
 //!   and the "packet" JSON format.
+//! * [`fetch`] — modules fetched by URL from allowed hosts only.
 //! * [`oci`] — OCI registries: [`oci::Registry::pull_into`] a store and
 //!   [`oci::Registry::push`], in the wasm artifact layout of `oci-wasm`.
 //! * [`resolve`] — the one resolver of a MODULE (file, `-`, manifest or
@@ -16,6 +17,7 @@
 //! Every error is a [`wasmhost::Error`] with a stable code.
 #![deny(missing_docs)]
 
+pub mod fetch;
 pub mod manifest;
 pub mod oci;
 mod reference;
@@ -23,5 +25,5 @@ pub mod resolve;
 mod store;
 
 pub use reference::Reference;
-pub use resolve::{ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust};
+pub use resolve::{ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust, compile};
 pub use store::{ModuleStore, RefEntry, Removed, StoredModule};

@@ -15,10 +15,15 @@
 //!
 //! Who gave the MODULE decides what it may name ([`Trust`]): the operator
 //! (the command line, a server's `--route` or config file) may name files,
-//! stdin, manifests and store references, and a manifest's paths are
-//! confined to its own directory as the formats say; a client of the server
+//! stdin, manifests and store references, and a manifest's paths are taken
+//! as the formats say (a wasmhost manifest's stay inside its directory; an
+//! Extism manifest's are read as Extism reads them: absolute, or relative
+//! to the manifest's directory, else to the current one); a client of the server
 //! may name store references and send manifest text, which names no file of
-//! the host at all.
+//! the host at all. Either way, a manifest's modules named by URL are fetched
+//! only from the hosts the resolver's [`UrlFetcher`] allows (none unless the
+//! operator says so), and an Extism manifest's several modules come back
+//! as [`Resolution::linked`], linked by name when the module is loaded.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,6 +34,7 @@ use wasmhost::{
     SnapshotPolicy,
 };
 
+use crate::fetch::UrlFetcher;
 use crate::manifest::{self, AnyManifest, ModuleSource, Resolved};
 use crate::oci::{self, OciReference, Registry};
 use crate::{ModuleStore, Reference};
@@ -39,7 +45,8 @@ use crate::{ModuleStore, Reference};
 pub enum Trust {
     /// The operator: the command line, a server's `--route`, `--tcp` or
     /// config file. Files, `-`, manifests and store references; a
-    /// manifest's paths stay inside its directory.
+    /// wasmhost manifest's paths stay inside its directory, an Extism
+    /// manifest's are read as Extism reads them.
     Operator,
     /// A client of the server: store references, and manifest text that
     /// names no host file (no `path` module, no preopened directory).
@@ -125,6 +132,9 @@ pub struct Resolution {
     pub name: String,
     /// Where it came from.
     pub from: Provenance,
+    /// Modules linked to it by name (an Extism manifest's other modules):
+    /// (name, wasm bytes), in the manifest's order.
+    pub linked: Vec<(String, Vec<u8>)>,
 }
 
 impl fmt::Debug for Resolution {
@@ -138,6 +148,10 @@ impl fmt::Debug for Resolution {
             .field("function", &self.function)
             .field("name", &self.name)
             .field("from", &self.from)
+            .field(
+                "linked",
+                &self.linked.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -181,11 +195,17 @@ impl Resolution {
             .with_name(&self.name))
     }
 
-    /// Compiles the module on `rt` (blocking; see [`Runtime::load_bytes`])
-    /// and applies the resolution to it. The bytes are handed to the
-    /// runtime, not copied: [`Resolution::bytes`] is empty afterwards.
+    /// Compiles the module (and the modules linked to it) on `rt`
+    /// (blocking; see [`Runtime::load_bytes`]) and applies the resolution
+    /// to it. The bytes are handed to the runtime, not copied:
+    /// [`Resolution::bytes`] and [`Resolution::linked`] are empty
+    /// afterwards.
     pub fn load(&mut self, rt: &Runtime) -> Result<Module> {
-        let module = rt.load_bytes(std::mem::take(&mut self.bytes))?;
+        let module = compile(
+            rt,
+            std::mem::take(&mut self.bytes),
+            std::mem::take(&mut self.linked),
+        )?;
         self.apply(module)
     }
 
@@ -205,6 +225,19 @@ impl Resolution {
     pub fn is_manifest(&self) -> bool {
         matches!(self.from, Provenance::Manifest { .. })
     }
+}
+
+/// Compiles `main` and the modules `linked` to it by name (see
+/// [`Module::link`]) on `rt` (blocking), for those who take a
+/// [`Resolution`]'s bytes apart to compile them elsewhere (the server
+/// compiles on its blocking pool), then [`Resolution::apply`] the result.
+pub fn compile(rt: &Runtime, main: Vec<u8>, linked: Vec<(String, Vec<u8>)>) -> Result<Module> {
+    let mut module = rt.load_bytes(main)?;
+    for (name, bytes) in linked {
+        let dep = rt.load_bytes(bytes)?;
+        module = module.link(&name, &dep)?;
+    }
+    Ok(module)
 }
 
 /// Something the resolver opens only when a MODULE needs it.
@@ -232,6 +265,7 @@ pub struct Resolver {
     store: Option<Access<ModuleStore>>,
     kv: Option<Access<KvStore>>,
     registry: Option<Registry>,
+    urls: UrlFetcher,
 }
 
 impl fmt::Debug for Resolver {
@@ -242,6 +276,7 @@ impl fmt::Debug for Resolver {
             .field("store", &self.store.is_some())
             .field("registry", &self.registry)
             .field("kv", &self.kv.is_some())
+            .field("url_hosts", &self.urls.allowed_hosts())
             .finish()
     }
 }
@@ -256,7 +291,16 @@ impl Resolver {
             store: None,
             kv: None,
             registry: None,
+            urls: UrlFetcher::none(),
         }
+    }
+
+    /// How manifests' modules named by URL are fetched: from the hosts
+    /// `urls` allows (none by default, so such a manifest is
+    /// `capability_denied` until the operator allows its host).
+    pub fn urls(mut self, urls: UrlFetcher) -> Self {
+        self.urls = urls;
+        self
     }
 
     /// The limits of anything a manifest leaves out (and of plain modules).
@@ -418,6 +462,7 @@ impl Resolver {
             snapshots: None,
             name,
             from,
+            linked: Vec::new(),
         }
     }
 
@@ -466,7 +511,7 @@ impl Resolver {
             ModuleSource::Store(_) => self.open_store()?,
             _ => ModuleStore::memory(),
         };
-        let bytes = manifest::module_bytes(&resolved, &store).await?;
+        let (bytes, linked) = manifest::fetch_modules(&resolved, &store, &self.urls).await?;
         Ok(Resolution {
             bytes,
             capabilities: resolved.capabilities,
@@ -478,20 +523,25 @@ impl Resolver {
             snapshots: resolved.snapshots,
             name,
             from: from(kind),
+            linked,
         })
     }
 }
 
-/// A client's manifest names nothing on the host: no module file, no
-/// preopened directory.
+/// A client's manifest names nothing on the host: no module file (the main
+/// one or a linked one), no preopened directory. (URLs go through the
+/// resolver's allow-list, as the operator's do.)
 fn confine(r: &Resolved, kind: ManifestKind) -> Result<()> {
     let what = kind.as_str();
-    if let ModuleSource::File(p) = &r.source {
-        return Err(Error::bad_input(format!(
-            "{what}: a manifest sent to the server cannot name a file (`{}`); \
-             give the module itself (base64) or a store reference",
-            p.display()
-        )));
+    let sources = std::iter::once(&r.source).chain(r.linked.iter().map(|l| &l.source));
+    for source in sources {
+        if let ModuleSource::File(p) = source {
+            return Err(Error::bad_input(format!(
+                "{what}: a manifest sent to the server cannot name a file (`{}`); \
+                 give the module itself (base64) or a store reference",
+                p.display()
+            )));
+        }
     }
     if let ModuleSource::Oci(o) = &r.source {
         return Err(Error::bad_input(format!(

@@ -382,8 +382,10 @@ pub(crate) fn is_state_export(name: &str) -> bool {
 /// (see [`STATE_EXPORT_PREFIX`]), so that a snapshot can read and write
 /// them — the approach of wasmtime-wizer's instrumentation. Every other
 /// section is copied byte for byte; the module behaves exactly as before.
-/// `None` when the module already uses the prefix (it then loads as it is,
-/// and cannot be snapshotted).
+/// `None` when the module already uses the prefix, or is a WASI command
+/// (exporting `_start`: wasmtime's linker accepts only functions and a few
+/// well-known items among a command's exports, and a command's instance
+/// runs once anyway); it then loads as it is, and cannot be snapshotted.
 pub(crate) fn instrument(binary: &[u8]) -> Result<Option<Vec<u8>>> {
     use wasm_encoder::{ExportKind, ExportSection, RawSection};
     use wasmparser::{ExternalKind, Payload, TypeRef};
@@ -436,7 +438,7 @@ pub(crate) fn instrument(binary: &[u8]) -> Result<Option<Vec<u8>>> {
             Payload::ExportSection(reader) => {
                 for export in reader.clone() {
                     let e = export.map_err(invalid)?;
-                    if is_state_export(e.name) {
+                    if is_state_export(e.name) || e.name == "_start" {
                         return Ok(None);
                     }
                     let kind = match e.kind {

@@ -15,6 +15,7 @@ use crate::capabilities::{GrantKey, kv, log, wasi};
 use crate::error::{Error, MissingImport, Result};
 use crate::exec::Exec;
 use crate::host_functions::HostFunctions;
+use crate::sandbox::LinkedPre;
 use crate::state::HostState;
 
 /// The linkers of one grant shape and [`Exec`] flavour, built once per
@@ -134,6 +135,91 @@ impl Linkers {
                 &[]
             };
             Error::unlinked_component(component, provided, e)
+        })
+    }
+}
+
+impl Linkers {
+    /// Checks that `main` and `deps` (name, code) link against
+    /// this grant shape and each other, and orders `deps` so that each
+    /// comes after those it imports from. Every import that nothing
+    /// provides is reported at once (`link_error`); modules that import
+    /// each other in a cycle are `bad_input`.
+    pub(crate) fn link_linked(
+        &self,
+        main: &wasmtime::Module,
+        deps: &[(String, wasmtime::Module)],
+    ) -> Result<LinkedPre> {
+        let names: HashSet<&str> = deps.iter().map(|(n, ..)| n.as_str()).collect();
+        // Topological order: a module goes once every module it imports from is placed.
+        let mut placed: Vec<(String, wasmtime::Module)> = Vec::new();
+        let mut pending: Vec<&(String, wasmtime::Module)> = deps.iter().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|dep| {
+                let ready = dep.1.imports().all(|i| {
+                    !names.contains(i.module()) || placed.iter().any(|(n, ..)| n == i.module())
+                });
+                if ready {
+                    placed.push((*dep).clone());
+                }
+                !ready
+            });
+            if pending.len() == before {
+                let cycle: Vec<&str> = pending.iter().map(|(n, ..)| n.as_str()).collect();
+                return Err(Error::bad_input(format!(
+                    "linked modules import each other in a cycle: {}",
+                    cycle.join(", ")
+                )));
+            }
+        }
+        if !self.key.trap_unknown() {
+            // What each module's imports may reach: the host, and the
+            // exports of the modules linked before it (all of them, for main).
+            let mut missing = Vec::new();
+            let mut defined: HashSet<(String, String)> = HashSet::new();
+            let modules = placed
+                .iter()
+                .map(|(n, m)| (Some(n.as_str()), m))
+                .chain(std::iter::once((None, main)));
+            for (name, module) in modules {
+                missing.extend(
+                    module
+                        .imports()
+                        .filter(|i| {
+                            let key = (i.module().to_string(), i.name().to_string());
+                            !defined.contains(&key) && !self.core_names.contains(&key)
+                        })
+                        .map(|i| MissingImport {
+                            module: i.module().to_string(),
+                            name: i.name().to_string(),
+                            kind: kind_name(&i.ty()).to_string(),
+                        }),
+                );
+                if let Some(name) = name {
+                    defined.extend(
+                        module
+                            .exports()
+                            .map(|e| (name.to_string(), e.name().to_string())),
+                    );
+                }
+            }
+            if !missing.is_empty() {
+                return Err(Error::Link {
+                    missing,
+                    detail: None,
+                });
+            }
+        }
+        let mut linker = self.core.clone();
+        // A linked module's exports take the place of host functions of
+        // the same names.
+        linker.allow_shadowing(true);
+        Ok(LinkedPre {
+            linker,
+            deps: placed,
+            main: main.clone(),
+            trap_unknown: self.key.trap_unknown(),
         })
     }
 }

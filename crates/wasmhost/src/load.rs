@@ -53,6 +53,7 @@ impl Runtime {
             name: Arc::from(format!("sha256:{}", digest.short())),
             pre: Default::default(),
             metrics: Default::default(),
+            linked: Arc::new([]),
         })
     }
 

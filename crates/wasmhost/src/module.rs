@@ -56,6 +56,9 @@ pub struct Module {
     pub(crate) pre: Arc<[std::sync::OnceLock<Pre>; 2]>,
     /// Metric handles of this module's calls, made once per function.
     pub(crate) metrics: Arc<crate::metrics::CallMetrics>,
+    /// Core modules linked to this one by name ([`Module::link`]), in the
+    /// order they were linked.
+    pub(crate) linked: Arc<[(Arc<str>, Arc<Compiled>)]>,
 }
 
 impl fmt::Debug for Module {
@@ -118,6 +121,65 @@ impl Module {
         self
     }
 
+    /// Links the core module `dep` to this one under `name`, as an Extism
+    /// manifest's named modules are linked: every call defines the linked
+    /// modules first, as wasmtime's `Linker::module` does (in an order where
+    /// each comes after those it imports from; a reactor or plain module is
+    /// instantiated once per sandbox and its `_initialize` run, a command's
+    /// exports each get a fresh instance per call), and an import `(import "NAME" "f" …)` of this module, or of a module
+    /// linked after `dep`, reaches `dep`'s export `f`. Linked modules share
+    /// this module's grants, limits and store (one memory limit, one fuel
+    /// budget, one Extism kernel). `dep` must be a core module loaded by the
+    /// same runtime; a name linked twice is `bad_input`. Linking is checked
+    /// at the first call: an import nothing provides is `link_error`.
+    ///
+    /// ```
+    /// use wasmhost::{Runtime, RuntimeConfig, Source, Value};
+    /// # fn main() -> wasmhost::Result<()> {
+    /// let rt = Runtime::new(RuntimeConfig::default().pool(None))?;
+    /// let lib = rt.load(&Source::Bytes(br#"(module (func (export "twice") (param i32) (result i32)
+    ///     local.get 0 i32.const 2 i32.mul))"#.to_vec()))?;
+    /// let main = rt.load(&Source::Bytes(br#"(module (import "lib" "twice" (func $t (param i32) (result i32)))
+    ///     (func (export "run") (result i32) i32.const 21 call $t))"#.to_vec()))?;
+    /// let main = main.link("lib", &lib)?;
+    /// assert_eq!(main.invoke("run", &[])?.value, vec![Value::I32(42)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn link(mut self, name: impl AsRef<str>, dep: &Module) -> Result<Module> {
+        let name = name.as_ref();
+        if !Arc::ptr_eq(&self.rt, &dep.rt) {
+            return Err(Error::bad_input(format!(
+                "module `{name}` was loaded by another runtime; load both with the same one"
+            )));
+        }
+        for (what, m) in [("the main module", &self), (name, dep)] {
+            if m.kind() != ModuleKind::Core {
+                return Err(Error::bad_input(format!(
+                    "cannot link {what}: it is a component; only core modules link by name"
+                )));
+            }
+        }
+        if self.linked.iter().any(|(n, _)| &**n == name) {
+            return Err(Error::bad_input(format!(
+                "two modules are linked under the name `{name}`"
+            )));
+        }
+        let mut linked = self.linked.to_vec();
+        linked.push((Arc::from(name), dep.compiled.clone()));
+        self.linked = linked.into();
+        self.pre = Default::default();
+        Ok(self)
+    }
+
+    /// The names and digests of the modules linked to this one
+    /// ([`Module::link`]).
+    pub fn linked(&self) -> Vec<(String, Digest)> {
+        self.linked
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.digest))
+            .collect()
+    }
+
     /// The pre-linked module for the grants of a call run by `exec`.
     pub(crate) fn pre_for(
         &self,
@@ -126,22 +188,38 @@ impl Module {
     ) -> Result<std::borrow::Cow<'_, Pre>> {
         use std::borrow::Cow;
         match &opts.capabilities {
-            Some(caps) if !caps.same_shape(&self.caps) => Ok(Cow::Owned(self.compiled.pre(
-                caps.key(),
-                exec,
-                |k, e| self.rt.linkers(k, e),
-            )?)),
+            Some(caps) if !caps.same_shape(&self.caps) => {
+                Ok(Cow::Owned(self.link_pre(caps.key(), exec)?))
+            }
             _ => {
                 let slot = &self.pre[exec as usize];
                 if let Some(pre) = slot.get() {
                     return Ok(Cow::Borrowed(pre));
                 }
-                let pre = self
-                    .compiled
-                    .pre(self.caps.key(), exec, |k, e| self.rt.linkers(k, e))?;
+                let pre = self.link_pre(self.caps.key(), exec)?;
                 Ok(Cow::Borrowed(slot.get_or_init(|| pre)))
             }
         }
+    }
+
+    /// Pre-links the module (with its linked modules, if any) for a grant
+    /// shape and `exec`.
+    fn link_pre(&self, key: crate::capabilities::GrantKey, exec: Exec) -> Result<Pre> {
+        if self.linked.is_empty() {
+            return self.compiled.pre(key, exec, |k, e| self.rt.linkers(k, e));
+        }
+        let core = |c: &Compiled| match &c.code {
+            Code::Core(m) => Ok(m.clone()),
+            Code::Component(_) => Err(Error::bad_input("only core modules link by name")),
+        };
+        let deps = self
+            .linked
+            .iter()
+            .map(|(n, c)| Ok((n.to_string(), core(c)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let linkers = self.rt.linkers(key, exec)?;
+        let pre = linkers.link_linked(&core(&self.compiled)?, &deps)?;
+        Ok(Pre::Linked(Arc::new(pre)))
     }
 
     /// What a sandbox of this module is made of.
@@ -555,14 +633,9 @@ async fn run_inner(module: &Module, opts: &CallOptions, exec: Exec) -> Result<Ou
     let pre = module.pre_for(opts, exec)?;
     let mut sb = Sandbox::new(module.spec(), opts, exec)?;
     let run = match &*pre {
-        Pre::Core(pre) => {
-            let instance = match exec {
-                Exec::Sync => pre.instantiate(&mut sb.store),
-                Exec::Async => pre.instantiate_async(&mut sb.store).await,
-            };
-            let instance = match instance {
-                Ok(i) => i,
-                Err(e) => return Err(sb.classify(e)),
+        Pre::Core(_) | Pre::Linked(_) => {
+            let Handle::Core(instance) = sb.instantiate(&pre, Some("_start")).await? else {
+                return Err(Error::internal("a core module instantiated as a component"));
             };
             let start = match instance.get_typed_func::<(), ()>(&mut sb.store, "_start") {
                 Ok(f) => f,

@@ -60,6 +60,40 @@ pub(crate) fn yield_at_ticks<T: 'static>(
 pub(crate) enum Pre {
     Core(wasmtime::InstancePre<HostState>),
     Component(wasmtime::component::InstancePre<HostState>),
+    /// A core module linked with others by name, linked again in each
+    /// sandbox (see `LinkedPre`).
+    Linked(Arc<LinkedPre>),
+}
+
+/// A core module linked with other core modules by name (see
+/// `Module::link`): what a sandbox instantiates, in order, with a
+/// copy of the grant shape's linker. The linked modules are defined in the
+/// call's store before the main module is instantiated, as wasmtime's
+/// `Linker::module` defines them (a reactor or plain module instantiated
+/// once and initialized, a command's exports each run in a fresh instance),
+/// under their names, so an import `(import "NAME" "f" …)` of a later
+/// module reaches export `f` of the module linked as NAME. Nothing here is
+/// store-owned: an `InstancePre` cannot hold instances, so each sandbox
+/// links again (cloning the linker), which only multi-module plugins pay
+/// for.
+pub(crate) struct LinkedPre {
+    /// The grant shape's core linker.
+    pub(crate) linker: wasmtime::Linker<HostState>,
+    /// The linked modules, each after every module it imports from: (name,
+    /// code).
+    pub(crate) deps: Vec<(String, wasmtime::Module)>,
+    /// The main module.
+    pub(crate) main: wasmtime::Module,
+    /// Link imports nothing provides as traps (see `GrantKey`).
+    pub(crate) trap_unknown: bool,
+}
+
+/// Links `module`'s imports that nothing provides to traps.
+fn trap_unknown(linker: &mut wasmtime::Linker<HostState>, module: &wasmtime::Module) -> Result<()> {
+    linker
+        .define_unknown_imports_as_traps(module)
+        .map(|_| ())
+        .map_err(|e| Error::internal(format!("cannot link unknown imports: {e:#}")))
 }
 
 /// An instantiated module of either kind.
@@ -201,10 +235,7 @@ impl Sandbox {
                 }
                 .map_err(|e| self.classify(e))?;
                 if self.reactor && export != Some("_initialize") {
-                    let init = instance
-                        .get_typed_func::<(), ()>(&mut self.store, "_initialize")
-                        .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
-                    self.call_typed(&init, ()).await?;
+                    self.initialize(instance).await?;
                 }
                 Ok(Handle::Core(instance))
             }
@@ -214,7 +245,47 @@ impl Sandbox {
             }
             .map(Handle::Component)
             .map_err(|e| self.classify(e)),
+            Pre::Linked(pre) => {
+                let mut linker = pre.linker.clone();
+                for (name, module) in &pre.deps {
+                    if pre.trap_unknown {
+                        trap_unknown(&mut linker, module)?;
+                    }
+                    // wasmtime's automatic instantiation, as Extism links
+                    // its modules: a reactor (or plain module) is
+                    // instantiated once and initialized; a command's
+                    // exports each get a fresh instance per call.
+                    let linked = match self.exec {
+                        Exec::Sync => linker.module(&mut self.store, name, module).map(|_| ()),
+                        Exec::Async => linker
+                            .module_async(&mut self.store, name, module)
+                            .await
+                            .map(|_| ()),
+                    };
+                    linked.map_err(|e| self.classify(e))?;
+                }
+                if pre.trap_unknown {
+                    trap_unknown(&mut linker, &pre.main)?;
+                }
+                let instance = match self.exec {
+                    Exec::Sync => linker.instantiate(&mut self.store, &pre.main),
+                    Exec::Async => linker.instantiate_async(&mut self.store, &pre.main).await,
+                }
+                .map_err(|e| self.classify(e))?;
+                if self.reactor && export != Some("_initialize") {
+                    self.initialize(instance).await?;
+                }
+                Ok(Handle::Core(instance))
+            }
         }
+    }
+
+    /// Runs a reactor's `_initialize`.
+    async fn initialize(&mut self, instance: wasmtime::Instance) -> Result<()> {
+        let init = instance
+            .get_typed_func::<(), ()>(&mut self.store, "_initialize")
+            .map_err(|e| Error::internal(format!("reactor `_initialize`: {e}")))?;
+        self.call_typed(&init, ()).await
     }
 
     /// Calls `func`, the way this sandbox runs wasm; failures unclassified.

@@ -20,7 +20,8 @@
 //! a snapshot given to another module is
 //! [`ErrorCode::SnapshotMismatch`](crate::ErrorCode::SnapshotMismatch).
 //!
-//! **Limits.** Components cannot be snapshotted (wasmtime has no way to
+//! **Limits.** WASI commands (modules exporting `_start`) cannot be
+//! snapshotted: their instances run once. Components cannot be snapshotted (wasmtime has no way to
 //! reach a component's inner core instances from the host): keep their
 //! state in `wasi:keyvalue`, and run their actors with the `never`
 //! snapshot policy. Tables are not saved (a guest that changes its
@@ -141,6 +142,12 @@ pub(crate) fn capture(sb: &mut Sandbox, handle: &Handle, module: Digest) -> Resu
     let Code::Core(code) = &sb.code else {
         return Err(components_unsupported());
     };
+    if code.get_export("_start").is_some() {
+        return Err(Error::bad_input(format!(
+            "module {} is a WASI command (it exports `_start`): its instances run once and cannot be snapshotted",
+            sb.name
+        )));
+    }
     let mut w = Vec::with_capacity(256);
     w.extend_from_slice(MAGIC);
     w.extend_from_slice(module.as_bytes());

@@ -15,7 +15,6 @@
 //! Sends are serialized across processes by a lock file,
 //! `STATE/actors/.lock`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use wasmhost::{ActorConfig, ActorSpec, ActorSystem, Convention, Digest, Error, SnapshotPolicy};
 
-use crate::options::{LimitOptions, Loaded, StateOptions, block_on, load, resolve};
+use crate::options::{InputOptions, LimitOptions, Loaded, StateOptions, block_on, load, resolve};
 
 #[derive(Debug, Args)]
 pub struct ActorCommand {
@@ -35,7 +34,7 @@ pub struct ActorCommand {
 #[derive(Debug, Subcommand)]
 enum ActorSubcommand {
     /// Send one message to an actor, creating it with --module if unknown.
-    Send(SendCommand),
+    Send(Box<SendCommand>),
     /// List the actors of the state directory.
     Ls(LsCommand),
     /// Forget an actor and its snapshot (its key-value state stays unless --purge).
@@ -47,6 +46,11 @@ enum ActorSubcommand {
 }
 
 impl ActorCommand {
+    /// Whether this prints the guest's log lines itself (`send` does).
+    pub fn prints_guest_logs(&self) -> bool {
+        matches!(self.command, ActorSubcommand::Send(_))
+    }
+
     pub fn execute(self) -> anyhow::Result<u8> {
         match self.command {
             ActorSubcommand::Send(c) => c.execute(),
@@ -80,12 +84,14 @@ SNAPSHOT POLICIES (--snapshots, remembered with the actor):
 A message sent with --id MSG is applied once: sent again with the same id, \
 the recorded reply is printed and nothing runs. Sending to an unknown ID without \
 --module fails with error[not_found] (exit 66); a stored actor of another \
-module fails with error[snapshot_mismatch] (exit 76) unless --fresh.
+module fails with error[snapshot_mismatch] (exit 76) unless --fresh. Options go \
+anywhere after `send`, before or after ID.
 
 EXAMPLES:
   wasmhost actor send counter-1 --module counter.wasm --function execute --input 'increment 5'
   wasmhost actor send counter-1 --function execute --input get
   wasmhost actor send counter-1 --input 'increment 1' --id order-17   # at most once
+  wasmhost actor send --input 'increment 3' counter-1 --timeout 300
   wasmhost actor send visits --module kv.wat --function counter --abi numeric
   wasmhost actor ls --json
   wasmhost actor export counter-1 counter-1.actor
@@ -109,10 +115,11 @@ struct SendCommand {
     #[arg(long, value_name = "F")]
     function: Option<String>,
 
-    /// The message (JSON, a string or bytes, as `wasmhost call` takes it);
-    /// `-` reads stdin. Default: empty.
-    #[arg(long, value_name = "JSON|-", allow_hyphen_values = true)]
-    input: Option<String>,
+    /// The message (JSON, a string or bytes, as `wasmhost call` takes it),
+    /// as --input/-i DATA (`-` reads stdin), --input-file or --stdin.
+    /// Default: empty.
+    #[command(flatten)]
+    input: InputOptions,
 
     /// Force a calling convention (remembered with the actor).
     #[arg(long, value_name = "ABI", value_parser = parse_convention)]
@@ -290,23 +297,11 @@ fn lock_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 impl SendCommand {
-    fn read_input(&self) -> anyhow::Result<Vec<u8>> {
-        match self.input.as_deref() {
-            Some("-") => {
-                let mut buf = Vec::new();
-                std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                    Error::bad_input(format!("cannot read the input from stdin: {e}"))
-                })?;
-                Ok(buf)
-            }
-            Some(s) => Ok(s.as_bytes().to_vec()),
-            None => Ok(Vec::new()),
-        }
-    }
-
     fn execute(self) -> anyhow::Result<u8> {
         let dir = actors_dir(&self.state)?;
-        let input = self.read_input()?;
+        let input = self
+            .input
+            .read(None, self.module.as_deref().unwrap_or_default())?;
         let _lock = lock_dir(&dir)?;
         let path = record_path(&dir, &self.id);
         let existing = read_record(&path)?;
@@ -695,8 +690,7 @@ impl ImportCommand {
     fn execute(self) -> anyhow::Result<u8> {
         let bytes = if self.file.as_os_str() == "-" {
             let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
                 .map_err(|e| Error::bad_input(format!("cannot read stdin: {e}")))?;
             buf
         } else {

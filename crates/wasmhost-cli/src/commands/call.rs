@@ -5,56 +5,75 @@
 //! string export, raw transfer, numeric) unless `--abi` forces one; a
 //! module that fits none gets an error saying why each did not fit.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use wasmhost::{ArgsFormat, CallOptions, Capabilities, Convention, Data, Error, Http};
+use wasmhost::{ArgsFormat, CallOptions, Capabilities, Convention, Data, Error, Module};
 
-use crate::options::{GrantOptions, LimitOptions, Loaded, StateOptions, load, resolve};
+use crate::options::{
+    GrantOptions, InputOptions, LimitOptions, Loaded, PluginOptions, StateOptions, key_value, load,
+    resolve, with_user_imports_trapped,
+};
 
 #[derive(Debug, Args)]
 #[command(
-    override_usage = "wasmhost call [OPTIONS] MODULE FUNCTION [INPUT]\n       wasmhost call [OPTIONS] -m MANIFEST.json FUNCTION [INPUT]",
+    override_usage = "wasmhost call [OPTIONS] MODULE FUNCTION [INPUT] [OPTIONS]\n       wasmhost call [OPTIONS] -m MANIFEST.json FUNCTION [INPUT] [OPTIONS]",
     after_help = "\
 INPUT is the function's input: bytes for an Extism plugin or a raw function, \
 a string for an AssemblyScript export, JSON arguments for a component \
 ([arg1, arg2], {\"name\": value}, or the one argument itself; --wave for WAVE \
-text) and a JSON number or array for a numeric function. `-` reads it from \
-stdin; --input-file from a file; no input is empty input.
+text) and a JSON number or array for a numeric function. Give it as INPUT, \
+--input/-i DATA, --input-file FILE, or `-`/--stdin for stdin; no input is \
+empty input.
+
+Options go anywhere: before MODULE or after FUNCTION, as Extism's CLI takes \
+them (`extism call plugin.wasm count_vowels --input \"…\"`). An INPUT that \
+itself starts with `-` goes after `--` or in --input.
 
 The result goes to stdout: bytes as they are, text and JSON as text, numbers \
-one per line. Log lines of the guest go to stderr.
+one per line. Log lines of the guest go to stderr (--log-level picks which).
+
+An Extism plugin that imports host functions (extism:host/user) which the \
+command line cannot provide is called anyway, with those functions linked to \
+traps, as --trap-unknown-imports does (WASMHOST_LOG=info names them); a call \
+that reaches one stops with error[trap].
 
 EXAMPLES:
-  wasmhost call plugin.wasm count_vowels 'Hello, World!'
-  wasmhost call --config vowels=aeiou --allow-host api.example.com plugin.wasm fetch
-  wasmhost call -m manifest.json count_vowels - < input.txt
+  wasmhost call plugin.wasm count_vowels --input 'Hello, World!'
+  wasmhost call plugin.wasm count_vowels -i 'Hello, World!' --config vowels=aeiou --timeout 300
+  wasmhost call plugin.wasm fetch --allow-host api.example.com --log-level info
+  wasmhost call -m manifest.json count_vowels --stdin < input.txt
+  wasmhost call manifest.json count_vowels -m --input hi     # -m as a switch, as in Extism's CLI
   wasmhost call counter.wasm increment 5
   wasmhost call --wasi shapes.wasm add-points '[{\"x\":1,\"y\":2},{\"x\":3,\"y\":4}]'
   wasmhost call --wasi --wave shapes.wasm add-points '{x: 1, y: 2}, {x: 3, y: 4}'
   wasmhost call math.wat add '[1, 2]'"
 )]
 pub struct CallCommand {
-    /// MODULE FUNCTION [INPUT] (FUNCTION [INPUT] with -m). MODULE is a
-    /// .wasm binary, WAT text, a manifest (.toml, Extism or packet .json)
-    /// a store reference (name[:tag], sha256:…) or
+    /// MODULE: a .wasm binary, WAT text, a manifest (.toml, Extism or
+    /// packet .json), a store reference (name[:tag], sha256:…) or
     /// oci://REGISTRY/REPOSITORY:TAG (pulled into the store by digest).
-    #[arg(value_name = "ARGS", num_args = 1..=3, required = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// With -m, this is FUNCTION.
+    #[arg(value_name = "MODULE", allow_negative_numbers = true)]
+    first: String,
+
+    /// FUNCTION, the export to call (with -m: INPUT).
+    #[arg(value_name = "FUNCTION", allow_negative_numbers = true)]
+    second: Option<String>,
+
+    /// INPUT, inline; `-` reads stdin.
+    #[arg(value_name = "INPUT", allow_negative_numbers = true)]
+    third: Option<String>,
 
     /// An Extism manifest (JSON) naming the module, its config, allowed
-    /// hosts and paths, memory and timeout.
-    #[arg(short = 'm', long, value_name = "MANIFEST")]
-    manifest: Option<PathBuf>,
+    /// hosts and paths, memory and timeout. Without a value (as Extism's
+    /// CLI takes `-m`, a switch), MODULE must be a manifest.
+    #[arg(short = 'm', long, value_name = "MANIFEST", num_args = 0..=1)]
+    manifest: Option<Option<PathBuf>>,
 
-    /// The input, given inline.
-    #[arg(long, value_name = "DATA", conflicts_with = "input_file")]
-    input: Option<String>,
-
-    /// Read the input from a file.
-    #[arg(long, value_name = "FILE")]
-    input_file: Option<PathBuf>,
+    #[command(flatten)]
+    input: InputOptions,
 
     /// Force a calling convention instead of detecting it.
     #[arg(long, value_name = "ABI", value_parser = parse_convention)]
@@ -64,19 +83,15 @@ pub struct CallCommand {
     #[arg(long)]
     wave: bool,
 
-    /// Configuration the plugin may read (Extism `config_get`); repeatable.
-    #[arg(long, value_name = "KEY=VALUE")]
-    config: Vec<String>,
-
-    /// Let the plugin make HTTP requests to HOST (glob patterns like *.example.com); repeatable.
-    #[arg(long, value_name = "HOST")]
-    allow_host: Vec<String>,
+    #[command(flatten)]
+    plugin: PluginOptions,
 
     /// Set a plugin variable before the call (Extism `var_get`); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     var: Vec<String>,
 
-    /// Grant WASI standard I/O (plugins built for wasm32-wasip1, components using std).
+    /// Grant WASI: stdio, clocks and random (plugins built for
+    /// wasm32-wasip1, components using std); --deny takes clocks or random away.
     #[arg(long)]
     wasi: bool,
 
@@ -105,23 +120,19 @@ fn parse_convention(s: &str) -> Result<Convention, String> {
     s.parse::<Convention>().map_err(|e| e.to_string())
 }
 
-fn key_value<'a>(flag: &str, spec: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
-    match spec.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k, v)),
-        _ => Err(Error::bad_input(format!("--{flag} `{spec}`: expected KEY=VALUE")).into()),
-    }
-}
-
 impl CallCommand {
     /// (module, function, inline input) from the positional arguments.
     fn positionals(&self) -> anyhow::Result<(String, String, Option<String>)> {
-        let mut args = self.args.iter().cloned();
+        let mut args = [Some(&self.first), self.second.as_ref(), self.third.as_ref()]
+            .into_iter()
+            .flatten()
+            .cloned();
         let module = match &self.manifest {
-            Some(m) => m.to_string_lossy().into_owned(),
-            None => args.next().unwrap_or_default(),
+            Some(Some(m)) => m.to_string_lossy().into_owned(),
+            _ => args.next().unwrap_or_default(),
         };
         let Some(function) = args.next() else {
-            return Err(Error::bad_input(if self.manifest.is_some() {
+            return Err(Error::bad_input(if matches!(self.manifest, Some(Some(_))) {
                 "missing FUNCTION: wasmhost call -m MANIFEST FUNCTION [INPUT]"
             } else {
                 "missing FUNCTION: wasmhost call MODULE FUNCTION [INPUT]"
@@ -138,63 +149,10 @@ impl CallCommand {
         Ok((module, function, input))
     }
 
-    fn read_input(&self, inline: Option<String>, module: &str) -> anyhow::Result<Vec<u8>> {
-        let given = [
-            inline.is_some(),
-            self.input.is_some(),
-            self.input_file.is_some(),
-        ];
-        if given.iter().filter(|g| **g).count() > 1 {
-            return Err(
-                Error::bad_input("give the input one way: INPUT, --input or --input-file").into(),
-            );
-        }
-        if let Some(path) = &self.input_file {
-            return std::fs::read(path).map_err(|e| {
-                Error::bad_input(format!("--input-file `{}`: {e}", path.display())).into()
-            });
-        }
-        match inline.or_else(|| self.input.clone()) {
-            Some(s) if s == "-" => {
-                if module == "-" {
-                    return Err(Error::bad_input(
-                        "the module and the input cannot both come from stdin",
-                    )
-                    .into());
-                }
-                let mut buf = Vec::new();
-                std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                    Error::bad_input(format!("cannot read the input from stdin: {e}"))
-                })?;
-                Ok(buf)
-            }
-            Some(s) => Ok(s.into_bytes()),
-            None => Ok(Vec::new()),
-        }
-    }
-
     fn capabilities(&self, base: Capabilities) -> anyhow::Result<Capabilities> {
-        let mut caps = base;
-        for spec in &self.config {
-            let (k, v) = key_value("config", spec)?;
-            caps = caps.with_config(k, v);
-        }
-        if !self.allow_host.is_empty() {
-            let mut hosts = caps
-                .http
-                .as_ref()
-                .map(|h| h.allowed_hosts.clone())
-                .unwrap_or_default();
-            hosts.extend(self.allow_host.iter().cloned());
-            let max = caps
-                .http
-                .as_ref()
-                .map(|h| h.max_response_bytes)
-                .unwrap_or(wasmhost::capabilities::http::DEFAULT_MAX_RESPONSE_BYTES);
-            caps = caps.with_http(Http::allow(hosts).max_response_bytes(max));
-        }
+        let mut caps = self.plugin.apply(base)?;
         if self.wasi || self.grants.any_wasi() || caps.wasi.is_some() {
-            let wasi = self.grants.wasi(caps.wasi.clone().unwrap_or_default())?;
+            let wasi = self.grants.wasi(caps.wasi.clone())?;
             caps = caps.with_wasi(wasi);
         }
         let log = caps.log || self.grants.log();
@@ -205,7 +163,13 @@ impl CallCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
         let (module_ref, function, inline) = self.positionals()?;
         let mut res = resolve(&module_ref, &self.state, None)?;
-        let input = self.read_input(inline, &module_ref)?;
+        if self.manifest.is_some() && !res.is_manifest() {
+            return Err(Error::bad_input(format!(
+                "-m: `{module_ref}` is not a manifest (a .json or .toml file)"
+            ))
+            .into());
+        }
+        let input = self.input.read(inline, &module_ref)?;
         res.capabilities = self.capabilities(res.capabilities.clone())?;
         // --kv grants what a manifest's `key_value = true` does.
         res.key_value |= self.kv;
@@ -222,9 +186,10 @@ impl CallCommand {
         if self.wave {
             opts = opts.args(ArgsFormat::Wave);
         }
-        let result = if self.var.is_empty() {
-            module.call_with(&function, &input, &opts)
-        } else {
+        let call = |module: &Module| {
+            if self.var.is_empty() {
+                return module.call_with(&function, &input, &opts);
+            }
             (|| {
                 let mut instance = module.instantiate(&opts)?;
                 for spec in &self.var {
@@ -238,11 +203,10 @@ impl CallCommand {
                 Err(e) => Error::internal(e.to_string()),
             })
         };
+        let (module, result) = with_user_imports_trapped(module, call);
         crate::options::persist_stats(&rt, &module);
         let out = result?;
-        for log in &out.logs {
-            eprintln!("[{}] {}", log.level.as_str(), log.message);
-        }
+        self.plugin.print_logs(&out.logs);
         std::io::stderr().write_all(&out.stderr)?;
         std::io::stdout().write_all(&out.stdout)?;
         print_data(&out.value)?;

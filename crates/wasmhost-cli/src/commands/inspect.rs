@@ -9,6 +9,13 @@ use crate::options::{LimitOptions, StateOptions, block_on, resolve};
 use crate::progress::with_spinner;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Options go anywhere, before or after MODULE.
+
+EXAMPLES:
+  wasmhost inspect plugin.wasm
+  wasmhost inspect app:v1 --json
+  wasmhost inspect manifest.json --allow-url-host github.com")]
 pub struct InspectCommand {
     /// A module file, manifest, `-`, or store reference.
     #[arg(value_name = "MODULE|REF")]
@@ -25,6 +32,12 @@ pub struct InspectCommand {
 impl InspectCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
         let res = resolve(&self.module, &self.state, None)?;
+        // Modules a manifest links to the main one by name: name, digest, size.
+        let linked: Vec<(String, Digest, usize)> = res
+            .linked
+            .iter()
+            .map(|(name, bytes)| (name.clone(), Digest::of(bytes), bytes.len()))
+            .collect();
         let (wasm, kind) = wasmhost::normalize(res.bytes)?;
         let digest = Digest::of(&wasm);
         let size = wasm.len();
@@ -85,6 +98,7 @@ impl InspectCommand {
                 "conventions": conventions,
                 "functions": functions.iter().map(|(n, s, c)| serde_json::json!({"name": n, "signature": s, "conventions": c})).collect::<Vec<_>>(),
                 "wit": wit,
+                "linked": linked.iter().map(|(n, d, size)| serde_json::json!({"name": n, "digest": d.to_string(), "size": size})).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(0);
@@ -94,6 +108,9 @@ impl InspectCommand {
         println!("kind:    {}", kind.as_str());
         if !tags.is_empty() {
             println!("tags:    {}", tags.join(", "));
+        }
+        for (name, digest, size) in &linked {
+            println!("linked:  {name}  {digest}  {size} bytes");
         }
         println!("imports: {}", if imports.is_empty() { "none" } else { "" });
         for i in &imports {

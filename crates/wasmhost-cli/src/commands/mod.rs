@@ -46,6 +46,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command prints its calls' guest log lines itself (so
+    /// they need not also go through tracing).
+    pub fn prints_guest_logs(&self) -> bool {
+        match self {
+            Command::Call(_) => true,
+            Command::Actor(c) => c.prints_guest_logs(),
+            _ => false,
+        }
+    }
+
     /// Runs the subcommand; returns the process exit status on success.
     pub fn execute(self) -> anyhow::Result<u8> {
         match self {

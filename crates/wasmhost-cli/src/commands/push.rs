@@ -62,6 +62,16 @@ impl PushCommand {
             }
         };
         let res = resolve(&self.source, &self.state, None)?;
+        if !res.linked.is_empty() {
+            let names: Vec<&str> = res.linked.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::bad_input(format!(
+                "`{}` links several modules ({} and the main one); a store name holds one \
+                 module: push each module on its own, and keep the manifest to run them",
+                self.source,
+                names.join(", ")
+            ))
+            .into());
+        }
         let store = self.state.open_store()?;
         let entry = with_spinner(&format!("pushing {name}:{tag}"), || {
             block_on(store.push(res.bytes, &name, &tag))

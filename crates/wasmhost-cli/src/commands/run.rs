@@ -2,8 +2,10 @@
 //! serve messages in a process mode (`--mode sync|async`).
 //!
 //! Follows `wasmtime run`: `wasmhost run [OPTIONS] MODULE [ARGS...]`. The
-//! command gets WASI stdio (inherited) and exactly the args given; env
-//! entries, directories, clocks, random and log only when asked for.
+//! command gets WASI stdio (inherited), clocks and random, and exactly the
+//! args given; env entries, directories and log only when asked for, and
+//! `--deny clocks,random` takes those two away. Everything after MODULE is
+//! the guest's, flags included, as with `wasmtime run`.
 //!
 //! With `--mode`, the messages are the lines of wasmhost's own stdin: each
 //! goes to the guest as its whole stdin (without the newline) and the
@@ -18,13 +20,20 @@ use crate::options::{GrantOptions, LimitOptions, Loaded, StateOptions, load, res
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-A module that imports anything not granted fails before any of its code runs \
-(error[link_error], listing every missing import). A guest that calls an \
-ungranted clock or random function stops with error[capability_denied].
+Options go before MODULE: as with `wasmtime run`, everything after MODULE is \
+the guest's (`wasmhost run app.wasm --fuel 5` passes `--fuel 5` to app.wasm).
+
+The guest gets WASI: stdio, clocks and random numbers (as wasmtime, Spin and \
+Extism give them), and exactly the arguments, environment entries and \
+directories given. --deny clocks,random takes clocks or random away for a \
+deterministic run; a guest that uses them then stops with \
+error[capability_denied]. A module that imports anything not granted fails \
+before any of its code runs (error[link_error], listing every missing import).
 
 EXAMPLES:
   wasmhost run app.wasm arg1 arg2 < input.txt
-  wasmhost run --dir ./data::/data --env LANG=C --grant clocks,random app.wasm
+  wasmhost run --dir ./data::/data --env LANG=C app.wasm
+  wasmhost run --deny clocks,random app.wasm                 # deterministic: no clocks, no random
   wasmhost run --invoke add math.wat 1 2
   wasmhost run oci://ghcr.io/acme/hello:v1         # pulled into the store by digest, then run
   wasmhost run --fuel 1000000 --max-memory 16MiB --timeout 500ms untrusted.wasm
@@ -47,20 +56,20 @@ a trap the next message gets a fresh instance.
 read. The exit status is 0 if every message succeeded, else that of the last \
 failure.")]
 pub struct RunCommand {
-    /// Module to run: a .wasm binary, WAT text, `-` for stdin, a manifest
-    /// (.toml, or an Extism or packet .json), a store reference (name[:tag], sha256:…),
-    /// or oci://REGISTRY/REPOSITORY:TAG (pulled from the registry into the store by digest).
-    #[arg(value_name = "MODULE")]
-    module: String,
-
-    /// Arguments: for a command, its argv after the program name; with
-    /// --invoke, the function's numeric arguments.
+    /// MODULE, then ARGS. MODULE is the module to run: a .wasm binary, WAT
+    /// text, `-` for stdin, a manifest (.toml, or an Extism or packet
+    /// .json), a store reference (name[:tag], sha256:…) or
+    /// oci://REGISTRY/REPOSITORY:TAG (pulled from the registry into the
+    /// store by digest). ARGS, everything
+    /// after MODULE (flags included, as with `wasmtime run`), are for a
+    /// command its argv after the program name, and with --invoke the
+    /// function's numeric arguments.
     #[arg(
-        value_name = "ARGS",
+        value_name = "MODULE [ARGS]...",
         trailing_var_arg = true,
-        allow_hyphen_values = true
+        required = true
     )]
-    args: Vec<String>,
+    module_and_args: Vec<String>,
 
     /// Call this exported function with ARGS as numbers and print its results, one per line.
     #[arg(long, value_name = "NAME", conflicts_with = "mode")]
@@ -100,12 +109,23 @@ enum Mode {
 }
 
 impl RunCommand {
+    /// MODULE.
+    fn module(&self) -> &str {
+        self.module_and_args.first().map_or("", String::as_str)
+    }
+
+    /// ARGS: everything after MODULE.
+    fn args(&self) -> &[String] {
+        self.module_and_args.get(1..).unwrap_or_default()
+    }
+
     /// The manifest's grants (if any) plus those on the command line.
     fn capabilities(&self, program: &str, base: Capabilities) -> anyhow::Result<Capabilities> {
-        let mut wasi = self.grants.wasi(base.wasi.clone().unwrap_or_default())?;
-        if self.invoke.is_none() && (!self.args.is_empty() || wasi.args.is_empty()) {
+        let mut wasi = self.grants.wasi(base.wasi.clone())?;
+        let args = self.args();
+        if self.invoke.is_none() && (!args.is_empty() || wasi.args.is_empty()) {
             wasi.args = std::iter::once(program.to_string())
-                .chain(self.args.iter().cloned())
+                .chain(args.iter().cloned())
                 .collect();
         }
         let log = base.log || self.grants.log();
@@ -117,7 +137,7 @@ impl RunCommand {
     }
 
     pub fn execute(self) -> anyhow::Result<u8> {
-        let mut res = resolve(&self.module, &self.state, None)?;
+        let mut res = resolve(self.module(), &self.state, None)?;
         res.capabilities = self.capabilities(&res.name, res.capabilities.clone())?;
         let Loaded {
             rt,
@@ -133,13 +153,13 @@ impl RunCommand {
             return result;
         }
         let mut opts = CallOptions::default().inherit_stdio();
-        if self.module == "-" {
+        if self.module() == "-" {
             // The module came in on stdin; the guest gets none.
             opts = opts.stdin(wasmhost::Stdin::Empty);
         }
         let result = match self.invoke.as_ref().or(entry.as_ref()) {
             Some(name) => module
-                .invoke_text(name, &self.args, &opts)
+                .invoke_text(name, self.args(), &opts)
                 .map(|out| (out.stats, out.value)),
             None => module.run(&opts).map(|out| (out.stats, Vec::new())),
         };
@@ -159,7 +179,7 @@ impl RunCommand {
 impl RunCommand {
     /// Process mode: one message per line of stdin, one reply per message.
     fn serve(&self, mode: Mode, module: &Module) -> anyhow::Result<u8> {
-        if self.module == "-" {
+        if self.module() == "-" {
             return Err(Error::bad_input(
                 "with --mode, stdin carries the messages: MODULE cannot be `-`",
             )

@@ -276,6 +276,7 @@ impl ServeCommand {
             c.limits = c.limits.clone().timeout(Some(c.request_timeout));
         }
         c.trap_unknown_imports = self.trap_unknown_imports;
+        c.allow_url_hosts = self.state.allow_url_host.clone();
         c.cors = file.cors.clone();
         c.cors.extend(self.cors.iter().cloned());
         for spec in &self.statics {

@@ -1,22 +1,31 @@
 //! `wasmhost test`: one call, with its result and what it cost.
 
 use clap::Args;
-use wasmhost::{CallOptions, Capabilities, Convention, Error, Stdin, Wasi};
+use wasmhost::{CallOptions, Capabilities, Data, Stdin, Wasi};
 
-use crate::options::{LimitOptions, Loaded, StateOptions, describe_stats, load, resolve};
+use crate::options::{
+    InputOptions, LimitOptions, Loaded, StateOptions, describe_stats, load, resolve,
+    with_user_imports_trapped,
+};
 
 #[derive(Debug, Args)]
-#[command(after_help = "\
-FUNCTION `_start` runs the module as a WASI command with INPUT on stdin. \
-Any other FUNCTION is a numeric export called with INPUT as a JSON array of \
-numbers (or one number), unless a manifest forces another calling \
-convention: then INPUT is the function's input as `wasmhost call` takes it. \
-A manifest's limits and grants apply. Fuel is always metered here so that \
-it can be reported.
+#[command(
+    override_usage = "wasmhost test [OPTIONS] MODULE FUNCTION [INPUT] [OPTIONS]",
+    after_help = "\
+FUNCTION `_start` runs the module as a WASI command with the input on stdin. \
+Any other FUNCTION is called as `wasmhost call` calls it: through the calling \
+convention the module speaks (or its manifest forces), with the input in the \
+same forms: INPUT, --input/-i, --input-file, or `-`/--stdin for stdin (a JSON \
+number or array for a numeric export, bytes for an Extism plugin, a string \
+for AssemblyScript, JSON arguments for a component). A manifest's limits and \
+grants apply. Fuel is always metered here so that it can be reported. \
+Options go anywhere, before MODULE or after FUNCTION.
 
 EXAMPLES:
-  wasmhost test math.wasm add --input '[1, 2]'
-  wasmhost test app:v1 _start --input 'hello'")]
+  wasmhost test math.wasm add '[1, 2]'
+  wasmhost test code.wasm count_vowels --input aei
+  wasmhost test app:v1 _start --input 'hello' --json"
+)]
 pub struct TestCommand {
     /// A module file, manifest, `-`, or store reference.
     #[arg(value_name = "MODULE|REF")]
@@ -26,9 +35,12 @@ pub struct TestCommand {
     #[arg(value_name = "FUNCTION")]
     function: String,
 
-    /// The input: numbers as JSON for a numeric export, stdin text for `_start`.
-    #[arg(long, value_name = "INPUT", default_value = "")]
-    input: String,
+    /// The input, inline; `-` reads stdin.
+    #[arg(value_name = "INPUT", allow_negative_numbers = true)]
+    inline: Option<String>,
+
+    #[command(flatten)]
+    input: InputOptions,
 
     /// Print JSON.
     #[arg(long)]
@@ -41,33 +53,27 @@ pub struct TestCommand {
     state: StateOptions,
 }
 
-fn numbers(input: &str) -> wasmhost::Result<Vec<String>> {
-    if input.trim().is_empty() {
-        return Ok(Vec::new());
+/// A call's result as one line of text: numbers separated by spaces,
+/// anything else as text.
+fn result_text(data: &Data) -> String {
+    match data {
+        Data::Numbers(values) => values
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => String::from_utf8_lossy(&other.bytes()).into_owned(),
     }
-    let v: serde_json::Value = serde_json::from_str(input)
-        .map_err(|e| Error::bad_input(format!("--input is not JSON: {e}")))?;
-    let items = match v {
-        serde_json::Value::Array(a) => a,
-        other => vec![other],
-    };
-    items
-        .into_iter()
-        .map(|x| match x {
-            serde_json::Value::Number(n) => Ok(n.to_string()),
-            other => Err(Error::bad_input(format!(
-                "--input: `{other}` is not a number"
-            ))),
-        })
-        .collect()
 }
 
 impl TestCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
         let mut res = resolve(&self.module, &self.state, None)?;
+        let input = self.input.read(self.inline.clone(), &self.module)?;
         if !res.configured() {
             // A plain module runs as a command with its name as argv[0].
-            res.capabilities = Capabilities::none().with_wasi(Wasi::new().arg(res.name.clone()));
+            res.capabilities =
+                Capabilities::none().with_wasi(Wasi::standard().arg(res.name.clone()));
         }
         let Loaded {
             rt,
@@ -75,30 +81,21 @@ impl TestCommand {
             convention,
             ..
         } = load(res, &self.limits, &self.state, true)?;
-        let outcome = match convention {
-            _ if self.function == "_start" => {
-                let opts =
-                    CallOptions::default().stdin(Stdin::bytes(self.input.clone().into_bytes()));
-                module
+        let (module, outcome) = with_user_imports_trapped(module, |module| {
+            if self.function == "_start" {
+                let opts = CallOptions::default().stdin(Stdin::bytes(input.clone()));
+                return module
                     .run(&opts)
-                    .map(|out| (String::new(), out.stats, out.stdout))
+                    .map(|out| (String::new(), out.stats, out.stdout));
             }
-            // A convention the manifest forces: data in, data out.
-            Some(c) if c != Convention::Numeric => {
-                let opts = CallOptions::default().convention(c);
-                module
-                    .call_with(&self.function, self.input.as_bytes(), &opts)
-                    .map(|out| {
-                        let text = String::from_utf8_lossy(&out.value.bytes()).into_owned();
-                        (text, out.stats, out.stdout)
-                    })
+            let mut opts = CallOptions::default();
+            if let Some(c) = convention {
+                opts = opts.convention(c);
             }
-            _ => numbers(&self.input).and_then(|args| {
-                let out = module.invoke_text(&self.function, &args, &CallOptions::default())?;
-                let values: Vec<String> = out.value.iter().map(|v| v.to_string()).collect();
-                Ok((values.join(" "), out.stats, out.stdout))
-            }),
-        };
+            module
+                .call_with(&self.function, &input, &opts)
+                .map(|out| (result_text(&out.value), out.stats, out.stdout))
+        });
         crate::options::persist_stats(&rt, &module);
         let (result, stats, stdout) = outcome?;
         let stdout = String::from_utf8_lossy(&stdout).into_owned();

@@ -232,3 +232,44 @@ pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let (status, _, body) = request(addr, method, path, &[], body).expect("request");
     (status, body)
 }
+
+/// A one-thread HTTP/1.1 server on a loopback port (real sockets), for as
+/// long as the test process runs. `respond` gets each request's path and
+/// returns (status line, extra header lines, body); every connection gets
+/// one answer and is closed. Returns the port.
+pub fn http_server(
+    respond: impl Fn(&str) -> (&'static str, Vec<String>, Vec<u8>) + Send + 'static,
+) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            // Skip the headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+            let (status, headers, body) = respond(path);
+            let mut head = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
+            for h in headers {
+                head.push_str(&h);
+                head.push_str("\r\n");
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    port
+}

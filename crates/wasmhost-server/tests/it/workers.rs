@@ -420,6 +420,11 @@ async fn manifest_routes_enforce_their_limits_and_grants() {
     };
     let no_clocks = write("no-clocks.toml", &time(false));
     let clocks = write("clocks.toml", &time(true));
+    // Clocks and random come with WASI when the manifest says nothing.
+    let default_clocks = write(
+        "default-clocks.toml",
+        "[module]\npath = \"echo.wasm\"\n[capabilities.wasi]\nargs = [\"echo\", \"time\"]\n",
+    );
     let vowels = write(
         "vowels.json",
         r#"{"wasm": [{"path": "plugin.wasm"}], "config": {"vowels": "o"}, "memory": {"max_pages": 64}}"#,
@@ -475,6 +480,11 @@ async fn manifest_routes_enforce_their_limits_and_grants() {
         route("/plain-echo", "wasi-echo.wasm", ""),
         r(format!("/no-clocks={no_clocks}")),
         r(format!("/clocks={clocks}")),
+        r(format!("/default-clocks={default_clocks}")),
+        r(format!(
+            "/plain-clocks={}/../../guests/wat/clocks_random.wat,mode=sync",
+            env!("CARGO_MANIFEST_DIR")
+        )),
         r(format!("/vowels={vowels},function=count_vowels")),
         r(format!("/plugin={plugin}")),
         r(format!("/greet={plugin},mode=function,function=greet")),
@@ -512,11 +522,18 @@ async fn manifest_routes_enforce_their_limits_and_grants() {
         .await
         .expect("time");
     assert_eq!(error_of(res).await, (403, "capability_denied".to_string()));
-    let (status, text) = post("/clocks", "").await;
-    assert_eq!(status, 200, "{text}");
-    assert!(
-        text.trim().parse::<u64>().is_ok_and(|t| t > 1_600_000_000),
-        "{text}"
+    for path in ["/clocks", "/default-clocks"] {
+        let (status, text) = post(path, "").await;
+        assert_eq!(status, 200, "{path}: {text}");
+        assert!(
+            text.trim().parse::<u64>().is_ok_and(|t| t > 1_600_000_000),
+            "{path}: {text}"
+        );
+    }
+    // A plain module's route: WASI with clocks and random, as everywhere.
+    assert_eq!(
+        post("/plain-clocks", "").await,
+        (200, "clocks and random\n".into())
     );
 
     // Config: an Extism manifest's, and a wasmhost manifest's with its

@@ -14,20 +14,29 @@
 //! ```
 //!
 //! It resolves into the same [`Resolved`] as a wasmhost manifest (with the
-//! Extism calling convention), so [`super::module_bytes`] fetches and checks
-//! its module like any other:
+//! Extism calling convention), so [`super::fetch_modules`] fetches and
+//! checks its modules like any other:
 //!
-//! * `wasm` holds exactly one module: a `path` (relative to the manifest's
-//!   directory, which it may not leave) or `data` (base64, padding
-//!   optional). Linking several modules and fetching by `url` are refused.
-//!   `hash` (64 hex digits, optionally `sha256:`-prefixed) is the digest of
-//!   the bytes as read, checked before they are validated or compiled.
+//! * `wasm` holds one module or several. Each is a `path`, `data` (base64,
+//!   padding optional) or `url` (with optional `method` and `headers`;
+//!   fetched only from hosts the resolver allows, see [`crate::fetch`]).
+//!   A path is read as Extism reads it: absolute as it is; relative, in the
+//!   manifest's directory (or, for a manifest file, in the current
+//!   directory when only that has it). `hash` (64 hex digits, optionally
+//!   `sha256:`-prefixed) is the digest of the bytes as read, checked before
+//!   they are validated or compiled.
+//! * With several modules, the main one is the module named `main` (a
+//!   module without a `name` is named `main`), else the last; every other
+//!   one is linked to it under its name, as Extism links them: an import
+//!   `(import "NAME" "f" …)` reaches export `f` of the module named NAME
+//!   ([`wasmhost::Module::link`]); NAME may be `extism:host/user`, to give a
+//!   plugin its host functions in wasm.
 //! * `memory.max_pages` (64 KiB pages) and `timeout_ms` become [`Limits`];
 //!   `config`, `allowed_hosts` (with `memory.max_http_response_bytes`) and
 //!   `allowed_paths` become [`Capabilities`] — a non-empty `allowed_paths`
-//!   grants WASI with those directories (read-write, read-only when the host
-//!   path starts with `ro:`; host paths are relative to the manifest's
-//!   directory and may not leave it).
+//!   grants WASI (stdio, clocks and random, as Extism's `wasi: true` does)
+//!   with those directories (read-write, read-only when the host path starts
+//!   with `ro:`; host paths are found as module paths are).
 //! * `memory.max_var_bytes` is recorded ([`Resolved::max_var_bytes`]); the
 //!   var store is fixed at 1 MiB, so a smaller bound is not enforced yet.
 //!
@@ -46,8 +55,9 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Map, Value};
 use wasmhost::{Capabilities, Convention, Digest, Error, Http, Limits, Preopen, Result, Wasi};
 
-use super::native::{DigestOf, ModuleSource, Resolved, check_host, inside};
+use super::native::{DigestOf, LinkedSource, ModuleSource, Resolved, check_host};
 use super::read_manifest;
+use crate::fetch::UrlSource;
 
 /// How error messages name this format.
 const KIND: &str = "Extism manifest";
@@ -75,18 +85,37 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// One entry of an Extism manifest's `wasm`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtismModule {
+    /// [`ModuleSource::File`] for `path`, [`ModuleSource::Bytes`] for
+    /// `data`, [`ModuleSource::Url`] for `url`.
+    pub source: ModuleSource,
+    /// `name`: what the other modules import it by (the main module's is
+    /// `main`, or none).
+    pub name: Option<String>,
+    /// `hash`: the sha256 of the module's bytes as read.
+    pub hash: Option<Digest>,
+}
+
 /// A parsed and checked Extism manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExtismManifest {
     /// The manifest file, when it was read from one (named in errors).
     pub path: Option<PathBuf>,
-    /// The module: [`ModuleSource::File`] for `path` (already checked to be
-    /// inside the manifest's directory), [`ModuleSource::Bytes`] for `data`.
+    /// Every entry of `wasm`, in order.
+    pub modules: Vec<ExtismModule>,
+    /// The index in [`ExtismManifest::modules`] of the main module: the
+    /// one named `main`, else the last. The others are linked to it by
+    /// their names.
+    pub main: usize,
+    /// The main module's source (see [`ExtismModule::source`]).
     pub source: ModuleSource,
-    /// `wasm[0].name` (Extism's name for the main module is `main`).
+    /// The main module's name.
     pub name: Option<String>,
-    /// `wasm[0].hash`: the sha256 of the module's bytes as read.
+    /// The main module's hash.
     pub hash: Option<Digest>,
     /// `memory.max_pages`: 64 KiB pages of linear memory.
     pub max_pages: Option<u32>,
@@ -176,22 +205,31 @@ impl ExtismManifest {
     pub fn from_json(text: &str, base_dir: &Path) -> Result<ExtismManifest> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| bad(format_args!("not valid JSON: {e}")))?;
-        Self::from_value(&value, base_dir)
+        Self::from_value(&value, base_dir, Paths::ManifestDir)
     }
 
-    /// Reads an Extism manifest file; relative paths in it are relative to
-    /// its directory.
+    /// Reads an Extism manifest file. Absolute paths in it are taken as
+    /// they are; a relative path is taken in the manifest's directory, or,
+    /// when nothing is there, in the current directory (where Extism takes
+    /// it).
     pub fn load(path: &Path) -> Result<ExtismManifest> {
         let text = read_manifest(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut m = Self::from_json(&text, base)?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| bad(format_args!("not valid JSON: {e}")))?;
+        let mut m = Self::from_value(&value, base, Paths::ManifestDirThenCwd)?;
         m.path = Some(path.to_path_buf());
         Ok(m)
     }
 
     /// Checks an Extism manifest already parsed as JSON (see
-    /// [`ExtismManifest::from_json`]).
-    pub(crate) fn from_value(value: &Value, base_dir: &Path) -> Result<ExtismManifest> {
+    /// [`ExtismManifest::from_json`] and [`ExtismManifest::load`] for
+    /// `paths`).
+    pub(crate) fn from_value(
+        value: &Value,
+        base_dir: &Path,
+        paths: Paths,
+    ) -> Result<ExtismManifest> {
         let Value::Object(top) = value else {
             return Err(bad(format_args!(
                 "the document is {}; expected an object with `wasm`",
@@ -200,92 +238,26 @@ impl ExtismManifest {
         };
         known_fields(top, FIELDS, "")?;
 
-        // wasm: exactly one module, by path or data.
+        // wasm: one module, or several linked by name.
         let entries = match top.get("wasm") {
             None => {
                 return Err(bad(
-                    "`wasm` is missing (an array with one module: {\"path\": …} or {\"data\": …})",
+                    "`wasm` is missing (an array of modules: {\"path\": …}, {\"data\": …} or {\"url\": …})",
                 ));
             }
             Some(Value::Array(a)) => a,
             Some(v) => return Err(wrong_type("wasm", v, "an array of modules")),
         };
-        let entry = match entries.as_slice() {
-            [] => return Err(bad("`wasm` is empty; give one module")),
-            [one] => one,
-            many => {
-                return Err(bad(format_args!(
-                    "`wasm` has {} modules; linking several modules is not supported, give one",
-                    many.len()
-                )));
-            }
-        };
-        let Value::Object(w) = entry else {
-            return Err(wrong_type(
-                "wasm[0]",
-                entry,
-                "an object with `path` or `data`",
-            ));
-        };
-        known_fields(w, WASM_FIELDS, "wasm[0].")?;
-        let given: Vec<&str> = ["path", "data", "url"]
-            .into_iter()
-            .filter(|k| w.contains_key(*k))
-            .collect();
-        let source = match given.as_slice() {
-            ["url"] => {
-                return Err(bad(
-                    "`wasm[0].url`: fetching modules by URL is not supported; download it and use `path`",
-                ));
-            }
-            ["path"] => {
-                let p = match &w["path"] {
-                    Value::String(p) => p,
-                    v => return Err(wrong_type("wasm[0].path", v, "a string")),
-                };
-                ModuleSource::File(inside(base_dir, p, KIND, "wasm[0].path")?)
-            }
-            ["data"] => {
-                let d = match &w["data"] {
-                    Value::String(d) => d,
-                    v => return Err(wrong_type("wasm[0].data", v, "a base64 string")),
-                };
-                ModuleSource::Bytes(
-                    BASE64.decode(d.trim()).map_err(|e| {
-                        bad(format_args!("`wasm[0].data` is not valid base64: {e}"))
-                    })?,
-                )
-            }
-            [] => {
-                return Err(bad(
-                    "`wasm[0]` needs one of `path` or `data` (`url` is not supported)",
-                ));
-            }
-            several => {
-                return Err(bad(format_args!(
-                    "`wasm[0]` has {}; give exactly one of `path` or `data`",
-                    list(several).replace(", ", " and ")
-                )));
-            }
-        };
-        for k in ["headers", "method"] {
-            if w.contains_key(k) {
-                return Err(bad(format_args!(
-                    "`wasm[0].{k}` only goes with `url`, which is not supported"
-                )));
-            }
+        if entries.is_empty() {
+            return Err(bad("`wasm` is empty; give at least one module"));
         }
-        let name = opt_str(w, "name", "wasm[0].name")?.map(str::to_string);
-        let hash = opt_str(w, "hash", "wasm[0].hash")?
-            .map(|h| {
-                h.trim().parse::<Digest>().map_err(|_| {
-                    bad(format_args!(
-                        "`wasm[0].hash` = \"{h}\" is not a sha256 digest (64 hex digits, optionally prefixed `sha256:`)"
-                    ))
-                })
-            })
-            .transpose()?;
-
+        let modules = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| wasm_entry(i, e, base_dir, paths))
+            .collect::<Result<Vec<_>>>()?;
+        let main = main_index(&modules)?;
+        let ExtismModule { source, name, hash } = modules[main].clone();
         // memory
         let (mut max_pages, mut max_http_response_bytes, mut max_var_bytes) = (None, None, None);
         match top.get("memory") {
@@ -366,10 +338,10 @@ impl ExtismManifest {
         let mut allowed_paths = Vec::new();
         match opt(top, "allowed_paths") {
             None => {}
-            Some(Value::Object(paths)) => {
+            Some(Value::Object(dirs)) => {
                 // In key order, as Extism (a BTreeMap) does.
-                let paths: BTreeMap<_, _> = paths.iter().collect();
-                for (host, guest) in paths {
+                let entries: BTreeMap<_, _> = dirs.iter().collect();
+                for (host, guest) in entries {
                     let Value::String(guest) = guest else {
                         return Err(wrong_type(
                             &format!("allowed_paths.{host}"),
@@ -381,7 +353,7 @@ impl ExtismManifest {
                         Some(rest) => (rest, true),
                         None => (host.as_str(), false),
                     };
-                    let host = inside(base_dir, rel, KIND, "allowed_paths key")?;
+                    let host = locate(base_dir, rel, paths);
                     allowed_paths.push(Preopen {
                         host,
                         guest: guest.clone(),
@@ -403,6 +375,8 @@ impl ExtismManifest {
 
         Ok(ExtismManifest {
             path: None,
+            modules,
+            main,
             source,
             name,
             hash,
@@ -416,14 +390,15 @@ impl ExtismManifest {
         })
     }
 
-    /// The WASI grant for `allowed_paths`: `Some` with the directories when
-    /// there are any. (A module that imports WASI without any needs
-    /// [`Wasi::new`], stdio only; that is the caller's decision.)
+    /// The WASI grant for `allowed_paths`: `Some` with the directories (and
+    /// stdio, clocks and random: [`Wasi::standard`]) when there are any. (A
+    /// module that imports WASI without any needs a WASI grant of its own,
+    /// `call --wasi`; that is the caller's decision.)
     pub fn wasi(&self) -> Option<Wasi> {
         if self.allowed_paths.is_empty() {
             return None;
         }
-        Some(self.allowed_paths.iter().fold(Wasi::new(), |w, p| {
+        Some(self.allowed_paths.iter().fold(Wasi::standard(), |w, p| {
             w.dir(p.host.clone(), p.guest.clone(), p.read_only)
         }))
     }
@@ -455,10 +430,24 @@ impl ExtismManifest {
             capabilities = capabilities.with_wasi(wasi);
         }
 
-        let module_label = match &self.path {
-            Some(p) => format!("module `wasm[0]` of Extism manifest `{}`", p.display()),
-            None => "module `wasm[0]` of the Extism manifest".to_string(),
+        let label = |i: usize| match &self.path {
+            Some(p) => format!("module `wasm[{i}]` of Extism manifest `{}`", p.display()),
+            None => format!("module `wasm[{i}]` of the Extism manifest"),
         };
+        let module_label = label(self.main);
+        let linked = self
+            .modules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.main)
+            .map(|(i, m)| LinkedSource {
+                // Not the main one, so named (a nameless one would be `main`).
+                name: m.name.clone().unwrap_or_else(|| MAIN.to_string()),
+                source: m.source.clone(),
+                sha256: m.hash,
+                label: label(i),
+            })
+            .collect();
         Resolved {
             source: self.source.clone(),
             sha256: self.hash,
@@ -473,9 +462,150 @@ impl ExtismManifest {
             sha256_of: DigestOf::Source,
             module_label,
             max_var_bytes: self.max_var_bytes,
+            linked,
         }
     }
 }
+
+/// How an Extism manifest's relative paths are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paths {
+    /// In the manifest's directory (text given without a file: nothing of
+    /// the file system is looked at).
+    ManifestDir,
+    /// In the manifest's directory, else in the current directory when
+    /// only that has it (a manifest file given by the operator: Extism
+    /// itself reads paths from the current directory).
+    ManifestDirThenCwd,
+}
+
+/// Where the path `p` of a manifest in `base` points: absolute paths as
+/// they are, relative ones as `paths` says.
+fn locate(base: &Path, p: &str, paths: Paths) -> PathBuf {
+    let given = Path::new(p);
+    if given.is_absolute() {
+        return given.to_path_buf();
+    }
+    let in_dir = base.join(given);
+    if paths == Paths::ManifestDirThenCwd && !in_dir.exists() && given.exists() {
+        return std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+    }
+    in_dir
+}
+
+/// One entry of `wasm`, the `i`th.
+fn wasm_entry(i: usize, entry: &Value, base_dir: &Path, paths: Paths) -> Result<ExtismModule> {
+    let field = |k: &str| format!("wasm[{i}].{k}");
+    let Value::Object(w) = entry else {
+        return Err(wrong_type(
+            &format!("wasm[{i}]"),
+            entry,
+            "an object with `path`, `data` or `url`",
+        ));
+    };
+    known_fields(w, WASM_FIELDS, &format!("wasm[{i}]."))?;
+    let given: Vec<&str> = ["path", "data", "url"]
+        .into_iter()
+        .filter(|k| w.contains_key(*k))
+        .collect();
+    let string = |k: &str, what: &str| match &w[k] {
+        Value::String(s) => Ok(s.as_str()),
+        v => Err(wrong_type(&field(k), v, what)),
+    };
+    let source = match given.as_slice() {
+        ["path"] => ModuleSource::File(locate(base_dir, string("path", "a string")?, paths)),
+        ["data"] => ModuleSource::Bytes(
+            BASE64
+                .decode(string("data", "a base64 string")?.trim())
+                .map_err(|e| bad(format_args!("`{}` is not valid base64: {e}", field("data"))))?,
+        ),
+        ["url"] => {
+            let url = string("url", "a URL string")?;
+            crate::fetch::host_of(url).map_err(|e| bad(format_args!("`{}`: {e}", field("url"))))?;
+            let mut src = UrlSource::new(url)?;
+            if let Some(m) = opt_str(w, "method", &field("method"))? {
+                src = src.method(m);
+            }
+            match opt(w, "headers") {
+                None => {}
+                Some(Value::Object(h)) => {
+                    for (k, v) in h {
+                        let Value::String(v) = v else {
+                            return Err(wrong_type(
+                                &format!("{}.{k}", field("headers")),
+                                v,
+                                "a string",
+                            ));
+                        };
+                        src = src.header(k, v);
+                    }
+                }
+                Some(v) => return Err(wrong_type(&field("headers"), v, "an object of strings")),
+            }
+            ModuleSource::Url(src)
+        }
+        [] => {
+            return Err(bad(format_args!(
+                "`wasm[{i}]` needs one of `path`, `data` or `url`"
+            )));
+        }
+        several => {
+            return Err(bad(format_args!(
+                "`wasm[{i}]` has {}; give exactly one of `path`, `data` or `url`",
+                list(several).replace(", ", " and ")
+            )));
+        }
+    };
+    if !matches!(source, ModuleSource::Url(_)) {
+        for k in ["headers", "method"] {
+            if w.contains_key(k) {
+                return Err(bad(format_args!("`{}` only goes with `url`", field(k))));
+            }
+        }
+    }
+    let name = opt_str(w, "name", &field("name"))?.map(str::to_string);
+    let hash = opt_str(w, "hash", &field("hash"))?
+        .map(|h| {
+            h.trim().parse::<Digest>().map_err(|_| {
+                bad(format_args!(
+                    "`{}` = \"{h}\" is not a sha256 digest (64 hex digits, optionally prefixed `sha256:`)",
+                    field("hash")
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(ExtismModule { source, name, hash })
+}
+
+/// Which module is the main one, as Extism chooses it: the only one; else
+/// the first named `main` (a module without a name is named `main`); else
+/// the last, whatever its name. Every other module is linked under its
+/// name, and two modules may not share one.
+fn main_index(modules: &[ExtismModule]) -> Result<usize> {
+    if modules.len() == 1 {
+        return Ok(0);
+    }
+    let name = |m: &ExtismModule| m.name.clone().unwrap_or_else(|| MAIN.to_string());
+    let main = modules
+        .iter()
+        .position(|m| name(m) == MAIN)
+        .unwrap_or(modules.len() - 1);
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, m) in modules.iter().enumerate() {
+        let n = if i == main { MAIN.to_string() } else { name(m) };
+        if !seen.insert(n.clone()) {
+            return Err(bad(format_args!(
+                "two modules of `wasm` are named `{n}` (`wasm[{i}]` is the second; a module \
+                 without a `name` is named `main`): with several modules, each is linked \
+                 under its own name"
+            )));
+        }
+    }
+    Ok(main)
+}
+
+/// The name of Extism's main module.
+const MAIN: &str = "main";
 
 /// Whether a parsed JSON document is an Extism manifest (an object with
 /// `wasm`).
@@ -546,7 +676,8 @@ mod tests {
                 },
             ]
         );
-        assert!(wasi.args.is_empty() && wasi.env.is_empty() && !wasi.clocks && !wasi.random);
+        // WASI as Extism's `wasi: true` gives it: clocks and random come with it.
+        assert!(wasi.args.is_empty() && wasi.env.is_empty() && wasi.clocks && wasi.random);
         assert!(!r.capabilities.log && r.capabilities.host.is_empty());
         assert_eq!(r.max_var_bytes, Some(1024));
         assert!(r.module_label.contains("wasm[0]"), "{}", r.module_label);
@@ -628,19 +759,27 @@ mod tests {
             (
                 r#"{"wasm": [{"path": "a.wasm"}, {"path": "b.wasm"}]}"#,
                 &[
-                    "2 modules",
-                    "linking several modules is not supported",
-                    "give one",
+                    "two modules of `wasm` are named `main`",
+                    "`wasm[1]` is the second",
+                    "without a `name` is named `main`",
                 ],
             ),
             (
-                r#"{"wasm": [{"url": "https://example.com/p.wasm", "headers": {}, "method": "GET"}]}"#,
-                &["fetching modules by URL is not supported", "use `path`"],
+                r#"{"wasm": [{"path": "a.wasm", "name": "lib"}, {"path": "b.wasm", "name": "lib"}, {"path": "c.wasm"}]}"#,
+                &["two modules of `wasm` are named `lib`"],
+            ),
+            (
+                r#"{"wasm": [{"url": "ftp://example.com/p.wasm"}]}"#,
+                &["`wasm[0].url`", "only http and https"],
+            ),
+            (
+                r#"{"wasm": [{"url": "https://example.com/p.wasm", "headers": {"a": 1}}]}"#,
+                &["`wasm[0].headers.a` is a number"],
             ),
             (r#"{"wasm": ["a.wasm"]}"#, &["`wasm[0]` is a string"]),
             (
                 r#"{"wasm": [{"name": "main"}]}"#,
-                &["`wasm[0]` needs one of `path` or `data`"],
+                &["`wasm[0]` needs one of `path`, `data` or `url`"],
             ),
             (
                 r#"{"wasm": [{"path": "a.wasm", "data": "AGFzbQEAAAA="}]}"#,
@@ -655,12 +794,8 @@ mod tests {
                 &["`wasm[0].path` is a number", "a string"],
             ),
             (
-                r#"{"wasm": [{"path": "../x.wasm"}]}"#,
-                &["`wasm[0].path`", "leaves the manifest's directory"],
-            ),
-            (
-                r#"{"wasm": [{"path": "/etc/x.wasm"}]}"#,
-                &["`wasm[0].path`", "must be relative"],
+                r#"{"wasm": [{"data": "AGFzbQEAAAA="}, {"path": 7, "name": "main"}]}"#,
+                &["`wasm[1].path` is a number"],
             ),
             (
                 r#"{"wasm": [{"data": "not base64!"}]}"#,
@@ -739,14 +874,6 @@ mod tests {
                 r#"{"wasm": [{"path": "a.wasm"}], "allowed_paths": {"data": 1}}"#,
                 &["`allowed_paths.data` is a number"],
             ),
-            (
-                r#"{"wasm": [{"path": "a.wasm"}], "allowed_paths": {"../secrets": "/s"}}"#,
-                &["`allowed_paths key` = \"../secrets\" leaves the manifest's directory"],
-            ),
-            (
-                r#"{"wasm": [{"path": "a.wasm"}], "allowed_paths": {"ro:/etc": "/etc"}}"#,
-                &["\"/etc\" must be relative"],
-            ),
         ];
         for (json, needles) in cases {
             let err = parse(json).unwrap_err();
@@ -760,14 +887,101 @@ mod tests {
     }
 
     #[test]
-    fn dot_dot_inside_the_directory_is_fine() {
-        let m =
-            parse(r#"{"wasm": [{"path": "a/../b.wasm"}], "allowed_paths": {"ro:./d/../e": "/e"}}"#)
-                .unwrap();
+    fn paths_are_read_as_extism_reads_them() {
+        // Relative: in the manifest's directory, `..` included; absolute:
+        // as they are (Extism refuses neither).
+        let m = parse(
+            r#"{"wasm": [{"path": "../b.wasm"}],
+                "allowed_paths": {"ro:./d/../e": "/e", "/var/data": "/data"}}"#,
+        )
+        .unwrap();
         assert_eq!(
             m.source,
-            ModuleSource::File(PathBuf::from("/srv/plugins/a/../b.wasm"))
+            ModuleSource::File(PathBuf::from("/srv/plugins/../b.wasm"))
         );
-        assert!(m.allowed_paths[0].read_only);
+        assert_eq!(
+            (
+                m.allowed_paths[0].host.as_path(),
+                m.allowed_paths[0].read_only
+            ),
+            (Path::new("/var/data"), false)
+        );
+        assert_eq!(
+            (
+                m.allowed_paths[1].host.as_path(),
+                m.allowed_paths[1].read_only
+            ),
+            (Path::new("/srv/plugins/./d/../e"), true)
+        );
+        let m = parse(r#"{"wasm": [{"path": "/opt/plugins/p.wasm"}]}"#).unwrap();
+        assert_eq!(
+            m.source,
+            ModuleSource::File(PathBuf::from("/opt/plugins/p.wasm"))
+        );
+    }
+
+    #[test]
+    fn several_modules_pick_main_and_link_the_others_by_name() {
+        // Named `main`: that one, wherever it is.
+        let m = parse(
+            r#"{"wasm": [{"path": "main.wasm", "name": "main"},
+                         {"data": "AGFzbQEAAAA=", "name": "lib", "hash": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((m.main, m.name.as_deref()), (0, Some("main")));
+        let r = m.resolve(&Limits::default());
+        assert_eq!(
+            r.source,
+            ModuleSource::File(PathBuf::from("/srv/plugins/main.wasm"))
+        );
+        assert_eq!(r.linked.len(), 1);
+        assert_eq!(r.linked[0].name, "lib");
+        assert_eq!(
+            r.linked[0].source,
+            ModuleSource::Bytes(b"\0asm\x01\0\0\0".to_vec())
+        );
+        assert!(r.linked[0].sha256.is_some());
+        assert!(
+            r.linked[0].label.contains("wasm[1]"),
+            "{}",
+            r.linked[0].label
+        );
+        // No `main`: the last one, which may go unnamed.
+        let m = parse(
+            r#"{"wasm": [{"path": "a.wasm", "name": "a"}, {"url": "https://example.com/p.wasm",
+                         "method": "POST", "headers": {"Authorization": "Bearer x"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.main, 1);
+        let ModuleSource::Url(u) = &m.source else {
+            panic!("{:?}", m.source)
+        };
+        assert_eq!(
+            (u.url.as_str(), u.method.as_deref()),
+            ("https://example.com/p.wasm", Some("POST"))
+        );
+        assert_eq!(
+            u.headers.get("Authorization").map(String::as_str),
+            Some("Bearer x")
+        );
+        let r = m.resolve(&Limits::default());
+        assert_eq!(r.linked[0].name, "a");
+        assert!(r.module_label.contains("wasm[1]"), "{}", r.module_label);
+        // A module without a name is `main`, even when it comes first; the
+        // last one is main only when no other is, whatever its name.
+        let m =
+            parse(r#"{"wasm": [{"path": "m.wasm"}, {"path": "l.wasm", "name": "lib"}]}"#).unwrap();
+        assert_eq!(m.main, 0);
+        assert_eq!(m.resolve(&Limits::default()).linked[0].name, "lib");
+        let m = parse(
+            r#"{"wasm": [{"path": "u.wasm", "name": "extism:host/user"},
+                         {"path": "r.wasm", "name": "reflect"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.main, 1);
+        assert_eq!(
+            m.resolve(&Limits::default()).linked[0].name,
+            "extism:host/user"
+        );
     }
 }

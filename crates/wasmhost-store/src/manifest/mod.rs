@@ -4,14 +4,16 @@
 //!   convention, limits, capabilities), with a JSON schema in
 //!   `docs/manifest.schema.json`.
 //! * [`packet`] — the "packet" JSON format carrying base64 modules.
-//! * [`extism`] — the Extism manifest JSON (one module by path or base64
-//!   data, memory, timeout, config, allowed hosts and paths).
+//! * [`extism`] — the Extism manifest JSON (modules by path, base64 data
+//!   or URL, linked by name when there are several; memory, timeout,
+//!   config, allowed hosts and paths).
 //!
 //! [`load`] reads any of them, telling them apart by extension (`.toml`,
 //! `.json`) and, for JSON, by content (`wasm`: Extism; `sourceContent`:
 //! packet). A wasmhost or Extism manifest resolves into a [`Resolved`];
-//! [`module_bytes`] fetches its module and checks its digest when the
-//! manifest gives one, before the module is validated or compiled.
+//! [`module_bytes`] (and [`fetch_modules`], for linked modules and URLs)
+//! fetches its modules and checks each digest the manifest gives, before
+//! anything is validated or compiled.
 
 pub mod extism;
 pub mod native;
@@ -21,13 +23,14 @@ use std::path::Path;
 
 use wasmhost::{Digest, Error, Result};
 
-pub use self::extism::ExtismManifest;
+pub use self::extism::{ExtismManifest, ExtismModule};
 pub use self::native::{
-    CONVENTION_NAMES, DigestOf, Manifest, ModuleSource, Resolved, convention_name,
+    CONVENTION_NAMES, DigestOf, LinkedSource, Manifest, ModuleSource, Resolved, convention_name,
 };
 pub use self::packet::Packet;
 
 use crate::ModuleStore;
+use crate::fetch::UrlFetcher;
 
 /// Any manifest wasmhost reads.
 #[derive(Debug, Clone)]
@@ -57,7 +60,9 @@ pub fn load(path: &Path) -> Result<AnyManifest> {
         Some("json") => {
             let text = read_manifest(path)?;
             let base = path.parent().unwrap_or(Path::new("."));
-            from_json(&text, base).map(|m| match m {
+            // A manifest file's relative paths may also be in the current
+            // directory, where Extism looks for them.
+            parse_json(&text, base, extism::Paths::ManifestDirThenCwd).map(|m| match m {
                 AnyManifest::Extism(mut e) => {
                     e.path = Some(path.to_path_buf());
                     AnyManifest::Extism(e)
@@ -77,6 +82,10 @@ pub fn load(path: &Path) -> Result<AnyManifest> {
 /// relative to `base_dir`), one with `sourceContent` a packet. Anything
 /// else is `bad_input` saying so.
 pub fn from_json(text: &str, base_dir: &Path) -> Result<AnyManifest> {
+    parse_json(text, base_dir, extism::Paths::ManifestDir)
+}
+
+fn parse_json(text: &str, base_dir: &Path, paths: extism::Paths) -> Result<AnyManifest> {
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::bad_input(format!("JSON manifest is not valid JSON: {e}")))?;
     let packet = value
@@ -84,7 +93,7 @@ pub fn from_json(text: &str, base_dir: &Path) -> Result<AnyManifest> {
         .is_some_and(|o| o.contains_key("sourceContent"));
     match (extism::looks_like(&value), packet) {
         (true, false) => Ok(AnyManifest::Extism(Box::new(ExtismManifest::from_value(
-            &value, base_dir,
+            &value, base_dir, paths,
         )?))),
         (false, true) => Ok(AnyManifest::Packet(Packet::from_json(text)?)),
         (true, true) => Err(Error::bad_input(
@@ -111,12 +120,59 @@ pub(crate) fn read_manifest(path: &Path) -> Result<String> {
 /// bytes are never validated or compiled). The digest covers what
 /// [`Resolved::sha256_of`] says: the bytes as read (Extism), or the wasm
 /// binary (wasmhost manifests; WAT text is converted first, and a binary is
-/// checked as read since conversion leaves it unchanged).
+/// checked as read since conversion leaves it unchanged). A module named by
+/// URL is refused (`capability_denied`): see [`fetch_modules`].
 pub async fn module_bytes(resolved: &Resolved, store: &ModuleStore) -> Result<Vec<u8>> {
-    let raw = match &resolved.source {
+    source_bytes(
+        &resolved.source,
+        resolved.sha256,
+        resolved.sha256_of,
+        &resolved.module_label,
+        store,
+        &UrlFetcher::none(),
+    )
+    .await
+}
+
+/// The bytes of a manifest's main module (as [`module_bytes`] reads them)
+/// and of each module linked to it, by name, in the manifest's order.
+/// Modules named by URL are fetched through `urls` (from its allowed hosts
+/// only), each checked against its hash before anything compiles it.
+pub async fn fetch_modules(
+    resolved: &Resolved,
+    store: &ModuleStore,
+    urls: &UrlFetcher,
+) -> Result<(Vec<u8>, Vec<(String, Vec<u8>)>)> {
+    let main = source_bytes(
+        &resolved.source,
+        resolved.sha256,
+        resolved.sha256_of,
+        &resolved.module_label,
+        store,
+        urls,
+    )
+    .await?;
+    let mut linked = Vec::with_capacity(resolved.linked.len());
+    for l in &resolved.linked {
+        let bytes =
+            source_bytes(&l.source, l.sha256, DigestOf::Source, &l.label, store, urls).await?;
+        linked.push((l.name.clone(), bytes));
+    }
+    Ok((main, linked))
+}
+
+async fn source_bytes(
+    source: &ModuleSource,
+    sha256: Option<Digest>,
+    sha256_of: DigestOf,
+    label: &str,
+    store: &ModuleStore,
+    urls: &UrlFetcher,
+) -> Result<Vec<u8>> {
+    let raw = match source {
         ModuleSource::File(p) => std::fs::read(p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::not_found(format!(
-                "module file `{}` named by the manifest",
+                "module file `{}` named by the manifest ({label})",
                 p.display()
             )),
             _ => Error::bad_input(format!("cannot read `{}`: {e}", p.display())),
@@ -125,13 +181,13 @@ pub async fn module_bytes(resolved: &Resolved, store: &ModuleStore) -> Result<Ve
         ModuleSource::Bytes(b) => b.clone(),
         ModuleSource::Oci(r) => {
             return Err(Error::bad_input(format!(
-                "{}: `oci://{r}` must be pulled into the store first (the resolver does)",
-                resolved.module_label
+                "{label}: `oci://{r}` must be pulled into the store first (the resolver does)"
             )));
         }
+        ModuleSource::Url(u) => urls.fetch(u, label).await?,
     };
     let check = |bytes: &[u8]| {
-        let Some(expected) = resolved.sha256 else {
+        let Some(expected) = sha256 else {
             return Ok(());
         };
         let actual = Digest::of(bytes);
@@ -139,12 +195,12 @@ pub async fn module_bytes(resolved: &Resolved, store: &ModuleStore) -> Result<Ve
             return Ok(());
         }
         Err(Error::Corrupt {
-            what: resolved.module_label.clone(),
+            what: label.to_string(),
             expected: expected.to_string(),
             actual: actual.to_string(),
         })
     };
-    let before = resolved.sha256_of == DigestOf::Source || raw.starts_with(b"\0asm");
+    let before = sha256_of == DigestOf::Source || raw.starts_with(b"\0asm");
     if before {
         check(&raw)?;
     }

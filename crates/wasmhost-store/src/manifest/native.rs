@@ -24,7 +24,7 @@
 //! args = ["app", "--verbose"]
 //! env = { LANG = "C" }
 //! dirs = [{ host = "data", guest = "/data", read_only = true }]
-//! clocks = true
+//! random = false               # clocks and random come with WASI; false takes one away
 //!
 //! [actor]
 //! snapshots = "every-message"  # every-message | on-passivation | never
@@ -46,6 +46,7 @@ use wasmhost::{
 };
 
 use crate::Reference;
+use crate::fetch::UrlSource;
 
 /// A wasmhost manifest, as written in TOML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -284,7 +285,7 @@ pub struct CapabilitiesSpec {
 }
 
 /// WASI grants.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WasiSpec {
     /// Arguments, program name first.
@@ -296,11 +297,12 @@ pub struct WasiSpec {
     /// Preopened directories.
     #[serde(default)]
     pub dirs: Vec<DirSpec>,
-    /// Wall and monotonic clocks.
-    #[serde(default)]
+    /// Wall and monotonic clocks: part of WASI unless set to false (a
+    /// guest that reads them then stops with `capability_denied`).
+    #[serde(default = "yes")]
     pub clocks: bool,
-    /// Random numbers.
-    #[serde(default)]
+    /// Random numbers: part of WASI unless set to false, like `clocks`.
+    #[serde(default = "yes")]
     pub random: bool,
 }
 
@@ -325,7 +327,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ModuleSource {
-    /// A file (already checked to be inside the manifest's directory).
+    /// A file (for a wasmhost manifest, already checked to be inside the
+    /// manifest's directory).
     File(PathBuf),
     /// A store reference.
     Store(Reference),
@@ -334,6 +337,24 @@ pub enum ModuleSource {
     Oci(crate::oci::OciReference),
     /// The bytes themselves.
     Bytes(Vec<u8>),
+    /// A URL (Extism manifests), fetched from allowed hosts only (see
+    /// [`crate::fetch`]).
+    Url(UrlSource),
+}
+
+/// A module linked by name to a manifest's main module (an Extism
+/// manifest's other named modules; see [`wasmhost::Module::link`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkedSource {
+    /// The name the other modules import it by.
+    pub name: String,
+    /// Where its bytes are.
+    pub source: ModuleSource,
+    /// The digest they must have (of the bytes as read), if given.
+    pub sha256: Option<Digest>,
+    /// How messages name it.
+    pub label: String,
 }
 
 /// A manifest turned into what the runtime needs.
@@ -371,6 +392,9 @@ pub struct Resolved {
     /// Extism var store is fixed at 1 MiB; a smaller value is recorded here
     /// and not enforced yet.
     pub max_var_bytes: Option<u64>,
+    /// Modules linked to the main one by name (an Extism manifest's other
+    /// modules), in the manifest's order.
+    pub linked: Vec<LinkedSource>,
 }
 
 /// What a manifest's digest covers. Either way it is checked before the
@@ -568,6 +592,7 @@ impl Manifest {
             sha256_of: DigestOf::Wasm,
             module_label: "the manifest's module".into(),
             max_var_bytes: None,
+            linked: Vec::new(),
         })
     }
 }
@@ -598,7 +623,7 @@ config = { greeting = "hi" }
 args = ["app", "-v"]
 env = { LANG = "C" }
 dirs = [{ host = "data", guest = "/data" }]
-clocks = true
+random = false
 "#;
 
     #[test]
@@ -624,6 +649,7 @@ clocks = true
             wasi.dirs[0].read_only,
             "directories are read-only unless said otherwise"
         );
+        // Clocks come with WASI; random was taken away.
         assert!(wasi.clocks && !wasi.random);
         assert_eq!(r.allowed_hosts, ["api.example.com"]);
         assert_eq!(r.config.get("greeting").map(String::as_str), Some("hi"));

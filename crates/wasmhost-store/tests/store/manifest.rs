@@ -155,46 +155,97 @@ fn extism_missing_module_file_is_not_found() {
 }
 
 #[test]
-fn extism_paths_may_not_leave_the_manifest_directory() {
+fn extism_paths_are_read_as_extism_reads_them() {
+    // Extism opens a path as given: absolute, or relative (`..` included).
     let dir = tempfile::tempdir().unwrap();
     let inner = dir.path().join("inner");
     std::fs::create_dir(&inner).unwrap();
     std::fs::write(dir.path().join("x.wasm"), wasm(1)).unwrap();
     let absolute = dir.path().join("x.wasm");
-    for (path, needle) in [
-        ("../x.wasm".to_string(), "leaves the manifest's directory"),
-        (
-            "a/../../x.wasm".to_string(),
-            "leaves the manifest's directory",
-        ),
-        (absolute.display().to_string(), "must be relative"),
+    std::fs::create_dir(inner.join("a")).unwrap();
+    for path in [
+        "../x.wasm".to_string(),
+        "a/../../x.wasm".to_string(),
+        absolute.display().to_string(),
     ] {
         let json = serde_json::json!({ "wasm": [{ "path": path }] }).to_string();
-        let err = load_extism(&inner, &json).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::BadInput, "{json}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("`wasm[0].path`") && msg.contains(needle),
-            "{json}: {msg}"
+        let m = load_extism(&inner, &json).unwrap();
+        assert_eq!(
+            fetch(&m.resolve(&Limits::default())).unwrap(),
+            wasm(1),
+            "{json}"
         );
     }
     let json = r#"{"wasm": [{"path": "p.wasm"}], "allowed_paths": {"ro:../..": "/"}}"#;
-    let err = load_extism(&inner, json).unwrap_err();
-    assert_eq!(err.code(), ErrorCode::BadInput);
-    assert!(err.to_string().contains("allowed_paths"), "{err}");
+    let m = load_extism(&inner, json).unwrap();
+    assert_eq!(m.allowed_paths[0].host, inner.join("../.."));
+    assert!(m.allowed_paths[0].read_only);
+
+    // A relative path missing from the manifest's directory is looked for
+    // in the current directory (the crate's, for this test), as Extism
+    // looks for it, when the manifest is a file; text is never looked up.
+    let m = load_extism(&inner, r#"{"wasm": [{"path": "Cargo.toml"}]}"#).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(m.source, ModuleSource::File(cwd.join("Cargo.toml")));
+    let m = ExtismManifest::from_json(r#"{"wasm": [{"path": "Cargo.toml"}]}"#, &inner).unwrap();
+    assert_eq!(m.source, ModuleSource::File(inner.join("Cargo.toml")));
 }
 
 #[test]
-fn extism_unsupported_sources_are_bad_input() {
+fn extism_linked_modules_are_fetched_and_checked_each() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lib.wasm"), wasm(5)).unwrap();
+    let json = format!(
+        r#"{{"wasm": [{{"path": "lib.wasm", "name": "lib", "hash": "{}"}},
+                      {{"data": "{}"}}]}}"#,
+        Digest::of(&wasm(5)).hex(),
+        b64(&wasm(6))
+    );
+    let m = load_extism(dir.path(), &json).unwrap();
+    let r = m.resolve(&Limits::default());
+    let (main, linked) = runtime()
+        .block_on(manifest::fetch_modules(
+            &r,
+            &ModuleStore::memory(),
+            &wasmhost_store::fetch::UrlFetcher::none(),
+        ))
+        .unwrap();
+    assert_eq!(main, wasm(6));
+    assert_eq!(linked, [("lib".to_string(), wasm(5))]);
+    // A linked module's hash is checked like the main one's, and named.
+    let json = json.replace(&Digest::of(&wasm(5)).hex(), &"0".repeat(64));
+    let m = load_extism(dir.path(), &json).unwrap();
+    let err = runtime()
+        .block_on(manifest::fetch_modules(
+            &m.resolve(&Limits::default()),
+            &ModuleStore::memory(),
+            &wasmhost_store::fetch::UrlFetcher::none(),
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Corrupt, "{err}");
+    assert!(err.to_string().contains("wasm[0]"), "{err}");
+    // A URL is refused unless its host is allowed (and module_bytes, which
+    // has no allow-list, refuses every one).
+    let m = load_extism(
+        dir.path(),
+        r#"{"wasm": [{"url": "http://127.0.0.1:9/p.wasm"}]}"#,
+    )
+    .unwrap();
+    let err = fetch(&m.resolve(&Limits::default())).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CapabilityDenied, "{err}");
+}
+
+#[test]
+fn extism_bad_sources_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
             r#"{"wasm": [{"path": "a.wasm"}, {"path": "b.wasm", "name": "main"}]}"#,
-            "linking several modules is not supported",
+            "two modules of `wasm` are named `main`",
         ),
         (
-            r#"{"wasm": [{"url": "https://example.com/p.wasm", "hash": "x"}]}"#,
-            "fetching modules by URL is not supported; download it and use `path`",
+            r#"{"wasm": [{"url": "file:///etc/passwd"}]}"#,
+            "only http and https",
         ),
         (r#"{"wasm": [{"data": "%%%"}]}"#, "`wasm[0].data`"),
         (
@@ -268,7 +319,8 @@ fn extism_fields_map_onto_limits_and_capabilities() {
             (dir.path().join("assets"), "/assets", true),
         ]
     );
-    assert!(wasi.args.is_empty() && wasi.env.is_empty() && !wasi.clocks && !wasi.random);
+    // WASI as Extism's `wasi: true` gives it: with clocks and random.
+    assert!(wasi.args.is_empty() && wasi.env.is_empty() && wasi.clocks && wasi.random);
     assert!(!caps.log && caps.host.is_empty());
     assert_eq!(r.max_var_bytes, Some(512));
     assert_eq!(r.allowed_hosts, ["api.example.com", "*.example.org"]);

@@ -359,6 +359,9 @@ struct State {
     record: Option<ActorRecord>,
     /// The snapshot as last committed: where a failed message rolls back to.
     last: Option<Snapshot>,
+    /// Set while a message runs; still set at the next message when the
+    /// last one's future was dropped mid-way.
+    in_flight: bool,
 }
 
 impl ActorSystem {
@@ -951,6 +954,13 @@ impl ActorSystem {
             tracing::debug!(actor = %actor.id, message = mid, "replayed");
             return wire::decode_reply(&reply);
         }
+        if std::mem::replace(&mut state.in_flight, true) {
+            // The last message was abandoned mid-way (its future dropped):
+            // its effects were never committed, and the instance may hold
+            // half of them. Resume from the last snapshot instead.
+            let restarts = state.instance.as_ref().map_or(0, |i| i.restarts());
+            self.roll_back(actor, state, restarts);
+        }
         // Counted before the guest runs: a message whose future is dropped
         // mid-call still counts.
         actor.messages.fetch_add(1, Ordering::Relaxed);
@@ -982,6 +992,9 @@ impl ActorSystem {
                 Err(e)
             }
         };
+        // Committed or rolled back: not abandoned (a future dropped during
+        // the commit leaves it set, and the next message rolls back).
+        state.in_flight = false;
         let restarts = state.restarts_before + state.instance.as_ref().map_or(0, |i| i.restarts());
         actor.restarts.store(restarts, Ordering::Relaxed);
         actor.last_active.store(self.now(), Ordering::Relaxed);

@@ -110,8 +110,25 @@ pub struct Preopen {
 
 impl Wasi {
     /// WASI with stdio only: no args, env, directories, clocks or random.
+    /// A plugin host's default: grant the rest one by one.
     pub fn new() -> Self {
         Wasi::default()
+    }
+
+    /// WASI as wasmtime, Spin and Extism (`wasi: true`) grant it: stdio,
+    /// wall and monotonic clocks, and random numbers; no args, env or
+    /// directories. What `wasmhost run`, `call --wasi`, manifests and
+    /// server routes give a guest that gets WASI; revoke clocks or random
+    /// with [`Wasi::clocks`]/[`Wasi::random`] `(false)` for deterministic runs.
+    ///
+    /// ```
+    /// use wasmhost::Wasi;
+    /// let wasi = Wasi::standard();
+    /// assert!(wasi.clocks && wasi.random && wasi.args.is_empty());
+    /// assert!(!Wasi::standard().random(false).random);
+    /// ```
+    pub fn standard() -> Self {
+        Wasi::new().clocks(true).random(true)
     }
 
     /// Appends an argument.

@@ -97,6 +97,31 @@ fn a_failed_message_leaves_no_trace_in_memory_globals_or_keys() {
 }
 
 #[test]
+fn a_message_whose_sender_gives_up_mid_way_is_rolled_back() {
+    let rt = rt();
+    let store = KvStore::memory();
+    let sys = system(&store);
+    let spec = ledger(&rt);
+    assert_eq!(num(&sys, "s", &spec, "deposit", "[5]"), 5);
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // `spin` adds 7 to the balance, then never returns: the sender stops
+    // waiting, which drops the message's future with the guest mid-way.
+    let gave_up = tokio.block_on(async {
+        tokio::time::timeout(
+            Duration::from_millis(200),
+            sys.send_async("s", Some(&spec), "spin", "[7]"),
+        )
+        .await
+    });
+    assert!(gave_up.is_err(), "the spinning message timed out");
+    assert_eq!(num(&sys, "s", &spec, "balance", ""), 5, "not 12, and not 0");
+    assert_eq!(num(&system(&store), "s", &spec, "balance", ""), 5);
+}
+
+#[test]
 fn growing_to_the_memory_limit_then_failing_restores_the_pre_message_state() {
     let rt = rt();
     let store = KvStore::memory();

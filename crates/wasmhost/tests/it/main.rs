@@ -19,6 +19,7 @@ mod durable_actors;
 mod extism;
 mod host_functions;
 mod kv;
+mod linking;
 mod matrix;
 mod metrics;
 mod process;

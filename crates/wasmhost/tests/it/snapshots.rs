@@ -151,6 +151,17 @@ fn extism_vars_are_part_of_the_snapshot() {
 }
 
 #[test]
+fn wasi_commands_cannot_be_snapshotted() {
+    let m = load(
+        r#"(module (global (mut i32) (i32.const 0)) (memory (export "memory") 1) (func (export "_start")) (func (export "f")))"#,
+    );
+    let mut a = m.instantiate(&CallOptions::default()).unwrap();
+    let err = a.snapshot().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BadInput, "{err}");
+    assert!(err.to_string().contains("_start"), "{err}");
+}
+
+#[test]
 fn components_cannot_be_snapshotted_and_say_what_to_use() {
     let m = crate::components::component();
     let mut a = m.instantiate(&CallOptions::default()).unwrap();
