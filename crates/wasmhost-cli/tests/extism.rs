@@ -525,6 +525,11 @@ fn several_modules_are_linked_by_name() {
     let (code, err) = fails(&["push", &linked, "plugin:v1"], b"");
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("several modules"), "{err}");
+    // Nor does a registry push publish one of two (refused before any
+    // registry is reached: nothing listens on port 1).
+    let (code, err) = fails(&["push", &linked, "oci://127.0.0.1:1/acme/plugin:v1"], b"");
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("several modules"), "{err}");
     // Extism's linking test: modules given as data, the command one linked
     // under the name the main one imports it by; each call of a command's
     // export is a fresh instance, so the count read back is 1.

@@ -3,8 +3,8 @@
 
 use clap::Args;
 use wasmhost::Error;
-use wasmhost_store::Reference;
 use wasmhost_store::oci::OciReference;
+use wasmhost_store::{Reference, Resolution};
 
 use crate::options::{RegistryOptions, StateOptions, block_on, resolve};
 use crate::progress::with_spinner;
@@ -61,17 +61,7 @@ impl PushCommand {
                 .into());
             }
         };
-        let res = resolve(&self.source, &self.state, None)?;
-        if !res.linked.is_empty() {
-            let names: Vec<&str> = res.linked.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Error::bad_input(format!(
-                "`{}` links several modules ({} and the main one); a store name holds one \
-                 module: push each module on its own, and keep the manifest to run them",
-                self.source,
-                names.join(", ")
-            ))
-            .into());
-        }
+        let res = self.resolve_one()?;
         let store = self.state.open_store()?;
         let entry = with_spinner(&format!("pushing {name}:{tag}"), || {
             block_on(store.push(res.bytes, &name, &tag))
@@ -87,6 +77,24 @@ impl PushCommand {
         Ok(0)
     }
 
+    /// The source resolved to one module: a manifest linking several is
+    /// refused, since a store name (or a registry tag) holds one module.
+    fn resolve_one(&self) -> anyhow::Result<Resolution> {
+        let res = resolve(&self.source, &self.state, None)?;
+        if !res.linked.is_empty() {
+            let names: Vec<&str> = res.linked.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::bad_input(format!(
+                "`{}` links several modules ({} and the main one); a store name or registry \
+                 tag holds one module: push each module on its own, and keep the manifest to \
+                 run them",
+                self.source,
+                names.join(", ")
+            ))
+            .into());
+        }
+        Ok(res)
+    }
+
     fn push_to_registry(&self) -> anyhow::Result<u8> {
         let target: OciReference = self.target.parse()?;
         if self.source == "-" && self.registry.password_stdin {
@@ -96,7 +104,7 @@ impl PushCommand {
             .into());
         }
         let registry = self.registry.registry()?;
-        let res = resolve(&self.source, &self.state, None)?;
+        let res = self.resolve_one()?;
         let pushed = block_on(registry.push(res.bytes, &target))??;
         println!(
             "pushed {target} {} ({} bytes, {}); manifest {}",
