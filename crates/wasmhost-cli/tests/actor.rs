@@ -8,32 +8,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{built, wasmhost_in, wat};
-
-fn ok(state: &Path, args: &[&str]) -> String {
-    let out = wasmhost_in(state, args, b"");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end()
-        .to_string()
-}
-
-/// (exit status, stderr)
-fn fails(state: &Path, args: &[&str]) -> (i32, String) {
-    let out = wasmhost_in(state, args, b"");
-    assert!(!out.status.success(), "{args:?} should fail");
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{built, fails_in as fails, ok_in as ok, wasmhost_in, wat};
 
 #[test]
 fn actor_send_ls_rm_round_trip() {

@@ -14,30 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Serving, built, request, serve_at, wasmhost_in, wat};
-
-fn ok(state: &Path, args: &[&str]) -> String {
-    let out = wasmhost_in(state, args, b"");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end()
-        .to_string()
-}
-
-/// (exit status, stderr)
-fn fails(state: &Path, args: &[&str]) -> (i32, String) {
-    let out = wasmhost_in(state, args, b"");
-    assert!(!out.status.success(), "{args:?} should fail");
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{Serving, built, fails_in as fails, ok_in as ok, request, serve_at, wasmhost_in, wat};
 
 fn counter_send<'a>(module: &'a str, command: &'a str) -> Vec<&'a str> {
     vec![

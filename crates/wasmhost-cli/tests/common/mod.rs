@@ -52,6 +52,29 @@ pub fn wasmhost_in(state: &Path, args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("wait for wasmhost")
 }
 
+/// Runs `wasmhost ARGS` against the state directory `state`, asserting
+/// success; its stdout, trailing newlines trimmed.
+pub fn ok_in(state: &Path, args: &[&str]) -> String {
+    let out = wasmhost_in(state, args, b"");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Runs `wasmhost ARGS` against the state directory `state`, asserting
+/// failure: (exit status, stderr).
+pub fn fails_in(state: &Path, args: &[&str]) -> (i32, String) {
+    let out = wasmhost_in(state, args, b"");
+    assert!(!out.status.success(), "{args:?} should fail");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs `wasmhost ARGS` with `stdin` and a fresh private state directory.
 pub fn wasmhost(args: &[&str], stdin: &[u8]) -> Output {
     let state = tempfile::tempdir().expect("tempdir");

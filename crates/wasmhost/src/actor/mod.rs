@@ -476,14 +476,7 @@ impl ActorSystem {
         function: &str,
         input: impl Into<Bytes>,
     ) -> Result<Outcome<Data>> {
-        if message_id.is_empty()
-            || message_id.len() > MAX_MESSAGE_ID_BYTES
-            || message_id.chars().any(char::is_control)
-        {
-            return Err(Error::bad_input(format!(
-                "message id {message_id:?}: expected 1 to {MAX_MESSAGE_ID_BYTES} bytes without control characters"
-            )));
-        }
+        check_name("message id", message_id, MAX_MESSAGE_ID_BYTES)?;
         if self.inner.config.records.is_none() {
             return Err(Error::bad_input(
                 "message ids need an actor store (ActorConfig::kv or ActorConfig::records)",
@@ -1161,9 +1154,14 @@ fn check_same_module(actor: &Actor, spec: Option<&ActorSpec>) -> Result<()> {
 }
 
 fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > MAX_ACTOR_ID_BYTES || id.chars().any(char::is_control) {
+    check_name("actor id", id, MAX_ACTOR_ID_BYTES)
+}
+
+/// An id (`what`) of 1 to `max` bytes without control characters.
+fn check_name(what: &str, name: &str, max: usize) -> Result<()> {
+    if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
         return Err(Error::bad_input(format!(
-            "actor id {id:?}: expected 1 to {MAX_ACTOR_ID_BYTES} bytes without control characters"
+            "{what} {name:?}: expected 1 to {max} bytes without control characters"
         )));
     }
     Ok(())
