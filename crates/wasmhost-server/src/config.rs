@@ -10,6 +10,10 @@
 //! request_timeout = "30s"
 //! outbound_max_response = "16MiB"   # outgoing HTTP of wasi:http workers
 //! outbound_timeout = "30s"
+//! max_module_size = "64MiB"         # compiling: largest module,
+//! max_compiles = 1                  # compiles at once,
+//! compile_queue = 16                # loads waiting for a compile,
+//! compile_timeout = "60s"           # longest wait + compile
 //!
 //! [[route]]
 //! path = "/echo"
@@ -51,7 +55,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
-use wasmhost::{Error, Http, Limits, Result, SnapshotPolicy};
+use wasmhost::{CompileConfig, Error, Http, Limits, Result, SnapshotPolicy};
 use wasmhost_store::Reference;
 
 use crate::outbound::OutboundLimits;
@@ -345,6 +349,9 @@ pub struct ServerConfig {
     /// Hosts (patterns like `*.example.com`) that manifests' modules named
     /// by URL may be fetched from; none by default.
     pub allow_url_hosts: Vec<String>,
+    /// Bounds on compiling uploaded and routed modules: size, compiles at
+    /// once, queue, deadline (see [`default_compile`]).
+    pub compile: CompileConfig,
 }
 
 impl Default for ServerConfig {
@@ -369,8 +376,21 @@ impl Default for ServerConfig {
             actor_snapshots: SnapshotPolicy::default(),
             outbound: OutboundLimits::default(),
             allow_url_hosts: Vec::new(),
+            compile: default_compile(),
         }
     }
+}
+
+/// The server's compile bounds: one compile per two cores (each uses every
+/// core it can get, and calls must keep some), 16 waiting, 60 s each, and
+/// modules up to 64 MiB.
+pub fn default_compile() -> CompileConfig {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    CompileConfig::default()
+        .max_module_bytes(64 << 20)
+        .max_concurrent((cores / 2).max(1))
+        .max_queued(16)
+        .timeout(Some(Duration::from_secs(60)))
 }
 
 /// Default concurrency: 4 calls per core (calls block a thread each).
@@ -404,6 +424,14 @@ pub struct ConfigFile {
     pub outbound_max_response: Option<String>,
     /// Longest a wasi:http worker's outgoing request may take, e.g. "30s".
     pub outbound_timeout: Option<String>,
+    /// Largest module accepted, e.g. "64MiB".
+    pub max_module_size: Option<String>,
+    /// Compiles running at once.
+    pub max_compiles: Option<usize>,
+    /// Loads waiting for a compile slot.
+    pub compile_queue: Option<usize>,
+    /// Longest a load may wait and compile, e.g. "60s".
+    pub compile_timeout: Option<String>,
     /// Allowed CORS origins.
     #[serde(default)]
     pub cors: Vec<String>,

@@ -68,7 +68,8 @@ use crate::workers::Worker;
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// `base` adjusted for serving: a pool big enough for every slot, async
-/// fiber stacks for wasi:http, and the server's limits as defaults.
+/// fiber stacks for wasi:http, the server's limits as defaults, and its
+/// compile bounds.
 pub fn runtime_config(config: &ServerConfig, base: RuntimeConfig) -> RuntimeConfig {
     let slots = u32::try_from(config.max_concurrent.max(1)).unwrap_or(u32::MAX);
     let pool = base.pool.clone().map(|mut p| {
@@ -76,7 +77,9 @@ pub fn runtime_config(config: &ServerConfig, base: RuntimeConfig) -> RuntimeConf
         p.max_instances = p.max_instances.max(slots.saturating_mul(4));
         p
     });
-    base.pool(pool).default_limits(config.limits.clone())
+    base.pool(pool)
+        .default_limits(config.limits.clone())
+        .compile(config.compile.clone())
 }
 
 /// A server with its listeners bound, ready to [`Server::run`].

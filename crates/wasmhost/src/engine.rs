@@ -17,6 +17,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CacheConfig;
+use crate::compile_gate::CompileConfig;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 
@@ -59,6 +60,8 @@ pub struct RuntimeConfig {
     pub pool: Option<PoolConfig>,
     /// Granularity of timeouts.
     pub epoch_tick: Duration,
+    /// Bounds on compiling: module size, compiles at once, queue, deadline.
+    pub compile: CompileConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -71,6 +74,7 @@ impl Default for RuntimeConfig {
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             pool: Some(PoolConfig::default()),
             epoch_tick: DEFAULT_EPOCH_TICK,
+            compile: CompileConfig::default(),
         }
     }
 }
@@ -103,6 +107,12 @@ impl RuntimeConfig {
     /// Sets the maximum wasm stack per call.
     pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Sets the bounds on compiling (see [`CompileConfig`]).
+    pub fn compile(mut self, compile: CompileConfig) -> Self {
+        self.compile = compile;
         self
     }
 

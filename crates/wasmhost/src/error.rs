@@ -176,6 +176,14 @@ pub enum Error {
         limit: Duration,
     },
 
+    /// Loading a module (waiting for a compile slot, then compiling) took
+    /// longer than [`crate::CompileConfig::timeout`].
+    #[error("timeout: compiling the module took longer than {}", humanize(*limit))]
+    CompileTimeout {
+        /// The configured compile deadline.
+        limit: Duration,
+    },
+
     /// The guest used up its fuel.
     #[error("out of fuel: the call consumed all {limit} units of fuel")]
     OutOfFuel {
@@ -475,7 +483,7 @@ impl Error {
             Error::InvalidModule { .. } => ErrorCode::InvalidModule,
             Error::Link { .. } => ErrorCode::LinkError,
             Error::CapabilityDenied { .. } => ErrorCode::CapabilityDenied,
-            Error::Timeout { .. } => ErrorCode::Timeout,
+            Error::Timeout { .. } | Error::CompileTimeout { .. } => ErrorCode::Timeout,
             Error::OutOfFuel { .. } => ErrorCode::OutOfFuel,
             Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,
             Error::StackOverflow { .. } => ErrorCode::StackOverflow,

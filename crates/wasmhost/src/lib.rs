@@ -64,6 +64,8 @@ mod compiled;
 
 pub mod cache;
 
+mod compile_gate;
+
 mod engine;
 
 mod runtime;
@@ -94,6 +96,7 @@ pub use capabilities::{
     Capabilities, Http, KeyValue, KvBatch, KvEntry, KvStore, LogLevel, LogRecord, Preopen, Wasi,
 };
 pub use code::{Digest, ItemInfo, ModuleKind, Source, normalize};
+pub use compile_gate::{CompileConfig, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_QUEUED_COMPILES};
 pub use convention::{Convention, Data};
 pub use engine::{
     DEFAULT_ASYNC_STACK, DEFAULT_ASYNC_STACKS, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK,

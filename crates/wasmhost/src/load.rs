@@ -35,11 +35,29 @@ impl Runtime {
     }
 
     /// Loads a module from bytes (wasm binary or WAT).
+    ///
+    /// Compiling is bounded by [`crate::CompileConfig`]: a module over the
+    /// size limit is refused before it is parsed, and compiles (and WAT
+    /// parses) wait for a slot among the concurrent ones.
     pub fn load_bytes(&self, raw: impl Into<Vec<u8>>) -> Result<Module> {
-        let binary = code::to_binary(raw.into())?;
+        let deadline = self.inner.config.compile.deadline();
+        let binary = self.to_binary(raw.into(), deadline)?;
         let digest = Digest::of(&binary);
-        let compiled = self.compiled(digest, &binary)?;
+        let compiled = self.compiled(digest, &binary, deadline)?;
         self.module(compiled)
+    }
+
+    /// The module's bytes, from a binary or WAT text of at most the size
+    /// limit. Parsing text takes a compile slot: a large WAT costs about as
+    /// much memory and time as compiling it.
+    fn to_binary(&self, raw: Vec<u8>, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        let limits = &self.inner.config.compile;
+        limits.check_size(raw.len())?;
+        if raw.starts_with(b"\0asm") {
+            return code::to_binary(raw);
+        }
+        let _permit = self.inner.compiles.enter(deadline, || limits.timed_out())?;
+        code::to_binary(raw)
     }
 
     /// The public handle of a compiled module, with the runtime's defaults.
@@ -61,6 +79,7 @@ impl Runtime {
     /// unchanged, else read, hashed and recorded in the index.
     fn load_file(&self, source: &Source, path: &Path) -> Result<Module> {
         let inner = &self.inner;
+        let deadline = inner.config.compile.deadline();
         // The clock is read before the file is stat-ed (see `Stamp::settled`).
         let now = crate::cache::now_ns();
         let key = std::fs::canonicalize(path).ok();
@@ -73,6 +92,13 @@ impl Runtime {
             inner.cache.note_path_index_hit();
             return self.module(compiled);
         }
+        // A file over the size limit is refused before it is read.
+        if let Some(meta) = key.as_deref().and_then(|k| std::fs::metadata(k).ok()) {
+            inner
+                .config
+                .compile
+                .check_size(usize::try_from(meta.len()).unwrap_or(usize::MAX))?;
+        }
         // Read through the canonical path, so that the bytes are those of
         // the file that was stat-ed; errors name the path as given.
         let (raw, by_key) = match &key {
@@ -82,7 +108,7 @@ impl Runtime {
             },
             None => (source.read()?, false),
         };
-        let binary = code::to_binary(raw)?;
+        let binary = self.to_binary(raw, deadline)?;
         let digest = Digest::of(&binary);
         if by_key
             && let (Some(key), Some(stamp)) = (&key, before)
@@ -91,7 +117,7 @@ impl Runtime {
             // Unchanged while it was read: the digest is this version's.
             inner.paths.record(key, stamp, &digest, now);
         }
-        let compiled = self.compiled(digest, &binary)?;
+        let compiled = self.compiled(digest, &binary, deadline)?;
         self.module(compiled)
     }
 
@@ -116,7 +142,12 @@ impl Runtime {
         })
     }
 
-    fn compiled(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
+    fn compiled(
+        &self,
+        digest: Digest,
+        binary: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Arc<Compiled>> {
         let inner = &self.inner;
         if let Some(c) = inner.cache.get(&digest, true) {
             metrics::module_loaded(&label(&digest), LoadSource::Memory, None);
@@ -124,7 +155,7 @@ impl Runtime {
         }
         self.in_flight(&digest, || match self.load_from_disk(digest) {
             Some(c) => Ok(c),
-            None => self.compile(digest, binary),
+            None => self.compile(digest, binary, deadline),
         })
     }
 
@@ -182,31 +213,43 @@ impl Runtime {
         }
     }
 
-    /// Validates and compiles `binary`, then writes the artifact to disk.
-    fn compile(&self, digest: Digest, binary: &[u8]) -> Result<Arc<Compiled>> {
+    /// Validates and compiles `binary` (within a compile slot and the
+    /// deadline), then writes the artifact to disk.
+    fn compile(
+        &self,
+        digest: Digest,
+        binary: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Arc<Compiled>> {
         let inner = &self.inner;
-        let kind = code::kind_of(binary)?;
-        code::validate(binary)?;
+        let limits = &inner.config.compile;
+        let permit = inner.compiles.enter(deadline, || limits.timed_out())?;
         let started = Instant::now();
-        let code = match kind {
-            ModuleKind::Core => {
-                // Instrumented, so that instances can be snapshotted.
-                let instrumented = code::instrument(binary)?;
-                let wasm = instrumented.as_deref().unwrap_or(binary);
-                wasmtime::Module::from_binary(&inner.engine, wasm).map(Code::Core)
+        let engine = inner.engine.clone();
+        // Without a deadline the compile runs here, on the borrowed bytes;
+        // with one, on a thread of its own that needs its own copy.
+        let code = match deadline {
+            None => {
+                let code = compile_code(&engine, binary);
+                drop(permit);
+                code
             }
-            ModuleKind::Component => {
-                wasmtime::component::Component::from_binary(&inner.engine, binary)
-                    .map(Code::Component)
+            Some(_) => {
+                let owned = binary.to_vec();
+                crate::compile_gate::run_within(
+                    permit,
+                    deadline,
+                    || limits.timed_out(),
+                    move || compile_code(&engine, &owned),
+                )
             }
-        }
-        .map_err(|e| Error::invalid_module(format!("{e:#}"), None))?;
+        }?;
         let took = started.elapsed();
         inner.cache.note_compile();
         let c = Arc::new(Compiled::new(digest, code, binary.len() as u64, took, true));
         if let Some(disk) = &inner.disk {
             match c.serialize() {
-                Ok(bytes) => match disk.write(&digest, kind, binary.len() as u64, &bytes) {
+                Ok(bytes) => match disk.write(&digest, c.kind(), binary.len() as u64, &bytes) {
                     Ok(()) => inner.cache.note_disk_write(),
                     Err(e) => {
                         tracing::warn!(%digest, error = %e, "could not write the compiled artifact to disk")
@@ -238,6 +281,24 @@ impl Runtime {
         disk.add_stats(&deltas)
             .map_err(|e| Error::internal(format!("cannot write cache stats: {e}")))
     }
+}
+
+/// Validates and compiles a module or component (core modules
+/// instrumented, so that their instances can be snapshotted).
+fn compile_code(engine: &wasmtime::Engine, binary: &[u8]) -> Result<Code> {
+    let kind = code::kind_of(binary)?;
+    code::validate(binary)?;
+    match kind {
+        ModuleKind::Core => {
+            let instrumented = code::instrument(binary)?;
+            let wasm = instrumented.as_deref().unwrap_or(binary);
+            wasmtime::Module::from_binary(engine, wasm).map(Code::Core)
+        }
+        ModuleKind::Component => {
+            wasmtime::component::Component::from_binary(engine, binary).map(Code::Component)
+        }
+    }
+    .map_err(|e| Error::invalid_module(format!("{e:#}"), None))
 }
 
 /// A module's label in metrics: `sha256:<12 hex>`.

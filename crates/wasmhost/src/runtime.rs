@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use crate::cache::{CacheStats, CachedModule, DiskCache, MemoryCache, PathIndex};
 use crate::capabilities::GrantKey;
+use crate::compile_gate::CompileGate;
 use crate::engine::{EpochTicker, RuntimeConfig, build_engine};
 use crate::error::{Error, Result};
 use crate::exec::Exec;
@@ -40,6 +41,8 @@ pub(crate) struct RuntimeInner {
     _ticker: EpochTicker,
     /// Module file → digest, for loads of the same unchanged file.
     pub(crate) paths: PathIndex,
+    /// Compiles running and waiting (see [`crate::compile_gate`]).
+    pub(crate) compiles: CompileGate,
 }
 
 impl RuntimeInner {
@@ -114,6 +117,7 @@ impl Runtime {
                 host_functions: Mutex::new(HashMap::new()),
                 _ticker: ticker,
                 paths,
+                compiles: CompileGate::new(&config.compile),
                 config,
             }),
         })

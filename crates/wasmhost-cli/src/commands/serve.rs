@@ -72,7 +72,9 @@ LIMITS. At most --max-concurrent requests run at once and --max-queue wait; \
 beyond that the server answers 503 with Retry-After. Bodies over --max-body \
 get 413, requests over --request-timeout get 504, clients that take longer \
 than --header-timeout to send headers (or idle that long between requests) \
-are disconnected. SIGTERM or Ctrl-C stops accepting and lets requests in \
+are disconnected. Compiling is bounded too: modules over --max-module-size \
+are refused, at most --max-compiles compile at once with --compile-queue \
+waiting (then 503), and a load slower than --compile-timeout gets 504. SIGTERM or Ctrl-C stops accepting and lets requests in \
 flight finish (up to --shutdown-grace).
 
 EXAMPLES:
@@ -175,6 +177,26 @@ pub struct ServeCommand {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     outbound_timeout: Option<Duration>,
 
+    /// Largest module accepted (uploaded, routed or pulled), binary or WAT
+    /// text; larger ones get bad_input. [default: 64MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_module_size: Option<u64>,
+
+    /// Modules compiling at once (each uses every core it can get).
+    /// [default: one per two cores]
+    #[arg(long, value_name = "N")]
+    max_compiles: Option<usize>,
+
+    /// Loads waiting for a compile slot; one more gets 503 overloaded at
+    /// once. [default: 16]
+    #[arg(long, value_name = "N")]
+    compile_queue: Option<usize>,
+
+    /// Longest a load may wait for a slot and compile; past it, 504 timeout
+    /// (the compile finishes in its slot and is thrown away). [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    compile_timeout: Option<Duration>,
+
     /// Let browser pages from ORIGIN call the server (`*` for any origin).
     #[arg(long, value_name = "ORIGIN")]
     cors: Vec<String>,
@@ -259,6 +281,22 @@ impl ServeCommand {
             c.outbound.timeout = t;
         } else if let Some(t) = &file.outbound_timeout {
             c.outbound.timeout = parse_duration(t).map_err(Error::bad_input)?;
+        }
+        if let Some(size) = self.max_module_size {
+            c.compile.max_module_bytes = size;
+        } else if let Some(size) = &file.max_module_size {
+            c.compile.max_module_bytes = parse_size(size).map_err(Error::bad_input)?;
+        }
+        if let Some(n) = self.max_compiles.or(file.max_compiles) {
+            c.compile.max_concurrent = n.max(1);
+        }
+        if let Some(n) = self.compile_queue.or(file.compile_queue) {
+            c.compile.max_queued = n;
+        }
+        if let Some(t) = self.compile_timeout {
+            c.compile.timeout = Some(t);
+        } else if let Some(t) = &file.compile_timeout {
+            c.compile.timeout = Some(parse_duration(t).map_err(Error::bad_input)?);
         }
         c.header_timeout = self.header_timeout.unwrap_or(c.header_timeout);
         if let Some(t) = self.passivate_after {
