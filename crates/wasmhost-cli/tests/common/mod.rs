@@ -122,6 +122,8 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 pub struct Serving {
     pub child: std::process::Child,
     pub addr: String,
+    /// Every line the server has written to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _state: Option<tempfile::TempDir>,
 }
 
@@ -198,6 +200,8 @@ pub fn serve_at(state: &Path, cwd: Option<&Path>, args: &[&str]) -> Serving {
         .expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = log.clone();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr)
             .lines()
@@ -206,6 +210,7 @@ pub fn serve_at(state: &Path, cwd: Option<&Path>, args: &[&str]) -> Serving {
             if let Some(addr) = line.strip_prefix("wasmhost serve: listening on http://") {
                 let _ = tx.send(addr.to_string());
             }
+            lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
         }
     });
     let addr = rx
@@ -214,6 +219,7 @@ pub fn serve_at(state: &Path, cwd: Option<&Path>, args: &[&str]) -> Serving {
     Serving {
         child,
         addr,
+        log,
         _state: None,
     }
 }
