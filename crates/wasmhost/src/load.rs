@@ -54,6 +54,7 @@ impl Runtime {
             pre: Default::default(),
             metrics: Default::default(),
             linked: Arc::new([]),
+            provided: Arc::new([]),
         })
     }
 

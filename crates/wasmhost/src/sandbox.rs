@@ -22,7 +22,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::call::{CallOptions, CallStats, Outcome, Value};
 use crate::capabilities::Capabilities;
-use crate::capabilities::wasi::Captures;
+use crate::capabilities::wasi::{Captures, Output};
 use crate::code::Code;
 use crate::error::{Error, Result};
 use crate::exec::Exec;
@@ -166,6 +166,13 @@ impl Sandbox {
         state.limiter = Limiter::new(limits);
         state.plugin = PluginState::new(caps, limits);
         state.kv = caps.key_value.clone();
+        // Linked components (`compose.rs`) write where this store's
+        // streams go only when those are the host's own.
+        let inherit = |o: &Output| match o {
+            Output::Inherit => Output::Inherit,
+            _ => Output::Discard,
+        };
+        state.link_stdio = (inherit(&opts.stdout), inherit(&opts.stderr));
         let mut captures = Captures::default();
         if let Some(wasi) = &caps.wasi {
             let component = spec.code.is_component();
