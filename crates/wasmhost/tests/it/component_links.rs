@@ -7,7 +7,9 @@ use wasmhost::{
     CallOptions, Capabilities, ErrorCode, Limits, Module, Runtime, RuntimeConfig, Wasi,
 };
 
-use crate::{built, runtime, wat};
+use std::sync::OnceLock;
+
+use crate::{built, wat};
 
 const CONSOLE: &str = "wasmhost:example/console";
 const EVENTS: &str = "wasmhost:example/events";
@@ -15,6 +17,22 @@ const EVENTS: &str = "wasmhost:example/events";
 /// Rust's std on wasm32-wasip2 imports some of WASI; both get it.
 fn wasi() -> Capabilities {
     Capabilities::none().with_wasi(Wasi::new())
+}
+
+/// One runtime for these tests (and one with fuel metering), so each
+/// guest compiles once per runtime (the load is cached by digest).
+fn shared(fuel: bool) -> Runtime {
+    static PLAIN: OnceLock<Runtime> = OnceLock::new();
+    static FUEL: OnceLock<Runtime> = OnceLock::new();
+    let (cell, config) = match fuel {
+        false => (&PLAIN, RuntimeConfig::default()),
+        true => (&FUEL, RuntimeConfig::default().fuel_metering(true)),
+    };
+    cell.get_or_init(|| Runtime::new(config).unwrap()).clone()
+}
+
+fn runtime() -> Runtime {
+    shared(false)
 }
 
 fn consumer(rt: &Runtime) -> Module {
@@ -159,21 +177,22 @@ fn linking_what_the_consumer_does_not_import_is_bad_input() {
 #[test]
 fn the_providers_memory_limit_holds_apart_from_the_consumers() {
     let rt = runtime();
-    // 40 events of 256 KiB: 10 MiB kept by the provider, while the
-    // consumer holds one payload at a time.
-    let flood = "[40, 262144]";
-    let small = provider(&rt).with_limits(Limits::default().max_memory_bytes(4 << 20));
+    // 12 events of 256 KiB: 3 MiB kept by the provider, while the consumer
+    // holds one payload at a time. (Kept small: each byte crosses as a
+    // component value.)
+    let flood = "[12, 262144]";
+    let small = provider(&rt).with_limits(Limits::default().max_memory_bytes(2 << 20));
     let m = linked(&rt, &small).with_limits(Limits::default().max_memory_bytes(64 << 20));
     let err = m.call("emit-many", flood).unwrap_err();
     assert_eq!(err.code(), ErrorCode::MemoryLimit, "{err}");
     // The same with a roomy provider and a consumer limited as the small
     // provider was: the consumer is not charged for the provider's memory.
     let roomy = provider(&rt).with_limits(Limits::default().max_memory_bytes(64 << 20));
-    let m = linked(&rt, &roomy).with_limits(Limits::default().max_memory_bytes(4 << 20));
+    let m = linked(&rt, &roomy).with_limits(Limits::default().max_memory_bytes(2 << 20));
     let out = m.call("emit-many", flood).unwrap();
-    assert_eq!(out.value.json().unwrap(), serde_json::json!(40));
+    assert_eq!(out.value.json().unwrap(), serde_json::json!(12));
     assert!(
-        out.stats.peak_memory_bytes < 4 << 20,
+        out.stats.peak_memory_bytes < 2 << 20,
         "{}",
         out.stats.peak_memory_bytes
     );
@@ -181,7 +200,7 @@ fn the_providers_memory_limit_holds_apart_from_the_consumers() {
 
 #[test]
 fn the_providers_fuel_and_grants_are_its_own() {
-    let rt = Runtime::new(RuntimeConfig::default().fuel_metering(true)).unwrap();
+    let rt = shared(true);
     // The consumer has all the fuel there is; each call into the provider
     // gets the provider's little.
     let starved = provider(&rt).with_limits(Limits::default().fuel(Some(2_000)));
