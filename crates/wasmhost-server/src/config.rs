@@ -237,7 +237,10 @@ impl WorkerSpec {
                     w.allowed_outbound_hosts.push(v.to_string());
                 }
                 "link" => {
-                    if !v.split_once('=').is_some_and(|(i, p)| !i.is_empty() && !p.is_empty()) {
+                    if !v
+                        .split_once('=')
+                        .is_some_and(|(i, p)| !i.is_empty() && !p.is_empty())
+                    {
                         return Err(Error::bad_input(format!(
                             "{flag} `{spec}`: link={v}: expected link=INTERFACE=PROVIDER"
                         )));
@@ -444,7 +447,8 @@ impl ConfigFile {
             .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
         let dir = path.parent().unwrap_or(Path::new(""));
         for w in file.route.iter_mut().chain(file.tcp.iter_mut()) {
-            let in_file = |e: Error| Error::bad_input(format!("config file `{}`: {e}", path.display()));
+            let in_file =
+                |e: Error| Error::bad_input(format!("config file `{}`: {e}", path.display()));
             w.module = module_in(dir, &w.module).map_err(in_file)?;
             for link in &mut w.links {
                 let Some((interface, provider)) = link.split_once('=') else {

@@ -233,7 +233,10 @@ impl Worker {
         let module = res.apply(module)?;
         let rt = env.rt.clone();
         let module = blocking(move || wasmhost_store::link_components(&rt, module, links)).await?;
-        if has_links && (spec.mode == Some(Mode::Http) || (spec.mode.is_none() && is_http_component(&module))) {
+        if has_links
+            && (spec.mode == Some(Mode::Http)
+                || (spec.mode.is_none() && is_http_component(&module)))
+        {
             return Err(Error::bad_input(format!(
                 "worker `{}`: a wasi:http worker cannot have linked components yet; \
                  link them to a `function`, `sync`, `async` or `actor` worker",

@@ -122,10 +122,11 @@ pub(crate) fn check(
         .exports(engine)
         .map(|(n, i)| (n.to_string(), i.ty))
         .collect();
-    let found = exports
-        .iter()
-        .find(|(n, _)| n == import)
-        .or_else(|| exports.iter().find(|(n, _)| unversioned(n) == unversioned(import)));
+    let found = exports.iter().find(|(n, _)| n == import).or_else(|| {
+        exports
+            .iter()
+            .find(|(n, _)| unversioned(n) == unversioned(import))
+    });
     let Some((export, ComponentItem::ComponentInstance(offered))) = found else {
         let names: Vec<&str> = exports
             .iter()
@@ -272,12 +273,14 @@ pub(crate) fn define(
                         Exec::Sync
                     )))
                 }),
-                Exec::Async => instance.func_new_async(name, move |mut store, _, params, results| {
-                    let target = target.clone();
-                    Box::new(async move {
-                        forward(store.data_mut(), &target, params, results, Exec::Async).await
+                Exec::Async => {
+                    instance.func_new_async(name, move |mut store, _, params, results| {
+                        let target = target.clone();
+                        Box::new(async move {
+                            forward(store.data_mut(), &target, params, results, Exec::Async).await
+                        })
                     })
-                }),
+                }
             }
             .map_err(failed)?;
         }
@@ -321,7 +324,11 @@ async fn forward(
         .links
         .get_or_insert_with(|| Box::new(Providers::default()) as Box<dyn Any + Send>)
         .downcast_mut::<Providers>()
-        .ok_or_else(|| abort(Error::internal("the store's linked providers are of another type")))?;
+        .ok_or_else(|| {
+            abort(Error::internal(
+                "the store's linked providers are of another type",
+            ))
+        })?;
     let slot = target.provided.slot;
     if providers.live.len() <= slot {
         providers.live.resize_with(slot + 1, || None);
@@ -333,7 +340,9 @@ async fn forward(
             let instance = match sb.instantiate(&pre, None).await.map_err(abort)? {
                 Handle::Component(i) => i,
                 Handle::Core(_) => {
-                    return Err(abort(Error::internal("a provider instantiated as a core module")));
+                    return Err(abort(Error::internal(
+                        "a provider instantiated as a core module",
+                    )));
                 }
             };
             empty.insert(Live { sb, instance })

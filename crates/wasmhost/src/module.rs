@@ -258,7 +258,11 @@ impl Module {
         let provided = compose::check(
             &consumer, &self.name, interface, provider, &dep.name, slot, start,
         )?;
-        if self.provided.iter().any(|(p, _)| p.import == provided.import) {
+        if self
+            .provided
+            .iter()
+            .any(|(p, _)| p.import == provided.import)
+        {
             return Err(Error::bad_input(format!(
                 "interface `{}` is linked twice",
                 provided.import

@@ -16,7 +16,9 @@ use std::io::{BufRead, Write};
 use clap::{Args, ValueEnum};
 use wasmhost::{CallOptions, Capabilities, Error, Module, Output};
 
-use crate::options::{GrantOptions, LimitOptions, LinkOptions, Loaded, StateOptions, load, resolve};
+use crate::options::{
+    GrantOptions, LimitOptions, LinkOptions, Loaded, StateOptions, load, resolve,
+};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

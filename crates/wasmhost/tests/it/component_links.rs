@@ -99,7 +99,10 @@ async fn linked_components_run_through_the_async_api() {
     let m = linked(&rt, &p);
     let opts = CallOptions::default();
     for name in ["ada", "bob"] {
-        let out = m.call_async("greet", format!("{name:?}"), &opts).await.unwrap();
+        let out = m
+            .call_async("greet", format!("{name:?}"), &opts)
+            .await
+            .unwrap();
         assert_eq!(
             out.value.json().unwrap(),
             serde_json::json!(format!("hello {name} | greeted: 1"))
@@ -159,7 +162,9 @@ fn a_provider_of_another_type_is_a_link_error() {
 fn linking_what_the_consumer_does_not_import_is_bad_input() {
     let rt = runtime();
     let p = provider(&rt);
-    let err = consumer(&rt).link("wasmhost:example/nothing", &p).unwrap_err();
+    let err = consumer(&rt)
+        .link("wasmhost:example/nothing", &p)
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::BadInput, "{err}");
     assert!(err.to_string().contains("imports no interface"), "{err}");
     let err = consumer(&rt)
