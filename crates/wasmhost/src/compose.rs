@@ -16,8 +16,8 @@
 //! interface linked to the same provider (same digest and name) reaches the
 //! same provider instance, so its interfaces share state as `wac plug`'s
 //! would. Each call into the provider gets the provider's fuel and
-//! timeout afresh (as a call of its own); its memory limit holds for the
-//! instance. A provider that fails stops the consumer with the provider's
+//! timeout afresh (as a call of its own), and ends by the consumer's
+//! deadline at the latest; its memory limit holds for the instance. A provider that fails stops the consumer with the provider's
 //! error (its own code: `memory_limit`, `timeout`, `trap`, …).
 //!
 //! Checked when linked, before anything runs ([`check`]): the consumer
@@ -320,6 +320,7 @@ async fn forward(
     exec: Exec,
 ) -> wasmtime::Result<()> {
     let (stdout, stderr) = state.link_stdio;
+    let cap = state.deadline;
     let providers = state
         .links
         .get_or_insert_with(|| Box::new(Providers::default()) as Box<dyn Any + Send>)
@@ -357,8 +358,9 @@ async fn forward(
                 target.function, target.provided.provider
             )))
         })?;
-    // Each call into the provider gets its fuel and timeout afresh.
-    live.sb.begin().map_err(abort)?;
+    // Each call into the provider gets its fuel and timeout afresh, and
+    // ends by the consumer's deadline at the latest.
+    live.sb.begin_within(cap).map_err(abort)?;
     match live.sb.call_component(func, params, results).await {
         Ok(()) => Ok(()),
         Err(e) => {

@@ -8,6 +8,7 @@ use wasmhost::{
 };
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::{built, wat};
 
@@ -219,4 +220,38 @@ fn the_providers_fuel_and_grants_are_its_own() {
     let err = linked(&rt, &bare).call("greet", r#""ada""#).unwrap_err();
     assert_eq!(err.code(), ErrorCode::LinkError, "{err}");
     assert!(err.to_string().contains("wasi:"), "{err}");
+}
+
+#[test]
+fn the_consumers_deadline_bounds_its_providers() {
+    let rt = runtime();
+    // `log` of this console never returns; the provider's own timeout is
+    // an hour, the consumer's 200 ms.
+    let spin = rt
+        .load(&wat("link-spin"))
+        .unwrap()
+        .with_limits(Limits::default().timeout(Some(Duration::from_secs(3600))));
+    let m = consumer(&rt)
+        .link(CONSOLE, &spin)
+        .unwrap()
+        .link(EVENTS, &provider(&rt))
+        .unwrap()
+        .with_limits(Limits::default().timeout(Some(Duration::from_millis(200))));
+    let check = |err: wasmhost::Error| match err {
+        wasmhost::Error::Timeout { limit } => {
+            assert!(limit <= Duration::from_millis(200), "{limit:?}")
+        }
+        other => panic!("expected a timeout, got {other}"),
+    };
+    check(m.call("greet", r#""ada""#).unwrap_err());
+    let rt_async = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    check(
+        rt_async
+            .block_on(m.call_async("greet", r#""ada""#, &CallOptions::default()))
+            .unwrap_err(),
+    );
 }
