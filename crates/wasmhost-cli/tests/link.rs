@@ -167,6 +167,15 @@ fn a_manifest_links_providers_with_their_own_limits() {
     let (code, err) = cli.fails(&["call", &app, "emit-many", "[12, 262144]"]);
     assert_eq!(code, 71, "{err}");
     assert!(err.contains("error[memory_limit]"), "{err}");
+    let out = cli.ok(&["inspect", &app]);
+    assert!(
+        out.contains("link:    wasmhost:example/console  provided by provider.toml  sha256:"),
+        "{out}"
+    );
+    // A store name holds one module: such a manifest is not pushed.
+    let (code, err) = cli.fails(&["push", &app, "app:v1"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("links components"), "{err}");
     // A provider named by store reference.
     cli.ok(&["push", &built("link-provider.wasm"), "provider:v1"]);
     std::fs::write(
