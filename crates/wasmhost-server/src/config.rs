@@ -630,6 +630,33 @@ mod tests {
     }
 
     #[test]
+    fn links_parse_in_routes_and_config_files() {
+        let r = WorkerSpec::parse_route(
+            "/g=c.wasm,mode=function,function=greet,link=a:b/c=p.wasm,link=a:b/d=p:v1",
+        )
+        .expect("parses");
+        assert_eq!(r.links, ["a:b/c=p.wasm", "a:b/d=p:v1"]);
+        let e = WorkerSpec::parse_route("/g=c.wasm,link=a:b/c").expect_err("no provider");
+        assert!(e.to_string().contains("link=INTERFACE=PROVIDER"), "{e}");
+        // A provider's relative path is the file's directory's.
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::write(root.path().join("p.wasm"), "(component)").expect("write");
+        let path = root.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "[[route]]\npath = \"/g\"\nmodule = \"c.wasm\"\n\
+             links = [\"a:b/c=p.wasm\", \"a:b/d=p:v1\"]\n",
+        )
+        .expect("write");
+        let f = ConfigFile::read(&path).expect("reads");
+        let p = root.path().join("p.wasm").display().to_string();
+        assert_eq!(
+            f.route[0].links,
+            [format!("a:b/c={p}"), "a:b/d=p:v1".to_string()]
+        );
+    }
+
+    #[test]
     fn config_file_parses() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("serve.toml");
