@@ -810,6 +810,16 @@ dirs = [{ host = "data", guest = "/data" }]
                 "[module]\nstore = \"oci://127.0.0.1:1/x:v1\"\n",
                 "cannot name a registry",
             ),
+            (
+                ManifestFormat::Toml,
+                "[module]\nbase64 = \"AGFzbQEAAAA=\"\n[[link]]\ninterface = \"a:b/c\"\npath = \"m.wasm\"\n",
+                "cannot name a file",
+            ),
+            (
+                ManifestFormat::Toml,
+                "[module]\nbase64 = \"AGFzbQEAAAA=\"\n[[link]]\ninterface = \"a:b/c\"\nstore = \"oci://127.0.0.1:1/x:v1\"\n",
+                "may name store references only",
+            ),
         ];
         // Nor may a client's MODULE name a registry (nothing is fetched).
         let err = rt
