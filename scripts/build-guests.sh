@@ -15,6 +15,9 @@
 #   kv-component.wasm            guests/rust/kv-component for wasm32-wasip2 (component importing wasi:keyvalue/store@0.2.0-draft)
 #   http-hello.wasm              guests/rust/http-hello for wasm32-wasip2 (component, wasi:http/proxy)
 #   http-fetch.wasm              guests/rust/http-fetch for wasm32-wasip2 (component, wasi:http/proxy making outgoing requests)
+#   link-consumer.wasm           guests/rust/link-consumer for wasm32-wasip2 (component importing wasmhost:example/console and /events)
+#   link-consumer-cli.wasm       the same crate's command (wasi:cli/run) importing them
+#   link-provider.wasm           guests/rust/link-provider for wasm32-wasip2 (component exporting console and events)
 #   as-extism-plugin.wasm        guests/assemblyscript/extism-plugin.ts (Extism plug-in, @extism/as-pdk)
 #   as-counter-stub.wasm         guests/assemblyscript/counter.ts, --runtime stub        (imports env.abort only)
 #   as-counter-minimal.wasm      guests/assemblyscript/counter.ts, --runtime minimal     (imports env.abort only)
@@ -59,6 +62,7 @@ cargo_guests -p matrix --target wasm32-unknown-unknown
 # wit-bindgen's own dependency graph has a crate named wit-component.
 cargo_guests -p wit-component-guest -p kv-component --target wasm32-wasip2
 cargo_guests -p http-hello -p http-fetch --target wasm32-wasip2
+cargo_guests -p link-consumer -p link-provider --target wasm32-wasip2
 
 mkdir -p "$OUT"
 
@@ -83,6 +87,9 @@ emit "$TARGET_DIR/wasm32-wasip2/release/wit_component_guest.wasm" wit-component.
 emit "$TARGET_DIR/wasm32-wasip2/release/kv_component.wasm" kv-component.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/http_hello.wasm" http-hello.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/http_fetch.wasm" http-fetch.wasm
+emit "$TARGET_DIR/wasm32-wasip2/release/link_consumer.wasm" link-consumer.wasm
+emit "$TARGET_DIR/wasm32-wasip2/release/link-consumer-cli.wasm" link-consumer-cli.wasm
+emit "$TARGET_DIR/wasm32-wasip2/release/link_provider.wasm" link-provider.wasm
 
 # --- AssemblyScript ---------------------------------------------------------
 AS_DIR="$GUESTS/assemblyscript"
@@ -152,7 +159,8 @@ for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm imag
   as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm as-counter-actor.wasm; do
   expect_kind "$core" 0061736d01000000
 done
-for component in wasi-echo.component.wasm wit-component.wasm kv-component.wasm http-hello.wasm http-fetch.wasm; do
+for component in wasi-echo.component.wasm wit-component.wasm kv-component.wasm http-hello.wasm http-fetch.wasm \
+  link-consumer.wasm link-consumer-cli.wasm link-provider.wasm; do
   expect_kind "$component" 0061736d0d000100
 done
 

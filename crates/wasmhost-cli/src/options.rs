@@ -617,6 +617,38 @@ pub fn resolve(arg: &str, state: &StateOptions, kv: Option<KvStore>) -> anyhow::
     Ok(block_on(resolver(state, kv).resolve(arg))??)
 }
 
+/// `--link INTERFACE=PROVIDER`: components providing a component's imports.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LinkOptions {
+    /// Provide the component's imported INTERFACE with the interface of
+    /// that name that the component PROVIDER exports (as `wac plug` would);
+    /// repeatable, one per interface. PROVIDER is a component file, a
+    /// manifest (.toml, .json: the provider gets its limits and grants), a
+    /// store reference or oci://REGISTRY/REPOSITORY:TAG. The provider runs in
+    /// its own sandbox with its own limits and grants (a file or reference:
+    /// the default limits and WASI with stdio, clocks and random; none of
+    /// this command's flags), made on the first call into it and kept for
+    /// the call. Interfaces linked to the same PROVIDER share one instance.
+    #[arg(long = "link", value_name = "INTERFACE=PROVIDER")]
+    pub link: Vec<String>,
+}
+
+impl LinkOptions {
+    /// Resolves each `--link` with the command's resolver and adds it to
+    /// `res` (after the manifest's `[[link]]`s).
+    pub fn apply(&self, res: &mut Resolution, state: &StateOptions) -> anyhow::Result<()> {
+        if self.link.is_empty() {
+            return Ok(());
+        }
+        let resolver = resolver(state, None);
+        for spec in &self.link {
+            let (interface, provider) = block_on(resolver.resolve_link(spec))??;
+            res.link(interface, provider);
+        }
+        Ok(())
+    }
+}
+
 /// A module loaded for one command, and the runtime it was loaded on.
 #[derive(Debug)]
 pub struct Loaded {
@@ -642,7 +674,10 @@ pub fn load(
     meter: bool,
 ) -> anyhow::Result<Loaded> {
     res.limits = limits.apply(res.limits.clone());
-    let rt = Runtime::new(limits.runtime_config(state, meter || res.limits.fuel.is_some())?)?;
+    // A linked component's manifest may set a fuel limit of its own.
+    let provider_fuel = res.links.iter().any(|(_, p)| p.limits.fuel.is_some());
+    let meter = meter || res.limits.fuel.is_some() || provider_fuel;
+    let rt = Runtime::new(limits.runtime_config(state, meter)?)?;
     let module = with_spinner("compiling", || res.load(&rt))?;
     Ok(Loaded {
         rt,

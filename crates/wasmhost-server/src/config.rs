@@ -157,6 +157,15 @@ pub struct WorkerSpec {
     /// allowed by default.
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<String>,
+    /// Interfaces the worker's component imports that other components
+    /// provide, each `INTERFACE=PROVIDER` (`link=` in `--route`, once per
+    /// interface; `links` in the file, a provider's relative path taken
+    /// from the file's directory): the provider is a component file, a
+    /// manifest (its own limits and grants), a store or `oci://`
+    /// reference, run in its own sandbox. In addition to a manifest's
+    /// `[[link]]`s.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 /// A snapshot policy from its name.
@@ -169,8 +178,8 @@ fn policy<'de, D: serde::Deserializer<'de>>(
 }
 
 impl WorkerSpec {
-    /// Parses `--route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID][,snapshots=P][,allow-host=H]...`
-    /// (`allow-host=` once per host pattern).
+    /// Parses `--route PATH=MODULE[,mode=M][,function=F][,export=E][,actor=ID][,snapshots=P][,allow-host=H]...[,link=INTERFACE=PROVIDER]...`
+    /// (`allow-host=` once per host pattern, `link=` once per interface).
     pub fn parse_route(spec: &str) -> Result<Self> {
         let (path, rest) = spec.split_once('=').ok_or_else(|| {
             Error::bad_input(format!(
@@ -213,6 +222,7 @@ impl WorkerSpec {
             actor: None,
             snapshots: None,
             allowed_outbound_hosts: Vec::new(),
+            links: Vec::new(),
         };
         for opt in parts {
             let (k, v) = opt.split_once('=').ok_or_else(|| {
@@ -230,9 +240,20 @@ impl WorkerSpec {
                     })?;
                     w.allowed_outbound_hosts.push(v.to_string());
                 }
+                "link" => {
+                    if !v
+                        .split_once('=')
+                        .is_some_and(|(i, p)| !i.is_empty() && !p.is_empty())
+                    {
+                        return Err(Error::bad_input(format!(
+                            "{flag} `{spec}`: link={v}: expected link=INTERFACE=PROVIDER"
+                        )));
+                    }
+                    w.links.push(v.to_string());
+                }
                 other => {
                     return Err(Error::bad_input(format!(
-                        "{flag} `{spec}`: unknown option `{other}` (mode, function, export, actor, snapshots, allow-host)"
+                        "{flag} `{spec}`: unknown option `{other}` (mode, function, export, actor, snapshots, allow-host, link)"
                     )));
                 }
             }
@@ -454,8 +475,17 @@ impl ConfigFile {
             .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
         let dir = path.parent().unwrap_or(Path::new(""));
         for w in file.route.iter_mut().chain(file.tcp.iter_mut()) {
-            w.module = module_in(dir, &w.module)
-                .map_err(|e| Error::bad_input(format!("config file `{}`: {e}", path.display())))?;
+            let in_file =
+                |e: Error| Error::bad_input(format!("config file `{}`: {e}", path.display()));
+            w.module = module_in(dir, &w.module).map_err(in_file)?;
+            for link in &mut w.links {
+                let Some((interface, provider)) = link.split_once('=') else {
+                    return Err(in_file(Error::bad_input(format!(
+                        "links entry \"{link}\": expected INTERFACE=PROVIDER"
+                    ))));
+                };
+                *link = format!("{interface}={}", module_in(dir, provider).map_err(in_file)?);
+            }
         }
         for r in &file.route {
             r.check_path()?;
@@ -625,6 +655,33 @@ mod tests {
             ]
         );
         assert_eq!(f.tcp[0].module, at("app.wasm"));
+    }
+
+    #[test]
+    fn links_parse_in_routes_and_config_files() {
+        let r = WorkerSpec::parse_route(
+            "/g=c.wasm,mode=function,function=greet,link=a:b/c=p.wasm,link=a:b/d=p:v1",
+        )
+        .expect("parses");
+        assert_eq!(r.links, ["a:b/c=p.wasm", "a:b/d=p:v1"]);
+        let e = WorkerSpec::parse_route("/g=c.wasm,link=a:b/c").expect_err("no provider");
+        assert!(e.to_string().contains("link=INTERFACE=PROVIDER"), "{e}");
+        // A provider's relative path is the file's directory's.
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::write(root.path().join("p.wasm"), "(component)").expect("write");
+        let path = root.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "[[route]]\npath = \"/g\"\nmodule = \"c.wasm\"\n\
+             links = [\"a:b/c=p.wasm\", \"a:b/d=p:v1\"]\n",
+        )
+        .expect("write");
+        let f = ConfigFile::read(&path).expect("reads");
+        let p = root.path().join("p.wasm").display().to_string();
+        assert_eq!(
+            f.route[0].links,
+            [format!("a:b/c={p}"), "a:b/d=p:v1".to_string()]
+        );
     }
 
     #[test]

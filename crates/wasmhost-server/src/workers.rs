@@ -220,11 +220,29 @@ impl Worker {
                 spec.module
             )));
         }
+        for link in &spec.links {
+            let (interface, provider) = env.resolver.resolve_link(link).await?;
+            res.link(interface, provider);
+        }
         let bytes = std::mem::take(&mut res.bytes);
         let linked = std::mem::take(&mut res.linked);
+        let links = std::mem::take(&mut res.links);
+        let has_links = !links.is_empty();
         let rt = env.rt.clone();
         let module = blocking(move || wasmhost_store::compile(&rt, bytes, linked)).await?;
         let module = res.apply(module)?;
+        let rt = env.rt.clone();
+        let module = blocking(move || wasmhost_store::link_components(&rt, module, links)).await?;
+        if has_links
+            && (spec.mode == Some(Mode::Http)
+                || (spec.mode.is_none() && is_http_component(&module)))
+        {
+            return Err(Error::bad_input(format!(
+                "worker `{}`: a wasi:http worker cannot have linked components yet; \
+                 link them to a `function`, `sync`, `async` or `actor` worker",
+                spec.module
+            )));
+        }
         let drive = Drive {
             mode: spec.mode,
             function: spec.function.clone().or(res.function),

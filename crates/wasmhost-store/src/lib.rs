@@ -25,5 +25,7 @@ pub mod resolve;
 mod store;
 
 pub use reference::Reference;
-pub use resolve::{ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust, compile};
+pub use resolve::{
+    ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust, compile, link_components,
+};
 pub use store::{ModuleStore, RefEntry, Removed, StoredModule};

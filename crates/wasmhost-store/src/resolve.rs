@@ -24,6 +24,13 @@
 //! only from the hosts the resolver's [`UrlFetcher`] allows (none unless the
 //! operator says so), and an Extism manifest's several modules come back
 //! as [`Resolution::linked`], linked by name when the module is loaded.
+//!
+//! A component's imported interfaces provided by other components
+//! (`--link INTERFACE=PROVIDER`, a manifest's `[[link]]`) come back as
+//! [`Resolution::links`]: each provider resolved by the same resolver,
+//! under the same trust (a file, a manifest giving it its own limits and
+//! grants, a store or `oci://` reference), linked to the module by
+//! interface when it is loaded ([`wasmhost::Module::link`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -135,6 +142,10 @@ pub struct Resolution {
     /// Modules linked to it by name (an Extism manifest's other modules):
     /// (name, wasm bytes), in the manifest's order.
     pub linked: Vec<(String, Vec<u8>)>,
+    /// Components providing its imported interfaces: (interface, the
+    /// provider resolved, with its own limits and grants), in order
+    /// (a manifest's `[[link]]`s, then those added by [`Resolution::link`]).
+    pub links: Vec<(String, Resolution)>,
 }
 
 impl fmt::Debug for Resolution {
@@ -152,6 +163,7 @@ impl fmt::Debug for Resolution {
                 "linked",
                 &self.linked.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
+            .field("links", &self.links)
             .finish()
     }
 }
@@ -206,7 +218,14 @@ impl Resolution {
             std::mem::take(&mut self.bytes),
             std::mem::take(&mut self.linked),
         )?;
-        self.apply(module)
+        let module = self.apply(module)?;
+        link_components(rt, module, std::mem::take(&mut self.links))
+    }
+
+    /// Adds a component providing the imported `interface` (see
+    /// [`Resolver::resolve_link`]).
+    pub fn link(&mut self, interface: impl Into<String>, provider: Resolution) {
+        self.links.push((interface.into(), provider));
     }
 
     /// Whether a manifest set the limits and grants (a wasmhost or Extism
@@ -236,6 +255,21 @@ pub fn compile(rt: &Runtime, main: Vec<u8>, linked: Vec<(String, Vec<u8>)>) -> R
     for (name, bytes) in linked {
         let dep = rt.load_bytes(bytes)?;
         module = module.link(&name, &dep)?;
+    }
+    Ok(module)
+}
+
+/// Loads each provider of `links` on `rt` (blocking) and links it to
+/// `module` by interface ([`Module::link`]): what [`Resolution::load`]
+/// does after [`Resolution::apply`], for those who compile elsewhere.
+pub fn link_components(
+    rt: &Runtime,
+    mut module: Module,
+    links: Vec<(String, Resolution)>,
+) -> Result<Module> {
+    for (interface, mut provider) in links {
+        let p = provider.load(rt)?;
+        module = module.link(&interface, &p)?;
     }
     Ok(module)
 }
@@ -404,6 +438,39 @@ impl Resolver {
         }
     }
 
+    /// Resolves `INTERFACE=PROVIDER` (the command line's `--link`, a
+    /// route's `link=`): the provider is a MODULE as [`Resolver::resolve`]
+    /// takes it. A provider from a wasmhost or Extism manifest has the
+    /// manifest's limits and grants; any other (a file, a store or `oci://`
+    /// reference) gets the default limits and WASI with stdio, clocks and
+    /// random (what a Rust or Go component needs to start), nothing else.
+    pub async fn resolve_link(&self, spec: &str) -> Result<(String, Resolution)> {
+        let (interface, provider) = spec
+            .split_once('=')
+            .filter(|(i, p)| !i.is_empty() && !p.is_empty())
+            .ok_or_else(|| {
+                Error::bad_input(format!(
+                    "--link `{spec}`: expected INTERFACE=PROVIDER \
+                     (wasmhost:example/console=provider.wasm)"
+                ))
+            })?;
+        Ok((interface.to_string(), self.provider(provider).await?))
+    }
+
+    /// A provider of an interface, resolved (see [`Resolver::resolve_link`]).
+    fn provider<'a>(
+        &'a self,
+        module: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Resolution>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut res = self.resolve(module).await?;
+            if !res.configured() {
+                res.capabilities = Capabilities::none().with_wasi(wasmhost::Wasi::standard());
+            }
+            Ok(res)
+        })
+    }
+
     /// Resolves manifest text, relative paths in it against `base_dir`
     /// (for a client's text there is no such directory: it may name no
     /// file). `name` names the result.
@@ -463,6 +530,7 @@ impl Resolver {
             name,
             from,
             linked: Vec::new(),
+            links: Vec::new(),
         }
     }
 
@@ -512,6 +580,10 @@ impl Resolver {
             _ => ModuleStore::memory(),
         };
         let (bytes, linked) = manifest::fetch_modules(&resolved, &store, &self.urls).await?;
+        let mut links = Vec::new();
+        for l in &resolved.links {
+            links.push((l.interface.clone(), self.provider(&l.module).await?));
+        }
         Ok(Resolution {
             bytes,
             capabilities: resolved.capabilities,
@@ -524,6 +596,7 @@ impl Resolver {
             name,
             from: from(kind),
             linked,
+            links,
         })
     }
 }
@@ -542,6 +615,13 @@ fn confine(r: &Resolved, kind: ManifestKind) -> Result<()> {
                 p.display()
             )));
         }
+    }
+    if let Some(l) = r.links.iter().find(|l| l.is_path) {
+        return Err(Error::bad_input(format!(
+            "{what}: a manifest sent to the server cannot name a file (`{}`, the provider of \
+             `{}`); give a store reference",
+            l.module, l.interface
+        )));
     }
     if let ModuleSource::Oci(o) = &r.source {
         return Err(Error::bad_input(format!(
@@ -729,6 +809,16 @@ dirs = [{ host = "data", guest = "/data" }]
                 ManifestFormat::Toml,
                 "[module]\nstore = \"oci://127.0.0.1:1/x:v1\"\n",
                 "cannot name a registry",
+            ),
+            (
+                ManifestFormat::Toml,
+                "[module]\nbase64 = \"AGFzbQEAAAA=\"\n[[link]]\ninterface = \"a:b/c\"\npath = \"m.wasm\"\n",
+                "cannot name a file",
+            ),
+            (
+                ManifestFormat::Toml,
+                "[module]\nbase64 = \"AGFzbQEAAAA=\"\n[[link]]\ninterface = \"a:b/c\"\nstore = \"oci://127.0.0.1:1/x:v1\"\n",
+                "may name store references only",
             ),
         ];
         // Nor may a client's MODULE name a registry (nothing is fetched).

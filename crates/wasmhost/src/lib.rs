@@ -57,6 +57,9 @@ mod sandbox;
 // Calling conventions, and linking every piece of host code.
 pub mod convention;
 
+// Components providing other components' imports, each in its own store.
+mod compose;
+
 mod linking;
 
 // Compiled modules, their caches, the engine and the runtime.

@@ -140,6 +140,35 @@ impl Linkers {
 }
 
 impl Linkers {
+    /// Pre-links a component some of whose imported interfaces other
+    /// components provide (see `compose.rs`): the grant shape's linker,
+    /// with the provided interfaces defined over it. An import that
+    /// neither provides is `link_error`, naming it.
+    pub(crate) fn link_component_with(
+        &self,
+        component: &wasmtime::component::Component,
+        provided: &[crate::compose::Provided],
+        exec: Exec,
+    ) -> Result<wasmtime::component::InstancePre<HostState>> {
+        let mut linker = self.component.clone();
+        // A provided interface takes the place of the host's of that name.
+        linker.allow_shadowing(true);
+        crate::compose::define(&mut linker, provided, exec)?;
+        if self.key.trap_unknown() {
+            return linker
+                .define_unknown_imports_as_traps(component)
+                .and_then(|()| linker.instantiate_pre(component))
+                .map_err(link_failed);
+        }
+        linker.instantiate_pre(component).map_err(|e| {
+            let mut names: Vec<&str> = provided.iter().map(|p| p.import.as_str()).collect();
+            if self.key.wasi() {
+                names.extend(WASI_P2_PACKAGES);
+            }
+            Error::unlinked_component(component, &names, e)
+        })
+    }
+
     /// Checks that `main` and `deps` (name, code) link against
     /// this grant shape and each other, and orders `deps` so that each
     /// comes after those it imports from. Every import that nothing

@@ -72,6 +72,7 @@ impl Runtime {
             pre: Default::default(),
             metrics: Default::default(),
             linked: Arc::new([]),
+            provided: Arc::new([]),
         })
     }
 

@@ -33,6 +33,7 @@ use crate::call::{CallOptions, CallStats, Outcome, Signature, Value, ValueType};
 use crate::capabilities::Capabilities;
 use crate::code::{Code, Digest, ItemInfo, ModuleKind, func_type_string};
 use crate::compiled::Compiled;
+use crate::compose;
 use crate::convention::{self, Convention, Data};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, run_sync};
@@ -59,6 +60,10 @@ pub struct Module {
     /// Core modules linked to this one by name ([`Module::link`]), in the
     /// order they were linked.
     pub(crate) linked: Arc<[(Arc<str>, Arc<Compiled>)]>,
+    /// Interfaces of this component provided by other components
+    /// ([`Module::link`] with components), checked, in the order linked;
+    /// with the provider modules themselves.
+    pub(crate) provided: Arc<[(compose::Provided, Module)]>,
 }
 
 impl fmt::Debug for Module {
@@ -121,17 +126,42 @@ impl Module {
         self
     }
 
-    /// Links the core module `dep` to this one under `name`, as an Extism
-    /// manifest's named modules are linked: every call defines the linked
+    /// Links `dep` to this module under `name`.
+    ///
+    /// **Core modules** link by name, as an Extism manifest's named modules
+    /// are linked: every call defines the linked
     /// modules first, as wasmtime's `Linker::module` does (in an order where
     /// each comes after those it imports from; a reactor or plain module is
     /// instantiated once per sandbox and its `_initialize` run, a command's
     /// exports each get a fresh instance per call), and an import `(import "NAME" "f" …)` of this module, or of a module
     /// linked after `dep`, reaches `dep`'s export `f`. Linked modules share
     /// this module's grants, limits and store (one memory limit, one fuel
-    /// budget, one Extism kernel). `dep` must be a core module loaded by the
-    /// same runtime; a name linked twice is `bad_input`. Linking is checked
-    /// at the first call: an import nothing provides is `link_error`.
+    /// budget, one Extism kernel). Linking is checked at the first call: an
+    /// import nothing provides is `link_error`.
+    ///
+    /// **Components** link by interface, as `wac plug` composes them: `name`
+    /// is an interface this component imports (`wasmhost:example/console`,
+    /// with or without its `@version`), and the component `dep` provides it
+    /// with the interface of that name it exports. Unlike core modules, the
+    /// two are kept apart: the provider runs in its own store, with *its*
+    /// limits and grants (those of `dep` as given, see
+    /// [`Module::with_limits`] and [`Module::with_capabilities`]), made
+    /// when the consumer first calls into it and kept as long as the
+    /// consumer's instance; arguments and results are copied across. Each
+    /// call into the provider gets its fuel and timeout afresh; its memory
+    /// limit holds for its instance; a failure in it fails the consumer's
+    /// call with the provider's error code. Interfaces linked to the same
+    /// provider (same digest and name) share one instance of it. Checked
+    /// here: an interface the consumer does not import is `bad_input`; a
+    /// provider that does not export it, lacks one of its functions or
+    /// exports one with another type is `link_error`, and so is an
+    /// interface passing resources, which cannot cross stores. An import
+    /// that nothing provides is `link_error` at the first call, naming it.
+    /// The provider's standard output and error are the host's when the
+    /// consumer's call inherits them (`wasmhost run`), else discarded.
+    ///
+    /// `dep` must be loaded by the same runtime, of the same kind as this
+    /// module; a name linked twice is `bad_input`.
     ///
     /// ```
     /// use wasmhost::{Runtime, RuntimeConfig, Source, Value};
@@ -145,6 +175,24 @@ impl Module {
     /// assert_eq!(main.invoke("run", &[])?.value, vec![Value::I32(42)]);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Two components (see `guests/rust/link-consumer` and `link-provider`):
+    ///
+    /// ```no_run
+    /// use wasmhost::{Capabilities, Limits, Runtime, RuntimeConfig, Source, Wasi};
+    /// # fn main() -> wasmhost::Result<()> {
+    /// let rt = Runtime::new(RuntimeConfig::default())?;
+    /// let wasi = Capabilities::none().with_wasi(Wasi::standard());
+    /// let provider = rt.load(&Source::file("link-provider.wasm"))?
+    ///     .with_capabilities(wasi.clone())
+    ///     .with_limits(Limits::default().max_memory_bytes(4 << 20));
+    /// let consumer = rt.load(&Source::file("link-consumer.wasm"))?
+    ///     .with_capabilities(wasi)
+    ///     .link("wasmhost:example/console", &provider)?
+    ///     .link("wasmhost:example/events", &provider)?;
+    /// let out = consumer.call("greet", r#""ada""#)?;
+    /// # Ok(()) }
+    /// ```
     pub fn link(mut self, name: impl AsRef<str>, dep: &Module) -> Result<Module> {
         let name = name.as_ref();
         if !Arc::ptr_eq(&self.rt, &dep.rt) {
@@ -152,10 +200,18 @@ impl Module {
                 "module `{name}` was loaded by another runtime; load both with the same one"
             )));
         }
+        if let (Code::Component(consumer), Code::Component(provider)) =
+            (&self.compiled.code, &dep.compiled.code)
+        {
+            let consumer = consumer.clone();
+            return self.link_component(name, consumer, provider, dep);
+        }
         for (what, m) in [("the main module", &self), (name, dep)] {
             if m.kind() != ModuleKind::Core {
                 return Err(Error::bad_input(format!(
-                    "cannot link {what}: it is a component; only core modules link by name"
+                    "cannot link {what}: it is a component and the other a core module; \
+                     core modules link to core modules by name, components to components \
+                     by interface"
                 )));
             }
         }
@@ -171,12 +227,66 @@ impl Module {
         Ok(self)
     }
 
+    /// [`Module::link`] for two components.
+    fn link_component(
+        mut self,
+        interface: &str,
+        consumer: wasmtime::component::Component,
+        provider: &wasmtime::component::Component,
+        dep: &Module,
+    ) -> Result<Module> {
+        // One provider instance per provider (digest and name).
+        let slot = self
+            .provided
+            .iter()
+            .find(|(_, m)| m.digest() == dep.digest() && m.name == dep.name)
+            .map(|(p, _)| p.slot)
+            .unwrap_or_else(|| {
+                self.provided
+                    .iter()
+                    .map(|(p, _)| p.slot + 1)
+                    .max()
+                    .unwrap_or(0)
+            });
+        let owned = dep.clone();
+        let start: compose::Start = Arc::new(move |exec, stdout, stderr| {
+            let opts = CallOptions::default().stdout(stdout).stderr(stderr);
+            let pre = owned.pre_for(&opts, exec)?.into_owned();
+            let sb = Sandbox::new(owned.spec(), &opts, exec)?;
+            Ok((sb, pre))
+        });
+        let provided = compose::check(
+            &consumer, &self.name, interface, provider, &dep.name, slot, start,
+        )?;
+        if self
+            .provided
+            .iter()
+            .any(|(p, _)| p.import == provided.import)
+        {
+            return Err(Error::bad_input(format!(
+                "interface `{}` is linked twice",
+                provided.import
+            )));
+        }
+        let mut all = self.provided.to_vec();
+        all.push((provided, dep.clone()));
+        self.provided = all.into();
+        self.pre = Default::default();
+        Ok(self)
+    }
+
     /// The names and digests of the modules linked to this one
-    /// ([`Module::link`]).
+    /// ([`Module::link`]): core modules by name, then the providers of a
+    /// component's interfaces by interface (as the component imports it).
     pub fn linked(&self) -> Vec<(String, Digest)> {
         self.linked
             .iter()
             .map(|(n, c)| (n.to_string(), c.digest))
+            .chain(
+                self.provided
+                    .iter()
+                    .map(|(p, m)| (p.import.clone(), m.digest())),
+            )
             .collect()
     }
 
@@ -205,6 +315,16 @@ impl Module {
     /// Pre-links the module (with its linked modules, if any) for a grant
     /// shape and `exec`.
     fn link_pre(&self, key: crate::capabilities::GrantKey, exec: Exec) -> Result<Pre> {
+        if !self.provided.is_empty() {
+            let Code::Component(c) = &self.compiled.code else {
+                return Err(Error::internal("a core module with provided interfaces"));
+            };
+            let linkers = self.rt.linkers(key, exec)?;
+            let provided: Vec<compose::Provided> =
+                self.provided.iter().map(|(p, _)| p.clone()).collect();
+            let pre = linkers.link_component_with(c, &provided, exec)?;
+            return Ok(Pre::Component(pre));
+        }
         if self.linked.is_empty() {
             return self.compiled.pre(key, exec, |k, e| self.rt.linkers(k, e));
         }

@@ -22,7 +22,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::call::{CallOptions, CallStats, Outcome, Value};
 use crate::capabilities::Capabilities;
-use crate::capabilities::wasi::Captures;
+use crate::capabilities::wasi::{Captures, Output};
 use crate::code::Code;
 use crate::error::{Error, Result};
 use crate::exec::Exec;
@@ -144,6 +144,9 @@ pub(crate) struct Sandbox {
     /// How wasm runs in this sandbox (see [`crate::exec`]).
     pub(crate) exec: Exec,
     fuel_start: Option<u64>,
+    /// The current call's timeout: the limit's, or less when capped (see
+    /// [`Sandbox::begin_within`]).
+    timeout: Option<Duration>,
     started: Instant,
     /// Exported functions looked up so far, with their types, when the
     /// sandbox is kept (an `Instance` calls the same few exports again and
@@ -166,6 +169,13 @@ impl Sandbox {
         state.limiter = Limiter::new(limits);
         state.plugin = PluginState::new(caps, limits);
         state.kv = caps.key_value.clone();
+        // Linked components (`compose.rs`) write where this store's
+        // streams go only when those are the host's own.
+        let inherit = |o: &Output| match o {
+            Output::Inherit => Output::Inherit,
+            _ => Output::Discard,
+        };
+        state.link_stdio = (inherit(&opts.stdout), inherit(&opts.stderr));
         let mut captures = Captures::default();
         if let Some(wasi) = &caps.wasi {
             let component = spec.code.is_component();
@@ -190,6 +200,7 @@ impl Sandbox {
             limits: limits.clone(),
             exec,
             fuel_start: None,
+            timeout: None,
             started: now,
             exports: None,
         };
@@ -202,8 +213,19 @@ impl Sandbox {
         self.begin_at(Instant::now())
     }
 
+    /// [`Sandbox::begin`], the call also ending by `cap` if that comes
+    /// before its own timeout (a linked component's call never outlives
+    /// the call that made it).
+    pub(crate) fn begin_within(&mut self, cap: Option<Instant>) -> Result<()> {
+        self.begin_capped(Instant::now(), cap)
+    }
+
     /// [`Sandbox::begin`] with the clock read by the caller.
     fn begin_at(&mut self, now: Instant) -> Result<()> {
+        self.begin_capped(now, None)
+    }
+
+    fn begin_capped(&mut self, now: Instant, cap: Option<Instant>) -> Result<()> {
         if self.config.fuel_metering {
             let fuel = self.limits.fuel.unwrap_or(u64::MAX);
             self.store
@@ -212,9 +234,17 @@ impl Sandbox {
             self.fuel_start = Some(fuel);
         }
         self.started = now;
-        let deadline = self.limits.timeout.map(|t| self.started + t);
+        let deadline = match (self.limits.timeout.map(|t| now + t), cap) {
+            (Some(own), Some(cap)) => Some(own.min(cap)),
+            (own, cap) => own.or(cap),
+        };
+        let timeout = match cap {
+            None => self.limits.timeout,
+            Some(_) => deadline.map(|d| d.saturating_duration_since(now)),
+        };
+        self.timeout = timeout;
         self.store.set_epoch_deadline(match self.exec {
-            Exec::Sync => deadline_ticks(self.limits.timeout, self.config.epoch_tick),
+            Exec::Sync => deadline_ticks(timeout, self.config.epoch_tick),
             Exec::Async => 1,
         });
         let state = self.store.data_mut();
@@ -404,6 +434,7 @@ impl Sandbox {
         }
         let limits = Limits {
             fuel: self.fuel_start,
+            timeout: self.timeout,
             ..self.limits.clone()
         };
         match Error::from_wasmtime(

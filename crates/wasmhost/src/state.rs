@@ -17,7 +17,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use crate::capabilities::kv::{KeyValue, KvCtx, KvHost};
 use crate::capabilities::log::{LogBuffer, LogHost};
-use crate::capabilities::wasi::{WasiHost, WasiState};
+use crate::capabilities::wasi::{Output, WasiHost, WasiState};
 use crate::kernel::extism::{ExtismHost, PluginState};
 use crate::limits::{Limiter, Limits};
 
@@ -42,6 +42,12 @@ pub struct HostState {
     /// When the current call started (async stores yield once it has run
     /// for a tick).
     pub(crate) started: Instant,
+    /// The instances of the components linked to this one (`compose.rs`),
+    /// each in its own store, made when first called.
+    pub(crate) links: Option<Box<dyn std::any::Any + Send>>,
+    /// The stdout and stderr those instances get: the host's own where
+    /// this store's are inherited, else none.
+    pub(crate) link_stdio: (Output, Output),
 }
 
 impl std::fmt::Debug for HostState {
@@ -67,6 +73,8 @@ impl HostState {
             kv: None,
             deadline: None,
             started: now,
+            links: None,
+            link_stdio: (Output::Discard, Output::Discard),
         }
     }
 }

@@ -12,8 +12,8 @@ use clap::Args;
 use wasmhost::{ArgsFormat, CallOptions, Capabilities, Convention, Data, Error, Module};
 
 use crate::options::{
-    GrantOptions, InputOptions, LimitOptions, Loaded, PluginOptions, StateOptions, key_value, load,
-    resolve, with_user_imports_trapped,
+    GrantOptions, InputOptions, LimitOptions, LinkOptions, Loaded, PluginOptions, StateOptions,
+    key_value, load, resolve, with_user_imports_trapped,
 };
 
 #[derive(Debug, Args)]
@@ -48,7 +48,11 @@ EXAMPLES:
   wasmhost call counter.wasm increment 5
   wasmhost call --wasi shapes.wasm add-points '[{\"x\":1,\"y\":2},{\"x\":3,\"y\":4}]'
   wasmhost call --wasi --wave shapes.wasm add-points '{x: 1, y: 2}, {x: 3, y: 4}'
-  wasmhost call math.wat add '[1, 2]'"
+  wasmhost call math.wat add '[1, 2]'
+  wasmhost call --wasi consumer.wasm greet '\"ada\"' --link wasmhost:example/console=provider.wasm \\
+      --link wasmhost:example/events=provider.toml
+
+--link INTERFACE=PROVIDER provides a component's imported interface with the interface of that name another component exports, each component in its own sandbox with its own limits and grants (a provider manifest's, else the default limits and WASI: stdio, clocks, random). The provider's stdout and stderr are not part of the call's output. A provider that does not export the interface, or exports it with other types, is error[link_error]; so is an import that nothing provides."
 )]
 pub struct CallCommand {
     /// MODULE: a .wasm binary, WAT text, a manifest (.toml, Extism or
@@ -104,6 +108,9 @@ pub struct CallCommand {
 
     #[command(flatten)]
     grants: GrantOptions,
+
+    #[command(flatten)]
+    links: LinkOptions,
 
     /// Print time, fuel and peak memory of the call on stderr.
     #[arg(long)]
@@ -171,6 +178,7 @@ impl CallCommand {
         }
         let input = self.input.read(inline, &module_ref)?;
         res.capabilities = self.capabilities(res.capabilities.clone())?;
+        self.links.apply(&mut res, &self.state)?;
         // --kv grants what a manifest's `key_value = true` does.
         res.key_value |= self.kv;
         let Loaded {

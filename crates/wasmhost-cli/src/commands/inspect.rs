@@ -38,6 +38,15 @@ impl InspectCommand {
             .iter()
             .map(|(name, bytes)| (name.clone(), Digest::of(bytes), bytes.len()))
             .collect();
+        // Components providing its interfaces: interface, provider, digest.
+        let links: Vec<(String, String, Digest)> = res
+            .links
+            .iter()
+            .map(|(interface, p)| {
+                let (wasm, _) = wasmhost::normalize(p.bytes.clone())?;
+                Ok((interface.clone(), p.name.clone(), Digest::of(&wasm)))
+            })
+            .collect::<wasmhost::Result<_>>()?;
         let (wasm, kind) = wasmhost::normalize(res.bytes)?;
         let digest = Digest::of(&wasm);
         let size = wasm.len();
@@ -111,6 +120,9 @@ impl InspectCommand {
         }
         for (name, digest, size) in &linked {
             println!("linked:  {name}  {digest}  {size} bytes");
+        }
+        for (interface, provider, digest) in &links {
+            println!("link:    {interface}  provided by {provider}  {digest}");
         }
         println!("imports: {}", if imports.is_empty() { "none" } else { "" });
         for i in &imports {

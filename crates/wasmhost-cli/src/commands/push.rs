@@ -92,6 +92,17 @@ impl PushCommand {
             ))
             .into());
         }
+        if !res.links.is_empty() {
+            let names: Vec<&str> = res.links.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::bad_input(format!(
+                "`{}` links components to its interfaces ({}); a store name or registry tag \
+                 holds one module: push each component on its own, and keep the manifest to \
+                 run them",
+                self.source,
+                names.join(", ")
+            ))
+            .into());
+        }
         Ok(res)
     }
 

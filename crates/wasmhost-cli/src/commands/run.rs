@@ -16,7 +16,9 @@ use std::io::{BufRead, Write};
 use clap::{Args, ValueEnum};
 use wasmhost::{CallOptions, Capabilities, Error, Module, Output};
 
-use crate::options::{GrantOptions, LimitOptions, Loaded, StateOptions, load, resolve};
+use crate::options::{
+    GrantOptions, LimitOptions, LinkOptions, Loaded, StateOptions, load, resolve,
+};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -40,6 +42,11 @@ EXAMPLES:
   printf 'a\\nb\\n' | wasmhost run --mode sync app.wasm          # two fresh runs, one per line
   printf 'a\\nb\\n' | wasmhost run --mode async reactor.wasm     # `poll` twice, same instance
   wasmhost run --mode async --export echo reactor.wasm < messages.txt
+  wasmhost run --link wasmhost:example/console=provider.wasm \\
+      --link wasmhost:example/events=provider.wasm consumer.wasm a b
+
+LINKED COMPONENTS (--link INTERFACE=PROVIDER):
+  A component's imported interface is provided by another component's export of that interface (as `wac plug` composes them), each in its own sandbox: the provider gets its own limits and grants (a provider manifest's, else the default limits and WASI: stdio, clocks, random), and a failure in it (say error[memory_limit]) stops the run with its code. Interfaces linked to the same PROVIDER share one instance of it. Its stdout and stderr are inherited. A provider that does not export the interface, or exports it with other types, is error[link_error]; so is an import that nothing provides.
 
 PROCESS MODES (--mode):
   Messages are read from wasmhost's stdin, one per line (newline-delimited; \
@@ -87,6 +94,9 @@ pub struct RunCommand {
 
     #[command(flatten)]
     grants: GrantOptions,
+
+    #[command(flatten)]
+    links: LinkOptions,
 
     /// Print time, fuel and peak memory of the call on stderr.
     #[arg(long)]
@@ -139,6 +149,7 @@ impl RunCommand {
     pub fn execute(self) -> anyhow::Result<u8> {
         let mut res = resolve(self.module(), &self.state, None)?;
         res.capabilities = self.capabilities(&res.name, res.capabilities.clone())?;
+        self.links.apply(&mut res, &self.state)?;
         let Loaded {
             rt,
             module,

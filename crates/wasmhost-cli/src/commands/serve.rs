@@ -347,6 +347,7 @@ impl ServeCommand {
                 actor: None,
                 snapshots: None,
                 allowed_outbound_hosts: Vec::new(),
+                links: Vec::new(),
             });
         }
         c.tcp = file.tcp.clone();

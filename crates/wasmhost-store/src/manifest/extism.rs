@@ -463,6 +463,7 @@ impl ExtismManifest {
             module_label,
             max_var_bytes: self.max_var_bytes,
             linked,
+            links: Vec::new(),
         }
     }
 }

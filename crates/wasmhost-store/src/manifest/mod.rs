@@ -25,7 +25,8 @@ use wasmhost::{Digest, Error, Result};
 
 pub use self::extism::{ExtismManifest, ExtismModule};
 pub use self::native::{
-    CONVENTION_NAMES, DigestOf, LinkedSource, Manifest, ModuleSource, Resolved, convention_name,
+    CONVENTION_NAMES, ComponentLink, DigestOf, LinkSpec, LinkedSource, Manifest, ModuleSource,
+    Resolved, convention_name,
 };
 pub use self::packet::Packet;
 

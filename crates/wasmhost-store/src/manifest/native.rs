@@ -28,6 +28,10 @@
 //!
 //! [actor]
 //! snapshots = "every-message"  # every-message | on-passivation | never
+//!
+//! [[link]]                     # a component's imported interface, provided by another component
+//! interface = "wasmhost:example/console"
+//! path = "provider.toml"       # or: store = "provider:v1" / "oci://…"; a manifest gives the provider its own limits and grants
 //! ```
 //!
 //! The JSON schema is `docs/manifest.schema.json` (generated from these
@@ -67,6 +71,29 @@ pub struct Manifest {
     /// How it runs as an actor.
     #[serde(default)]
     pub actor: ActorSection,
+    /// Interfaces the module (a component) imports that other components
+    /// provide, each in its own sandbox with its own limits and grants
+    /// (`[[link]]`; `--link INTERFACE=PROVIDER` on the command line).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link: Vec<LinkSpec>,
+}
+
+/// `[[link]]`: one imported interface and the component that provides it:
+/// exactly one of `path` and `store`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// The interface, as the module imports it (`wasmhost:example/console`,
+    /// with or without `@version`).
+    pub interface: String,
+    /// The provider: a component file or a manifest (which gives it its
+    /// own limits and grants), relative to this manifest's directory. A
+    /// component file gets the default limits and WASI (stdio, clocks,
+    /// random), nothing else.
+    pub path: Option<String>,
+    /// The provider as a store reference (`name[:tag]`, `sha256:…`) or
+    /// `oci://REGISTRY/REPOSITORY[:TAG|@sha256:…]`.
+    pub store: Option<String>,
 }
 
 /// `[actor]`: settings of the module's actors (`wasmhost actor send`,
@@ -395,6 +422,22 @@ pub struct Resolved {
     /// Modules linked to the main one by name (an Extism manifest's other
     /// modules), in the manifest's order.
     pub linked: Vec<LinkedSource>,
+    /// Components providing the module's imported interfaces (`[[link]]`),
+    /// resolved by the resolver like any MODULE.
+    pub links: Vec<ComponentLink>,
+}
+
+/// An interface provided by a component (see [`LinkSpec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ComponentLink {
+    /// The imported interface.
+    pub interface: String,
+    /// The provider: a MODULE argument (a path already checked to be
+    /// inside the manifest's directory, or a reference).
+    pub module: String,
+    /// Whether `module` is a file of the host.
+    pub is_path: bool,
 }
 
 /// What a manifest's digest covers. Either way it is checked before the
@@ -593,6 +636,36 @@ impl Manifest {
             module_label: "the manifest's module".into(),
             max_var_bytes: None,
             linked: Vec::new(),
+            links: self
+                .link
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let module = match (&l.path, &l.store) {
+                        (Some(p), None) => {
+                            let path = inside(base, p, "manifest", &format!("link[{i}].path"))?;
+                            return Ok(ComponentLink {
+                                interface: l.interface.clone(),
+                                module: path.to_string_lossy().into_owned(),
+                                is_path: true,
+                            });
+                        }
+                        (None, Some(r)) => r.clone(),
+                        _ => {
+                            return Err(Error::bad_input(format!(
+                                "manifest: `[[link]]` {} (`{}`) needs exactly one of `path` or `store`",
+                                i + 1,
+                                l.interface
+                            )));
+                        }
+                    };
+                    Ok(ComponentLink {
+                        interface: l.interface.clone(),
+                        module,
+                        is_path: false,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
         })
     }
 }

@@ -13,6 +13,7 @@ mod async_calls;
 mod cache;
 mod calls;
 mod capabilities;
+mod component_links;
 mod components;
 mod conventions;
 mod durable_actors;
