@@ -55,8 +55,11 @@ async function browserRun(page, fn, input) {
   };
 }
 
-/** JSON text without its whitespace, to compare with what the page shows. */
-const compact = (s) => JSON.stringify(JSON.parse(s));
+/** JSON text without its whitespace and with sorted keys, to compare with what the page shows. */
+const compact = (s) =>
+  JSON.stringify(JSON.parse(s), (k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
 
 test('components: each export runs in the browser through jco and agrees with the server', async () => {
   // The guest imports wasmhost:example/host, which the server provides to no

@@ -1471,18 +1471,16 @@ async function browserRun() {
   button.disabled = false;
 }
 
-/** Whether this server has the jco bundle: asked once, shown in the note when it has not. */
-let jcoChecked = null;
+/** A server built without the jco bundle says so on its page (`<body data-jco="missing">`). */
 function checkJcoBundle() {
-  jcoChecked ??= fetch(JCO_BUNDLE_URL, { method: 'HEAD', cache: 'no-store' })
-    .then((res) => (res.ok ? null : `This server was built without the jco bundle, so components can’t run in the browser: run scripts/build-jco.sh, then rebuild wasmhost (scripts/serve.sh and scripts/test.sh do both).`))
-    .catch(() => null);
-  jcoChecked.then((missing) => {
-    if (missing && state.detail?.kind === 'component') {
-      setText('#browser-note', missing, 'note error');
-      $('#browser-note').dataset.jco = 'missing';
-    }
-  });
+  if (document.body.dataset.jco !== 'missing') return;
+  setText(
+    '#browser-note',
+    'This server was built without the jco bundle, so components can’t run in the browser: run scripts/build-jco.sh, then rebuild wasmhost (scripts/serve.sh and scripts/test.sh do both).',
+    'note error',
+  );
+  $('#browser-note').dataset.jco = 'missing';
+  $('#browser-run-button').disabled = true;
 }
 
 /**
@@ -1576,7 +1574,7 @@ async function browserRunComponent(fn) {
     same = false;
     text = browser.ok ? '✗ differ: only the server failed' : '✗ differ: only the browser failed';
     if (browser.ok && server.error.code === 'link_error') {
-      text += ' (it links no provider for an import the browser stubs; serve --trap-unknown-imports does the same)';
+      text += ' (the server has nothing to link to an import that the browser stubs; serve --trap-unknown-imports links it to a trap, as the browser does)';
     }
   }
   agree.textContent = text;

@@ -24,8 +24,9 @@
 //! `scripts/build-jco.sh` into `assets/jco/`, not committed; `build.rs` sets
 //! `cfg(jco_bundle)` when it is there and these files are then embedded with
 //! `include_bytes!`. A binary built without it serves everything else, and
-//! its `GET /assets/jco-bundle.js` is a 404 whose message says to run the
-//! script, which the page shows when a component is run in the browser.
+//! its page has `<body data-jco="missing">` (the page then says, for a
+//! component, how to get the bundle) and its `GET /assets/jco-bundle.js` is
+//! a 404 whose message says to run the script.
 //! The page loads the bundle only then, in its worker.
 //!
 //! ```ignore
@@ -101,8 +102,18 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(at_root: bool) -> Router<
     if at_root { r.route("/", get(index)) } else { r }
 }
 
+/// The page of a binary built without the jco bundle: `<body data-jco="missing">`,
+/// so that the page says so before anyone runs a component.
+static INDEX_WITHOUT_JCO: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| INDEX_HTML.replacen("<body>", r#"<body data-jco="missing">"#, 1));
+
 async fn index() -> Response {
-    let mut res = page("text/html; charset=utf-8", INDEX_HTML.as_bytes());
+    let html: &'static str = if JCO_BUNDLE.is_some() {
+        INDEX_HTML
+    } else {
+        INDEX_WITHOUT_JCO.as_str()
+    };
+    let mut res = page("text/html; charset=utf-8", html.as_bytes());
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -283,6 +294,7 @@ mod tests {
         assert!(header_of(&res, header::CONTENT_SECURITY_POLICY).contains("blob:"));
         let js = body(res).await;
         assert!(js.contains("transpile"), "the bundle exports jco's transpile");
+        assert!(!body(get("/").await).await.contains("data-jco"));
         // The transpiler fetches its core modules beside the bundle: each
         // one it names is served, as wasm (compileStreaming insists).
         for (name, _) in JCO_FILES.iter().filter(|(_, t)| *t == WASM) {
@@ -298,6 +310,7 @@ mod tests {
     #[cfg(not(jco_bundle))]
     #[tokio::test]
     async fn without_the_jco_bundle_its_files_say_how_to_get_it() {
+        assert!(body(get("/").await).await.contains(r#"<body data-jco="missing">"#));
         for (name, _) in JCO_FILES {
             let res = get(&format!("/assets/{name}")).await;
             assert_eq!(res.status(), StatusCode::NOT_FOUND, "{name}");
