@@ -293,7 +293,10 @@ mod tests {
         assert_eq!(header_of(&res, header::CONTENT_TYPE), JS);
         assert!(header_of(&res, header::CONTENT_SECURITY_POLICY).contains("blob:"));
         let js = body(res).await;
-        assert!(js.contains("transpile"), "the bundle exports jco's transpile");
+        assert!(
+            js.contains("transpile"),
+            "the bundle exports jco's transpile"
+        );
         assert!(!body(get("/").await).await.contains("data-jco"));
         // The transpiler fetches its core modules beside the bundle: each
         // one it names is served, as wasm (compileStreaming insists).
@@ -310,7 +313,11 @@ mod tests {
     #[cfg(not(jco_bundle))]
     #[tokio::test]
     async fn without_the_jco_bundle_its_files_say_how_to_get_it() {
-        assert!(body(get("/").await).await.contains(r#"<body data-jco="missing">"#));
+        assert!(
+            body(get("/").await)
+                .await
+                .contains(r#"<body data-jco="missing">"#)
+        );
         for (name, _) in JCO_FILES {
             let res = get(&format!("/assets/{name}")).await;
             assert_eq!(res.status(), StatusCode::NOT_FOUND, "{name}");

@@ -249,7 +249,10 @@ async fn a_packet_manifest_uploads_its_one_module() {
         .send()
         .await
         .expect("wasm");
-    assert_eq!(stored.bytes().await.expect("bytes").as_ref(), wasm.as_slice());
+    assert_eq!(
+        stored.bytes().await.expect("bytes").as_ref(),
+        wasm.as_slice()
+    );
 
     // What this host can't take is refused, naming why; nothing is stored.
     for (body, why) in [

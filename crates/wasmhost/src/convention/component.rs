@@ -230,7 +230,9 @@ pub(crate) fn type_json(t: &Type) -> Json {
         | Type::String => json!(type_name(t)),
         Type::List(l) => json!({ "list": type_json(&l.ty()) }),
         Type::Option(o) => json!({ "option": type_json(&o.ty()) }),
-        Type::Tuple(tt) => json!({ "tuple": tt.types().map(|t| type_json(&t)).collect::<Vec<_>>() }),
+        Type::Tuple(tt) => {
+            json!({ "tuple": tt.types().map(|t| type_json(&t)).collect::<Vec<_>>() })
+        }
         Type::Result(r) => json!({ "result": {
             "ok": r.ok().map(|t| type_json(&t)),
             "err": r.err().map(|t| type_json(&t)),
