@@ -240,7 +240,9 @@ mod tests {
     async fn the_page_is_also_at_dashboard_and_leaves_root_to_a_worker() {
         let res = get("/dashboard").await;
         assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(body(res).await, INDEX_HTML);
+        let page = body(res).await;
+        assert_eq!(page, body(get("/").await).await);
+        assert!(page.contains("/assets/dashboard.js"), "{page}");
         let res = get_from(routes(false), "/").await;
         assert_eq!(
             res.status(),
