@@ -7,7 +7,8 @@
 #
 # Installs what it needs: Debian's `chromium` (apt-get, when /usr/bin/chromium
 # is missing) and the locked playwright-core (`npm ci`, when node_modules is
-# missing or tests/browser/package-lock.json changed). Builds the binary with
+# missing or tests/browser/package-lock.json changed). Builds the dashboard's
+# jco bundle (scripts/build-jco.sh, which the binary embeds), then the binary with
 # `cargo test --workspace --no-run` (the same features as the test run, so the
 # binary `cargo test` built is reused, not built a second time) and expects the guests in target/guests/out
 # (scripts/build-guests.sh). Each test file is its own node script; their
@@ -55,7 +56,8 @@ if [[ ! -d "$TESTS/node_modules/playwright-core" || "$(cat "$stamp" 2>/dev/null)
   echo "$lock_hash" >"$stamp"
 fi
 
-# --- the binary and the guests --------------------------------------------------
+# --- the binary (with the dashboard's jco bundle) and the guests ----------------
+"$ROOT/scripts/build-jco.sh" >/dev/null
 cargo test --workspace --no-run --quiet
 WASMHOST="$TARGET/debug/wasmhost"
 GUESTS="$ROOT/target/guests/out"

@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/build-guests.sh >/dev/null
+scripts/build-jco.sh >/dev/null # the dashboard's jco bundle, embedded by the build below
 cargo build --release --quiet -p wasmhost-cli
 W="$ROOT/target/release/wasmhost"
 G="$ROOT/target/guests/out"

@@ -17,6 +17,9 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 step "guests (Rust for wasm32-wasip1/wasip2/unknown-unknown, AssemblyScript, WAT)"
 scripts/build-guests.sh
 
+step "the dashboard's jco bundle (npm ci + esbuild), embedded by the server crate"
+scripts/build-jco.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,9 +1,12 @@
 // wasmhost dashboard: a single page over the HTTP API (docs/serve.md).
-// Plain modern JavaScript, no framework, no build step, nothing from outside.
+// Plain modern JavaScript, no framework, no build step, nothing from outside
+// (jco's bundle is built from a package-lock by scripts/build-jco.sh and
+// served by the same server; it is loaded only when a component is run).
 //
 //   modules   GET/POST/DELETE /api/v1/modules…, refreshed every 5 s
 //   inspect   GET /api/v1/modules/{ref}; call: POST …/call/{function}
-//   browser   GET …/wasm, WebAssembly.instantiate here, compared with the server
+//   browser   GET …/wasm, run here (core: WebAssembly.instantiate; component:
+//             transpiled by jco, /assets/jco-bundle.js) beside the same call on the server
 //   live      GET /metrics (Prometheus text) every 2 s, drawn on canvases
 //   actors    GET /api/v1/actors, refreshed every 5 s
 
@@ -268,9 +271,22 @@ function markSelected() {
 
 /** A default module name from a file name: `My Module.wasm` -> `my-module`. */
 function nameFromFile(fileName) {
-  const base = fileName.replace(/\.(wasm|wat)$/i, '').toLowerCase();
+  const base = fileName.replace(/\.(wasm|wat|json)$/i, '').toLowerCase();
   const name = base.replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').replace(/-+$/, '');
   return name || 'module';
+}
+
+/** Whether a chosen file is a packet manifest (JSON with base64 modules) rather than wasm or WAT. */
+const isPacketFile = (file) => /\.json$/i.test(file.name) || file.type === 'application/json';
+
+/** A packet's own `name`, as a module name, when it has one. */
+async function packetName(file) {
+  try {
+    const name = JSON.parse(await file.text())?.name;
+    return typeof name === 'string' && name.trim() ? nameFromFile(name) : null;
+  } catch {
+    return null; // the server says what is wrong with it
+  }
 }
 
 async function upload(event) {
@@ -278,13 +294,15 @@ async function upload(event) {
   const file = $('#upload-file').files[0];
   const status = $('#upload-status');
   if (!file) {
-    setText('#upload-status', 'choose a .wasm or .wat file first', 'note error');
+    setText('#upload-status', 'choose a .wasm, .wat or packet .json file first', 'note error');
     return;
   }
-  const name = $('#upload-name').value.trim() || nameFromFile(file.name);
+  const packet = isPacketFile(file);
+  const name = $('#upload-name').value.trim() || (packet && (await packetName(file))) || nameFromFile(file.name);
   const tag = $('#upload-tag').value.trim() || 'latest';
   const bytes = new Uint8Array(await file.arrayBuffer());
   const isBinary = bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  const type = packet ? 'application/json' : isBinary ? 'application/wasm' : 'text/plain; charset=utf-8';
   const button = $('#upload-button');
   button.disabled = true;
   setText('#upload-status', `uploading ${file.name} (${fmtBytes(bytes.length)})…`, 'note');
@@ -292,12 +310,15 @@ async function upload(event) {
     const params = new URLSearchParams({ name, tag });
     const res = await api('POST', `/api/v1/modules?${params}`, {
       body: bytes,
-      headers: { 'Content-Type': isBinary ? 'application/wasm' : 'text/plain; charset=utf-8' },
+      headers: { 'Content-Type': type },
       write: true,
     });
     const made = await res.json().catch(() => ({}));
     const ref = made.reference ?? `${name}:${tag}`;
-    status.textContent = `uploaded ${ref} (${made.kind ?? '?'}, ${fmtBytes(made.size)}, ${shortDigest(made.digest)})`;
+    const from = made.packet
+      ? ` from packet ${made.packet.name ?? file.name}${made.packet.lrl ? ` (${made.packet.lrl}, world ${made.packet.worldVersion})` : ''}`
+      : '';
+    status.textContent = `uploaded ${ref}${from} (${made.kind ?? '?'}, ${fmtBytes(made.size)}, ${shortDigest(made.digest)})`;
     status.className = 'note ok';
     status.dataset.result = 'ok';
     status.title = '';
@@ -443,15 +464,18 @@ function renderDetail(d) {
   setText('#server-time', '–');
   resetAgree();
 
-  const runnable = kind === 'core';
+  const runnable = kind === 'core' || kind === 'component';
   $('#browser-run-button').disabled = !runnable;
   setText(
     '#browser-note',
-    runnable
+    kind === 'core'
       ? 'Runs the module’s bytes in this page’s WebAssembly engine (imports are stubs that throw) and makes the same numeric call on the server. The input is a JSON array of numbers.'
-      : 'Components can’t run in the browser: WebAssembly.instantiate takes core modules only, and browsers do not implement the component model. Call it on the server above.',
+      : kind === 'component'
+        ? 'Transpiles the component to JavaScript with jco in this page, instantiates it with the WASI browser shims (no files, network or environment; other imports stop the call with a trap, like serve --trap-unknown-imports) and calls the export with the same JSON arguments as the component call on the server.'
+        : `A ${kind} can’t run in the browser.`,
     runnable ? 'note' : 'note error',
   );
+  if (kind === 'component') checkJcoBundle();
   chooseFunction(select.value);
 }
 
@@ -468,9 +492,13 @@ function chooseFunction(name) {
   }
   const sig = parseSignature(functionInfo(name)?.signature);
   const input = $('#call-input');
+  const info = functionInfo(name);
   if (sig) {
     const example = sig.params.map((t, i) => (t.startsWith('f') ? `${i + 1}.5` : String(i + 2)));
     input.placeholder = `numeric: a JSON array of ${sig.params.length} number(s), e.g. [${example.join(', ')}]`;
+  } else if (info?.params) {
+    const params = info.params.map((p) => `${p.name}: ${witTypeName(p.type)}`).join(', ');
+    input.placeholder = `JSON arguments (${params}): an array in order, an object by name, or the one argument itself`;
   } else {
     input.placeholder = 'input: JSON (e.g. [2, 3] or {"key": "value"}) or text';
   }
@@ -654,10 +682,13 @@ function browserBytes(detail) {
  * terminated and the run fails with `timeout`, like the server's deadline.
  */
 const BROWSER_TIMEOUT_MS = 10_000;
+/** A component's first run also loads jco and transpiles: it gets longer. */
+const COMPONENT_TIMEOUT_MS = 30_000;
 let worker = null;
 let workerSeq = 0;
 
-async function runInBrowser(fn, args) {
+/** Runs `message` ({kind: 'core', fn, args} or {kind: 'component', fn, input, params, results}) in the worker. */
+async function runInBrowser(message, timeoutMs = BROWSER_TIMEOUT_MS) {
   const { key, bytes } = await browserBytes(state.detail);
   worker ??= new Worker(import.meta.url, { type: 'module', name: 'wasmhost-browser-run' });
   const w = worker;
@@ -666,8 +697,8 @@ async function runInBrowser(fn, args) {
     const timer = setTimeout(() => {
       w.terminate();
       if (worker === w) worker = null;
-      reject(new ApiError(0, 'timeout', `still running after ${BROWSER_TIMEOUT_MS / 1000} s in the browser: stopped`));
-    }, BROWSER_TIMEOUT_MS);
+      reject(new ApiError(0, 'timeout', `still running after ${timeoutMs / 1000} s in the browser: stopped`));
+    }, timeoutMs);
     const done = () => {
       clearTimeout(timer);
       w.removeEventListener('message', onMessage);
@@ -687,7 +718,7 @@ async function runInBrowser(fn, args) {
     };
     w.addEventListener('message', onMessage);
     w.addEventListener('error', onError);
-    w.postMessage({ id, key, bytes, fn, args });
+    w.postMessage({ id, key, bytes, ...message });
   });
 }
 
@@ -716,7 +747,8 @@ function browserError(e) {
       : e instanceof WebAssembly.LinkError ? 'link_error'
         : e instanceof WebAssembly.CompileError ? 'invalid_module'
           : e instanceof RangeError && /stack/i.test(e.message) ? 'stack_overflow'
-            : 'guest_error';
+            : e instanceof TypeError ? 'bad_input'
+              : 'guest_error';
   return new ApiError(0, code, `${e.name}: ${e.message}`);
 }
 
@@ -773,12 +805,523 @@ async function workerRun({ key, bytes, fn, args }) {
 function workerMain() {
   self.addEventListener('message', async ({ data }) => {
     try {
-      self.postMessage({ id: data.id, ok: true, ...(await workerRun(data)) });
+      const run = data.kind === 'component' ? workerRunComponent : workerRun;
+      self.postMessage({ id: data.id, ok: true, ...(await run(data)) });
     } catch (e) {
       const err = browserError(e);
       self.postMessage({ id: data.id, ok: false, code: err.code, message: err.message });
     }
   });
+}
+
+// ---------------------------------------------------------------------------
+// Components in the browser: jco transpiles, JSON <-> jco's JavaScript values
+//
+// The server calls a component's export with JSON arguments converted through
+// its WIT types (crates/wasmhost/src/convention/component.rs); the browser run
+// takes the same JSON, converts it to the values jco's generated bindings take,
+// calls the export, and converts the result back to the server's JSON form, so
+// that the two can be compared. The types come from the inspection
+// (`functions[].params`, `functions[].results`). The mapping, WIT: JSON ->
+// jco's JavaScript (and back):
+//
+//   bool, s8..u32, f32, f64   boolean / number                 -> the same
+//   s64, u64                  number (exact: read from the text) -> BigInt
+//   char, string              string                           -> string
+//   list<T>, tuple<..>        array                            -> array (typed arrays read back too)
+//   record                    {"field-name": v}                -> {fieldName: v} (lower camel case)
+//   variant                   "case" / {"case": v}             -> {tag: 'case', val: v}
+//   enum                      "case"                           -> 'case'
+//   flags                     ["read", "write"]                -> {read: true, write: true, exec: false}
+//   option<T>                 null / v                         -> undefined / v ({tag: 'some', val} when nested)
+//   result<T, E>              {"ok": v} / {"err": e}           -> {tag: 'ok'|'err', val}; as the function's
+//                                                                 result: returned / thrown (ComponentError)
+//
+// Limits: resources, futures and streams have no JSON form (as on the
+// server); an option directly inside an option is `null` for both `none`s
+// (as on the server); exports are looked up by jco's lower-camel-case names.
+
+/** jco's names: lower camel case of a kebab-case WIT name (`add-points` -> `addPoints`). */
+function jsName(name) {
+  return String(name)
+    .split('-')
+    .map((w, i) => (i === 0 ? w.toLowerCase() : w.charAt(0).toUpperCase() + w.slice(1).toLowerCase()))
+    .join('');
+}
+
+/** A WIT type (as the inspection describes it) as text, for messages. */
+function witTypeName(t) {
+  if (typeof t === 'string') return t;
+  if (t == null) return '_';
+  const [kind, inner] = Object.entries(t)[0] ?? ['?', null];
+  if (kind === 'list' || kind === 'option') return `${kind}<${witTypeName(inner)}>`;
+  if (kind === 'tuple') return `tuple<${inner.map(witTypeName).join(', ')}>`;
+  if (kind === 'result') return `result<${witTypeName(inner.ok)}, ${witTypeName(inner.err)}>`;
+  if (kind === 'unsupported') return inner;
+  return kind;
+}
+
+const INT_RANGES = {
+  s8: [-128n, 127n],
+  u8: [0n, 255n],
+  s16: [-32768n, 32767n],
+  u16: [0n, 65535n],
+  s32: [-2147483648n, 2147483647n],
+  u32: [0n, 4294967295n],
+  s64: [-(2n ** 63n), 2n ** 63n - 1n],
+  u64: [0n, 2n ** 64n - 1n],
+};
+
+const badInput = (message) => new ApiError(0, 'bad_input', message);
+
+function jsonKind(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'bigint' || typeof v === 'number') return String(v);
+  if (typeof v === 'string') return v.length < 40 ? `"${v}"` : 'a string';
+  if (typeof v === 'boolean') return String(v);
+  return 'an object';
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The one `[key, value]` of a one-key object, or null. */
+function single(v) {
+  if (!isObject(v)) return null;
+  const entries = Object.entries(v);
+  return entries.length === 1 ? entries[0] : null;
+}
+
+/** JSON (the server's form; integers may be BigInt) -> the value jco's bindings take. */
+function toJs(t, v, at, nested = false) {
+  const mismatch = (want) => badInput(`${at}: expected ${want}, got ${jsonKind(v)}`);
+  if (typeof t === 'string') {
+    if (t === 'bool') {
+      if (typeof v !== 'boolean') throw mismatch('a boolean');
+      return v;
+    }
+    if (t in INT_RANGES) {
+      if (!(typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v)))) throw mismatch(t);
+      const n = BigInt(v);
+      const [lo, hi] = INT_RANGES[t];
+      if (n < lo || n > hi) throw badInput(`${at}: expected ${t}: ${n} is out of range ${lo}..=${hi}`);
+      return t === 's64' || t === 'u64' ? n : Number(n);
+    }
+    if (t === 'f32' || t === 'f64') {
+      if (typeof v !== 'number' && typeof v !== 'bigint') throw mismatch(`a number (${t})`);
+      return Number(v);
+    }
+    if (t === 'char') {
+      if (typeof v !== 'string' || [...v].length !== 1) throw mismatch('a one-character string');
+      return v;
+    }
+    if (t === 'string') {
+      if (typeof v !== 'string') throw mismatch('a string');
+      return v;
+    }
+    throw badInput(`${at}: values of type ${t} cannot be given as JSON`);
+  }
+  const [kind, inner] = Object.entries(t ?? {})[0] ?? [];
+  switch (kind) {
+    case 'list':
+      if (!Array.isArray(v)) throw mismatch('an array');
+      return v.map((x, i) => toJs(inner, x, `${at}[${i}]`));
+    case 'tuple':
+      if (!Array.isArray(v)) throw mismatch('an array (a tuple)');
+      if (v.length !== inner.length) throw badInput(`${at}: expected a tuple of ${inner.length} values, got ${v.length}`);
+      return v.map((x, i) => toJs(inner[i], x, `${at}.${i}`));
+    case 'record': {
+      if (!isObject(v)) throw mismatch('an object (a record)');
+      const out = {};
+      for (const f of inner) {
+        let fv = v[f.name];
+        if (!Object.hasOwn(v, f.name)) {
+          // An absent optional field is `none`.
+          if (!(isObject(f.type) && 'option' in f.type)) {
+            throw badInput(`${at}: missing field \`${f.name}\` (${witTypeName(f.type)})`);
+          }
+          fv = null;
+        }
+        out[jsName(f.name)] = toJs(f.type, fv, `${at}.${f.name}`);
+      }
+      const extra = Object.keys(v).find((k) => !inner.some((f) => f.name === k));
+      if (extra !== undefined) {
+        throw badInput(`${at}: unknown field \`${extra}\` (the record has ${inner.map((f) => f.name).join(', ')})`);
+      }
+      return out;
+    }
+    case 'variant': {
+      const one = single(v);
+      const [name, payload] = typeof v === 'string' ? [v, undefined] : one ?? [];
+      if (name === undefined) {
+        throw mismatch(`a variant: "case" or {"case": payload} with case one of ${inner.map((c) => c.name).join(', ')}`);
+      }
+      const c = inner.find((x) => x.name === name);
+      if (!c) throw badInput(`${at}: unknown case \`${name}\` (cases: ${inner.map((x) => x.name).join(', ')})`);
+      if (c.type == null) {
+        if (payload !== undefined && payload !== null) throw badInput(`${at}: case \`${name}\` carries no payload: write "${name}"`);
+        return { tag: name };
+      }
+      if (payload === undefined) throw badInput(`${at}: case \`${name}\` carries a ${witTypeName(c.type)}: write {"${name}": value}`);
+      return { tag: name, val: toJs(c.type, payload, `${at}.${name}`) };
+    }
+    case 'enum':
+      if (typeof v !== 'string') throw mismatch('a string (an enum case)');
+      if (!inner.includes(v)) throw badInput(`${at}: unknown enum case \`${v}\` (cases: ${inner.join(', ')})`);
+      return v;
+    case 'flags': {
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw mismatch('an array of flag names');
+      const unknown = v.find((x) => !inner.includes(x));
+      if (unknown !== undefined) throw badInput(`${at}: unknown flag \`${unknown}\` (flags: ${inner.join(', ')})`);
+      return Object.fromEntries(inner.map((n) => [jsName(n), v.includes(n)]));
+    }
+    case 'option': {
+      const innerIsOption = isObject(inner) && 'option' in inner;
+      if (v === null) return nested ? { tag: 'none' } : undefined;
+      const val = toJs(inner, v, at, innerIsOption);
+      return nested ? { tag: 'some', val } : val;
+    }
+    case 'result': {
+      const one = single(v);
+      if (!one || (one[0] !== 'ok' && one[0] !== 'err')) throw mismatch('{"ok": value} or {"err": value}');
+      const [tag, payload] = one;
+      const type = inner[tag];
+      return { tag, val: type == null ? undefined : toJs(type, payload, `${at}.${tag}`) };
+    }
+    default:
+      throw badInput(`${at}: values of type ${witTypeName(t)} cannot be given as JSON`);
+  }
+}
+
+/** A value jco's bindings returned -> the server's JSON form (64-bit integers stay BigInt). */
+function fromJs(t, v, nested = false) {
+  if (typeof t === 'string') {
+    if (t === 'f32' || t === 'f64') return Number.isFinite(v) ? v : null; // as serde_json writes them
+    if (t in INT_RANGES) return typeof v === 'bigint' ? v : Number(v);
+    return v;
+  }
+  const [kind, inner] = Object.entries(t ?? {})[0] ?? [];
+  switch (kind) {
+    case 'list':
+      return Array.from(v ?? [], (x) => fromJs(inner, x));
+    case 'tuple':
+      return inner.map((ty, i) => fromJs(ty, v[i]));
+    case 'record':
+      return Object.fromEntries(inner.map((f) => [f.name, fromJs(f.type, v?.[jsName(f.name)])]));
+    case 'variant': {
+      const c = inner.find((x) => x.name === v?.tag);
+      if (!c) throw new ApiError(0, 'guest_error', `jco returned a variant with an unknown case ${String(v?.tag)}`);
+      return c.type == null ? c.name : { [c.name]: fromJs(c.type, v.val) };
+    }
+    case 'enum':
+      return v;
+    case 'flags':
+      return inner.filter((n) => v?.[jsName(n)]);
+    case 'option': {
+      const innerIsOption = isObject(inner) && 'option' in inner;
+      if (nested) return v?.tag === 'some' ? fromJs(inner, v.val, innerIsOption) : null;
+      return v === undefined || v === null ? null : fromJs(inner, v, innerIsOption);
+    }
+    case 'result':
+      return { [v?.tag]: inner[v?.tag] == null ? null : fromJs(inner[v.tag], v.val) };
+    default:
+      throw new ApiError(0, 'bad_input', `a ${witTypeName(t)} has no JSON form`);
+  }
+}
+
+/**
+ * The arguments of a component call from JSON text, in the forms the server
+ * takes: an array in parameter order, an object by parameter name, or (one
+ * parameter) the argument itself, bare or wrapped.
+ */
+function componentArgs(text, params) {
+  const trimmed = text.trim();
+  let input;
+  try {
+    input = trimmed === '' ? [] : parseJsonExact(trimmed);
+  } catch (e) {
+    throw badInput(`the arguments are not valid JSON: ${e.message}`);
+  }
+  const names = params.map((p) => p.name).join(', ');
+  const positional = (items) => params.map((p, i) => toJs(p.type, items[i], `argument ${p.name}`));
+  if (Array.isArray(input) && input.length === params.length && params.length !== 1) return positional(input);
+  if (isObject(input) && params.length !== 1 && Object.keys(input).length === params.length && params.every((p) => Object.hasOwn(input, p.name))) {
+    return params.map((p) => toJs(p.type, input[p.name], `argument ${p.name}`));
+  }
+  if (params.length === 1) {
+    const [p] = params;
+    try {
+      return [toJs(p.type, input, `argument ${p.name}`)];
+    } catch (first) {
+      if (Array.isArray(input) && input.length === 1) {
+        try {
+          return positional(input);
+        } catch {
+          throw first;
+        }
+      }
+      const one = single(input);
+      if (one && one[0] === p.name) {
+        try {
+          return [toJs(p.type, one[1], `argument ${p.name}`)];
+        } catch {
+          throw first;
+        }
+      }
+      throw first;
+    }
+  }
+  if (Array.isArray(input)) throw badInput(`the function takes ${params.length} argument(s) (${names}), ${input.length} given`);
+  if (isObject(input)) {
+    const missing = params.map((p) => p.name).filter((n) => !Object.hasOwn(input, n));
+    const unknown = Object.keys(input).filter((k) => !params.some((p) => p.name === k));
+    throw badInput(`the arguments by name must be exactly (${names}); missing: [${missing.join(', ')}], unknown: [${unknown.join(', ')}]`);
+  }
+  throw badInput(`the function takes ${params.length} arguments (${names}): give a JSON array or object, not ${jsonKind(input)}`);
+}
+
+/** JSON.parse, with integers beyond 2^53 kept exact as BigInt (from their source text). */
+function parseJsonExact(text) {
+  return JSON.parse(text, (key, value, context) => {
+    if (typeof value === 'number' && context?.source && /^-?\d+$/.test(context.source) && !Number.isSafeInteger(value)) {
+      return BigInt(context.source);
+    }
+    return value;
+  });
+}
+
+/** JSON text indented, integers kept exact; the text itself when it is not JSON. */
+function prettyJson(text) {
+  try {
+    return jsonText(parseJsonExact(text));
+  } catch {
+    return text;
+  }
+}
+
+/** JSON text of a value whose integers may be BigInt (written with all their digits). */
+function jsonText(value, indent = 2) {
+  const big = [];
+  const text = JSON.stringify(
+    value,
+    (key, v) => {
+      if (typeof v !== 'bigint') return v;
+      big.push(v.toString());
+      return `\u0000big${big.length - 1}\u0000`;
+    },
+    indent,
+  );
+  return text === undefined ? 'null' : text.replace(/"\\u0000big(\d+)\\u0000"/g, (_, i) => big[Number(i)]);
+}
+
+/**
+ * The canonical form of a JSON value of WIT type `t`, for comparing the
+ * browser's result with the server's: integers as decimal text, f32 rounded
+ * to f32. Throws when the value does not have the type's shape.
+ */
+function canonical(t, v) {
+  const wrong = () => {
+    throw new Error(`not a ${witTypeName(t)}: ${jsonText(v, 0)}`);
+  };
+  if (typeof t === 'string') {
+    if (t in INT_RANGES) {
+      if (!(typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v)))) wrong();
+      return BigInt(v).toString();
+    }
+    if (t === 'f32') return v === null ? null : typeof v === 'number' ? Math.fround(v) : wrong();
+    if (t === 'f64') return v === null || typeof v === 'number' ? v : wrong();
+    if (t === 'bool') return typeof v === 'boolean' ? v : wrong();
+    return typeof v === 'string' ? v : wrong();
+  }
+  const [kind, inner] = Object.entries(t ?? {})[0] ?? [];
+  switch (kind) {
+    case 'list':
+      return Array.isArray(v) ? v.map((x) => canonical(inner, x)) : wrong();
+    case 'tuple':
+      return Array.isArray(v) && v.length === inner.length ? v.map((x, i) => canonical(inner[i], x)) : wrong();
+    case 'record':
+      if (!isObject(v)) wrong();
+      return inner.map((f) => canonical(f.type, v[f.name] ?? null));
+    case 'variant': {
+      const [name, payload] = typeof v === 'string' ? [v, null] : single(v) ?? wrong();
+      const c = inner.find((x) => x.name === name) ?? wrong();
+      return [name, c.type == null ? null : canonical(c.type, payload)];
+    }
+    case 'enum':
+      return inner.includes(v) ? v : wrong();
+    case 'flags':
+      return Array.isArray(v) ? inner.filter((n) => v.includes(n)) : wrong();
+    case 'option':
+      return v === null ? null : ['some', canonical(inner, v)];
+    case 'result': {
+      const [tag, payload] = single(v) ?? wrong();
+      if (tag !== 'ok' && tag !== 'err') wrong();
+      return [tag, inner[tag] == null ? null : canonical(inner[tag], payload)];
+    }
+    default:
+      return wrong();
+  }
+}
+
+/** Whether the server's JSON result and the browser's say the same value of the function's result type. */
+function componentResultsAgree(serverText, browserValue, results) {
+  try {
+    const server = serverText.trim() === '' ? null : parseJsonExact(serverText);
+    if (results.length === 0) return server === null && browserValue === null;
+    const type = results.length === 1 ? results[0] : { tuple: results };
+    return JSON.stringify(canonical(type, server)) === JSON.stringify(canonical(type, browserValue));
+  } catch {
+    return false;
+  }
+}
+
+// --- inside the worker ---
+
+const JCO_BUNDLE_URL = '/assets/jco-bundle.js';
+let jcoBundle = null; // Promise of the bundle's module
+
+/** jco's transpiler and the WASI shims, loaded once, on first use. */
+function loadJco() {
+  jcoBundle ??= import(JCO_BUNDLE_URL).catch(async (e) => {
+    jcoBundle = null;
+    // Ask the server why: a binary built without the bundle says so.
+    const res = await fetch(JCO_BUNDLE_URL, { cache: 'no-store' }).catch(() => null);
+    if (res && !res.ok) throw await errorOf(res);
+    throw new ApiError(0, 'internal', `cannot load jco (${JCO_BUNDLE_URL}): ${e.message}`);
+  });
+  return jcoBundle;
+}
+
+const transpiled = new Map(); // digest -> {instantiate, modules, imports, transpileMs, compileMs}
+
+/**
+ * The component transpiled by jco (its JavaScript imported from a Blob URL,
+ * its core modules compiled), once per digest.
+ */
+async function transpileComponent(key, bytes) {
+  if (transpiled.has(key)) return transpiled.get(key);
+  const jco = await loadJco();
+  let started = performance.now();
+  let out;
+  try {
+    out = await jco.transpile(bytes, {
+      name: 'component',
+      instantiation: { tag: 'async' },
+      noTypescript: true,
+      noNodejsCompat: true,
+    });
+  } catch (e) {
+    throw new ApiError(0, 'invalid_module', `jco cannot transpile this component: ${e?.message ?? e}`);
+  }
+  const transpileMs = performance.now() - started;
+  started = performance.now();
+  const modules = new Map();
+  let js = null;
+  for (const [name, data] of out.files) {
+    if (name.endsWith('.wasm')) modules.set(name, await WebAssembly.compile(data));
+    else if (name.endsWith('.js')) js = data;
+  }
+  const compileMs = performance.now() - started;
+  if (!js) throw new ApiError(0, 'internal', 'jco produced no JavaScript');
+  const url = URL.createObjectURL(new Blob([js], { type: 'text/javascript' }));
+  let instantiateComponent;
+  try {
+    ({ instantiate: instantiateComponent } = await import(url));
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  const entry = { instantiateComponent, modules, imports: out.imports, jco, transpileMs, compileMs };
+  transpiled.set(key, entry);
+  return entry;
+}
+
+/**
+ * What a transpiled component is instantiated with: the WASI shims, as the
+ * server's API grants WASI (no files, network, environment or arguments),
+ * and, for any other interface, functions that stop the call with `trap`
+ * (as `serve --trap-unknown-imports` links them).
+ */
+function componentImports({ jco, imports }) {
+  const wasi = new jco.WASIShim({ sandbox: { preopens: {}, env: {}, args: [], enableNetwork: false } }).getImportObject();
+  const all = { ...wasi };
+  for (const spec of imports) {
+    if (spec in all) continue;
+    all[spec] = new Proxy(
+      {},
+      {
+        get: (_, name) =>
+          typeof name !== 'string'
+            ? undefined
+            : function unavailable() {
+                throw new ApiError(0, 'trap', `import ${spec}#${name} is not available in the browser`);
+              },
+      },
+    );
+  }
+  return all;
+}
+
+/** The export `fn` (`add-points`, or `ns:pkg/iface#f`) of a jco instance. */
+function componentExport(instance, fn) {
+  const hash = fn.lastIndexOf('#');
+  let scope = instance;
+  if (hash >= 0) {
+    const iface = fn.slice(0, hash);
+    const short = iface.replace(/@.*$/, '').split('/').pop();
+    scope = instance[iface] ?? Object.entries(instance).find(([k]) => k.replace(/@.*$/, '') === iface.replace(/@.*$/, ''))?.[1] ?? instance[jsName(short)];
+  }
+  const name = jsName(fn.slice(hash + 1));
+  const f = scope?.[name] ?? scope?.[`${name}$`];
+  if (typeof f !== 'function') throw new ApiError(0, 'not_found', `jco's bindings have no export ${fn} (looked for ${name})`);
+  return f;
+}
+
+/** One call: the result as the server's JSON form (a `result` return caught from its throw). */
+function callComponent(f, args, results) {
+  const type = results[0];
+  const isResult = isObject(type) && 'result' in type;
+  try {
+    const raw = f(...args);
+    if (results.length === 0) return null;
+    return fromJs(type, isResult ? { tag: 'ok', val: raw } : raw);
+  } catch (e) {
+    if (isResult && e && Object.hasOwn(e, 'payload')) return fromJs(type, { tag: 'err', val: e.payload });
+    throw e;
+  }
+}
+
+/**
+ * Transpiles (once), then runs `fn` in a fresh instance with the JSON
+ * arguments converted through its types, like the server's component call;
+ * then times instantiate + call and call alone, as for core modules.
+ */
+async function workerRunComponent({ key, bytes, fn, input, params, results }) {
+  const args = componentArgs(input, params);
+  const entry = await transpileComponent(key, bytes);
+  const imports = componentImports(entry);
+  const getCoreModule = (name) => entry.modules.get(name);
+  const fresh = () => entry.instantiateComponent(getCoreModule, imports);
+  const first = await fresh();
+  const f = componentExport(first, fn);
+  const value = callComponent(f, args, results);
+
+  const BUDGET_MS = 30;
+  const MAX_RUNS = 2000;
+  let runs = 0;
+  let started = performance.now();
+  while (runs < MAX_RUNS && performance.now() - started < BUDGET_MS) {
+    callComponent(componentExport(await fresh(), fn), args, results);
+    runs += 1;
+  }
+  const totalMs = (performance.now() - started) / runs;
+  let calls = 0;
+  started = performance.now();
+  while (calls < MAX_RUNS && performance.now() - started < BUDGET_MS / 3) {
+    callComponent(f, args, results);
+    calls += 1;
+  }
+  const callMs = (performance.now() - started) / calls;
+  return { value, totalMs, callMs, transpileMs: entry.transpileMs, compileMs: entry.compileMs, runs };
 }
 
 /** A number as a server prints it (`inf`, `NaN`, `-0`…) or as JSON. */
@@ -839,8 +1382,12 @@ async function browserRun() {
   const serverOut = $('#server-output');
   const agree = $('#agree');
   resetAgree();
+  if (detail.kind === 'component') {
+    await browserRunComponent(fn);
+    return;
+  }
   if (detail.kind !== 'core') {
-    browserOut.textContent = 'Components can’t run in the browser.';
+    browserOut.textContent = `A ${detail.kind} can’t run in the browser.`;
     browserOut.className = 'output error';
     return;
   }
@@ -858,7 +1405,7 @@ async function browserRun() {
   try {
     const args = numericArgs(input, sig);
     try {
-      browser = { ok: true, ...(await runInBrowser(fn, args)) };
+      browser = { ok: true, ...(await runInBrowser({ kind: 'core', fn, args })) };
     } catch (e) {
       browser = { ok: false, error: browserError(e) };
     }
@@ -918,6 +1465,117 @@ async function browserRun() {
   } else {
     same = false;
     text = browser.ok ? '✗ differ: only the server failed' : '✗ differ: only the browser failed';
+  }
+  agree.textContent = text;
+  agree.dataset.agree = String(same);
+  button.disabled = false;
+}
+
+/** A server built without the jco bundle says so on its page (`<body data-jco="missing">`). */
+function checkJcoBundle() {
+  if (document.body.dataset.jco !== 'missing') return;
+  setText(
+    '#browser-note',
+    'This server was built without the jco bundle, so components can’t run in the browser: run scripts/build-jco.sh, then rebuild wasmhost (scripts/serve.sh and scripts/test.sh do both).',
+    'note error',
+  );
+  $('#browser-note').dataset.jco = 'missing';
+  $('#browser-run-button').disabled = true;
+}
+
+/**
+ * "Run here and on the server" for a component: the same JSON arguments to
+ * the same export, transpiled by jco here, through the component convention
+ * there. Both results are shown as JSON with their times; they agree when
+ * they are the same value of the function's result type.
+ */
+async function browserRunComponent(fn) {
+  const info = functionInfo(fn);
+  const browserOut = $('#browser-output');
+  const serverOut = $('#server-output');
+  const agree = $('#agree');
+  const button = $('#browser-run-button');
+  const input = $('#call-input').value;
+  if (!info?.params || !info?.results) {
+    setText('#browser-output', `the server gave no WIT types for ${fn}: it can’t be converted here`, 'output error');
+    return;
+  }
+  if (!$('#call-wave-label').hidden && $('#call-wave').checked) {
+    setText('#browser-output', 'the browser run takes JSON arguments: clear “WAVE arguments”', 'output error');
+    return;
+  }
+  delete browserOut.dataset.code;
+  delete serverOut.dataset.code;
+  button.disabled = true;
+  setText('#browser-output', 'transpiling with jco and running…', 'output');
+  setText('#server-output', 'calling…', 'output');
+  setText('#browser-time', '–');
+  setText('#server-time', '–');
+
+  const started = performance.now();
+  const serverCall = api('POST', callPath(state.selected, fn, new URLSearchParams({ abi: 'component' })), {
+    body: input,
+    headers: { 'Content-Type': 'application/json' },
+  }).then(
+    async (res) => ({ ok: true, roundTripMs: performance.now() - started, cost: costOf(res.headers), result: await readResult(res) }),
+    (e) => {
+      const err = e instanceof ApiError ? e : new ApiError(0, 'internal', String(e));
+      return { ok: false, roundTripMs: performance.now() - started, cost: costOf(err.headers), error: err };
+    },
+  );
+  let browser;
+  try {
+    const run = await runInBrowser(
+      { kind: 'component', fn, input, params: info.params, results: info.results },
+      COMPONENT_TIMEOUT_MS,
+    );
+    browser = { ok: true, ...run };
+  } catch (e) {
+    browser = { ok: false, error: browserError(e) };
+  }
+  const server = await serverCall;
+
+  if (browser.ok) {
+    setText('#browser-output', info.results.length ? jsonText(browser.value) : '(no results)', 'output');
+    setText(
+      '#browser-time',
+      `instantiate + call ${fmtMillis(browser.totalMs)} (call ${fmtMillis(browser.callMs)}), mean of ${browser.runs} · jco transpile ${fmtMillis(browser.transpileMs)} + compile ${fmtMillis(browser.compileMs)}, once`,
+    );
+  } else {
+    setText('#browser-output', browser.error.describe(), 'output error');
+    browserOut.dataset.code = browser.error.code;
+  }
+  if (server.ok) {
+    const given = server.result.text ?? server.result.shown;
+    setText('#server-output', given.trim() === '' ? '(no results)' : prettyJson(given), 'output');
+    setText(
+      '#server-time',
+      `call ${server.cost.durationUs != null ? fmtMicros(server.cost.durationUs) : '–'} (X-Wasmhost-Duration-Us) · round trip ${fmtMillis(server.roundTripMs)}`,
+    );
+  } else {
+    setText('#server-output', server.error.describe(), 'output error');
+    serverOut.dataset.code = server.error.code;
+    setText('#server-time', `round trip ${fmtMillis(server.roundTripMs)}`);
+  }
+
+  let same;
+  let text;
+  if (browser.ok && server.ok) {
+    same = componentResultsAgree(server.result.text ?? '', browser.value, info.results);
+    text = same
+      ? `✓ agree: both returned ${info.results.length ? jsonText(browser.value, 0) : 'nothing'}`
+      : '✗ differ: the browser and the server returned different results';
+  } else if (!browser.ok && !server.ok) {
+    same = browser.error.code === server.error.code;
+    text = same
+      ? `✓ agree: both failed with ${server.error.code}`
+      : `✗ differ: both failed, the browser with ${browser.error.code}, the server with ${server.error.code}`;
+  } else {
+    same = false;
+    text = browser.ok ? '✗ differ: only the server failed' : '✗ differ: only the browser failed';
+    if (browser.ok && server.error.code === 'link_error') {
+      text += ' (the server has nothing to link to an import that the browser stubs; serve --trap-unknown-imports links it to a trap, as the browser does)';
+    }
   }
   agree.textContent = text;
   agree.dataset.agree = String(same);
@@ -1269,9 +1927,11 @@ function start() {
   });
 
   $('#upload-form').addEventListener('submit', upload);
-  $('#upload-file').addEventListener('change', () => {
+  $('#upload-file').addEventListener('change', async () => {
     const file = $('#upload-file').files[0];
-    if (file && !$('#upload-name').value.trim()) $('#upload-name').value = nameFromFile(file.name);
+    if (!file || $('#upload-name').value.trim()) return;
+    const name = (isPacketFile(file) && (await packetName(file))) || nameFromFile(file.name);
+    if (!$('#upload-name').value.trim()) $('#upload-name').value = name;
   });
   $('#call-form').addEventListener('submit', callOnServer);
   $('#function-select').addEventListener('change', (e) => chooseFunction(e.target.value));

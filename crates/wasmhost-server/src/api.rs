@@ -3,6 +3,7 @@
 //! docs/serve.md and `/openapi.json` describe it; every handler answers
 //! errors as [`ApiError`] JSON.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -193,7 +194,9 @@ fn latest() -> String {
 }
 
 /// `POST /api/v1/modules?name=N&tag=T`: stores the body (wasm or WAT) after
-/// checking that it compiles.
+/// checking that it compiles. A body sent as `application/json` is a packet
+/// manifest (`sourceContent` with base64 modules, see
+/// `wasmhost_store::manifest::Packet`): its one module is stored.
 pub async fn upload(
     State(state): AppStateRef,
     Q(q): Q<UploadQuery>,
@@ -203,25 +206,50 @@ pub async fn upload(
     authorize(&state, &headers)?;
     Reference::check_name(&q.name)?;
     Reference::check_tag(&q.tag)?;
-    let bytes = read_body(&state, &headers, body).await?;
+    let mut bytes = read_body(&state, &headers, body).await?;
     if bytes.is_empty() {
         return Err(Error::bad_input("the request body is empty: send the module's bytes").into());
+    }
+    let mut packet = None;
+    if is_json(&headers) {
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            Error::bad_input("a JSON upload is a packet manifest, and this one is not UTF-8")
+        })?;
+        let parsed = wasmhost_store::manifest::Packet::from_json(text)?;
+        let module = parsed.single()?;
+        packet = Some(json!({
+            "name": parsed.name,
+            "lrl": module.lrl,
+            "origin": module.origin,
+            "worldVersion": module.world_version,
+        }));
+        bytes = Bytes::from(module.wasm.clone());
     }
     let rt = state.rt.clone();
     let raw = bytes.to_vec();
     // Compiling first refuses what could never run, and warms the cache.
     blocking(move || rt.load_bytes(raw)).await?;
     let entry = state.store.push(bytes.to_vec(), &q.name, &q.tag).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "reference": format!("{}:{}", entry.name, entry.tag),
-            "digest": entry.digest.to_string(),
-            "size": entry.size,
-            "kind": entry.kind.as_str(),
-        })),
-    )
-        .into_response())
+    let mut made = json!({
+        "reference": format!("{}:{}", entry.name, entry.tag),
+        "digest": entry.digest.to_string(),
+        "size": entry.size,
+        "kind": entry.kind.as_str(),
+    });
+    if let (Some(p), Some(obj)) = (packet, made.as_object_mut()) {
+        obj.insert("packet".into(), p);
+    }
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}
+
+/// Whether the request says its body is JSON (`application/json`, with
+/// parameters or not).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// `GET /api/v1/modules/{reference}`
@@ -238,6 +266,9 @@ pub async fn inspect(
             .map(|i| json!({ "module": i.module, "name": i.name, "type": i.ty }))
             .collect()
     };
+    // A component's functions also carry their WIT types, so that a client
+    // (the dashboard's browser run) can convert the JSON values itself.
+    let mut types: HashMap<String, JsonValue> = module.function_types().into_iter().collect();
     let functions: Vec<JsonValue> = module
         .functions()
         .into_iter()
@@ -248,7 +279,12 @@ pub async fn inspect(
                 .filter(|(_, fits)| fits.is_ok())
                 .map(|(c, _)| c.as_str())
                 .collect();
-            json!({ "name": name, "signature": signature, "conventions": conventions })
+            let mut f = json!({ "name": name, "signature": signature, "conventions": conventions });
+            if let (Some(t), Some(obj)) = (types.remove(&name), f.as_object_mut()) {
+                obj.insert("params".into(), t["params"].clone());
+                obj.insert("results".into(), t["results"].clone());
+            }
+            f
         })
         .collect();
     let tags: Vec<String> = stored

@@ -450,6 +450,19 @@ impl Module {
         }
     }
 
+    /// A component's exported functions with their parameter and result
+    /// types as JSON — `{"params": [{"name", "type"}], "results": [type]}`,
+    /// each type as [`crate::convention::component`] describes
+    /// (`"s32"`, `{"record": [{"name": "x", "type": "s32"}]}`, …) — for
+    /// clients that convert the convention's JSON values themselves. Empty
+    /// for a core module.
+    pub fn function_types(&self) -> Vec<(String, serde_json::Value)> {
+        match &self.compiled.code {
+            Code::Core(_) => Vec::new(),
+            Code::Component(c) => crate::convention::component::function_types(c),
+        }
+    }
+
     /// Calls `function` with `input` in a fresh sandbox, through the calling
     /// convention the module supports (see [`crate::convention`]), with the
     /// module's defaults.

@@ -15,7 +15,15 @@ use crate::options::{LimitOptions, StateOptions, parse_size};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 With no arguments, serves the HTTP API and the dashboard on \
-http://127.0.0.1:8080 over the local store in the state directory.
+http://127.0.0.1:8080 over the local store in the state directory. The \
+dashboard uploads modules and packet manifests (.json), calls them, and \
+runs them in the browser beside the same call on the server: core modules \
+in the browser's WebAssembly engine, components transpiled by jco (bundled \
+into the binary when scripts/build-jco.sh ran before it was built). A \
+component's imports that nothing provides are stubbed in the browser; \
+--trap-unknown-imports links them to traps on the server too, so both sides \
+agree: `wasmhost serve --trap-unknown-imports`, then open \
+http://127.0.0.1:8080/, upload a component and press \"Run here and on the server\".
 
 MODULE, when given, is served at / for every path the server does not \
 claim: a wasi:http component handles each request itself (one fresh \

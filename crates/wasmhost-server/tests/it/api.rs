@@ -203,6 +203,150 @@ async fn calls_return_results_with_their_cost() {
     );
 }
 
+/// A packet manifest (`docs/manifest.md`) carrying `modules`.
+fn packet(world: &str, modules: &[&[u8]]) -> Value {
+    use base64::Engine as _;
+    let entries: Vec<Value> = modules
+        .iter()
+        .map(|m| {
+            json!({
+                "origin": "local", "format": "wasm", "lrl": "wit-component.wasm",
+                "worldVersion": world,
+                "contentB64": base64::engine::general_purpose::STANDARD.encode(m),
+            })
+        })
+        .collect();
+    json!({ "name": "shapes", "sourceContent": entries })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_packet_manifest_uploads_its_one_module() {
+    let s = TestServer::start(config()).await;
+    let wasm = read("wit-component.wasm");
+    let res = s
+        .client
+        .post(s.at("/api/v1/modules?name=from-packet"))
+        .json(&packet("v1", &[&wasm]))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 201);
+    let up: Value = res.json().await.expect("json");
+    assert_eq!(up["reference"], "from-packet:latest");
+    assert_eq!(up["kind"], "component");
+    assert_eq!(up["size"], wasm.len());
+    assert_eq!(
+        up["packet"],
+        json!({"name": "shapes", "lrl": "wit-component.wasm", "origin": "local", "worldVersion": "v1"})
+    );
+    // Stored as the module itself: the same digest as its bytes uploaded as they are.
+    s.upload("raw", wasm.clone()).await;
+    let raw: Value = s.get_json("/api/v1/modules/raw").await;
+    assert_eq!(up["digest"], raw["digest"]);
+    let stored = s
+        .client
+        .get(s.at("/api/v1/modules/from-packet/wasm"))
+        .send()
+        .await
+        .expect("wasm");
+    assert_eq!(
+        stored.bytes().await.expect("bytes").as_ref(),
+        wasm.as_slice()
+    );
+
+    // What this host can't take is refused, naming why; nothing is stored.
+    for (body, why) in [
+        (packet("v2", &[&wasm]), "sourceContent[0].worldVersion"),
+        (packet("v1", &[&wasm, &wasm]), "2 modules"),
+        (packet("v1", &[b"not wasm"]), "sourceContent[0].contentB64"),
+        (json!({"wasm": [{"path": "plugin.wasm"}]}), "sourceContent"),
+    ] {
+        let res = s
+            .client
+            .post(s.at("/api/v1/modules?name=refused"))
+            .json(&body)
+            .send()
+            .await
+            .expect("upload");
+        let status = res.status().as_u16();
+        let err: Value = res.json().await.expect("json error");
+        let message = err["error"]["message"].as_str().unwrap_or_default();
+        assert!(status == 400 || status == 422, "{body}: {status} {err}");
+        assert!(message.contains(why), "{body}: {message}");
+    }
+    let list: Value = s.get_json("/api/v1/modules").await;
+    let refs: Vec<&str> = list["modules"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["reference"].as_str())
+        .collect();
+    assert_eq!(refs, ["from-packet:latest", "raw:latest"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_components_functions_carry_their_wit_types_as_json() {
+    let s = TestServer::start(config()).await;
+    s.upload("shapes", read("wit-component.wasm")).await;
+    s.upload("num", read("numeric.wat")).await;
+    let info: Value = s.get_json("/api/v1/modules/shapes").await;
+    let function = |name: &str| -> Value {
+        info["functions"]
+            .as_array()
+            .expect("functions")
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed in {info}"))
+            .clone()
+    };
+    let point = json!({"record": [{"name": "x", "type": "s32"}, {"name": "y", "type": "s32"}]});
+    let add = function("add-points");
+    assert_eq!(
+        add["params"],
+        json!([{"name": "a", "type": point}, {"name": "b", "type": point}])
+    );
+    assert_eq!(add["results"], json!([point]));
+    assert_eq!(
+        function("area")["params"][0]["type"],
+        json!({"variant": [
+            {"name": "circle", "type": "f64"},
+            {"name": "rect", "type": point},
+            {"name": "empty", "type": null},
+        ]})
+    );
+    assert_eq!(
+        function("divide")["results"],
+        json!([{"result": {"ok": "s32", "err": "string"}}])
+    );
+    assert_eq!(function("find")["results"], json!([{"option": "u32"}]));
+    assert_eq!(
+        function("sum")["params"],
+        json!([{"name": "xs", "type": {"list": "s64"}}])
+    );
+    let describe = function("describe");
+    assert_eq!(
+        describe["params"][0]["type"],
+        json!({"enum": ["red", "green", "blue"]})
+    );
+    assert_eq!(
+        describe["params"][1]["type"],
+        json!({"flags": ["read", "write", "exec"]})
+    );
+    assert_eq!(
+        function("greet-person")["params"][0]["type"]["record"][2],
+        json!({"name": "email", "type": {"option": "string"}})
+    );
+    // A core module's functions have only their signature.
+    let num: Value = s.get_json("/api/v1/modules/num").await;
+    let add_i32 = num["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .find(|f| f["name"] == "add_i32")
+        .expect("add_i32");
+    assert!(add_i32.get("params").is_none(), "{add_i32}");
+}
+
 fn urlencode(s: &str) -> String {
     s.replace('%', "%25")
         .replace('/', "%2F")

@@ -175,6 +175,82 @@ pub(crate) fn functions(component: &Component) -> Vec<(String, String)> {
     out
 }
 
+/// Every exported function's parameter and result types as JSON (see
+/// [`type_json`]): `{"params": [{"name", "type"}], "results": [type]}`.
+pub(crate) fn function_types(component: &Component) -> Vec<(String, Json)> {
+    let engine = component.engine();
+    let describe = |f: &ComponentFunc| {
+        let params: Vec<Json> = f
+            .params()
+            .map(|(n, t)| json!({ "name": n, "type": type_json(&t) }))
+            .collect();
+        let results: Vec<Json> = f.results().map(|t| type_json(&t)).collect();
+        json!({ "params": params, "results": results })
+    };
+    let mut out = Vec::new();
+    for (export, item) in component.component_type().exports(engine) {
+        match item.ty {
+            ComponentItem::ComponentFunc(f) => out.push((export.to_string(), describe(&f))),
+            ComponentItem::ComponentInstance(inst) => {
+                for (fname, fitem) in inst.exports(engine) {
+                    if let ComponentItem::ComponentFunc(f) = fitem.ty {
+                        out.push((format!("{export}#{fname}"), describe(&f)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A WIT type as JSON, for clients that convert values themselves (the
+/// dashboard's browser run maps the JSON values of this module's table to
+/// and from jco's JavaScript values with it). A primitive is its name
+/// (`"u8"`, `"f64"`, `"string"`…); the others are one-key objects:
+/// `{"list": T}`, `{"option": T}`, `{"tuple": [T…]}`,
+/// `{"result": {"ok": T | null, "err": T | null}}`,
+/// `{"record": [{"name", "type"}…]}`, `{"variant": [{"name", "type": T | null}…]}`,
+/// `{"enum": [name…]}`, `{"flags": [name…]}`, and
+/// `{"unsupported": "own<resource>"}` for what has no JSON form.
+pub(crate) fn type_json(t: &Type) -> Json {
+    match t {
+        Type::Bool
+        | Type::S8
+        | Type::U8
+        | Type::S16
+        | Type::U16
+        | Type::S32
+        | Type::U32
+        | Type::S64
+        | Type::U64
+        | Type::Float32
+        | Type::Float64
+        | Type::Char
+        | Type::String => json!(type_name(t)),
+        Type::List(l) => json!({ "list": type_json(&l.ty()) }),
+        Type::Option(o) => json!({ "option": type_json(&o.ty()) }),
+        Type::Tuple(tt) => {
+            json!({ "tuple": tt.types().map(|t| type_json(&t)).collect::<Vec<_>>() })
+        }
+        Type::Result(r) => json!({ "result": {
+            "ok": r.ok().map(|t| type_json(&t)),
+            "err": r.err().map(|t| type_json(&t)),
+        } }),
+        Type::Record(r) => json!({ "record": r
+            .fields()
+            .map(|f| json!({ "name": f.name, "type": type_json(&f.ty) }))
+            .collect::<Vec<_>>() }),
+        Type::Variant(v) => json!({ "variant": v
+            .cases()
+            .map(|c| json!({ "name": c.name, "type": c.ty.as_ref().map(type_json) }))
+            .collect::<Vec<_>>() }),
+        Type::Enum(e) => json!({ "enum": e.names().collect::<Vec<_>>() }),
+        Type::Flags(f) => json!({ "flags": f.names().collect::<Vec<_>>() }),
+        other => json!({ "unsupported": type_name(other) }),
+    }
+}
+
 fn type_name(t: &Type) -> String {
     match t {
         Type::Bool => "bool".into(),
