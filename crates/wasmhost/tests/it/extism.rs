@@ -270,6 +270,46 @@ fn http_redirects_are_not_followed() {
     assert!(!off_list.reached(), "the host followed a redirect off the list");
 }
 
+#[test]
+fn a_gzip_bomb_is_cut_off_at_the_response_limit() {
+    // 64 MiB of zeros, gzipped to some 64 KiB: ureq inflates gzip
+    // bodies, and the host reads the inflated stream up to the limit only.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/bomb", listener.local_addr().unwrap().port());
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let mut req = Vec::new();
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bomb.len()
+        );
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(&bomb);
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    let http = Http::allow(["127.0.0.1"]).max_response_bytes(1 << 20);
+    let m = plugin().with_capabilities(granted().with_http(http));
+    let e = m.call("http_get", &url).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::MemoryLimit, "{e}");
+    let request = server.join().unwrap();
+    assert!(request.to_ascii_lowercase().contains("accept-encoding: gzip"), "{request}");
+}
+
 /// A name other than `localhost` that /etc/hosts maps to loopback (the
 /// machine's host name, on Debian and in containers).
 fn name_resolving_to_loopback() -> Option<String> {
@@ -299,12 +339,15 @@ fn http_loopback_is_reached_only_when_named_exactly() {
     let port = target.port();
     let name = name_resolving_to_loopback()
         .expect("a name besides localhost that /etc/hosts maps to loopback (the host name)");
+    let base = plugin();
     for patterns in [
         vec!["*"],
         vec!["*.localhost", "127.0.0.*", "local*", "*.*"],
         vec!["example.com"],
     ] {
-        let m = plugin().with_capabilities(granted().with_http(Http::allow(patterns.clone())));
+        let m = base
+            .clone()
+            .with_capabilities(granted().with_http(Http::allow(patterns.clone())));
         for host in [
             "127.0.0.1",
             "127.1",
