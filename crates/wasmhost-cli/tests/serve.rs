@@ -340,7 +340,10 @@ fn the_token_is_never_logged() {
         )
         .expect("request");
         assert_eq!(status, want, "{auth}: {body}");
-        assert!(!head.contains(TOKEN) && !body.contains(TOKEN), "{auth}: {head}{body}");
+        assert!(
+            !head.contains(TOKEN) && !body.contains(TOKEN),
+            "{auth}: {head}{body}"
+        );
     }
     let (status, _, _) = common::request(
         &addr,

@@ -551,7 +551,15 @@ mod tests {
     #[test]
     fn tokens_match_only_when_equal() {
         assert!(token_matches(b"s3cret", b"s3cret"));
-        for wrong in [&b""[..], b"s", b"s3cre", b"s3cret ", b"S3cret", b"s3cres", b"x3cret"] {
+        for wrong in [
+            &b""[..],
+            b"s",
+            b"s3cre",
+            b"s3cret ",
+            b"S3cret",
+            b"s3cres",
+            b"x3cret",
+        ] {
             assert!(!token_matches(wrong, b"s3cret"), "{wrong:?}");
         }
     }

@@ -269,7 +269,12 @@ async fn send(
             // its DNS answer says.
             let kept: Vec<SocketAddr> = found
                 .into_iter()
-                .filter(|a| policy.hosts.as_ref().is_some_and(|h| h.allows_address(&host, a.ip())))
+                .filter(|a| {
+                    policy
+                        .hosts
+                        .as_ref()
+                        .is_some_and(|h| h.allows_address(&host, a.ip()))
+                })
                 .collect();
             if kept.is_empty() {
                 tracing::debug!(host = %name, "outgoing request denied: the name resolves to loopback");

@@ -251,11 +251,7 @@ impl ServeCommand {
         };
         let mut c = ServerConfig::default();
         c.addr = self.addr.or(file.addr).unwrap_or(c.addr);
-        c.token = self
-            .token
-            .clone()
-            .filter(|t| !t.is_empty())
-            .map(Into::into);
+        c.token = self.token.clone().filter(|t| !t.is_empty()).map(Into::into);
         c.limits = self.limits.apply(c.limits.clone());
         c.max_concurrent = self
             .max_concurrent

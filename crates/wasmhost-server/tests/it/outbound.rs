@@ -261,7 +261,10 @@ async fn globs_and_dns_names_do_not_reach_loopback() {
     let mut c = config();
     c.routes = vec![
         fetch_route("/any", ",allow-host=*"),
-        fetch_route("/globs", ",allow-host=*.localhost,allow-host=127.0.0.*,allow-host=local*"),
+        fetch_route(
+            "/globs",
+            ",allow-host=*.localhost,allow-host=127.0.0.*,allow-host=local*",
+        ),
         fetch_route("/named", ",allow-host=localhost"),
     ];
     let s = TestServer::start(c).await;

@@ -14,7 +14,9 @@ use crate::{TestServer, config, error_of, guest, route};
 /// One raw HTTP/1.1 request, the path sent exactly as given: (status, whole
 /// response as text).
 async fn raw(s: &TestServer, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut conn = tokio::net::TcpStream::connect(s.addr).await.expect("connect");
+    let mut conn = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: 0\r\n"
     );
@@ -75,7 +77,11 @@ async fn module_names_and_references_cannot_leave_the_store() {
             .send()
             .await
             .expect("upload");
-        assert_eq!(error_of(res).await, (400, "bad_input".into()), "name {name}");
+        assert_eq!(
+            error_of(res).await,
+            (400, "bad_input".into()),
+            "name {name}"
+        );
     }
     // Tags, in the query and in the body of a tag request.
     for tag in ["..%2F..%2Fx", "../x", "%2e%2e"] {
@@ -88,7 +94,12 @@ async fn module_names_and_references_cannot_leave_the_store() {
             .expect("upload");
         assert_eq!(error_of(res).await, (400, "bad_input".into()), "tag {tag}");
     }
-    for (name, tag) in [("../evil", "v1"), ("/abs", "v1"), ("ok", "../x"), ("ok", "/x")] {
+    for (name, tag) in [
+        ("../evil", "v1"),
+        ("/abs", "v1"),
+        ("ok", "../x"),
+        ("ok", "/x"),
+    ] {
         let res = s
             .client
             .post(s.at("/api/v1/modules/ok/tags"))
@@ -130,7 +141,10 @@ async fn module_names_and_references_cannot_leave_the_store() {
                 "{method} {path}: {status} {reply}"
             );
             assert!(!reply.contains(SECRET), "{method} {path} leaked the file");
-            assert!(reply.contains("\"code\""), "{method} {path}: no code: {reply}");
+            assert!(
+                reply.contains("\"code\""),
+                "{method} {path}: no code: {reply}"
+            );
         }
     }
     // Unencoded `..` segments, as a raw client sends them: no route
@@ -253,7 +267,10 @@ async fn the_token_is_never_echoed() {
         let head = format!("{:?}", res.headers());
         let body = res.text().await.expect("body");
         for needle in [TOKEN, WRONG] {
-            assert!(!body.contains(needle) && !head.contains(needle), "{auth}: {head} {body}");
+            assert!(
+                !body.contains(needle) && !head.contains(needle),
+                "{auth}: {head} {body}"
+            );
         }
     }
     for (path, body) in [
@@ -272,7 +289,10 @@ async fn the_token_is_never_echoed() {
         assert!(res.status().is_client_error(), "{path}: {}", res.status());
         let head = format!("{:?}", res.headers());
         let body = res.text().await.expect("body");
-        assert!(!body.contains(TOKEN) && !head.contains(TOKEN), "{path}: {body}");
+        assert!(
+            !body.contains(TOKEN) && !head.contains(TOKEN),
+            "{path}: {body}"
+        );
     }
     // Nothing that prints the configuration shows it.
     let mut c = config();
@@ -287,7 +307,10 @@ async fn cors_of(s: &TestServer, path: &str, origin: &str) -> (Option<String>, O
         .request(reqwest::Method::OPTIONS, s.at(path))
         .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .expect("preflight");
@@ -346,7 +369,9 @@ async fn a_request_with_a_flood_of_header_fields_is_refused() {
     c.routes = vec![route("/hello", "http-hello.wasm", "")];
     let s = TestServer::start(c).await;
     for (fields, value_len) in [(100_000, 1), (50, 100_000)] {
-        let mut conn = tokio::net::TcpStream::connect(s.addr).await.expect("connect");
+        let mut conn = tokio::net::TcpStream::connect(s.addr)
+            .await
+            .expect("connect");
         let mut head = String::from("GET /hello HTTP/1.1\r\nhost: test\r\n");
         let value = "v".repeat(value_len);
         for i in 0..fields {
@@ -359,7 +384,9 @@ async fn a_request_with_a_flood_of_header_fields_is_refused() {
         let _ = conn.read_to_end(&mut reply).await;
         let reply = String::from_utf8_lossy(&reply);
         assert!(
-            reply.is_empty() || reply.starts_with("HTTP/1.1 431") || reply.starts_with("HTTP/1.1 400"),
+            reply.is_empty()
+                || reply.starts_with("HTTP/1.1 431")
+                || reply.starts_with("HTTP/1.1 400"),
             "{fields} fields of {value_len} bytes: {}",
             reply.lines().next().unwrap_or("")
         );

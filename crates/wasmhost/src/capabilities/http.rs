@@ -523,7 +523,14 @@ mod tests {
             "LOCALHOST.",
             "a.localhost",
         ];
-        for pattern in ["*", "127.0.0.*", "*.localhost", "local*", "*.*.*.*", "[::1]*"] {
+        for pattern in [
+            "*",
+            "127.0.0.*",
+            "*.localhost",
+            "local*",
+            "*.*.*.*",
+            "[::1]*",
+        ] {
             let h = Http::allow([pattern]);
             for s in loopback {
                 assert!(!h.allows(s), "{pattern} let {s} through");

@@ -260,14 +260,27 @@ fn http_redirects_are_not_followed() {
     // 127.0.0.2 is loopback too, and not on the list.
     let off_list = Untouched::bind("127.0.0.2");
     let (url, server) = one_shot_server(
-        Box::leak(format!("302 Found\r\nLocation: http://127.0.0.2:{}/x", off_list.port()).into_boxed_str()),
+        Box::leak(
+            format!(
+                "302 Found\r\nLocation: http://127.0.0.2:{}/x",
+                off_list.port()
+            )
+            .into_boxed_str(),
+        ),
         "",
     );
     let m = plugin().with_capabilities(granted().with_http(Http::allow(["127.0.0.1"])));
     let out = m.call("http_get", &url).unwrap();
-    assert_eq!(json(&out.value)["status"], 302, "the guest sees the redirect");
+    assert_eq!(
+        json(&out.value)["status"],
+        302,
+        "the guest sees the redirect"
+    );
     server.join().unwrap();
-    assert!(!off_list.reached(), "the host followed a redirect off the list");
+    assert!(
+        !off_list.reached(),
+        "the host followed a redirect off the list"
+    );
 }
 
 #[test]
@@ -282,7 +295,10 @@ fn a_gzip_bomb_is_cut_off_at_the_response_limit() {
     let bomb = gz.finish().unwrap();
     assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://127.0.0.1:{}/bomb", listener.local_addr().unwrap().port());
+    let url = format!(
+        "http://127.0.0.1:{}/bomb",
+        listener.local_addr().unwrap().port()
+    );
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         let mut buf = [0u8; 4096];
@@ -307,7 +323,12 @@ fn a_gzip_bomb_is_cut_off_at_the_response_limit() {
     let e = m.call("http_get", &url).unwrap_err();
     assert_eq!(e.code(), ErrorCode::MemoryLimit, "{e}");
     let request = server.join().unwrap();
-    assert!(request.to_ascii_lowercase().contains("accept-encoding: gzip"), "{request}");
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("accept-encoding: gzip"),
+        "{request}"
+    );
 }
 
 /// A name other than `localhost` that /etc/hosts maps to loopback (the
@@ -363,7 +384,11 @@ fn http_loopback_is_reached_only_when_named_exactly() {
         ] {
             let url = format!("http://{host}:{port}/x");
             let e = m.call("http_get", &url).unwrap_err();
-            assert_eq!(e.code(), ErrorCode::CapabilityDenied, "{patterns:?} {url}: {e}");
+            assert_eq!(
+                e.code(),
+                ErrorCode::CapabilityDenied,
+                "{patterns:?} {url}: {e}"
+            );
         }
     }
     assert!(!target.reached(), "a refused request reached loopback");

@@ -140,7 +140,11 @@ fn wasi_symlinks_do_not_lead_out_of_a_preopen() {
             }
             // Writing through a link that leads out creates nothing there.
             if !read_only {
-                for path in ["/data/rel-dir/new.txt", "/data/up/new.txt", "/data/abs-dir/"] {
+                for path in [
+                    "/data/rel-dir/new.txt",
+                    "/data/up/new.txt",
+                    "/data/abs-dir/",
+                ] {
                     let r = run(&m, wasi(), Limits::default(), &["write", path, "x"]);
                     assert_refused(r, &format!("write {path}"));
                 }
@@ -173,7 +177,11 @@ fn a_preopen_given_through_a_symlink_keeps_the_guest_inside() {
             run(&m, wasi(), Limits::default(), &["read", "/data/ok.txt"]).unwrap(),
             "fine"
         );
-        for path in ["/data/../secret.txt", "/data/rel-file", "/data/up/secret.txt"] {
+        for path in [
+            "/data/../secret.txt",
+            "/data/rel-file",
+            "/data/up/secret.txt",
+        ] {
             assert_refused(
                 run(&m, wasi(), Limits::default(), &["read", path]),
                 &format!("read {path}"),
