@@ -363,17 +363,9 @@ pub(crate) fn send(
         .max_redirects(0)
         .timeout_global(timeout)
         .build();
-    let resolver = Checked {
-        grant: grant.clone(),
-        host: canonical.clone(),
-        refused: Default::default(),
-    };
-    let refused = resolver.refused.clone();
-    let agent = ureq::Agent::with_parts(
-        config,
-        ureq::unversioned::transport::DefaultConnector::new(),
-        resolver,
-    );
+    let resolver = Checked::new(grant.clone(), canonical.clone());
+    let refused = resolver.refused();
+    let agent = resolver.agent(config);
     let result = match body {
         Some(b) => agent.run(builder.body(b.to_vec()).map_err(|e| failed(&e))?),
         None => agent.run(builder.body(()).map_err(|e| failed(&e))?),
@@ -416,14 +408,43 @@ pub(crate) fn send(
     })
 }
 
-/// ureq's resolver, keeping only the addresses the grant lets the
-/// request reach ([`Http::allows_address`]): a name allowed by a glob that
-/// resolves to loopback is refused, and `refused` says so.
+/// A ureq resolver that keeps only the addresses `grant` lets `host`
+/// reach ([`Http::allows_address`]): a name allowed by a glob whose DNS
+/// answer is loopback resolves to nothing, and [`Checked::refused`] then
+/// says why. Used for Extism's `http_request` and for modules fetched by
+/// URL (wasmhost-store), so every ureq connection of the host is checked.
 #[derive(Debug)]
-struct Checked {
+pub struct Checked {
     grant: Http,
     host: Host,
     refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checked {
+    /// A resolver for requests to `host` under `grant`.
+    pub fn new(grant: Http, host: Host) -> Self {
+        Checked {
+            grant,
+            host,
+            refused: Default::default(),
+        }
+    }
+
+    /// A flag that is set once a resolution was refused (share it before
+    /// the resolver moves into an agent).
+    pub fn refused(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.refused.clone()
+    }
+
+    /// A ureq agent with `config` whose connections go through this
+    /// resolver.
+    pub fn agent(self, config: ureq::config::Config) -> ureq::Agent {
+        ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            self,
+        )
+    }
 }
 
 impl ureq::unversioned::resolver::Resolver for Checked {
