@@ -12,8 +12,9 @@
 //! never handed to a resolver. A loopback destination is reached only
 //! when a pattern names it exactly, never through a glob: that covers a
 //! name (allowed by a glob) whose DNS answer is a loopback address, which
-//! is refused when the connection is made. Nothing is sent for a request the list does
-//! not allow: the guest gets the wasi:http error code `HTTP-request-denied`
+//! is refused when the connection is made. Nothing is sent for a request
+//! the list does not allow: the guest gets the wasi:http error code
+//! `HTTP-request-denied`
 //! (`ErrorCode::HttpRequestDenied`), not a trap. Without a grant every
 //! request is denied.
 //!
