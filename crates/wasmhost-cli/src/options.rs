@@ -286,6 +286,8 @@ pub struct PluginOptions {
 
     /// Let the plugin make HTTP requests to HOST (glob patterns like
     /// *.example.com); repeatable. No host: every request is refused.
+    /// Loopback (127.0.0.1, localhost, a name resolving to it) only when
+    /// named exactly, never through a glob such as *.
     #[arg(long, value_name = "HOST")]
     pub allow_host: Vec<String>,
 

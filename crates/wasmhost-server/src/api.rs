@@ -64,7 +64,7 @@ pub fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(g) if token_matches(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::server(
             ServerCode::Unauthorized,
             "wrong bearer token",
@@ -76,8 +76,13 @@ pub fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether the token given matches the server's, in time that depends on
+/// neither: both are hashed (SHA-256, so their lengths do not show) and the
+/// digests compared with `subtle`'s constant-time equality.
+fn token_matches(given: &[u8], token: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    Sha256::digest(given).ct_eq(&Sha256::digest(token)).into()
 }
 
 /// 413 for a body over `limit` bytes.
@@ -573,4 +578,25 @@ pub async fn cache(State(state): AppStateRef) -> Json<JsonValue> {
         "bytes": s.bytes,
         "modules": modules,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_matches;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        assert!(token_matches(b"s3cret", b"s3cret"));
+        for wrong in [
+            &b""[..],
+            b"s",
+            b"s3cre",
+            b"s3cret ",
+            b"S3cret",
+            b"s3cres",
+            b"x3cret",
+        ] {
+            assert!(!token_matches(wrong, b"s3cret"), "{wrong:?}");
+        }
+    }
 }

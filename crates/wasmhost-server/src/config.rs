@@ -321,6 +321,43 @@ pub const RESERVED: [&str; 7] = [
     "/dashboard",
 ];
 
+/// The server's bearer token. Its `Debug` does not show it, so no log line
+/// or error that prints a configuration can leak it.
+///
+/// ```
+/// use wasmhost_server::config::Token;
+/// let t = Token::from("s3cret");
+/// assert_eq!(t.expose(), "s3cret");
+/// assert!(!format!("{t:?}").contains("s3cret"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// The token itself, to compare a request's with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl From<String> for Token {
+    fn from(s: String) -> Self {
+        Token(s)
+    }
+}
+
+impl From<&str> for Token {
+    fn from(s: &str) -> Self {
+        Token(s.to_string())
+    }
+}
+
 /// Everything `wasmhost serve` needs besides the runtime and the store.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -329,7 +366,7 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// Bearer token required for writes; `None` leaves them open (refused on
     /// a non-loopback address).
-    pub token: Option<String>,
+    pub token: Option<Token>,
     /// HTTP worker routes.
     pub routes: Vec<WorkerSpec>,
     /// Raw-TCP workers.

@@ -56,7 +56,7 @@ use tokio::net::TcpListener;
 use wasmhost::{ActorSystem, Error, Result, Runtime, RuntimeConfig};
 use wasmhost_store::ModuleStore;
 
-pub use config::{ConfigFile, Mode, ServerConfig, WorkerSpec};
+pub use config::{ConfigFile, Mode, ServerConfig, Token, WorkerSpec};
 pub use error::{ApiError, ServerCode};
 pub use outbound::OutboundLimits;
 
@@ -371,7 +371,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     }
     r = r.merge(dashboard::routes(root_worker.is_none()));
     for (path, dir) in &state.config.statics {
-        r = r.nest_service(path, tower_http::services::ServeDir::new(dir));
+        r = r.nest(path, static_dir(dir));
     }
     r = match root_worker {
         Some(worker) => r.fallback(move |State(state): State<Arc<AppState>>, req: Request| {
@@ -393,6 +393,56 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         None => r,
     };
     r.with_state(state)
+}
+
+/// A `--static` directory: tower-http's `ServeDir`, which decodes the path
+/// and refuses `..`, behind a check that the file it would serve, symlinks
+/// followed, is inside the directory. A symlink that leads out of it (to
+/// `/etc`, say) is answered 404, as a missing file is.
+fn static_dir(dir: &std::path::Path) -> Router<Arc<AppState>> {
+    let root = Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
+    Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(dir))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let root = root.clone();
+            async move {
+                if escapes(&root, req.uri().path()).await {
+                    return StatusCode::NOT_FOUND.into_response();
+                }
+                next.run(req).await
+            }
+        }))
+}
+
+/// Whether the request path below a static directory `root` (canonical)
+/// names, once percent-decoded and its symlinks followed, something outside
+/// it. Paths `ServeDir` refuses anyway (`..`, undecodable) and missing
+/// files are left to it.
+async fn escapes(root: &std::path::Path, path: &str) -> bool {
+    let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+        return false;
+    };
+    let mut candidate = root.to_path_buf();
+    for part in decoded.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return false,
+            part => candidate.push(part),
+        }
+    }
+    let Ok(real) = tokio::fs::canonicalize(&candidate).await else {
+        return false;
+    };
+    if !real.starts_with(root) {
+        return true;
+    }
+    // A directory is served as its index.html, which may itself be a link.
+    if !tokio::fs::metadata(&real).await.is_ok_and(|m| m.is_dir()) {
+        return false;
+    }
+    tokio::fs::canonicalize(real.join("index.html"))
+        .await
+        .is_ok_and(|index| !index.starts_with(root))
 }
 
 fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {

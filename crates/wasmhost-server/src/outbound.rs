@@ -9,8 +9,12 @@
 //! the address `127.0.0.1`, allowed exactly when that address is. The
 //! connection then goes to that address (an IP literal) or to the
 //! addresses the canonical name resolves to; the spelling the guest gave is
-//! never handed to a resolver. Nothing is sent for a request the list does
-//! not allow: the guest gets the wasi:http error code `HTTP-request-denied`
+//! never handed to a resolver. A loopback destination is reached only
+//! when a pattern names it exactly, never through a glob: that covers a
+//! name (allowed by a glob) whose DNS answer is a loopback address, which
+//! is refused when the connection is made. Nothing is sent for a request
+//! the list does not allow: the guest gets the wasi:http error code
+//! `HTTP-request-denied`
 //! (`ErrorCode::HttpRequestDenied`), not a trap. Without a grant every
 //! request is denied.
 //!
@@ -258,10 +262,26 @@ async fn send(
                         rcode: Some(e.to_string()),
                         info_code: None,
                     })?;
-            found
+            let found: Vec<SocketAddr> = found
                 .map(|a| SocketAddr::new(canonical_ip(a.ip()), a.port()))
                 .take(MAX_ADDRESSES)
-                .collect()
+                .collect();
+            // A name allowed by a glob does not reach loopback, whatever
+            // its DNS answer says.
+            let kept: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| {
+                    policy
+                        .hosts
+                        .as_ref()
+                        .is_some_and(|h| h.allows_address(&host, a.ip()))
+                })
+                .collect();
+            if kept.is_empty() {
+                tracing::debug!(host = %name, "outgoing request denied: the name resolves to loopback");
+                return Err(WasiHttpError::HttpRequestDenied);
+            }
+            kept
         }
     };
     let tcp = connect(&addrs, connect_by).await?;

@@ -298,7 +298,9 @@ impl Inner {
         let mut store = Store::new(
             self.rt.engine(),
             GuestState {
-                wasi: WasiCtx::builder().build(),
+                wasi: WasiCtx::builder()
+                    .max_random_size(self.limits.max_random_bytes)
+                    .build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 limiter: Limiter::new(&self.limits),
@@ -309,6 +311,7 @@ impl Inner {
         // yields at every tick and stops the guest past its timeout.
         self.rt
             .prepare_async_store(&mut store, &self.limits, |s| &mut s.limiter)?;
+        self.limits.apply_to_host(&mut store, |s| &mut s.table);
 
         let scheme = if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
             Scheme::Https

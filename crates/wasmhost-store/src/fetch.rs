@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
+use wasmhost::capabilities::http::Checked;
 use wasmhost::{Error, Http, Result};
 
 /// Most bytes of a module fetched by URL, by default: 256 MiB.
@@ -165,12 +166,11 @@ impl UrlFetcher {
     }
 
     fn fetch_blocking(&self, src: &UrlSource, what: &str) -> Result<Vec<u8>> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(self.timeout))
-            .build()
-            .into();
+            .build();
         let failed = |url: &str, e: &dyn std::fmt::Display| {
             Error::bad_input(format!("{what}: GET {url}: {e}"))
         };
@@ -185,7 +185,23 @@ impl UrlFetcher {
                 builder = builder.header(k, v);
             }
             let request = builder.body(()).map_err(|e| failed(&url, &e))?;
+            // Connections go only where the list lets this host reach: a
+            // name allowed by a glob whose DNS answer is loopback is refused.
+            let host = host_of(&url).map_err(|e| Error::bad_input(format!("{what}: {e}")))?;
+            let canonical = wasmhost::capabilities::http::Host::parse(&host)?;
+            let resolver = Checked::new(self.hosts.clone(), canonical);
+            let refused = resolver.refused();
+            let agent = resolver.agent(config.clone());
             let response = agent.run(request).map_err(|e| match e {
+                _ if refused.load(std::sync::atomic::Ordering::Acquire) => {
+                    Error::CapabilityDenied {
+                        capability: "fetch".to_string(),
+                        detail: format!(
+                            "{what}: `{host}` resolves to a loopback address, which only an \
+                             allowed URL host naming it exactly (not a glob) reaches"
+                        ),
+                    }
+                }
                 ureq::Error::Timeout(_) => Error::Timeout {
                     limit: self.timeout,
                 },
@@ -264,5 +280,49 @@ mod tests {
             assert_eq!(e.code(), wasmhost::ErrorCode::CapabilityDenied, "{e}");
             assert!(e.to_string().contains("--allow-url-host 127.0.0.1"), "{e}");
         }
+    }
+
+    /// Loopback is fetched from only when an allowed URL host names it
+    /// exactly: not through `*`, in any spelling, nor through a name whose
+    /// DNS answer is loopback (the machine's own host name, where
+    /// /etc/hosts maps it there).
+    #[test]
+    fn globs_do_not_fetch_from_loopback() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let own = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let own = own.trim();
+        let resolves_to_loopback = !own.is_empty()
+            && std::net::ToSocketAddrs::to_socket_addrs(&(own, port))
+                .is_ok_and(|mut a| a.all(|a| a.ip().is_loopback()));
+        let mut hosts = vec![
+            "127.0.0.1",
+            "127.1",
+            "[::ffff:127.0.0.1]",
+            "localhost",
+            "0.0.0.0",
+        ];
+        if resolves_to_loopback {
+            hosts.push(own);
+        }
+        let f = UrlFetcher::allow(["*"]);
+        for host in hosts {
+            let src = UrlSource::new(&format!("http://{host}:{port}/p.wasm")).expect("url");
+            let e = rt.block_on(f.fetch(&src, "module")).expect_err(host);
+            assert_eq!(
+                e.code(),
+                wasmhost::ErrorCode::CapabilityDenied,
+                "{host}: {e}"
+            );
+        }
+        assert!(
+            listener.accept().is_err(),
+            "a refused fetch reached loopback"
+        );
     }
 }

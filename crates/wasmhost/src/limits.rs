@@ -1,4 +1,7 @@
-//! Resource limits for one call: memory, tables, instances, fuel and time.
+//! Resource limits for one call: memory, tables, instances, fuel and time,
+//! and what a guest may make the host hold for it through host calls
+//! (resources, random bytes, bytes passed in one call: the limits wasmtime's
+//! 2026 advisory on WASI resource exhaustion introduced, set tighter here).
 //!
 //! [`Limits`] are set per module ([`crate::Module::with_limits`]) and can be
 //! replaced per call ([`crate::CallOptions::limits`]). They are enforced by a
@@ -30,6 +33,16 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
 pub const DEFAULT_MAX_INSTANCES: u32 = 64;
 /// Default wall-clock timeout of one call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on the host resources (WASI files, streams, pollables,
+/// wasi:http fields and bodies, key-value buckets) one call holds at once:
+/// 10,000 (wasmtime's own default is 1,000,000).
+pub const DEFAULT_MAX_HOST_RESOURCES: usize = 10_000;
+/// Default cap on the bytes one WASI random call asks for: 1 MiB
+/// (wasmtime's own default is 64 MiB).
+pub const DEFAULT_MAX_RANDOM_BYTES: u64 = 1 << 20;
+/// Default cap on the bytes a guest passes to the host in one host call
+/// (wasmtime's "hostcall fuel"): 64 MiB (wasmtime's own default is 128 MiB).
+pub const DEFAULT_MAX_HOSTCALL_BYTES: u64 = 64 << 20;
 
 /// Limits applied to one call (one fresh sandbox).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +58,19 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Wall-clock deadline; `None` for no deadline.
     pub timeout: Option<Duration>,
+    /// Host resources (open files, streams, pollables, wasi:http fields
+    /// and bodies, key-value buckets) the call may hold at once; one more
+    /// fails in the guest (WASI's `nomem`, or a trap) instead of growing
+    /// the host's memory or its open file descriptors.
+    pub max_host_resources: usize,
+    /// Largest number of bytes one WASI `random_get` or `get-random-bytes`
+    /// may ask for; a larger request stops the guest (a trap) before the
+    /// host allocates it.
+    pub max_random_bytes: u64,
+    /// Bytes a guest may pass to the host in one host call (strings,
+    /// lists, I/O vectors: wasmtime's hostcall fuel); past it the call
+    /// fails in the guest (`nomem`) or traps, before the host copies it.
+    pub max_hostcall_bytes: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +81,9 @@ impl Default for Limits {
             max_instances: DEFAULT_MAX_INSTANCES,
             fuel: None,
             timeout: Some(DEFAULT_TIMEOUT),
+            max_host_resources: DEFAULT_MAX_HOST_RESOURCES,
+            max_random_bytes: DEFAULT_MAX_RANDOM_BYTES,
+            max_hostcall_bytes: DEFAULT_MAX_HOSTCALL_BYTES,
         }
     }
 }
@@ -88,6 +117,36 @@ impl Limits {
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Sets [`Limits::max_host_resources`].
+    pub fn max_host_resources(mut self, resources: usize) -> Self {
+        self.max_host_resources = resources;
+        self
+    }
+
+    /// Sets [`Limits::max_random_bytes`].
+    pub fn max_random_bytes(mut self, bytes: u64) -> Self {
+        self.max_random_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_hostcall_bytes`].
+    pub fn max_hostcall_bytes(mut self, bytes: u64) -> Self {
+        self.max_hostcall_bytes = bytes;
+        self
+    }
+
+    /// Applies the host-call limits to a store of the runtime's engine
+    /// (its hostcall fuel) and to its resource table, for embedders that
+    /// build their own store (the server's wasi:http worker).
+    pub fn apply_to_host<T>(
+        &self,
+        store: &mut wasmtime::Store<T>,
+        table: impl FnOnce(&mut T) -> &mut wasmtime::component::ResourceTable,
+    ) {
+        store.set_hostcall_fuel(usize::try_from(self.max_hostcall_bytes).unwrap_or(usize::MAX));
+        table(store.data_mut()).set_max_capacity(self.max_host_resources);
     }
 }
 

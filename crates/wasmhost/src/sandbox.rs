@@ -180,10 +180,11 @@ impl Sandbox {
         if let Some(wasi) = &caps.wasi {
             let component = spec.code.is_component();
             (state.wasi, captures) =
-                wasi.build(&opts.stdin, opts.stdout, opts.stderr, component)?;
+                wasi.build(&opts.stdin, opts.stdout, opts.stderr, component, limits)?;
         }
         let mut store = Store::new(spec.engine, state);
         store.limiter(|s| &mut s.limiter);
+        limits.apply_to_host(&mut store, |s| &mut s.table);
         match exec {
             Exec::Sync => store.epoch_deadline_trap(),
             Exec::Async => yield_at_ticks(&mut store, config.epoch_tick, |state: &HostState| {

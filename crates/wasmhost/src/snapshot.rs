@@ -83,7 +83,10 @@ impl Snapshot {
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<Snapshot> {
         let bytes = bytes.into();
         let parsed = Parsed::read(&bytes)?;
-        let memory_bytes = parsed.memories.iter().map(|m| m.size).sum();
+        let memory_bytes = parsed
+            .memories
+            .iter()
+            .fold(0u64, |sum, m| sum.saturating_add(m.size));
         Ok(Snapshot {
             module: parsed.module,
             memory_bytes,
@@ -423,10 +426,25 @@ impl<'a> Parsed<'a> {
                 n.checked_mul(4)
                     .ok_or_else(|| corrupt("chunk count".into()))?,
             )?;
-            let chunks = raw
+            let chunks: Vec<u32> = raw
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+            // Every chunk lies inside the memory's size, so what they
+            // decompress to is never more than the memory the restore
+            // grows (under the limits) before it decompresses anything.
+            let in_size = size / CHUNK as u64;
+            if let Some(chunk) = chunks.iter().find(|c| u64::from(**c) >= in_size) {
+                return Err(corrupt(format!(
+                    "memory {index} chunk {chunk} is out of bounds of its {size} bytes"
+                )));
+            }
+            if chunks.len() as u64 > in_size {
+                return Err(corrupt(format!(
+                    "memory {index} has {} chunks, more than its {size} bytes hold",
+                    chunks.len()
+                )));
+            }
             memories.push(SavedMemory {
                 index,
                 size,

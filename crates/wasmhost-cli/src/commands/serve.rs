@@ -65,7 +65,10 @@ OUTGOING HTTP. A worker reaches no host unless allowed: allow-host=H in its \
 or a manifest's allowed_hosts (the route's add to them). H is a host name, \
 a glob (*.example.com, * for any) or an IP address; ports and schemes are \
 not matched. Hosts are compared in canonical form: 127.1, 0x7f.0.0.1 and \
-[::ffff:127.0.0.1] are all 127.0.0.1. A wasi:http component's request to \
+[::ffff:127.0.0.1] are all 127.0.0.1. Loopback (127.0.0.1, [::1], \
+localhost, or a name whose DNS answer is loopback) is reached only when a \
+pattern names it exactly, never through a glob: allow-host=* cannot reach \
+this server's own API. A wasi:http component's request to \
 any other host fails with the wasi:http error code HTTP-request-denied; \
 redirects are not followed (each request the guest makes is checked). \
 Responses are cut at --outbound-max-response (HTTP-response-body-size; for \
@@ -205,11 +208,13 @@ pub struct ServeCommand {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     compile_timeout: Option<Duration>,
 
-    /// Let browser pages from ORIGIN call the server (`*` for any origin).
+    /// Let browser pages from ORIGIN call the server (`*` for any origin);
+    /// repeatable. Without it no response carries CORS headers.
     #[arg(long, value_name = "ORIGIN")]
     cors: Vec<String>,
 
-    /// Serve the files of DIR under URLPATH, e.g. /app=./web.
+    /// Serve the files of DIR under URLPATH, e.g. /app=./web. Only what is
+    /// inside DIR: `..` is refused, and a symlink leading out is a 404.
     #[arg(long = "static", value_name = "URLPATH=DIR")]
     statics: Vec<String>,
 
@@ -259,7 +264,7 @@ impl ServeCommand {
         };
         let mut c = ServerConfig::default();
         c.addr = self.addr.or(file.addr).unwrap_or(c.addr);
-        c.token = self.token.clone().filter(|t| !t.is_empty());
+        c.token = self.token.clone().filter(|t| !t.is_empty()).map(Into::into);
         c.limits = self.limits.apply(c.limits.clone());
         c.max_concurrent = self
             .max_concurrent

@@ -5,6 +5,7 @@
 mod api;
 mod outbound;
 mod pressure;
+mod security;
 mod wasi_http;
 mod workers;
 

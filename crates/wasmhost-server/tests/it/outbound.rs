@@ -228,6 +228,74 @@ async fn allow_list_lets_allowed_hosts_through_and_refuses_the_rest() {
     assert_denied(&s, &up, "/addr", &format!("http://localhost:{port}/hello")).await;
 }
 
+/// A name other than `localhost` that this machine resolves to a loopback
+/// address: its own host name, as /etc/hosts maps it on Debian and in
+/// containers.
+async fn name_resolving_to_loopback() -> Option<String> {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    for line in hosts.lines() {
+        let mut words = line.split('#').next().unwrap_or("").split_whitespace();
+        let Some(Ok(ip)) = words.next().map(str::parse::<std::net::IpAddr>) else {
+            continue;
+        };
+        if !ip.is_loopback() {
+            continue;
+        }
+        for name in words {
+            let canonical = wasmhost::capabilities::http::Host::parse(name);
+            if canonical.is_ok_and(|h| !h.is_loopback() && h.ip().is_none()) {
+                let resolved = tokio::net::lookup_host((name, 80)).await;
+                if resolved.is_ok_and(|mut a| a.all(|a| a.ip().is_loopback())) {
+                    return Some(name.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn globs_and_dns_names_do_not_reach_loopback() {
+    let up = Upstream::start().await;
+    let port = up.port();
+    let mut c = config();
+    c.routes = vec![
+        fetch_route("/any", ",allow-host=*"),
+        fetch_route(
+            "/globs",
+            ",allow-host=*.localhost,allow-host=127.0.0.*,allow-host=local*",
+        ),
+        fetch_route("/named", ",allow-host=localhost"),
+    ];
+    let s = TestServer::start(c).await;
+    // Loopback in every spelling: a glob does not reach it.
+    for route in ["/any", "/globs"] {
+        for host in [
+            "127.0.0.1",
+            "127.1",
+            "0x7f.0.0.1",
+            "2130706433",
+            "[::ffff:127.0.0.1]",
+            "[::1]",
+            "0.0.0.0",
+            "localhost",
+            "a.localhost",
+        ] {
+            assert_denied(&s, &up, route, &format!("http://{host}:{port}/hello")).await;
+        }
+    }
+    // A name the glob allows whose DNS answer is loopback: refused when
+    // the connection is made, nothing sent.
+    let name = name_resolving_to_loopback()
+        .await
+        .expect("a name besides localhost that /etc/hosts maps to loopback (the host name)");
+    assert_denied(&s, &up, "/any", &format!("http://{name}:{port}/hello")).await;
+    // Named exactly, it is reached.
+    let f = fetch(&s, "/named", &format!("http://localhost:{port}/hello")).await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    assert_eq!(f.body, "hello from upstream");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redirect_to_a_refused_host_is_refused() {
     let up = Upstream::start().await;

@@ -289,6 +289,13 @@ pub struct LimitsSpec {
     pub max_table_elements: Option<u64>,
     /// Core instances per call.
     pub max_instances: Option<u32>,
+    /// Host resources (open files, streams, wasi:http fields) a call may
+    /// hold at once.
+    pub max_host_resources: Option<usize>,
+    /// Bytes one WASI random call may ask for, e.g. `"1MiB"`.
+    pub max_random_bytes: Option<Size>,
+    /// Bytes a guest may pass to the host in one host call, e.g. `"64MiB"`.
+    pub max_hostcall_bytes: Option<Size>,
 }
 
 /// Capabilities; nothing is granted unless listed.
@@ -590,6 +597,15 @@ impl Manifest {
         if let Some(n) = l.max_instances {
             limits = limits.max_instances(n);
         }
+        if let Some(n) = l.max_host_resources {
+            limits = limits.max_host_resources(n);
+        }
+        if let Some(s) = &l.max_random_bytes {
+            limits = limits.max_random_bytes(parse_size(s, "limits.max_random_bytes")?);
+        }
+        if let Some(s) = &l.max_hostcall_bytes {
+            limits = limits.max_hostcall_bytes(parse_size(s, "limits.max_hostcall_bytes")?);
+        }
 
         let c = &self.capabilities;
         let mut capabilities = Capabilities::none().with_log(c.log);
@@ -789,6 +805,19 @@ random = false
     fn dot_dot_inside_the_directory_is_fine() {
         let m = Manifest::from_toml("[module]\npath = \"a/../b.wasm\"\n").unwrap();
         assert!(m.resolve(Path::new("/base"), &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn host_call_limits_are_read() {
+        let m = Manifest::from_toml(
+            "[module]\npath = \"m.wasm\"\n[limits]\nmax_host_resources = 5\n\
+             max_random_bytes = \"4KiB\"\nmax_hostcall_bytes = 1024\n",
+        )
+        .unwrap();
+        let r = m.resolve(Path::new("/base"), &Limits::default()).unwrap();
+        assert_eq!(r.limits.max_host_resources, 5);
+        assert_eq!(r.limits.max_random_bytes, 4096);
+        assert_eq!(r.limits.max_hostcall_bytes, 1024);
     }
 
     #[test]

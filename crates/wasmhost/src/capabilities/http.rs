@@ -7,7 +7,9 @@
 //! `*.example.com`, `*`; shell-style globs as in Extism's manifest);
 //! otherwise the call stops with `capability_denied` naming the host.
 //! Responses are read up to [`Http::max_response_bytes`], and the request
-//! may not outlive the call's timeout.
+//! may not outlive the call's timeout. Redirects are not followed: the
+//! guest sees the 3xx response, and its request to the new location is
+//! checked like any other.
 //!
 //! **Hosts are compared in canonical form** ([`Host::parse`]), never as
 //! spelled: a name is lowercased, IDNA-mapped (`BÜCHER.example` is
@@ -21,6 +23,15 @@
 //! spelling of an address that is not allowed gets through. Ports and
 //! schemes are not part of the match (as in Extism).
 //!
+//! **Loopback is reached only when the list names it.** A glob (`*`,
+//! `*.example.com`) never matches a loopback destination: a loopback or
+//! unspecified IP literal (`127.0.0.1` in any spelling, `[::1]`,
+//! `0.0.0.0`), the names `localhost` and `*.localhost`, and — checked on
+//! the addresses a name resolves to, when the connection is made — any
+//! name whose DNS answer is a loopback address. Only a pattern naming that
+//! host exactly (`127.0.0.1`, `localhost`, `dev.internal`) lets a request
+//! reach the host's own services, such as the wasmhost API itself.
+//!
 //! ```
 //! use wasmhost::capabilities::Http;
 //! let http = Http::allow(["api.example.com", "*.internal", "10.0.0.1"]);
@@ -30,6 +41,9 @@
 //! assert!(!http.allows("example.org"));
 //! assert!(http.allows("10.1") && http.allows("[::ffff:10.0.0.1]"));
 //! assert!(!http.allows("127.1") && !http.allows("0x7f.0.0.1"));
+//! // A glob does not reach loopback; naming it does.
+//! assert!(!Http::allow(["*"]).allows("localhost") && !Http::allow(["*"]).allows("127.0.0.1"));
+//! assert!(Http::allow(["localhost"]).allows("localhost"));
 //! ```
 
 use std::collections::BTreeMap;
@@ -108,8 +122,13 @@ impl Http {
         Host::parse(host).is_ok_and(|h| self.allows_host(&h))
     }
 
-    /// Whether a request to the canonical `host` may go out.
+    /// Whether a request to the canonical `host` may go out. A loopback
+    /// host is allowed only by a pattern naming it exactly, never by a
+    /// glob.
     pub fn allows_host(&self, host: &Host) -> bool {
+        if host.is_loopback() {
+            return self.names_exactly(host);
+        }
         let spelled = host.to_string();
         self.allowed_hosts.iter().any(|pattern| {
             // An IP literal pattern is an address: it matches every
@@ -131,6 +150,49 @@ impl Http {
             }
         })
     }
+}
+
+impl Http {
+    /// Whether a connection to `addr`, one of the addresses `host` resolved
+    /// to, may be made: an address that is not loopback (or unspecified,
+    /// which reaches loopback) always, a loopback one only when a pattern
+    /// names `host` exactly (not through a glob). So a name the list
+    /// allows by a glob cannot be pointed at the host's own services by
+    /// whoever controls its DNS.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use wasmhost::capabilities::http::{Host, Http};
+    /// let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    /// let out: IpAddr = "93.184.216.34".parse().unwrap();
+    /// let name = Host::parse("svc.example.com").unwrap();
+    /// assert!(Http::allow(["*.example.com"]).allows_address(&name, out));
+    /// assert!(!Http::allow(["*.example.com"]).allows_address(&name, lo));
+    /// assert!(Http::allow(["svc.example.com"]).allows_address(&name, lo));
+    /// ```
+    pub fn allows_address(&self, host: &Host, addr: IpAddr) -> bool {
+        !is_loopback_ip(canonical_ip(addr)) || self.names_exactly(host)
+    }
+
+    /// Whether a pattern that is not a glob names `host`: an IP literal of
+    /// its address, or its name.
+    fn names_exactly(&self, host: &Host) -> bool {
+        self.allowed_hosts.iter().any(|pattern| {
+            if let Some(ip) = ip_literal(pattern) {
+                return matches!(host, Host::Ip(h) if *h == ip);
+            }
+            if pattern.contains(['*', '?', '[']) {
+                return false;
+            }
+            matches!(Host::parse(pattern), Ok(Host::Name(p)) if matches!(host, Host::Name(h) if *h == p))
+        })
+    }
+}
+
+/// A loopback address, or the unspecified one (a connection to `0.0.0.0`
+/// or `::` reaches the local host).
+fn is_loopback_ip(ip: IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified()
 }
 
 /// A host in the canonical form the allow-list compares: an IP address or
@@ -183,6 +245,17 @@ impl Host {
                 }
                 Ok(Host::Name(name.to_ascii_lowercase()))
             }
+        }
+    }
+
+    /// Whether this is the local host by its spelling: a loopback or
+    /// unspecified address, `localhost` or a name under `.localhost`
+    /// (RFC 6761 reserves them for loopback). A name that resolves to
+    /// loopback is caught by [`Http::allows_address`] instead.
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            Host::Ip(ip) => is_loopback_ip(*ip),
+            Host::Name(name) => name == "localhost" || name.ends_with(".localhost"),
         }
     }
 
@@ -263,12 +336,13 @@ pub(crate) fn send(
             "no host is allowed (grant http with allowed hosts)".into(),
         ));
     };
-    if !grant.allows(host) {
+    let canonical = Host::parse(host).ok().filter(|h| grant.allows_host(h));
+    let Some(canonical) = canonical else {
         return Err(denied(format!(
             "host `{host}` is not in the allowed hosts [{}]",
             grant.allowed_hosts.join(", ")
         )));
-    }
+    };
     let method = req.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
     let mut builder = ureq::http::Request::builder()
         .method(method.as_str())
@@ -281,16 +355,26 @@ pub(crate) fn send(
         message: format!("HTTP request to {} failed: {e}", req.url),
         backtrace: None,
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    // Redirects are never followed (ureq follows 10 by default): the
+    // guest gets the 3xx, and a request it makes to the new location is
+    // checked against the allow-list like any other.
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .timeout_global(timeout)
-        .build()
-        .into();
+        .build();
+    let resolver = Checked::new(grant.clone(), canonical.clone());
+    let refused = resolver.refused();
+    let agent = resolver.agent(config);
     let result = match body {
         Some(b) => agent.run(builder.body(b.to_vec()).map_err(|e| failed(&e))?),
         None => agent.run(builder.body(()).map_err(|e| failed(&e))?),
     };
     let response = result.map_err(|e| match e {
+        _ if refused.load(std::sync::atomic::Ordering::Acquire) => denied(format!(
+            "`{host}` resolves to a loopback address, which only a pattern naming \
+             `{canonical}` exactly (not a glob) allows"
+        )),
         ureq::Error::Timeout(_) => Error::Timeout {
             limit: timeout.unwrap_or_default(),
         },
@@ -322,6 +406,69 @@ pub(crate) fn send(
         headers,
         body,
     })
+}
+
+/// A ureq resolver that keeps only the addresses `grant` lets `host`
+/// reach ([`Http::allows_address`]): a name allowed by a glob whose DNS
+/// answer is loopback resolves to nothing, and [`Checked::refused`] then
+/// says why. Used for Extism's `http_request` and for modules fetched by
+/// URL (wasmhost-store), so every ureq connection of the host is checked.
+#[derive(Debug)]
+pub struct Checked {
+    grant: Http,
+    host: Host,
+    refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checked {
+    /// A resolver for requests to `host` under `grant`.
+    pub fn new(grant: Http, host: Host) -> Self {
+        Checked {
+            grant,
+            host,
+            refused: Default::default(),
+        }
+    }
+
+    /// A flag that is set once a resolution was refused (share it before
+    /// the resolver moves into an agent).
+    pub fn refused(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.refused.clone()
+    }
+
+    /// A ureq agent with `config` whose connections go through this
+    /// resolver.
+    pub fn agent(self, config: ureq::config::Config) -> ureq::Agent {
+        ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            self,
+        )
+    }
+}
+
+impl ureq::unversioned::resolver::Resolver for Checked {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        use ureq::unversioned::resolver::DefaultResolver;
+        let all = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let mut kept = self.empty();
+        for addr in all.iter() {
+            if self.grant.allows_address(&self.host, addr.ip()) {
+                kept.push(*addr);
+            }
+        }
+        if kept.is_empty() {
+            self.refused
+                .store(true, std::sync::atomic::Ordering::Release);
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(kept)
+    }
 }
 
 #[cfg(test)]
@@ -375,9 +522,59 @@ mod tests {
         assert!(h.allows("[::1]") && h.allows("::1") && h.allows("[0:0::1]"));
         assert!(!h.allows("127.0.0.1"));
         // Globs see the canonical spelling.
-        let h = Http::allow(["127.0.0.*"]);
-        assert!(h.allows("127.1") && h.allows("[::ffff:127.0.0.9]"));
-        assert!(!h.allows("127.1.0.1"));
+        let h = Http::allow(["10.0.0.*"]);
+        assert!(h.allows("10.1") && h.allows("[::ffff:10.0.0.9]"));
+        assert!(!h.allows("10.1.0.1"));
+    }
+
+    #[test]
+    fn globs_never_reach_loopback() {
+        let loopback = [
+            "127.0.0.1",
+            "127.1",
+            "0x7f.0.0.1",
+            "2130706433",
+            "[::ffff:127.0.0.1]",
+            "127.0.0.2",
+            "[::1]",
+            "0.0.0.0",
+            "0",
+            "[::]",
+            "localhost",
+            "LOCALHOST.",
+            "a.localhost",
+        ];
+        for pattern in [
+            "*",
+            "127.0.0.*",
+            "*.localhost",
+            "local*",
+            "*.*.*.*",
+            "[::1]*",
+        ] {
+            let h = Http::allow([pattern]);
+            for s in loopback {
+                assert!(!h.allows(s), "{pattern} let {s} through");
+            }
+        }
+        // Named exactly, loopback is reached.
+        assert!(Http::allow(["localhost"]).allows("localhost"));
+        assert!(Http::allow(["a.localhost"]).allows("A.localhost."));
+        assert!(!Http::allow(["localhost"]).allows("a.localhost"));
+        assert!(Http::allow(["0.0.0.0"]).allows("0"));
+        // Resolved addresses: loopback only for a name given exactly.
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let lo6: IpAddr = "::1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let out: IpAddr = "192.0.2.7".parse().unwrap();
+        let name = Host::parse("svc.example.com").unwrap();
+        let glob = Http::allow(["*.example.com", "*"]);
+        assert!(glob.allows_address(&name, out));
+        for a in [lo, lo6, mapped, "0.0.0.0".parse().unwrap()] {
+            assert!(!glob.allows_address(&name, a), "{a}");
+        }
+        assert!(Http::allow(["svc.example.com"]).allows_address(&name, lo));
+        assert!(Http::allow(["localhost"]).allows_address(&Host::parse("localhost").unwrap(), lo6));
     }
 
     #[test]

@@ -185,9 +185,12 @@ impl Wasi {
         stdout: Output,
         stderr: Output,
         component: bool,
+        limits: &crate::limits::Limits,
     ) -> Result<(WasiState, Captures)> {
         let mut b = WasiCtxBuilder::new();
-        b.args(&self.args).envs(&self.env);
+        b.args(&self.args)
+            .envs(&self.env)
+            .max_random_size(limits.max_random_bytes);
         for d in &self.dirs {
             let perms = if d.read_only {
                 FsPerms::ReadOnly
@@ -250,8 +253,12 @@ impl Wasi {
                 p2: Some(Box::new(b.build())),
             }
         } else {
+            let mut p1 = Box::new(b.build_p1());
+            // A core module's files and streams live in the p1 context's
+            // own table.
+            p1.ctx().table.set_max_capacity(limits.max_host_resources);
             WasiState {
-                p1: Some(Box::new(b.build_p1())),
+                p1: Some(p1),
                 p2: None,
             }
         };

@@ -213,7 +213,7 @@ fn http_to_an_allowed_host() {
 #[test]
 fn http_status_codes_reach_the_guest() {
     let (url, server) = one_shot_server("404 Not Found", "nope");
-    let m = plugin().with_capabilities(granted().with_http(Http::allow(["*"])));
+    let m = plugin().with_capabilities(granted().with_http(Http::allow(["127.0.0.1"])));
     let out = m.call("http_get", &url).unwrap();
     assert_eq!(json(&out.value)["status"], 404);
     server.join().unwrap();
@@ -234,6 +234,164 @@ fn http_to_a_host_not_allowed_is_refused() {
         assert_eq!(e.code(), ErrorCode::CapabilityDenied, "{e}");
         assert!(e.to_string().contains("127.0.0.1"), "{e}");
     }
+}
+
+/// A listener nothing should reach: whether a connection came.
+struct Untouched(TcpListener);
+
+impl Untouched {
+    fn bind(ip: &str) -> Untouched {
+        let l = TcpListener::bind((ip, 0)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        Untouched(l)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
+
+    fn reached(&self) -> bool {
+        self.0.accept().is_ok()
+    }
+}
+
+#[test]
+fn http_redirects_are_not_followed() {
+    // 127.0.0.2 is loopback too, and not on the list.
+    let off_list = Untouched::bind("127.0.0.2");
+    let (url, server) = one_shot_server(
+        Box::leak(
+            format!(
+                "302 Found\r\nLocation: http://127.0.0.2:{}/x",
+                off_list.port()
+            )
+            .into_boxed_str(),
+        ),
+        "",
+    );
+    let m = plugin().with_capabilities(granted().with_http(Http::allow(["127.0.0.1"])));
+    let out = m.call("http_get", &url).unwrap();
+    assert_eq!(
+        json(&out.value)["status"],
+        302,
+        "the guest sees the redirect"
+    );
+    server.join().unwrap();
+    assert!(
+        !off_list.reached(),
+        "the host followed a redirect off the list"
+    );
+}
+
+#[test]
+fn a_gzip_bomb_is_cut_off_at_the_response_limit() {
+    // 64 MiB of zeros, gzipped to some 64 KiB: ureq inflates gzip
+    // bodies, and the host reads the inflated stream up to the limit only.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/bomb",
+        listener.local_addr().unwrap().port()
+    );
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let mut req = Vec::new();
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bomb.len()
+        );
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(&bomb);
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    let http = Http::allow(["127.0.0.1"]).max_response_bytes(1 << 20);
+    let m = plugin().with_capabilities(granted().with_http(http));
+    let e = m.call("http_get", &url).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::MemoryLimit, "{e}");
+    let request = server.join().unwrap();
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("accept-encoding: gzip"),
+        "{request}"
+    );
+}
+
+/// A name other than `localhost` that /etc/hosts maps to loopback (the
+/// machine's host name, on Debian and in containers).
+fn name_resolving_to_loopback() -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts.lines().find_map(|line| {
+        let mut words = line.split('#').next()?.split_whitespace();
+        let ip: std::net::IpAddr = words.next()?.parse().ok()?;
+        if !ip.is_loopback() {
+            return None;
+        }
+        words
+            .find(|name| {
+                let h = wasmhost::capabilities::http::Host::parse(name);
+                h.is_ok_and(|h| !h.is_loopback() && h.ip().is_none())
+                    && (*name, 80)
+                        .to_socket_addrs()
+                        .is_ok_and(|mut a| a.all(|a| a.ip().is_loopback()))
+            })
+            .map(str::to_string)
+    })
+}
+
+#[test]
+fn http_loopback_is_reached_only_when_named_exactly() {
+    let target = Untouched::bind("127.0.0.1");
+    let port = target.port();
+    let name = name_resolving_to_loopback()
+        .expect("a name besides localhost that /etc/hosts maps to loopback (the host name)");
+    let base = plugin();
+    for patterns in [
+        vec!["*"],
+        vec!["*.localhost", "127.0.0.*", "local*", "*.*"],
+        vec!["example.com"],
+    ] {
+        let m = base
+            .clone()
+            .with_capabilities(granted().with_http(Http::allow(patterns.clone())));
+        for host in [
+            "127.0.0.1",
+            "127.1",
+            "0x7f.0.0.1",
+            "2130706433",
+            "0177.0.0.1",
+            "[::ffff:127.0.0.1]",
+            "[::1]",
+            "0.0.0.0",
+            "localhost",
+            "a.localhost",
+            name.as_str(),
+        ] {
+            let url = format!("http://{host}:{port}/x");
+            let e = m.call("http_get", &url).unwrap_err();
+            assert_eq!(
+                e.code(),
+                ErrorCode::CapabilityDenied,
+                "{patterns:?} {url}: {e}"
+            );
+        }
+    }
+    assert!(!target.reached(), "a refused request reached loopback");
 }
 
 #[test]

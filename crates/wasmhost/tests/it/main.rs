@@ -24,6 +24,7 @@ mod linking;
 mod matrix;
 mod metrics;
 mod process;
+mod security;
 mod snapshots;
 mod wasi;
 

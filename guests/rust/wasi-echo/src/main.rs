@@ -13,6 +13,9 @@
 //! | `env`                | print `NAME=VALUE` for every env var, sorted by name               |
 //! | `write PATH CONTENT` | write CONTENT to PATH, print `wrote PATH`; on error exit 3         |
 //! | `read PATH`          | print the file's contents on stdout; on error exit 3               |
+//! | `ls PATH`            | print the directory's entry names, sorted, one per line; on error exit 3 |
+//! | `random-bytes N`     | fill an N-byte buffer from WASI random (`getrandom`), print `got N`; a refusal traps |
+//! | `open-many PATH N`   | open PATH up to N times, keeping each open; print how many opened, exit 0 |
 //! | `exit N`             | print `exiting with N` on stderr, exit with code N                 |
 //! | `time`               | print whole seconds since UNIX_EPOCH (needs WASI clocks)           |
 //! | `random`             | print a `u64` hash of "x" from a fresh `RandomState` (WASI random) |
@@ -88,6 +91,52 @@ fn main() {
             },
             _ => usage("read PATH"),
         },
+        "ls" => match rest {
+            [path, ..] => match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut names: Vec<String> = entries
+                        .filter_map(Result::ok)
+                        .map(|e| lossy(e.file_name()))
+                        .collect();
+                    names.sort();
+                    let mut out = io::stdout().lock();
+                    for name in names {
+                        let _ = writeln!(out, "{name}");
+                    }
+                    0
+                }
+                Err(e) => io_error(&e),
+            },
+            _ => usage("ls PATH"),
+        },
+        "random-bytes" => match rest.first().map(|n| n.parse::<usize>()) {
+            Some(Ok(n)) => {
+                let mut buf = vec![0u8; n];
+                // One `random_get` / `get-random-bytes` call for the whole buffer.
+                random_fill(&mut buf);
+                std::hint::black_box(&buf);
+                println!("got {n}");
+                0
+            }
+            _ => usage("random-bytes N"),
+        },
+        "open-many" => match rest {
+            [path, n, ..] => match n.parse::<usize>() {
+                Ok(n) => {
+                    let mut open = Vec::new();
+                    for _ in 0..n {
+                        match std::fs::File::open(path) {
+                            Ok(f) => open.push(f),
+                            Err(_) => break,
+                        }
+                    }
+                    println!("{}", open.len());
+                    0
+                }
+                Err(_) => usage("open-many PATH N"),
+            },
+            _ => usage("open-many PATH N"),
+        },
         "exit" => match rest.first().map(|n| n.parse::<i32>()) {
             Some(Ok(n)) => {
                 eprintln!("exiting with {n}");
@@ -130,6 +179,28 @@ fn main() {
         }
     };
     exit(code);
+}
+
+/// Fills `buf` with one WASI random call: `random_get` on preview 1,
+/// `get-random-bytes` on preview 2 (the host refuses a request over its
+/// limit with a trap). Returns how many bytes it filled.
+#[cfg(target_env = "p1")]
+fn random_fill(buf: &mut [u8]) -> usize {
+    #[link(wasm_import_module = "wasi_snapshot_preview1")]
+    unsafe extern "C" {
+        fn random_get(buf: *mut u8, len: usize) -> u16;
+    }
+    // SAFETY: the buffer is valid for writes of its length.
+    let errno = unsafe { random_get(buf.as_mut_ptr(), buf.len()) };
+    assert_eq!(errno, 0, "random_get failed with errno {errno}");
+    buf.len()
+}
+
+#[cfg(not(target_env = "p1"))]
+fn random_fill(buf: &mut [u8]) -> usize {
+    let bytes = wasip2::random::random::get_random_bytes(buf.len() as u64);
+    buf.copy_from_slice(&bytes);
+    buf.len()
 }
 
 /// Flushes stdout/stderr and exits; returns normally for code 0 so that the
