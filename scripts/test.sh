@@ -35,6 +35,13 @@ done
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "cargo deny (licenses, bans, sources; see deny.toml for why not advisories)"
+if ! command -v cargo-deny >/dev/null 2>&1; then
+    echo "installing cargo-deny (crates.io)"
+    cargo install --locked --quiet cargo-deny
+fi
+cargo deny --log-level error check licenses bans sources
+
 step "cargo test"
 scripts/test-services.sh  # S3 (moto), Azure Blob (Azurite) emulators; OCI registry (docker-registry)
 cargo test --workspace --quiet
