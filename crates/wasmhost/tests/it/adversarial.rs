@@ -27,7 +27,10 @@ fn infinite_loop_is_stopped_by_the_timeout() {
     // How soon after the deadline is a benchmark's question (epoch ticks
     // of 10 ms); a loaded machine may be slow to schedule the stop, so this
     // only checks that the loop was stopped by its deadline at all.
-    assert!(took < Duration::from_secs(10), "stopped late, after {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped late, after {took:?}"
+    );
     still_usable(&m);
 }
 
