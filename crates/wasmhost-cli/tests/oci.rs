@@ -758,7 +758,10 @@ fn other_clients_pull_what_wasmhost_pushes_and_the_other_way_round() {
     assert_eq!(report["layers"][0]["media_type"], "application/wasm");
     assert_eq!(report["layers"][0]["digest"], layer.as_str());
     let file = report["files"][0].as_str().unwrap();
-    assert!(std::fs::read(file).unwrap() == comp_bytes, "oras pulled other bytes");
+    assert!(
+        std::fs::read(file).unwrap() == comp_bytes,
+        "oras pulled other bytes"
+    );
 
     let docker = format!("docker://{target}");
     let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &docker]);
@@ -802,7 +805,14 @@ fn other_clients_pull_what_wasmhost_pushes_and_the_other_way_round() {
     let runner = tempfile::tempdir().unwrap();
     let out = ok(&wh(
         runner.path(),
-        &["run", &format!("oci://{other}"), "args", "pushed", "by", "oras"],
+        &[
+            "run",
+            &format!("oci://{other}"),
+            "args",
+            "pushed",
+            "by",
+            "oras",
+        ],
     ));
     assert_eq!(out, "args\npushed\nby\noras\n");
 }

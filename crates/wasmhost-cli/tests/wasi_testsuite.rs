@@ -1,4 +1,6 @@
-//! wasi-testsuite's preview 1 programs (vendored in `tests/wasi-testsuite`,
+//! wasmtime's habits: Go's echo (`guests/go/echo`, Go's wasip1 port,
+//! which needs clocks and random before `main`) runs as `wasmtime run
+//! echo.wasm` runs it, and wasi-testsuite's preview 1 programs (vendored in `tests/wasi-testsuite`,
 //! built by `scripts/build-guests.sh`) run through `wasmhost run` as
 //! upstream's wasmtime adapter (`adapters/wasmtime.py`) runs `wasmtime`:
 //! `--env KEY=VALUE` per entry of the spec's `env`, `--dir ROOT::/` for its
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use common::root;
+use common::{built, root, wasmhost_in};
 
 /// Programs whose result differs from wasmtime's on purpose: (name, reason).
 /// Each must still fail here; one that passes is reported, so the list
@@ -142,9 +144,15 @@ fn wasi_testsuite_preview1_programs_pass_with_wasmtime_flags() {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 40, "the vendored suite has 46 programs: {names:?}");
+    assert!(
+        names.len() >= 40,
+        "the vendored suite has 46 programs: {names:?}"
+    );
     for (name, _) in DIFFERENCES {
-        assert!(names.iter().any(|n| n == name), "{name} is not in the suite");
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} is not in the suite"
+        );
     }
 
     // Each program is a separate `wasmhost run`; a few at a time.
@@ -185,4 +193,39 @@ fn wasi_testsuite_preview1_programs_pass_with_wasmtime_flags() {
         results.len(),
         problems.join("\n")
     );
+}
+
+#[test]
+fn go_echo_runs_as_wasmtime_runs_it_with_no_grant() {
+    let echo = built("go-echo.wasm");
+    // One state directory: the module (2.5 MB) is compiled once, then
+    // loaded from the disk cache.
+    let state = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &[u8]| {
+        let out = wasmhost_in(state.path(), args, stdin);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // `wasmtime run echo.wasm < in`, `wasmtime run echo.wasm a b`.
+    let (code, out, err) = run(&["run", &echo], b"hello from stdin\n");
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "hello from stdin\n"),
+        "{err}"
+    );
+    let (code, out, err) = run(&["run", &echo, "hello,", "wasm"], b"");
+    assert_eq!((code, out.as_str()), (Some(0), "hello, wasm\n"), "{err}");
+    // Flags after MODULE are the guest's, as with wasmtime.
+    let (code, out, err) = run(&["run", &echo, "--fuel", "5"], b"");
+    assert_eq!((code, out.as_str()), (Some(0), "--fuel 5\n"), "{err}");
+    // Go's runtime reads the clock and random numbers before main: taking
+    // either away stops it with capability_denied.
+    for denied in ["clocks", "random"] {
+        let (code, _, err) = run(&["run", "--deny", denied, &echo, "x"], b"");
+        assert_eq!(code, Some(68), "{err}");
+        assert!(err.contains("capability_denied"), "{err}");
+    }
 }

@@ -44,6 +44,7 @@ use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference as OciRef};
 use oci_wasm::{ToConfig, WASM_LAYER_MEDIA_TYPE, WASM_MANIFEST_MEDIA_TYPE, WasmConfig};
+use sha2::Digest as _;
 use wasmhost::{Digest, Error, ModuleKind, Result};
 
 use crate::{ModuleStore, Reference};
@@ -135,6 +136,18 @@ impl OciReference {
             self.repository()
         );
         Reference::named(&name, tag)
+    }
+
+    /// [`local_name`](Self::local_name) as (name, tag), or `None` for a
+    /// reference by digest alone (kept by its digest, untagged).
+    fn local_name_and_tag(&self) -> Result<Option<(String, String)>> {
+        if self.tag().is_none() {
+            return Ok(None);
+        }
+        match self.local_name()? {
+            Reference::Name { name, tag } => Ok(Some((name, tag))),
+            Reference::Digest(_) => Err(Error::internal("a local name is a name")),
+        }
     }
 
     fn for_manifest(&self, digest: &str) -> OciRef {
@@ -410,8 +423,12 @@ impl Registry {
         }
         let have = store.resolve(&Reference::Digest(digest)).await.is_ok();
         let downloaded = !have;
-        let stored = if have {
-            store.inspect(&Reference::Digest(digest)).await?
+        let (stored, local) = if have {
+            let local = r.local_name_and_tag()?;
+            if let Some((name, tag)) = &local {
+                store.tag(&Reference::Digest(digest), name, tag).await?;
+            }
+            (store.inspect(&Reference::Digest(digest)).await?, local)
         } else {
             let source = r.for_manifest(&manifest_digest);
             let mut stream = client
@@ -422,6 +439,9 @@ impl Registry {
                 p.start(&format!("pulling {r}"), Some(size));
             }
             let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            // Hashed as it arrives, so the digest is ready when the last
+            // chunk is.
+            let mut hasher = sha2::Sha256::new();
             let mut failed = None;
             while let Some(chunk) = stream.next().await {
                 match chunk {
@@ -434,6 +454,7 @@ impl Registry {
                             )));
                             break;
                         }
+                        hasher.update(&c);
                         bytes.extend_from_slice(&c);
                         if let Some(p) = &self.progress {
                             p.advance(c.len() as u64);
@@ -451,7 +472,7 @@ impl Registry {
             if let Some(e) = failed {
                 return Err(e);
             }
-            let actual = Digest::of(&bytes);
+            let actual = Digest::from_bytes(&hasher.finalize())?;
             if actual != digest {
                 return Err(Error::Corrupt {
                     what: format!("the layer of `{r}`"),
@@ -459,26 +480,17 @@ impl Registry {
                     actual: actual.to_string(),
                 });
             }
-            let stored = store.put_blob(bytes).await?;
-            if stored.digest != digest {
-                return Err(Error::invalid_module(
-                    format!("the layer of `{r}` is not a wasm binary (it is stored as text)"),
-                    None,
-                ));
-            }
-            stored
+            let local = r.local_name_and_tag()?;
+            let stored = store
+                .put_verified(
+                    bytes,
+                    digest,
+                    local.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+                )
+                .await?;
+            (stored, local)
         };
-        let local = match r.tag() {
-            Some(_) => {
-                let name = r.local_name()?;
-                let Reference::Name { name, tag } = &name else {
-                    return Err(Error::internal("a local name is a name"));
-                };
-                store.tag(&Reference::Digest(digest), name, tag).await?;
-                Some(format!("{name}:{tag}"))
-            }
-            None => None,
-        };
+        let local = local.map(|(name, tag)| format!("{name}:{tag}"));
         Ok(Pulled {
             digest,
             manifest_digest,
