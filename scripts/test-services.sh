@@ -6,6 +6,9 @@
 #   target/test-tools/node_modules/.bin/azurite-blob     Azure Blob (npm `azurite`)
 #   /usr/bin/docker-registry                             OCI registry (Debian `docker-registry`,
 #                                                        distribution 2.8), for the CLI's tests/oci.rs
+#   /usr/bin/skopeo                                      another OCI client (Debian `skopeo`), and
+#   target/test-tools/oras-venv/bin/python               oras-py (PyPI `oras`), for tests/oci.rs's
+#                                                        interoperability test
 #
 # The tests start and stop the emulators (and the registry, each test its own,
 # with a temporary storage directory and config) themselves, on free loopback
@@ -16,6 +19,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/target/test-tools"
 MOTO_VERSION="${MOTO_VERSION:-5.1.22}"
 AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"
+ORAS_VERSION="${ORAS_VERSION:-0.2.43}"
 mkdir -p "$TOOLS"
 
 # Debian packages for what is missing, when we may install them.
@@ -69,6 +73,29 @@ if [ ! -x "$REGISTRY" ]; then
     }
 fi
 
+SKOPEO="${WASMHOST_TEST_SKOPEO:-/usr/bin/skopeo}"
+if [ ! -x "$SKOPEO" ]; then
+    apt_install skopeo
+    [ -x "$SKOPEO" ] || {
+        echo "test-services.sh: $SKOPEO is required (apt-get install skopeo)" >&2
+        exit 1
+    }
+fi
+
+ORAS_PY="$TOOLS/oras-venv/bin/python"
+if ! "$ORAS_PY" -c "import oras.version as v, sys; sys.exit(v.__version__ != '$ORAS_VERSION')" >/dev/null 2>&1; then
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3 python3-venv
+    fi
+    need python3 "install Python 3 with the venv module, e.g. apt-get install python3-venv"
+    echo "test-services.sh: installing oras==$ORAS_VERSION into $TOOLS/oras-venv" >&2
+    rm -rf "$TOOLS/oras-venv"
+    python3 -m venv "$TOOLS/oras-venv"
+    "$ORAS_PY" -m pip install --quiet --disable-pip-version-check "oras==$ORAS_VERSION" >&2
+fi
+
 echo "moto_server: $MOTO"
+echo "skopeo: $SKOPEO"
+echo "oras-py: $ORAS_PY"
 echo "docker-registry: $REGISTRY"
 echo "azurite-blob: $AZURITE"

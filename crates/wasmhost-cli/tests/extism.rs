@@ -97,6 +97,28 @@ fn extism_cli_commands_give_extism_outputs() {
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("--set-config"), "{err}");
 
+    // --loop N: N calls in one instance; the var `total` carries over.
+    let out = ok(
+        &[
+            "call",
+            &p,
+            "count_vowels",
+            "--input",
+            "Hello, World!",
+            "--loop",
+            "3",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out,
+        "{\"count\":3,\"total\":3,\"vowels\":\"aeiouAEIOU\"}\n\
+         {\"count\":3,\"total\":6,\"vowels\":\"aeiouAEIOU\"}\n\
+         {\"count\":3,\"total\":9,\"vowels\":\"aeiouAEIOU\"}\n"
+    );
+    let (code, err) = fails(&["call", &p, "count_vowels", "--loop", "0"], b"");
+    assert_eq!(code, 64, "{err}");
+
     // --timeout: a bare number is milliseconds, as Extism takes it.
     let started = std::time::Instant::now();
     let (code, err) = fails(&["call", &p, "spin", "--timeout", "300"], b"");
@@ -197,6 +219,61 @@ fn extism_cli_commands_give_extism_outputs() {
     );
     assert_eq!(code, 68, "{err}");
     assert!(err.contains("`127.0.0.1`"), "{err}");
+}
+
+#[test]
+fn the_plugin_can_be_a_url_as_extism_call_takes_it() {
+    // Extism CLI's README: `extism call $PLUGIN_URL count_vowels --input
+    // qwertyuiop`, the plugin served here over a real socket.
+    let wasm = std::fs::read(built("extism-plugin.wasm")).unwrap();
+    let port = http_server(move |path| match path {
+        "/count_vowels.wasm" => ("200 OK", Vec::new(), wasm.clone()),
+        "/elsewhere" => (
+            "302 Found",
+            vec!["Location: http://localhost:1/count_vowels.wasm".to_string()],
+            Vec::new(),
+        ),
+        _ => ("404 Not Found", Vec::new(), Vec::new()),
+    });
+    let url = format!("http://127.0.0.1:{port}/count_vowels.wasm");
+    let out = ok(
+        &["call", &url, "count_vowels", "--input", "qwertyuiop"],
+        b"",
+    );
+    assert_eq!(out, r#"{"count":4,"total":4,"vowels":"aeiouAEIOU"}"#);
+    let out = ok(
+        &[
+            "call",
+            &url,
+            "count_vowels",
+            "-i",
+            "qwertyuiop",
+            "--config",
+            "vowels=qw",
+        ],
+        b"",
+    );
+    assert_eq!(out, r#"{"count":2,"total":2,"vowels":"qw"}"#);
+    // Only the host named is allowed: a redirect elsewhere is refused.
+    let (code, err) = fails(
+        &[
+            "call",
+            &format!("http://127.0.0.1:{port}/elsewhere"),
+            "count_vowels",
+        ],
+        b"",
+    );
+    assert_eq!(code, 68, "{err}");
+    assert!(err.contains("localhost"), "{err}");
+    let (code, err) = fails(
+        &[
+            "call",
+            &format!("http://127.0.0.1:{port}/missing.wasm"),
+            "count_vowels",
+        ],
+        b"",
+    );
+    assert_eq!(code, 66, "{err}");
 }
 
 #[test]

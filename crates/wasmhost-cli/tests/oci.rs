@@ -665,3 +665,154 @@ fn serve_routes_take_oci_references() {
         (200, "42".into())
     );
 }
+
+/// oras-py's interpreter (installed by `scripts/test-services.sh`);
+/// missing, the test fails saying how to install it.
+fn oras_python() -> PathBuf {
+    let p = std::env::var_os("WASMHOST_TEST_ORAS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::root().join("target/test-tools/oras-venv/bin/python"));
+    assert!(
+        p.is_file(),
+        "`{}` is missing: run `scripts/test-services.sh` (it installs PyPI `oras` into \
+         target/test-tools/oras-venv) or set WASMHOST_TEST_ORAS_PYTHON",
+        p.display()
+    );
+    p
+}
+
+/// `tests/oci/oras_client.py VERB REF PATH`: its JSON report.
+fn oras(verb: &str, reference: &str, path: &Path) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oci/oras_client.py");
+    let out = Command::new(oras_python())
+        .arg(script)
+        .args([verb, reference])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "oras {verb} {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Debian's `skopeo` (installed by `scripts/test-services.sh`) with ARGS.
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let exe = std::env::var_os("WASMHOST_TEST_SKOPEO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/skopeo"));
+    assert!(
+        exe.is_file(),
+        "`{}` is missing: run `scripts/test-services.sh` (it runs `apt-get install skopeo`) \
+         or set WASMHOST_TEST_SKOPEO",
+        exe.display()
+    );
+    let out = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The word after `manifest ` in a push/pull report line.
+fn manifest_digest_of(report: &str) -> String {
+    report
+        .split("manifest ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no manifest digest in {report:?}"))
+        .to_string()
+}
+
+#[test]
+fn other_clients_pull_what_wasmhost_pushes_and_the_other_way_round() {
+    let reg = Registry::start();
+    let host = reg.host();
+    let comp = built("wasi-echo.component.wasm");
+    let comp_bytes = std::fs::read(&comp).unwrap();
+    let layer = format!("sha256:{}", Digest::of(&comp_bytes).hex());
+    let state = tempfile::tempdir().unwrap();
+
+    // wasmhost pushes a component; oras and skopeo pull it.
+    let target = format!("{host}/interop/echo:v1");
+    let pushed = ok(&wh(state.path(), &["push", &comp, &target]));
+    assert!(pushed.contains(&layer), "{pushed}");
+    let manifest = manifest_digest_of(&pushed);
+
+    let oras_out = tempfile::tempdir().unwrap();
+    let report = oras("pull", &target, oras_out.path());
+    assert_eq!(report["manifest_digest"], manifest.as_str(), "{report}");
+    assert_eq!(report["manifest_sha256"], manifest.as_str(), "{report}");
+    assert_eq!(
+        report["config_media_type"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(report["layers"][0]["media_type"], "application/wasm");
+    assert_eq!(report["layers"][0]["digest"], layer.as_str());
+    let file = report["files"][0].as_str().unwrap();
+    assert!(
+        std::fs::read(file).unwrap() == comp_bytes,
+        "oras pulled other bytes"
+    );
+
+    let docker = format!("docker://{target}");
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &docker]);
+    assert_eq!(format!("sha256:{}", Digest::of(&raw).hex()), manifest);
+    let copy = tempfile::tempdir().unwrap();
+    let dir = copy.path().join("echo");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &docker,
+        &format!("dir:{}", dir.display()),
+    ]);
+    assert!(
+        std::fs::read(dir.join(layer.trim_start_matches("sha256:"))).unwrap() == comp_bytes,
+        "skopeo copied other bytes"
+    );
+    assert_eq!(std::fs::read(dir.join("manifest.json")).unwrap(), raw);
+
+    // oras pushes a core module as a wasm artifact; wasmhost pulls and runs it.
+    let core = built("wasi-echo.wasm");
+    let core_bytes = std::fs::read(&core).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("echo.wasm");
+    std::fs::write(&file, &core_bytes).unwrap();
+    let other = format!("{host}/interop/from-oras:v2");
+    let report = oras("push", &other, &file);
+    let core_layer = format!("sha256:{}", Digest::of(&core_bytes).hex());
+    assert_eq!(report["layers"][0]["digest"], core_layer.as_str());
+    let puller = tempfile::tempdir().unwrap();
+    let pulled_file = puller.path().join("pulled.wasm");
+    let pulled = ok(&wh(
+        puller.path(),
+        &["pull", &other, "-o", pulled_file.to_str().unwrap()],
+    ));
+    assert!(pulled.contains(&core_layer), "{pulled}");
+    assert_eq!(
+        manifest_digest_of(&pulled),
+        report["manifest_digest"].as_str().unwrap()
+    );
+    assert!(std::fs::read(&pulled_file).unwrap() == core_bytes);
+    let runner = tempfile::tempdir().unwrap();
+    let out = ok(&wh(
+        runner.path(),
+        &[
+            "run",
+            &format!("oci://{other}"),
+            "args",
+            "pushed",
+            "by",
+            "oras",
+        ],
+    ));
+    assert_eq!(out, "args\npushed\nby\noras\n");
+}

@@ -123,6 +123,19 @@ impl UrlFetcher {
         self
     }
 
+    /// The same fetcher, allowing the host of `url` too (a URL the
+    /// operator named); `what` names the module in errors.
+    pub fn also_allowing_host_of(&self, url: &str, what: &str) -> Result<UrlFetcher> {
+        let host = host_of(url).map_err(|e| Error::bad_input(format!("{what}: {e}")))?;
+        let mut patterns = self.hosts.allowed_hosts.clone();
+        patterns.push(host);
+        Ok(UrlFetcher {
+            hosts: Http::allow(patterns),
+            max_bytes: self.max_bytes,
+            timeout: self.timeout,
+        })
+    }
+
     /// The allowed host patterns.
     pub fn allowed_hosts(&self) -> &[String] {
         &self.hosts.allowed_hosts

@@ -41,7 +41,7 @@ use wasmhost::{
     SnapshotPolicy,
 };
 
-use crate::fetch::UrlFetcher;
+use crate::fetch::{UrlFetcher, UrlSource};
 use crate::manifest::{self, AnyManifest, ModuleSource, Resolved};
 use crate::oci::{self, OciReference, Registry};
 use crate::{ModuleStore, Reference};
@@ -103,6 +103,8 @@ pub enum Provenance {
     Stdin,
     /// The module store.
     Store(Reference),
+    /// An http(s) URL given as MODULE (as Extism's CLI takes one).
+    Url(String),
     /// A manifest: a file, or text a client sent (`path` is `None`).
     Manifest {
         /// The manifest file.
@@ -401,11 +403,29 @@ impl Resolver {
     }
 
     /// Resolves a MODULE: for the operator `-` (stdin), an existing file
-    /// (a manifest by its `.toml`/`.json` extension, else a module), or
-    /// else a store reference; for a client only a store reference.
+    /// (a manifest by its `.toml`/`.json` extension, else a module), an
+    /// `http(s)://` URL (fetched as Extism's CLI fetches one: the operator
+    /// named its host, so that host is allowed; a redirect elsewhere only
+    /// to hosts the URL allow-list has), or else a store reference; for a
+    /// client only a store reference.
     pub async fn resolve(&self, arg: &str) -> Result<Resolution> {
         if arg.starts_with(oci::SCHEME) {
             return self.pulled(arg).await;
+        }
+        if self.trust == Trust::Operator
+            && (arg.starts_with("http://") || arg.starts_with("https://"))
+        {
+            let what = format!("module `{arg}`");
+            let fetcher = self.urls.also_allowing_host_of(arg, &what)?;
+            let bytes = fetcher.fetch(&UrlSource::new(arg)?, &what).await?;
+            let name = arg
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(arg)
+                .to_string();
+            return Ok(self.plain(bytes, name, Provenance::Url(arg.to_string())));
         }
         if self.trust == Trust::Client {
             let reference: Reference = arg.parse().map_err(|e: Error| {

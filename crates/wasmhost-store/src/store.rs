@@ -621,6 +621,48 @@ impl ModuleStore {
         })
     }
 
+    /// Stores a wasm binary whose sha256 the caller has already checked to
+    /// be `digest` (a registry's layer), tagged `name:tag` when given: the
+    /// bytes are validated once and hashed by no one again, the blob
+    /// written unless an intact copy is stored, the tag pointed at it
+    /// without reading the blob back. Anything but a wasm binary (WAT text
+    /// included, whose digest would change) is `invalid_module`.
+    pub async fn put_verified(
+        &self,
+        binary: Vec<u8>,
+        digest: Digest,
+        tag: Option<(&str, &str)>,
+    ) -> Result<StoredModule> {
+        if let Some((name, tag)) = tag {
+            Reference::check_name(name)?;
+            Reference::check_tag(tag)?;
+        }
+        if !binary.starts_with(b"\0asm") {
+            return Err(Error::invalid_module(
+                format!("blob {digest} is not a wasm binary"),
+                Some(0),
+            ));
+        }
+        let (bytes, kind) = blocking(move || {
+            let (binary, kind) = wasmhost::normalize(binary)?;
+            Ok((Bytes::from(binary), kind))
+        })
+        .await?;
+        let size = bytes.len() as u64;
+        self.ensure_blob(&digest, bytes.clone()).await?;
+        if let Some((name, tag)) = tag {
+            self.write_ref(name, tag, digest, size, kind).await?;
+            self.ensure_still_there(&digest, bytes).await?;
+        }
+        let tags = self.tags_of(&digest).await?;
+        Ok(StoredModule {
+            digest,
+            size,
+            kind,
+            tags,
+        })
+    }
+
     // ----- internals ---------------------------------------------------
 
     /// Every `(name, tag)` pointing at `digest`, sorted.

@@ -42,6 +42,8 @@ that reaches one stops with error[trap].
 EXAMPLES:
   wasmhost call plugin.wasm count_vowels --input 'Hello, World!'
   wasmhost call plugin.wasm count_vowels -i 'Hello, World!' --config vowels=aeiou --timeout 300
+  wasmhost call https://example.com/count_vowels.wasm count_vowels --input qwertyuiop   # a URL, as Extism's CLI takes it
+  wasmhost call plugin.wasm count_vowels --input 'Hello, World!' --loop 3   # totals 3, 6, 9: vars carry over
   wasmhost call plugin.wasm fetch --allow-host api.example.com --log-level info
   wasmhost call -m manifest.json count_vowels --stdin < input.txt
   wasmhost call manifest.json count_vowels -m --input hi     # -m as a switch, as in Extism's CLI
@@ -93,6 +95,12 @@ pub struct CallCommand {
     /// Set a plugin variable before the call (Extism `var_get`); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     var: Vec<String>,
+
+    /// Call the function N times in one instance, as Extism's CLI does:
+    /// a plugin's variables carry over from one call to the next; each
+    /// result is printed on its own line.
+    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    repeat: u32,
 
     /// Grant WASI: stdio, clocks and random (plugins built for
     /// wasm32-wasip1, components using std); --deny takes clocks or random away.
@@ -194,9 +202,12 @@ impl CallCommand {
         if self.wave {
             opts = opts.args(ArgsFormat::Wave);
         }
+        if self.repeat == 0 {
+            return Err(Error::bad_input("--loop must be at least 1").into());
+        }
         let call = |module: &Module| {
-            if self.var.is_empty() {
-                return module.call_with(&function, &input, &opts);
+            if self.var.is_empty() && self.repeat == 1 {
+                return module.call_with(&function, &input, &opts).map(|o| vec![o]);
             }
             (|| {
                 let mut instance = module.instantiate(&opts)?;
@@ -204,7 +215,11 @@ impl CallCommand {
                     let (k, v) = key_value("var", spec)?;
                     instance.set_var(k, v.as_bytes())?;
                 }
-                Ok::<_, anyhow::Error>(instance.call(&function, &input)?)
+                let mut outs = Vec::new();
+                for _ in 0..self.repeat {
+                    outs.push(instance.call(&function, &input)?);
+                }
+                Ok::<_, anyhow::Error>(outs)
             })()
             .map_err(|e| match e.downcast::<Error>() {
                 Ok(e) => e,
@@ -213,13 +228,23 @@ impl CallCommand {
         };
         let (module, result) = with_user_imports_trapped(module, call);
         crate::options::persist_stats(&rt, &module);
-        let out = result?;
-        self.plugin.print_logs(&out.logs);
-        std::io::stderr().write_all(&out.stderr)?;
-        std::io::stdout().write_all(&out.stdout)?;
-        print_data(&out.value)?;
-        if self.stats {
-            eprintln!("{}", crate::options::describe_stats(&out.stats));
+        for out in result? {
+            self.plugin.print_logs(&out.logs);
+            std::io::stderr().write_all(&out.stderr)?;
+            std::io::stdout().write_all(&out.stdout)?;
+            print_data(&out.value)?;
+            if self.repeat > 1 {
+                // One result a line, as Extism's CLI prints them.
+                if let Data::Bytes(b) = &out.value
+                    && !b.ends_with(b"\n")
+                    && !std::io::stdout().is_terminal()
+                {
+                    println!();
+                }
+            }
+            if self.stats {
+                eprintln!("{}", crate::options::describe_stats(&out.stats));
+            }
         }
         Ok(0)
     }

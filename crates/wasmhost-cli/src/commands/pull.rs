@@ -27,12 +27,18 @@ login` writes it).
 
 Any other REF is a module of the store, copied out to a file.
 
+Artifacts other clients push in that layout pull unmodified (say `oras push \
+--plain-http localhost:5000/acme/app:v1 --config \
+config.json:application/vnd.wasm.config.v0+json app.wasm:application/wasm`), \
+and what wasmhost pushes they pull with the same digests.
+
 EXAMPLES:
   wasmhost pull ghcr.io/acme/hello:v1                # from a registry into the store
   wasmhost run ghcr.io/acme/hello:v1                 # then run it from the store
   wasmhost pull 127.0.0.1:5000/tools/fmt:v1 -o fmt.wasm
   echo \"$TOKEN\" | wasmhost pull --user me --password-stdin registry.example.com/app:v2
-  wasmhost pull app:v1 -o app.wasm                   # a stored module into a file")]
+  wasmhost pull app:v1 -o app.wasm                   # a stored module into a file
+  wasmhost pull localhost:5000/acme/app:v1           # pushed by oras or wkg: same digest")]
 pub struct PullCommand {
     /// The module: REGISTRY/REPOSITORY[:TAG|@sha256:…] (or oci://…) from a
     /// registry; name[:tag] or sha256:… from the store.

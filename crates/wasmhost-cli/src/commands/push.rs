@@ -20,7 +20,9 @@ is `localhost`), or that starts with oci://, is published to that OCI \
 registry as a wasm artifact (oci-wasm's layout: one `application/wasm` \
 layer and an `application/vnd.wasm.config.v0+json` config, as wkg and \
 wasmCloud push them). Registries on loopback are reached over plain HTTP; \
-others over HTTPS unless --insecure. Credentials as for `wasmhost pull`.
+others over HTTPS unless --insecure. Credentials as for `wasmhost pull`. It \
+prints the layer's digest (the module's sha256) and the manifest's, which \
+other clients see too (`skopeo inspect --raw docker://REF | sha256sum`).
 
 EXAMPLES:
   wasmhost push app.wasm app:v1
@@ -28,7 +30,8 @@ EXAMPLES:
   wasmhost --store s3://bucket/modules push app.wasm app:v1
   wasmhost push app.wasm ghcr.io/acme/app:v1
   wasmhost push app:v1 127.0.0.1:5000/acme/app:v1   # a stored module to a registry
-  echo \"$TOKEN\" | wasmhost push -u me --password-stdin app.wasm registry.example.com/app:v1")]
+  echo \"$TOKEN\" | wasmhost push -u me --password-stdin app.wasm registry.example.com/app:v1
+  wasmhost push app.wasm localhost:5000/acme/app:v1 && skopeo copy --src-tls-verify=false docker://localhost:5000/acme/app:v1 dir:app")]
 pub struct PushCommand {
     /// A module file, a manifest (.toml or packet .json), `-` for stdin, or
     /// a reference to a module already in the store.

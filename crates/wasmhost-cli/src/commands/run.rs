@@ -32,9 +32,15 @@ deterministic run; a guest that uses them then stops with \
 error[capability_denied]. A module that imports anything not granted fails \
 before any of its code runs (error[link_error], listing every missing import).
 
+Coming from wasmtime: the same flags, with no --grant (`--dir HOST::GUEST`, \
+`--env NAME=VAL`, arguments after MODULE). wasi-testsuite's preview 1 programs \
+pass run this way, and Go programs (GOOS=wasip1) run as they do under wasmtime.
+
 EXAMPLES:
   wasmhost run app.wasm arg1 arg2 < input.txt
   wasmhost run --dir ./data::/data --env LANG=C app.wasm
+  echo hello | wasmhost run echo.wasm                        # Go/TinyGo: clocks and random included
+  wasmhost run --dir ./fs-tests.dir::/ --env ERRNO_MODE_UNIX=1 fd_readdir.wasm   # a wasi-testsuite program
   wasmhost run --deny clocks,random app.wasm                 # deterministic: no clocks, no random
   wasmhost run --invoke add math.wat 1 2
   wasmhost run oci://ghcr.io/acme/hello:v1         # pulled into the store by digest, then run

@@ -1,0 +1,3 @@
+module wasmhost.invalid/guests/echo
+
+go 1.21
