@@ -9,7 +9,7 @@
 #
 # Example: a first mismatch prints its seed; rerun just that one with
 #   scripts/differential.sh 1 4242
-# `cargo test` runs seeds 0..1000 in debug.
+# `cargo test` runs seeds 0..600 in debug (Cranelift unoptimized is slow).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -2,7 +2,8 @@
 //! and the packet JSON, each parsed and then resolved into run settings.
 //!
 //! Invariants: a bad manifest is `bad_input` (or `not_found` for a file it
-//! names), never a panic; a wasmhost manifest's module file always stays
+//! names, `invalid_module` for a packet's module that does not validate),
+//! never a panic; a wasmhost manifest's module file always stays
 //! inside the manifest's directory.
 
 use std::path::{Component, Path};
@@ -16,6 +17,14 @@ use crate::expect_code;
 const BASE: &str = "/nonexistent/wasmhost-fuzz/manifests";
 
 const CODES: [ErrorCode; 2] = [ErrorCode::BadInput, ErrorCode::NotFound];
+
+/// A packet carries its modules, decoded and validated as it is parsed: a
+/// module that does not validate is `invalid_module`.
+const PACKET_CODES: [ErrorCode; 3] = [
+    ErrorCode::BadInput,
+    ErrorCode::NotFound,
+    ErrorCode::InvalidModule,
+];
 
 /// wasmhost's TOML manifest.
 pub fn toml(data: &[u8]) {
@@ -53,7 +62,7 @@ pub fn extism(data: &[u8]) {
             let _ = p.single();
         }
         Ok(_) => {}
-        Err(e) => expect_code("JSON manifest", &e, &CODES),
+        Err(e) => expect_code("JSON manifest", &e, &PACKET_CODES),
     }
 }
 
@@ -68,7 +77,7 @@ pub fn packet(data: &[u8]) {
                 expect_code("packet single", &e, &CODES);
             }
         }
-        Err(e) => expect_code("packet", &e, &CODES),
+        Err(e) => expect_code("packet", &e, &PACKET_CODES),
     }
 }
 
