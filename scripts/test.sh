@@ -46,5 +46,8 @@ step "cargo test"
 scripts/test-services.sh  # S3 (moto), Azure Blob (Azurite) emulators; OCI registry (docker-registry)
 cargo test --workspace --quiet
 
+step "fuzzing: every cargo-fuzz target for a bounded time (nightly, cargo-fuzz)"
+scripts/fuzz.sh --ci "${WASMHOST_FUZZ_SECONDS:-30}"
+
 step "browser tests (headless Chromium)"
 scripts/browser-tests.sh

@@ -398,7 +398,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// A `--static` directory: tower-http's `ServeDir`, which decodes the path
 /// and refuses `..`, behind a check that the file it would serve, symlinks
 /// followed, is inside the directory. A symlink that leads out of it (to
-/// `/etc`, say) is answered 404, as a missing file is.
+/// `/etc`, say) is answered 404, as a missing file is; so is a path whose
+/// decoding holds a NUL byte, which no file name can (`ServeDir` would
+/// answer 500 for the failed open).
 fn static_dir(dir: &std::path::Path) -> Router<Arc<AppState>> {
     let root = Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
     Router::new()
@@ -416,12 +418,15 @@ fn static_dir(dir: &std::path::Path) -> Router<Arc<AppState>> {
 
 /// Whether the request path below a static directory `root` (canonical)
 /// names, once percent-decoded and its symlinks followed, something outside
-/// it. Paths `ServeDir` refuses anyway (`..`, undecodable) and missing
-/// files are left to it.
+/// it, or cannot name a file at all (a NUL byte). Paths `ServeDir` refuses
+/// anyway (`..`, undecodable) and missing files are left to it.
 async fn escapes(root: &std::path::Path, path: &str) -> bool {
     let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
         return false;
     };
+    if decoded.contains('\0') {
+        return true;
+    }
     let mut candidate = root.to_path_buf();
     for part in decoded.split('/') {
         match part {

@@ -208,8 +208,15 @@ impl ResourceLimiter for Limiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Past the memory's own declared maximum the growth fails in any
+        // engine (`memory.grow` returns -1): that is the guest's doing, not
+        // a limit of ours, so it is not remembered as a denial (found by
+        // the differential runs against wasmtime).
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
         let total = self
             .memory_total
             .saturating_sub(current as u64)
@@ -230,8 +237,12 @@ impl ResourceLimiter for Limiter {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // As for memories: the table's own maximum refuses it anyway.
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
         if desired as u64 > self.max_table {
             self.deny(format!(
                 "growing a table to {} elements would exceed the limit of {} elements",
@@ -292,5 +303,21 @@ mod tests {
         let first = l.denied().expect("denied").to_string();
         assert!(!l.table_growing(0, 1_000_000, None).expect("grow"));
         assert_eq!(l.denied(), Some(first.as_str()));
+    }
+
+    #[test]
+    fn growth_past_the_declared_maximum_is_refused_but_not_our_denial() {
+        let mut l = Limiter::new(&Limits::default().max_memory_bytes(3 * 65536));
+        assert!(
+            !l.memory_growing(65536, 1 << 40, Some(2 * 65536))
+                .expect("grow")
+        );
+        assert!(!l.table_growing(1, 1 << 30, Some(10)).expect("grow"));
+        assert_eq!(l.denied(), None);
+        assert!(
+            !l.memory_growing(65536, 4 * 65536, Some(8 * 65536))
+                .expect("grow")
+        );
+        assert!(l.denied().is_some());
     }
 }

@@ -1,0 +1,6 @@
+//! cargo-fuzz target `http_api`: see `wasmhost_fuzz::run` for its harness.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    wasmhost_fuzz::run("http_api", data);
+});

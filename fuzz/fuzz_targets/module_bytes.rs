@@ -1,0 +1,6 @@
+//! cargo-fuzz target `module_bytes`: see `wasmhost_fuzz::run` for its harness.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    wasmhost_fuzz::run("module_bytes", data);
+});
