@@ -290,6 +290,18 @@ pub(crate) fn restore(
                 saved.index, saved.size
             )));
         }
+        // Past the memory's own maximum (declared, or 4 GiB for a 32-bit
+        // memory) no module could hold it: the snapshot is not this one's.
+        let ty = memory.ty(&sb.store);
+        let max_pages = ty
+            .maximum()
+            .unwrap_or(if ty.is_64() { u64::MAX } else { 1 << 16 });
+        if saved.size / WASM_PAGE > max_pages {
+            return Err(corrupt(format!(
+                "memory {} is {} bytes, more than the memory's maximum of {max_pages} pages",
+                saved.index, saved.size
+            )));
+        }
         if saved.size > current {
             memory
                 .grow(&mut sb.store, (saved.size - current) / WASM_PAGE)

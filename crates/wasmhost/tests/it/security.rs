@@ -313,10 +313,16 @@ fn snapshot_bombs_are_refused_before_allocating() {
     let one_chunk = lz4_flex::block::compress(&[7u8; 4096]);
     const PAGE: u64 = 65536;
 
-    // A memory declared 1 TiB: the restore grows it under the limits
-    // first, and stops there.
+    // A memory declared 1 TiB, more than any 32-bit memory holds: refused
+    // before anything grows.
     let huge = crafted(digest, &[(0, 1 << 40, vec![0], one_chunk.clone())]);
     let snap = Snapshot::from_bytes(huge).unwrap();
+    let err = live.restore(&snap).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Corrupt, "{err}");
+    // A memory declared 2 GiB, which the module's memory could reach: the
+    // restore grows it under the limits first, and stops there.
+    let big = crafted(digest, &[(0, 1 << 31, vec![0], one_chunk.clone())]);
+    let snap = Snapshot::from_bytes(big).unwrap();
     let err = live.restore(&snap).unwrap_err();
     assert_eq!(err.code(), ErrorCode::MemoryLimit, "{err}");
 
