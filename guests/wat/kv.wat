@@ -70,6 +70,17 @@
     (i64.store (i32.const 136) (local.get $v))
     (call $set (i32.const 128) (i32.const 8) (i32.const 136) (i32.const 8)))
 
+  ;; Sets key k (8 bytes little-endian) to `len` zero bytes (at most 60000,
+  ;; from 4096 on): values big enough to fill a small disk. Returns set's result (0).
+  (func (export "set_blob") (param $k i64) (param $len i32) (result i32)
+    (i64.store (i32.const 128) (local.get $k))
+    (call $set (i32.const 128) (i32.const 8) (i32.const 4096) (local.get $len)))
+
+  ;; The length of key k's value, or -1 when absent (read into a zero-byte buffer).
+  (func (export "len_of") (param $k i64) (result i64)
+    (i64.store (i32.const 128) (local.get $k))
+    (call $get (i32.const 128) (i32.const 8) (i32.const 0) (i32.const 0)))
+
   ;; The value of key k (8 bytes little-endian) as an i64, or -1 when absent.
   (func (export "get_u64") (param $k i64) (result i64)
     (i64.store (i32.const 128) (local.get $k))

@@ -49,7 +49,8 @@ EXIT STATUS:
   70   internal
   71   memory_limit       72   out_of_fuel        73   stack_overflow
   74   corrupt            75   guest_error        76   snapshot_mismatch
-  77   unavailable (an OCI registry could not be reached)
+  77   unavailable (a registry or store unreachable, a full disk, a state
+       directory another process holds)
   124  timeout            134  trap
 
 ENVIRONMENT:

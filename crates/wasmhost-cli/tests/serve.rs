@@ -58,8 +58,11 @@ fn a_second_server_on_the_same_state_directory_is_told_why_it_cannot_start() {
         .output()
         .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{err}");
-    assert!(err.contains("another wasmhost process"), "{err}");
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("error[unavailable]") && err.contains("another process has it open"),
+        "{err}"
+    );
 }
 
 #[test]

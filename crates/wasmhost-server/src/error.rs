@@ -123,9 +123,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Trap
         | ErrorCode::Exit
         | ErrorCode::GuestError => StatusCode::BAD_GATEWAY,
-        ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-        // An upstream (an OCI registry) that could not be reached.
-        ErrorCode::Unavailable => StatusCode::BAD_GATEWAY,
+        // At capacity, or something the host needed could not be used (an
+        // OCI registry or store that does not answer, a full disk): nothing
+        // was applied, retry later.
+        ErrorCode::Overloaded | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::SnapshotMismatch => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

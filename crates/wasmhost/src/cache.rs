@@ -731,7 +731,11 @@ impl DiskCache {
             verified: None,
         };
         self.write_meta(digest, &meta)?;
-        write_atomic(&self.dir, &self.path(digest), payload, true)
+        write_atomic(&self.dir, &self.path(digest), payload, true).inspect_err(|_| {
+            // A record without its artifact is a miss anyway; removing it
+            // keeps a full disk from collecting them.
+            let _ = fs::remove_file(self.meta_path(digest));
+        })
     }
 
     /// Removes every artifact of this engine (with their records and its

@@ -57,9 +57,11 @@ pub enum ErrorCode {
     /// The host is at capacity (every pooled instance slot or async fiber
     /// stack is in use): nothing is wrong with the call, try again later.
     Overloaded,
-    /// A remote service the host needed (an OCI registry) could not be
-    /// reached or did not answer as one: nothing is wrong with the input,
-    /// try again later.
+    /// Something the host needed could not be used: a remote service (an
+    /// OCI registry, a module store) that could not be reached or did not
+    /// answer as one, a full disk, a state directory another process
+    /// holds. Nothing is wrong with the input and nothing was applied: try
+    /// again later.
     Unavailable,
     /// The host itself failed (I/O on the state directory, engine setup).
     Internal,
@@ -300,7 +302,8 @@ pub enum Error {
         message: String,
     },
 
-    /// A remote service (an OCI registry) could not be reached.
+    /// Something the host needed could not be used (see
+    /// [`ErrorCode::Unavailable`]).
     #[error("unavailable: {message}")]
     Unavailable {
         /// What could not be reached, and why.

@@ -405,13 +405,8 @@ impl ServeCommand {
             std::fs::create_dir_all(&root)
                 .map_err(|e| Error::internal(format!("cannot create the state directory: {e}")))?;
             let store = self.state.open_store()?;
-            let kv = KvStore::open(&root.join("kv.redb")).map_err(|e| {
-                Error::bad_input(format!(
-                    "{e}: is another wasmhost process using the state directory {}? \
-                     Give each server its own --state",
-                    root.display()
-                ))
-            })?;
+            // Held by another process: `unavailable`, saying so.
+            let kv = KvStore::open(&root.join("kv.redb"))?;
             let actors = ActorSystem::new(
                 ActorConfig::default()
                     .kv(kv)

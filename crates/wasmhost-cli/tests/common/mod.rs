@@ -182,11 +182,18 @@ pub fn serve_in(state: tempfile::TempDir, cwd: Option<&Path>, args: &[&str]) -> 
 /// [`serve`] over the state directory `state`, which outlives the server
 /// (for restarts).
 pub fn serve_at(state: &Path, cwd: Option<&Path>, args: &[&str]) -> Serving {
-    use std::io::BufRead;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhost"));
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
+    serve_with(cmd, state, args)
+}
+
+/// [`serve_at`] with `cmd` as the program: the wasmhost binary, or a
+/// wrapper that ends by executing it with the arguments appended (such as
+/// [`PrivateTmpfs::command`]).
+pub fn serve_with(mut cmd: Command, state: &Path, args: &[&str]) -> Serving {
+    use std::io::BufRead;
     let mut child = cmd
         .arg("serve")
         .args(["--addr", "127.0.0.1:0"])
@@ -301,4 +308,91 @@ pub fn http_server(
         }
     });
     port
+}
+
+/// A tmpfs of a fixed size, mounted in a mount namespace of its own, so
+/// that a test can fill a disk without touching the machine's. A small
+/// `unshare` process holds the namespace (and exits when this is dropped, or
+/// when the test process dies and its stdin pipe closes); commands run in
+/// it through [`PrivateTmpfs::command`] (`nsenter`), and the test reads its
+/// files through `/proc/PID/root` ([`PrivateTmpfs::outside`]). Mounting
+/// needs root (CAP_SYS_ADMIN), as the test machines have: without it the
+/// test fails saying so.
+pub struct PrivateTmpfs {
+    holder: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    /// The mount point (inside the namespace).
+    pub dir: PathBuf,
+}
+
+impl PrivateTmpfs {
+    /// Mounts a tmpfs of `size` (`mount`'s spelling: `64k`, `4m`) on the
+    /// existing directory `dir`, in a new mount namespace.
+    pub fn mount(dir: &Path, size: &str) -> PrivateTmpfs {
+        use std::io::BufRead;
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs -o size=\"$1\" wasmhost-test \"$2\" || exit 1; \
+                 echo mounted; read -r _",
+            )
+            .args(["sh", size])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run unshare (util-linux)");
+        let stdin = holder.stdin.take();
+        let mut line = String::new();
+        let stdout = holder.stdout.take().expect("stdout");
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        if line.trim() != "mounted" {
+            let out = holder.wait_with_output().expect("wait for unshare");
+            panic!(
+                "cannot mount a tmpfs in a private mount namespace ({}): this test injects a \
+                 full disk and needs root (CAP_SYS_ADMIN) and util-linux's unshare/nsenter",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        PrivateTmpfs {
+            holder,
+            stdin,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// `program` to be run inside the namespace (its arguments appended by
+    /// the caller): `nsenter -t PID -m -- program`, which executes it in
+    /// place, so its pid is the child's.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.holder.id().to_string(), "-m", "--"])
+            .arg(program);
+        cmd
+    }
+
+    /// The path, seen from outside the namespace, of `path` inside it.
+    pub fn outside(&self, path: &Path) -> PathBuf {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(rel)
+    }
+
+    /// Changes the tmpfs's size (more room, or less).
+    pub fn resize(&self, size: &str) {
+        let status = self
+            .command("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount {} to {size}", self.dir.display());
+    }
+}
+
+impl Drop for PrivateTmpfs {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.holder.wait();
+    }
 }

@@ -20,7 +20,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::capabilities::{KvBatch, KvStore};
 use crate::code::Digest;
@@ -104,8 +104,8 @@ pub trait ActorStore: Send + Sync + fmt::Debug {
     fn remove(&self, id: &str) -> Result<bool>;
 }
 
-fn storage(what: &str, e: impl fmt::Display) -> Error {
-    Error::internal(format!("actor store: {what}: {e}"))
+fn storage(what: &str, e: impl Into<redb::Error>) -> Error {
+    crate::capabilities::kv::storage_in("actor store", what, e)
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -153,161 +153,177 @@ fn decode_record(id: &str, b: &[u8]) -> Result<(ActorRecord, u64)> {
 
 impl ActorStore for KvStore {
     fn load(&self, id: &str) -> Result<Option<(ActorRecord, Option<Snapshot>)>> {
-        let txn = self
-            .database()
-            .begin_read()
-            .map_err(|e| storage("cannot begin a read", e))?;
-        let record = match txn.open_table(ACTORS) {
-            Ok(t) => t.get(id).map_err(|e| storage("cannot read", e))?,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(storage("cannot open the table", e)),
-        };
-        let Some(record) = record else {
-            return Ok(None);
-        };
-        let (record, _) = decode_record(id, record.value())?;
-        let snapshot = match txn.open_table(SNAPSHOTS) {
-            Ok(t) => t.get(id).map_err(|e| storage("cannot read", e))?,
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(storage("cannot open the table", e)),
-        };
-        let snapshot =
-            match snapshot {
-                Some(s) => Some(Snapshot::from_bytes(s.value().to_vec()).map_err(|e| {
-                    Error::corrupt(format!("snapshot of actor `{id}`"), e.to_string())
-                })?),
-                None => None,
-            };
-        Ok(Some((record, snapshot)))
+        self.with_database(|db| load_in(db, id))
     }
 
     fn records(&self) -> Result<Vec<(String, ActorRecord)>> {
-        let txn = self
-            .database()
-            .begin_read()
-            .map_err(|e| storage("cannot begin a read", e))?;
-        let table = match txn.open_table(ACTORS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(storage("cannot open the table", e)),
-        };
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(|e| storage("cannot list", e))? {
-            let (k, v) = entry.map_err(|e| storage("cannot list", e))?;
-            let id = k.value().to_string();
-            let (record, _) = decode_record(&id, v.value())?;
-            out.push((id, record));
-        }
-        Ok(out)
+        self.with_database(records_in)
     }
 
     fn reply(&self, id: &str, message_id: &str) -> Result<Option<Vec<u8>>> {
-        let txn = self
-            .database()
-            .begin_read()
-            .map_err(|e| storage("cannot begin a read", e))?;
-        match txn.open_table(REPLIES) {
-            Ok(t) => Ok(t
-                .get((id, message_id))
-                .map_err(|e| storage("cannot read", e))?
-                .map(|v| v.value().to_vec())),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(storage("cannot open the table", e)),
-        }
+        self.with_database(|db| reply_in(db, id, message_id))
     }
 
     fn commit(&self, id: &str, commit: ActorCommit<'_>) -> Result<()> {
-        let txn = self
-            .database()
-            .begin_write()
-            .map_err(|e| storage("cannot begin a write", e))?;
-        KvStore::apply(&txn, commit.kv)?;
-        {
-            let mut actors = txn
-                .open_table(ACTORS)
-                .map_err(|e| storage("cannot open the table", e))?;
-            let next_seq = match actors.get(id).map_err(|e| storage("cannot read", e))? {
-                Some(old) => decode_record(id, old.value())?.1,
-                None => 0,
-            };
-            let next = next_seq + u64::from(commit.reply.is_some());
-            actors
-                .insert(id, encode_record(commit.record, next).as_slice())
-                .map_err(|e| storage("cannot write", e))?;
-            if let Some(snapshot) = commit.snapshot {
-                txn.open_table(SNAPSHOTS)
-                    .map_err(|e| storage("cannot open the table", e))?
-                    .insert(id, snapshot.as_bytes())
-                    .map_err(|e| storage("cannot write", e))?;
-            }
-            if let Some((message_id, reply)) = commit.reply {
-                let mut replies = txn
-                    .open_table(REPLIES)
-                    .map_err(|e| storage("cannot open the table", e))?;
-                let mut order = txn
-                    .open_table(REPLY_ORDER)
-                    .map_err(|e| storage("cannot open the table", e))?;
-                replies
-                    .insert((id, message_id), reply)
-                    .map_err(|e| storage("cannot write", e))?;
-                order
-                    .insert((id, next_seq), message_id)
-                    .map_err(|e| storage("cannot write", e))?;
-                if let Some(old) = next_seq.checked_sub(REPLY_WINDOW) {
-                    let gone = order
-                        .remove((id, old))
-                        .map_err(|e| storage("cannot delete", e))?
-                        .map(|m| m.value().to_string());
-                    if let Some(gone) = gone {
-                        replies
-                            .remove((id, gone.as_str()))
-                            .map_err(|e| storage("cannot delete", e))?;
-                    }
-                }
-            }
-        }
-        txn.commit().map_err(|e| storage("cannot commit", e))
+        self.with_database(|db| commit_in(db, id, commit))
     }
 
     fn remove(&self, id: &str) -> Result<bool> {
-        let txn = self
-            .database()
-            .begin_write()
-            .map_err(|e| storage("cannot begin a write", e))?;
-        let existed = {
-            let existed = txn
-                .open_table(ACTORS)
-                .map_err(|e| storage("cannot open the table", e))?
-                .remove(id)
-                .map_err(|e| storage("cannot delete", e))?
-                .is_some();
+        self.with_database(|db| remove_in(db, id))
+    }
+}
+
+// Each operation on one database; `with_database` reopens it after a failure.
+fn load_in(db: &Database, id: &str) -> Result<Option<(ActorRecord, Option<Snapshot>)>> {
+    let txn = db
+        .begin_read()
+        .map_err(|e| storage("cannot begin a read", e))?;
+    let record = match txn.open_table(ACTORS) {
+        Ok(t) => t.get(id).map_err(|e| storage("cannot read", e))?,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(storage("cannot open the table", e)),
+    };
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    let (record, _) = decode_record(id, record.value())?;
+    let snapshot = match txn.open_table(SNAPSHOTS) {
+        Ok(t) => t.get(id).map_err(|e| storage("cannot read", e))?,
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(storage("cannot open the table", e)),
+    };
+    let snapshot = match snapshot {
+        Some(s) => Some(
+            Snapshot::from_bytes(s.value().to_vec())
+                .map_err(|e| Error::corrupt(format!("snapshot of actor `{id}`"), e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(Some((record, snapshot)))
+}
+
+fn records_in(db: &Database) -> Result<Vec<(String, ActorRecord)>> {
+    let txn = db
+        .begin_read()
+        .map_err(|e| storage("cannot begin a read", e))?;
+    let table = match txn.open_table(ACTORS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(storage("cannot open the table", e)),
+    };
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(|e| storage("cannot list", e))? {
+        let (k, v) = entry.map_err(|e| storage("cannot list", e))?;
+        let id = k.value().to_string();
+        let (record, _) = decode_record(&id, v.value())?;
+        out.push((id, record));
+    }
+    Ok(out)
+}
+
+fn reply_in(db: &Database, id: &str, message_id: &str) -> Result<Option<Vec<u8>>> {
+    let txn = db
+        .begin_read()
+        .map_err(|e| storage("cannot begin a read", e))?;
+    match txn.open_table(REPLIES) {
+        Ok(t) => Ok(t
+            .get((id, message_id))
+            .map_err(|e| storage("cannot read", e))?
+            .map(|v| v.value().to_vec())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(storage("cannot open the table", e)),
+    }
+}
+
+fn commit_in(db: &Database, id: &str, commit: ActorCommit<'_>) -> Result<()> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| storage("cannot begin a write", e))?;
+    KvStore::apply(&txn, commit.kv)?;
+    {
+        let mut actors = txn
+            .open_table(ACTORS)
+            .map_err(|e| storage("cannot open the table", e))?;
+        let next_seq = match actors.get(id).map_err(|e| storage("cannot read", e))? {
+            Some(old) => decode_record(id, old.value())?.1,
+            None => 0,
+        };
+        let next = next_seq + u64::from(commit.reply.is_some());
+        actors
+            .insert(id, encode_record(commit.record, next).as_slice())
+            .map_err(|e| storage("cannot write", e))?;
+        if let Some(snapshot) = commit.snapshot {
             txn.open_table(SNAPSHOTS)
                 .map_err(|e| storage("cannot open the table", e))?
-                .remove(id)
-                .map_err(|e| storage("cannot delete", e))?;
-            let mut order = txn
-                .open_table(REPLY_ORDER)
-                .map_err(|e| storage("cannot open the table", e))?;
+                .insert(id, snapshot.as_bytes())
+                .map_err(|e| storage("cannot write", e))?;
+        }
+        if let Some((message_id, reply)) = commit.reply {
             let mut replies = txn
                 .open_table(REPLIES)
                 .map_err(|e| storage("cannot open the table", e))?;
-            let ids: Vec<(u64, String)> = order
-                .range((id, 0)..=(id, u64::MAX))
-                .map_err(|e| storage("cannot list", e))?
-                .map(|e| e.map(|(k, v)| (k.value().1, v.value().to_string())))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| storage("cannot list", e))?;
-            for (seq, message_id) in ids {
-                order
-                    .remove((id, seq))
-                    .map_err(|e| storage("cannot delete", e))?;
-                replies
-                    .remove((id, message_id.as_str()))
-                    .map_err(|e| storage("cannot delete", e))?;
+            let mut order = txn
+                .open_table(REPLY_ORDER)
+                .map_err(|e| storage("cannot open the table", e))?;
+            replies
+                .insert((id, message_id), reply)
+                .map_err(|e| storage("cannot write", e))?;
+            order
+                .insert((id, next_seq), message_id)
+                .map_err(|e| storage("cannot write", e))?;
+            if let Some(old) = next_seq.checked_sub(REPLY_WINDOW) {
+                let gone = order
+                    .remove((id, old))
+                    .map_err(|e| storage("cannot delete", e))?
+                    .map(|m| m.value().to_string());
+                if let Some(gone) = gone {
+                    replies
+                        .remove((id, gone.as_str()))
+                        .map_err(|e| storage("cannot delete", e))?;
+                }
             }
-            existed
-        };
-        txn.commit().map_err(|e| storage("cannot commit", e))?;
-        Ok(existed)
+        }
     }
+    txn.commit().map_err(|e| storage("cannot commit", e))
+}
+
+fn remove_in(db: &Database, id: &str) -> Result<bool> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| storage("cannot begin a write", e))?;
+    let existed = {
+        let existed = txn
+            .open_table(ACTORS)
+            .map_err(|e| storage("cannot open the table", e))?
+            .remove(id)
+            .map_err(|e| storage("cannot delete", e))?
+            .is_some();
+        txn.open_table(SNAPSHOTS)
+            .map_err(|e| storage("cannot open the table", e))?
+            .remove(id)
+            .map_err(|e| storage("cannot delete", e))?;
+        let mut order = txn
+            .open_table(REPLY_ORDER)
+            .map_err(|e| storage("cannot open the table", e))?;
+        let mut replies = txn
+            .open_table(REPLIES)
+            .map_err(|e| storage("cannot open the table", e))?;
+        let ids: Vec<(u64, String)> = order
+            .range((id, 0)..=(id, u64::MAX))
+            .map_err(|e| storage("cannot list", e))?
+            .map(|e| e.map(|(k, v)| (k.value().1, v.value().to_string())))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| storage("cannot list", e))?;
+        for (seq, message_id) in ids {
+            order
+                .remove((id, seq))
+                .map_err(|e| storage("cannot delete", e))?;
+            replies
+                .remove((id, message_id.as_str()))
+                .map_err(|e| storage("cannot delete", e))?;
+        }
+        existed
+    };
+    txn.commit().map_err(|e| storage("cannot commit", e))?;
+    Ok(existed)
 }

@@ -80,7 +80,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use wasmtime::component::{HasData, Resource, ResourceTable};
@@ -116,7 +116,10 @@ pub struct KvStore {
 }
 
 struct Inner {
-    db: Database,
+    /// The open database; `None` after a failed write poisoned it (redb
+    /// refuses every operation after an I/O error until the database is
+    /// reopened), until the next operation reopens it.
+    db: RwLock<Option<Arc<Database>>>,
     /// The file, or `None` in memory.
     path: Option<PathBuf>,
 }
@@ -130,9 +133,42 @@ impl fmt::Debug for KvStore {
     }
 }
 
-/// A failure of the store itself.
-fn storage(what: &str, e: impl fmt::Display) -> Error {
-    Error::internal(format!("key-value store: {what}: {e}"))
+/// A failure of the key-value store itself: see [`storage_in`].
+fn storage(what: &str, e: impl Into<redb::Error>) -> Error {
+    storage_in("key-value store", what, e)
+}
+
+/// A failure of a redb database (`store` names it in the message). The
+/// environment's failures are `unavailable`, and nothing of the operation
+/// was applied: a full disk (and redb's refusal of every later operation
+/// until the database is reopened, which [`KvStore::with_database`] does),
+/// any other I/O error, and a database another process holds. Anything
+/// else is `internal`.
+pub(crate) fn storage_in(store: &str, what: &str, e: impl Into<redb::Error>) -> Error {
+    let e: redb::Error = e.into();
+    match &e {
+        redb::Error::Io(io) if is_disk_full(io) => Error::unavailable(format!(
+            "{store}: {what}: the disk is full ({io}); nothing of this write was applied"
+        )),
+        redb::Error::Io(io) => Error::unavailable(format!(
+            "{store}: {what}: {io}; nothing of this write was applied"
+        )),
+        redb::Error::PreviousIo => Error::unavailable(format!(
+            "{store}: {what}: an earlier write failed (is the disk full?); the database is \
+             reopened on the next operation"
+        )),
+        redb::Error::DatabaseAlreadyOpen => Error::unavailable(format!(
+            "{store}: {what}: another process has it open. One process at a time may use a \
+             state directory: stop the other one (a running `wasmhost serve`?), or give this \
+             one its own --state"
+        )),
+        _ => Error::internal(format!("{store}: {what}: {e}")),
+    }
+}
+
+fn is_disk_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
 }
 
 /// The prefix of every entry of `(namespace, bucket)`.
@@ -236,7 +272,7 @@ fn entry_key(namespace: &str, bucket: &str, key: &[u8]) -> Vec<u8> {
 impl KvStore {
     /// Opens (or creates) the redb database at `path`, creating its parent
     /// directory if needed. A database is open in one process at a time:
-    /// a second process gets an `internal` error saying so.
+    /// a second process gets an `unavailable` error saying so.
     pub fn open(path: &Path) -> Result<KvStore> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -258,7 +294,10 @@ impl KvStore {
 
     fn with_db(db: Database, path: Option<PathBuf>) -> Result<KvStore> {
         let store = KvStore {
-            inner: Arc::new(Inner { db, path }),
+            inner: Arc::new(Inner {
+                db: RwLock::new(Some(Arc::new(db))),
+                path,
+            }),
         };
         // Create the table once, so that readers never find it missing.
         store.write(|_| Ok(((), true)))?;
@@ -340,10 +379,58 @@ impl KvStore {
         })
     }
 
-    /// The database, for callers that write their own tables in the same
-    /// transactions (the actors' records).
-    pub(crate) fn database(&self) -> &Database {
-        &self.inner.db
+    /// Runs `f` on the database, for callers that write their own tables in
+    /// the same transactions (the actors' records) and for this store's own
+    /// reads and writes.
+    ///
+    /// After an I/O error (a full disk), redb refuses every operation until
+    /// the database is reopened. So when `f` fails with `unavailable`, this
+    /// store forgets that database, and the next operation reopens the file
+    /// (which recovers its last committed state): once there is room again,
+    /// the store works again, with no restart.
+    pub(crate) fn with_database<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        let db = self.database()?;
+        let result = f(&db);
+        if result
+            .as_ref()
+            .is_err_and(|e| e.code() == crate::ErrorCode::Unavailable)
+            && self.inner.path.is_some()
+        {
+            let mut current = self.inner.db.write().unwrap_or_else(|p| p.into_inner());
+            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &db)) {
+                *current = None;
+            }
+        }
+        result
+    }
+
+    /// The open database, reopened if a failure made [`KvStore::with_database`]
+    /// forget it.
+    fn database(&self) -> Result<Arc<Database>> {
+        if let Some(db) = &*self.inner.db.read().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(db.clone());
+        }
+        let mut current = self.inner.db.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = &*current {
+            return Ok(db.clone());
+        }
+        let Some(path) = &self.inner.path else {
+            return Err(Error::internal(
+                "key-value store: the in-memory database is gone",
+            ));
+        };
+        // An operation that still holds the old database keeps its file
+        // lock until it ends: then this fails, and the next call retries.
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::unavailable(
+                "key-value store: an operation that began before a failed write still holds \
+                 the database; it is reopened on the next operation",
+            ),
+            e => storage("cannot reopen the database after a failed write", e),
+        })?;
+        let db = Arc::new(db);
+        *current = Some(db.clone());
+        Ok(db)
     }
 
     /// Applies `batch` to the key-value table inside `txn`.
@@ -366,12 +453,12 @@ impl KvStore {
 
     /// The table, for reading.
     fn read(&self) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
-        self.inner
-            .db
-            .begin_read()
-            .map_err(|e| storage("cannot begin a read", e))?
-            .open_table(TABLE)
-            .map_err(|e| storage("cannot open the table", e))
+        self.with_database(|db| {
+            db.begin_read()
+                .map_err(|e| storage("cannot begin a read", e))?
+                .open_table(TABLE)
+                .map_err(|e| storage("cannot open the table", e))
+        })
     }
 
     /// Runs `f` on the table in a write transaction, which is committed
@@ -381,23 +468,23 @@ impl KvStore {
         &self,
         f: impl FnOnce(&mut redb::Table<'_, &'static [u8], &'static [u8]>) -> Result<(T, bool)>,
     ) -> Result<T> {
-        let txn = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| storage("cannot begin a write", e))?;
-        let (value, changed) = {
-            let mut table = txn
-                .open_table(TABLE)
-                .map_err(|e| storage("cannot open the table", e))?;
-            f(&mut table)?
-        };
-        if changed {
-            txn.commit().map_err(|e| storage("cannot commit", e))?;
-        } else {
-            txn.abort().map_err(|e| storage("cannot abort", e))?;
-        }
-        Ok(value)
+        self.with_database(|db| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| storage("cannot begin a write", e))?;
+            let (value, changed) = {
+                let mut table = txn
+                    .open_table(TABLE)
+                    .map_err(|e| storage("cannot open the table", e))?;
+                f(&mut table)?
+            };
+            if changed {
+                txn.commit().map_err(|e| storage("cannot commit", e))?;
+            } else {
+                txn.abort().map_err(|e| storage("cannot abort", e))?;
+            }
+            Ok(value)
+        })
     }
 
     /// [`KvStore::get`] in a bucket (`""` is the default bucket).
@@ -963,6 +1050,38 @@ pub(crate) fn add_to_linkers<T: KvHost>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environments_failures_are_unavailable_and_the_rest_internal() {
+        use crate::ErrorCode;
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = storage("cannot commit", redb::StorageError::Io(full));
+        assert_eq!(e.code(), ErrorCode::Unavailable);
+        assert!(e.to_string().contains("the disk is full"), "{e}");
+        let e = storage("cannot begin a write", redb::StorageError::PreviousIo);
+        assert_eq!(e.code(), ErrorCode::Unavailable);
+        let e = storage_in(
+            "actor store",
+            "cannot open",
+            redb::DatabaseError::DatabaseAlreadyOpen,
+        );
+        assert_eq!(e.code(), ErrorCode::Unavailable);
+        assert!(e.to_string().contains("another process has it open"), "{e}");
+        let e = storage(
+            "cannot read",
+            redb::StorageError::Corrupted("bad page".into()),
+        );
+        assert_eq!(e.code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn a_second_open_of_one_file_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.redb");
+        let _first = KvStore::open(&path).unwrap();
+        let e = KvStore::open(&path).unwrap_err();
+        assert_eq!(e.code(), crate::ErrorCode::Unavailable, "{e}");
+    }
 
     #[test]
     fn namespaces_and_buckets_do_not_collide() {
