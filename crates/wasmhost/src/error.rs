@@ -57,9 +57,9 @@ pub enum ErrorCode {
     /// The host is at capacity (every pooled instance slot or async fiber
     /// stack is in use): nothing is wrong with the call, try again later.
     Overloaded,
-    /// A remote service the host needed (an OCI registry) could not be
-    /// reached or did not answer as one: nothing is wrong with the input,
-    /// try again later.
+    /// A remote service the host needed (an OCI registry, a cloud module
+    /// store) could not be reached or did not answer as one: nothing is
+    /// wrong with the input, try again later.
     Unavailable,
     /// The host itself failed (I/O on the state directory, engine setup).
     Internal,
@@ -300,7 +300,8 @@ pub enum Error {
         message: String,
     },
 
-    /// A remote service (an OCI registry) could not be reached.
+    /// A remote service (an OCI registry, a cloud module store) could not
+    /// be reached.
     #[error("unavailable: {message}")]
     Unavailable {
         /// What could not be reached, and why.
