@@ -54,9 +54,11 @@ EXIT STATUS:
   124  timeout            134  trap
 
 ENVIRONMENT:
-  WASMHOST_STATE   state directory (compiled-module cache, default store); same as --state
-  WASMHOST_STORE   module store URL; same as --store
-  WASMHOST_LOG     log filter, e.g. `debug` or `wasmhost=trace` (default: warn)";
+  WASMHOST_STATE          state directory (compiled-module cache, default store); same as --state
+  WASMHOST_STORE          module store URL; same as --store
+  WASMHOST_STORE_OPTIONS  KEY=VALUE,… settings of a cloud store (timeout, max_retries, …);
+                          same as --store-option
+  WASMHOST_LOG            log filter, e.g. `debug` or `wasmhost=trace` (default: warn)";
 
 /// Run WebAssembly safely and fast: fresh sandbox per call, limits on memory,
 /// fuel and time, and no capability unless granted.

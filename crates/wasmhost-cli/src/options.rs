@@ -32,6 +32,22 @@ pub struct StateOptions {
     #[arg(long, value_name = "URL", env = "WASMHOST_STORE", global = true)]
     pub store: Option<String>,
 
+    /// A setting of a cloud module store (--store s3://…, az://…, gs://…),
+    /// overriding the environment; repeatable, or comma-separated in
+    /// $WASMHOST_STORE_OPTIONS. object_store keys (aws_endpoint,
+    /// aws_region, …), and how long an unreachable store is waited for:
+    /// timeout (one request, default 30s), connect_timeout (default 5s),
+    /// max_retries (default 3), retry_timeout (no retry started after it,
+    /// default 10s). A store that cannot be reached is error[unavailable].
+    #[arg(
+        long = "store-option",
+        value_name = "KEY=VALUE",
+        env = "WASMHOST_STORE_OPTIONS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub store_options: Vec<String>,
+
     /// Let a manifest's modules named by URL (an Extism manifest's
     /// `{"url": …, "hash": …}`) be fetched from HOST (patterns like
     /// *.example.com; every redirect is checked too); repeatable. Without
@@ -59,11 +75,27 @@ impl StateOptions {
         self.state.clone().or_else(wasmhost::default_state_dir)
     }
 
-    /// Opens the module store.
+    /// Opens the module store, with the --store-option settings.
     pub fn open_store(&self) -> wasmhost::Result<ModuleStore> {
-        match &self.store {
-            Some(url) => ModuleStore::open(url),
-            None => ModuleStore::default_for_state(&self.state_root()?),
+        let mut options = Vec::with_capacity(self.store_options.len());
+        for option in self.store_options.iter().map(|o| o.trim()) {
+            if option.is_empty() {
+                continue;
+            }
+            let (key, value) = option.split_once('=').ok_or_else(|| {
+                Error::bad_input(format!(
+                    "store option `{option}` is not KEY=VALUE (e.g. timeout=10s)"
+                ))
+            })?;
+            options.push((key.trim().to_string(), value.trim().to_string()));
+        }
+        match (&self.store, options.first()) {
+            (Some(url), _) => ModuleStore::open_with_options(url, options),
+            (None, Some((key, _))) => Err(Error::bad_input(format!(
+                "store option `{key}` needs a cloud store (--store s3://…, az://… or gs://…); \
+                 the default store is a directory, which takes no options"
+            ))),
+            (None, None) => ModuleStore::default_for_state(&self.state_root()?),
         }
     }
 

@@ -116,6 +116,84 @@ fn bad_references_and_modules() {
     assert!(ok(&wh(s, &["ls"])).is_empty(), "nothing was stored");
 }
 
+/// A cloud store that accepts connections and never answers: a push fails
+/// with error[unavailable] (77) after the `timeout` given with
+/// --store-option (or $WASMHOST_STORE_OPTIONS), naming the store and the
+/// push, not after object_store's minutes. Options are refused for the
+/// default (directory) store, and malformed ones are bad_input.
+#[test]
+fn store_options_bound_the_wait_for_an_unreachable_cloud_store() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    // Never answers, never closes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    let settings = [
+        format!("aws_endpoint=http://127.0.0.1:{port}"),
+        "aws_allow_http=true".to_string(),
+        "aws_access_key_id=testing".to_string(),
+        "aws_secret_access_key=testing".to_string(),
+        "aws_region=us-east-1".to_string(),
+        "timeout=1s".to_string(),
+        "max_retries=1".to_string(),
+    ];
+    let module = wat("numeric");
+    let push = |flags: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhost"));
+        cmd.args(["push", &module, "app:v1", "--store", "s3://bucket/p"])
+            .env("WASMHOST_STATE", s)
+            .env_remove("WASMHOST_STORE")
+            .env_remove("WASMHOST_STORE_OPTIONS")
+            .stdin(Stdio::null());
+        if flags {
+            for setting in &settings {
+                cmd.args(["--store-option", setting]);
+            }
+        } else {
+            cmd.env("WASMHOST_STORE_OPTIONS", settings.join(","));
+        }
+        let started = std::time::Instant::now();
+        let out = cmd.output().unwrap();
+        (out, started.elapsed())
+    };
+    for flags in [true, false] {
+        let (out, took) = push(flags);
+        fails(&out, 77, "unavailable");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for part in ["push of app:v1", "s3://bucket/p", "did not answer in time"] {
+            assert!(stderr.contains(part), "{part:?} missing: {stderr}");
+        }
+        // A liveness bound: with object_store's defaults this takes minutes.
+        assert!(
+            took < std::time::Duration::from_secs(25),
+            "took {took:?}: {stderr}"
+        );
+    }
+    fails(
+        &wh(s, &["ls", "--store-option", "timeout=1s"]),
+        64,
+        "bad_input",
+    );
+    fails(
+        &wh(
+            s,
+            &[
+                "ls",
+                "--store",
+                "s3://bucket/p",
+                "--store-option",
+                "timeout",
+            ],
+        ),
+        64,
+        "bad_input",
+    );
+}
+
 #[test]
 fn manifests_are_accepted_where_modules_are() {
     let state = tempfile::tempdir().unwrap();

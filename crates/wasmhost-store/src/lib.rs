@@ -28,4 +28,6 @@ pub use reference::Reference;
 pub use resolve::{
     ManifestFormat, ManifestKind, Provenance, Resolution, Resolver, Trust, compile, link_components,
 };
-pub use store::{ModuleStore, RefEntry, Removed, StoredModule};
+pub use store::{
+    DEFAULT_MAX_RETRIES, DEFAULT_RETRY_TIMEOUT, ModuleStore, RefEntry, Removed, StoredModule,
+};

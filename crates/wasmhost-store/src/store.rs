@@ -5,17 +5,19 @@
 use std::fmt;
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::client::HttpErrorKind;
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 use wasmhost::{Digest, Error, ModuleKind, Result};
@@ -28,6 +30,29 @@ const SUPPORTED: &str = "file:///absolute/path (or a plain filesystem path), mem
 
 /// How many reference objects are read at once while listing.
 const LIST_CONCURRENCY: usize = 16;
+
+/// How many times a failed request to a cloud store (S3, Azure, GCS) is
+/// retried unless the `max_retries` option says otherwise.
+///
+/// object_store's own default is 10 retries within 3 minutes, which makes
+/// a command or a server request wait minutes on a store that is down. Three
+/// retries (with object_store's jittered exponential backoff from 100 ms)
+/// ride over a dropped connection or a brief 5xx/`SlowDown`, one more than
+/// the AWS SDKs' standard mode (3 attempts in all); a store that is really
+/// gone and refuses connections is reported (`unavailable`) within about a
+/// second.
+pub const DEFAULT_MAX_RETRIES: usize = 3;
+
+/// How long after a request's first attempt a retry may still be started
+/// (option `retry_timeout`), unless set.
+///
+/// Each attempt is bounded by the client's `timeout` (object_store's default
+/// 30 s, which also bounds the upload of a large module). With 10 s, a store
+/// that accepts connections but never answers (a stopped process, a dead
+/// load balancer) costs one attempt, so a push fails after about `timeout`
+/// rather than object_store's 3 minutes and more, while quick failures still
+/// get their retries.
+pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A `name:tag` reference and what it points at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -199,6 +224,20 @@ fn parse_kind(s: &str) -> Option<ModuleKind> {
 /// (lower-case keys such as `aws_endpoint` or `azure_storage_account_key`),
 /// and they override the environment.
 ///
+/// How long a cloud store is waited for (options of every cloud backend):
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `timeout` | one HTTP request, upload or download included (also `AWS_TIMEOUT`, `AZURE_TIMEOUT`, `GOOGLE_TIMEOUT`) | 30 s (object_store's) |
+/// | `connect_timeout` | connecting (also `AWS_CONNECT_TIMEOUT`, …) | 5 s (object_store's) |
+/// | `max_retries` | retries of a failed request (connection refused or reset, timeout, 5xx, 429) | [`DEFAULT_MAX_RETRIES`] (3) |
+/// | `retry_timeout` | no retry is started this long after a request's first attempt | [`DEFAULT_RETRY_TIMEOUT`] (10 s) |
+///
+/// Durations are humantime strings (`1500ms`, `2s`, `1m`). A store that
+/// cannot be reached, times out or answers with a server error is
+/// `unavailable`, naming the store, the operation (`push of app:v1`) and
+/// the object; nothing is then published that points at a missing blob.
+///
 /// ```
 /// use wasmhost_store::{ModuleStore, Reference};
 /// # #[tokio::main(flavor = "current_thread")]
@@ -241,9 +280,11 @@ impl ModuleStore {
     /// Like [`ModuleStore::open`], with backend settings that override the
     /// environment: object_store configuration keys, e.g. `aws_endpoint`,
     /// `aws_allow_http`, `azure_storage_account_name`,
-    /// `azure_storage_use_emulator`, `google_service_account`. An unknown key
-    /// for the URL's backend is `bad_input`; `file://` and `memory://` take
-    /// no options.
+    /// `azure_storage_use_emulator`, `google_service_account`, `timeout`;
+    /// and this crate's own `max_retries` and `retry_timeout` (see
+    /// [Backends](ModuleStore#backends)). An unknown key for the URL's
+    /// backend, or a value that does not parse, is `bad_input`; `file://`
+    /// and `memory://` take no options.
     pub fn open_with_options<I, K, V>(url: &str, options: I) -> Result<Self>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -256,7 +297,7 @@ impl ModuleStore {
                 "the module store location is empty; use {SUPPORTED}"
             )));
         }
-        let options: Vec<(String, String)> = options
+        let mut options: Vec<(String, String)> = options
             .into_iter()
             .map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into()))
             .collect();
@@ -293,7 +334,8 @@ impl ModuleStore {
                 Ok(Self::memory())
             }
             "s3" | "s3a" => {
-                let mut b = AmazonS3Builder::from_env().with_url(url);
+                let retry = take_retry_config(&mut options)?;
+                let mut b = AmazonS3Builder::from_env().with_url(url).with_retry(retry);
                 for (k, v) in options {
                     let key: AmazonS3ConfigKey = k.parse().map_err(|_| unknown_option(&k, "S3"))?;
                     b = b.with_config(key, v);
@@ -302,7 +344,10 @@ impl ModuleStore {
                 Self::cloud(Arc::new(s3), &parsed, url)
             }
             "az" | "azure" => {
-                let mut b = MicrosoftAzureBuilder::from_env().with_url(url);
+                let retry = take_retry_config(&mut options)?;
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(retry);
                 for (k, v) in options {
                     let key: AzureConfigKey = k.parse().map_err(|_| unknown_option(&k, "Azure"))?;
                     b = b.with_config(key, v);
@@ -311,7 +356,10 @@ impl ModuleStore {
                 Self::cloud(Arc::new(az), &parsed, url)
             }
             "gs" => {
-                let mut b = GoogleCloudStorageBuilder::from_env().with_url(url);
+                let retry = take_retry_config(&mut options)?;
+                let mut b = GoogleCloudStorageBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(retry);
                 for (k, v) in options {
                     let key: GoogleConfigKey = k.parse().map_err(|_| unknown_option(&k, "GCS"))?;
                     b = b.with_config(key, v);
@@ -445,35 +493,54 @@ impl ModuleStore {
     /// Stores a module under `name:tag`: normalizes `raw` (wasm binary or
     /// WAT) exactly as the runtime does, writes the blob if it is not
     /// already stored intact, then points the tag at it.
+    ///
+    /// A backend failure is `unavailable` (the store could not be reached)
+    /// or `internal`, naming the store and `push of name:tag`; whatever the
+    /// push had written by then is never referenced by a tag that points
+    /// at a missing blob.
     pub async fn push(&self, raw: Vec<u8>, name: &str, tag: &str) -> Result<RefEntry> {
         Reference::check_name(name)?;
         Reference::check_tag(tag)?;
-        let (bytes, digest, kind) = normalize(raw).await?;
-        self.ensure_blob(&digest, bytes.clone()).await?;
-        let entry = self
-            .write_ref(name, tag, digest, bytes.len() as u64, kind)
-            .await?;
-        self.ensure_still_there(&digest, bytes.clone()).await?;
-        tracing::debug!(store = %self.location, %digest, "pushed {name}:{tag}");
-        Ok(entry)
+        async {
+            let (bytes, digest, kind) = normalize(raw).await?;
+            self.ensure_blob(&digest, bytes.clone()).await?;
+            let entry = self
+                .write_ref(name, tag, digest, bytes.len() as u64, kind)
+                .await?;
+            self.ensure_still_there(&digest, bytes.clone()).await?;
+            tracing::debug!(store = %self.location, %digest, "pushed {name}:{tag}");
+            Ok(entry)
+        }
+        .await
+        .map_err(doing(format!("push of {name}:{tag}")))
     }
 
     /// Stores a module by content only (no tag) and describes it.
     pub async fn put_blob(&self, raw: Vec<u8>) -> Result<StoredModule> {
-        let (bytes, digest, kind) = normalize(raw).await?;
-        self.ensure_blob(&digest, bytes.clone()).await?;
-        let tags = self.tags_of(&digest).await?;
-        Ok(StoredModule {
-            digest,
-            size: bytes.len() as u64,
-            kind,
-            tags,
-        })
+        async {
+            let (bytes, digest, kind) = normalize(raw).await?;
+            self.ensure_blob(&digest, bytes.clone()).await?;
+            let tags = self.tags_of(&digest).await?;
+            Ok(StoredModule {
+                digest,
+                size: bytes.len() as u64,
+                kind,
+                tags,
+            })
+        }
+        .await
+        .map_err(doing("storing a module"))
     }
 
     /// The digest a reference stands for. A digest must name a stored blob;
     /// a `name:tag` must exist. Otherwise `not_found`, naming it.
     pub async fn resolve(&self, r: &Reference) -> Result<Digest> {
+        self.resolve_ref(r)
+            .await
+            .map_err(doing(format!("lookup of {r}")))
+    }
+
+    async fn resolve_ref(&self, r: &Reference) -> Result<Digest> {
         match r {
             Reference::Digest(d) => match self.inner.head(&self.blob_path(d)).await {
                 Ok(_) => Ok(*d),
@@ -487,6 +554,12 @@ impl ModuleStore {
     /// The module's wasm binary, verified against its digest: bytes that
     /// do not match are [`Error::Corrupt`] and are not returned.
     pub async fn fetch(&self, r: &Reference) -> Result<(Digest, Bytes)> {
+        self.fetch_ref(r)
+            .await
+            .map_err(doing(format!("fetch of {r}")))
+    }
+
+    async fn fetch_ref(&self, r: &Reference) -> Result<(Digest, Bytes)> {
         match r {
             Reference::Digest(d) => Ok((*d, self.read_blob(d, None).await?)),
             Reference::Name { name, tag } => {
@@ -499,6 +572,10 @@ impl ModuleStore {
 
     /// Every `name:tag`, sorted by name, then tag.
     pub async fn list(&self) -> Result<Vec<RefEntry>> {
+        self.list_refs().await.map_err(doing("listing"))
+    }
+
+    async fn list_refs(&self) -> Result<Vec<RefEntry>> {
         let root = self.refs_root();
         let metas: Vec<_> = self
             .inner
@@ -544,18 +621,28 @@ impl ModuleStore {
     pub async fn tag(&self, src: &Reference, name: &str, tag: &str) -> Result<RefEntry> {
         Reference::check_name(name)?;
         Reference::check_tag(tag)?;
-        let (digest, bytes) = self.fetch(src).await?;
-        let kind = kind_of(bytes.clone()).await?;
-        let entry = self
-            .write_ref(name, tag, digest, bytes.len() as u64, kind)
-            .await?;
-        self.ensure_still_there(&digest, bytes.clone()).await?;
-        Ok(entry)
+        async {
+            let (digest, bytes) = self.fetch_ref(src).await?;
+            let kind = kind_of(bytes.clone()).await?;
+            let entry = self
+                .write_ref(name, tag, digest, bytes.len() as u64, kind)
+                .await?;
+            self.ensure_still_there(&digest, bytes.clone()).await?;
+            Ok(entry)
+        }
+        .await
+        .map_err(doing(format!("tagging {src} as {name}:{tag}")))
     }
 
     /// Removes a tag (`name:tag`; the blob stays), or a blob (a digest),
     /// which is refused with `bad_input` while tags point at it.
     pub async fn remove(&self, r: &Reference) -> Result<Removed> {
+        self.remove_ref(r)
+            .await
+            .map_err(doing(format!("removal of {r}")))
+    }
+
+    async fn remove_ref(&self, r: &Reference) -> Result<Removed> {
         match r {
             Reference::Name { name, tag } => {
                 // A damaged ref is removed too: it points nowhere usable.
@@ -610,15 +697,19 @@ impl ModuleStore {
     /// The module's digest, size and kind, and every tag pointing at it.
     /// Reads (and verifies) the blob.
     pub async fn inspect(&self, r: &Reference) -> Result<StoredModule> {
-        let (digest, bytes) = self.fetch(r).await?;
-        let kind = kind_of(bytes.clone()).await?;
-        let tags = self.tags_of(&digest).await?;
-        Ok(StoredModule {
-            digest,
-            size: bytes.len() as u64,
-            kind,
-            tags,
-        })
+        async {
+            let (digest, bytes) = self.fetch_ref(r).await?;
+            let kind = kind_of(bytes.clone()).await?;
+            let tags = self.tags_of(&digest).await?;
+            Ok(StoredModule {
+                digest,
+                size: bytes.len() as u64,
+                kind,
+                tags,
+            })
+        }
+        .await
+        .map_err(doing(format!("inspection of {r}")))
     }
 
     /// Stores a wasm binary whose sha256 the caller has already checked to
@@ -649,18 +740,26 @@ impl ModuleStore {
         })
         .await?;
         let size = bytes.len() as u64;
-        self.ensure_blob(&digest, bytes.clone()).await?;
-        if let Some((name, tag)) = tag {
-            self.write_ref(name, tag, digest, size, kind).await?;
-            self.ensure_still_there(&digest, bytes).await?;
+        let what = match tag {
+            Some((name, tag)) => format!("push of {name}:{tag}"),
+            None => format!("push of {digest}"),
+        };
+        async {
+            self.ensure_blob(&digest, bytes.clone()).await?;
+            if let Some((name, tag)) = tag {
+                self.write_ref(name, tag, digest, size, kind).await?;
+                self.ensure_still_there(&digest, bytes).await?;
+            }
+            let tags = self.tags_of(&digest).await?;
+            Ok(StoredModule {
+                digest,
+                size,
+                kind,
+                tags,
+            })
         }
-        let tags = self.tags_of(&digest).await?;
-        Ok(StoredModule {
-            digest,
-            size,
-            kind,
-            tags,
-        })
+        .await
+        .map_err(doing(what))
     }
 
     // ----- internals ---------------------------------------------------
@@ -668,7 +767,7 @@ impl ModuleStore {
     /// Every `(name, tag)` pointing at `digest`, sorted.
     async fn tags_of(&self, digest: &Digest) -> Result<Vec<(String, String)>> {
         Ok(self
-            .list()
+            .list_refs()
             .await?
             .into_iter()
             .filter(|e| e.digest == *digest)
@@ -858,11 +957,21 @@ impl ModuleStore {
         }
     }
 
+    /// A failed request to the backend: `unavailable` when the store could
+    /// not be reached or failed on its side (see [`unreachable_because`]),
+    /// else `internal`. Names the store, the operation and the object.
     fn backend_error(&self, op: &str, path: &Path, e: object_store::Error) -> Error {
-        Error::internal(format!(
-            "module store {}: cannot {op} `{path}`: {e}",
-            self.location
-        ))
+        match unreachable_because(&e) {
+            Some(why) => Error::unavailable(format!(
+                "module store {} {why} (cannot {op} `{path}`; the store options `timeout`, \
+                 `max_retries` and `retry_timeout` set how long it is waited for): {e}",
+                self.location
+            )),
+            None => Error::internal(format!(
+                "module store {}: cannot {op} `{path}`: {e}",
+                self.location
+            )),
+        }
     }
 }
 
@@ -903,6 +1012,83 @@ fn unknown_option(key: &str, backend: &str) -> Error {
     Error::bad_input(format!(
         "`{key}` is not an object_store configuration key for {backend}"
     ))
+}
+
+/// Removes `max_retries` and `retry_timeout` from `options` and makes the
+/// retry policy of a cloud backend from them (defaults otherwise).
+fn take_retry_config(options: &mut Vec<(String, String)>) -> Result<RetryConfig> {
+    let mut retry = RetryConfig {
+        max_retries: DEFAULT_MAX_RETRIES,
+        retry_timeout: DEFAULT_RETRY_TIMEOUT,
+        ..RetryConfig::default()
+    };
+    let mut rest = Vec::with_capacity(options.len());
+    for (k, v) in options.drain(..) {
+        match k.as_str() {
+            "max_retries" => {
+                retry.max_retries = v.trim().parse().map_err(|_| {
+                    Error::bad_input(format!(
+                        "store option max_retries={v} is not a number of retries (e.g. 3)"
+                    ))
+                })?;
+            }
+            "retry_timeout" => {
+                retry.retry_timeout = humantime::parse_duration(v.trim()).map_err(|e| {
+                    Error::bad_input(format!(
+                        "store option retry_timeout={v} is not a duration such as 10s ({e})"
+                    ))
+                })?;
+            }
+            _ => rest.push((k, v)),
+        }
+    }
+    *options = rest;
+    Ok(retry)
+}
+
+/// Why a backend failure means the store is unreachable (connection
+/// refused or reset, no answer in time, a server error or throttling after
+/// the retries), or `None` for any other failure.
+fn unreachable_because(e: &object_store::Error) -> Option<&'static str> {
+    if !matches!(e, object_store::Error::Generic { .. }) {
+        return None;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(http) = c.downcast_ref::<object_store::client::HttpError>() {
+            return match http.kind() {
+                HttpErrorKind::Connect => Some("could not be connected to"),
+                HttpErrorKind::Timeout => Some("did not answer in time"),
+                HttpErrorKind::Request | HttpErrorKind::Interrupted => {
+                    Some("dropped the connection")
+                }
+                HttpErrorKind::Decode => Some("sent a truncated or unreadable answer"),
+                _ => None,
+            };
+        }
+        // object_store keeps the status of a failed request in a private
+        // type; its message is the one public trace of it.
+        let text = c.to_string();
+        if text.contains("non-2xx status code: 5") || text.contains("error response: ") {
+            return Some("failed on its side");
+        }
+        if text.contains("non-2xx status code: 429") {
+            return Some("is throttling requests");
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// Says what was being done (`push of app:v1`) in the message of a
+/// backend failure (`unavailable` or `internal`); other errors are already
+/// about the input and pass unchanged.
+fn doing(what: impl fmt::Display) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::Unavailable { message } => Error::unavailable(format!("{what}: {message}")),
+        Error::Internal { message } => Error::internal(format!("{what}: {message}")),
+        e => e,
+    }
 }
 
 fn cloud_error(url: &str, e: object_store::Error) -> Error {

@@ -58,7 +58,7 @@ pub enum ErrorCode {
     /// stack is in use): nothing is wrong with the call, try again later.
     Overloaded,
     /// Something the host needed could not be used: a remote service (an
-    /// OCI registry, a module store) that could not be reached or did not
+    /// OCI registry, a cloud module store) that could not be reached or did not
     /// answer as one, a full disk, a state directory another process
     /// holds. Nothing is wrong with the input and nothing was applied: try
     /// again later.

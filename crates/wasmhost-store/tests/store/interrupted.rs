@@ -7,12 +7,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use wasmhost::Digest;
 use wasmhost_store::ModuleStore;
 
-use crate::{child, runtime};
+use crate::{Rng, check_refs, child, runtime};
 
 const ROUNDS: u32 = 12;
 
@@ -56,32 +56,12 @@ pub fn pusher() {
     });
 }
 
-/// xorshift64*, seeded from the clock: different kill moments every run.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        Rng(seed | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 #[test]
 fn interrupted_pushes_leave_old_or_new_state() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     let url = format!("file://{}", root.display());
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_clock();
     let mut leftovers = 0;
     for round in 0..ROUNDS {
         let mut proc = child("pusher")
@@ -137,21 +117,7 @@ fn interrupted_pushes_leave_old_or_new_state() {
 /// blob file hashes to its name. Returns the number of references.
 fn check_invariant(url: &str, root: &Path, round: u32) -> usize {
     let store = ModuleStore::open(url).unwrap();
-    let entries = runtime().block_on(async {
-        let entries = store
-            .list()
-            .await
-            .unwrap_or_else(|e| panic!("round {round}: list failed: {e}"));
-        for e in &entries {
-            let (d, bytes) = store
-                .fetch(&e.reference())
-                .await
-                .unwrap_or_else(|err| panic!("round {round}: {}:{}: {err}", e.name, e.tag));
-            assert_eq!(d, e.digest);
-            assert_eq!(bytes.len() as u64, e.size);
-        }
-        entries
-    });
+    let entries = runtime().block_on(check_refs(&store, &format!("round {round}")));
     let blobs = root.join("blobs/sha256");
     for file in std::fs::read_dir(&blobs).unwrap() {
         let file = file.unwrap();

@@ -7,6 +7,10 @@
 //!   `scripts/test-services.sh`.
 //! * [`interrupted`]: pushes killed with SIGKILL at random moments never
 //!   leave a reference to a missing or partial blob.
+//! * [`faults`]: the S3 server stopped (SIGSTOP) or killed in the middle of
+//!   concurrent pushes: every push returns soon with a clear `unavailable`
+//!   error, and no reference points at a missing blob; retry and timeout
+//!   options against fake servers that never answer or answer 503.
 //! * URL parsing and backend selection.
 //! * [`manifest`]: Extism manifests (and packets beside them) loaded from
 //!   files, resolved, and their modules fetched and digest-checked.
@@ -17,16 +21,18 @@
 #![allow(clippy::unwrap_used)]
 
 mod contract;
+mod faults;
 mod interrupted;
 mod manifest;
 mod services;
 
 use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use contract::Ctx;
 use services::{Azurite, BUCKET, Moto};
 use wasmhost::{Digest, ErrorCode};
-use wasmhost_store::{ModuleStore, Reference};
+use wasmhost_store::{ModuleStore, RefEntry, Reference};
 
 /// A small core module returning `n`, as WAT.
 pub fn wat(n: i32) -> String {
@@ -36,6 +42,82 @@ pub fn wat(n: i32) -> String {
 /// The same module as a wasm binary.
 pub fn wasm(n: i32) -> Vec<u8> {
     wasmhost::normalize(wat(n).into_bytes()).unwrap().0
+}
+
+/// A core module whose memory is initialised with `label` padded to `pad`
+/// bytes: distinct per label, and big enough that writing it takes a while.
+/// Encoded directly (parsing megabytes of WAT is slow).
+pub fn padded_wasm(label: &str, pad: usize) -> Vec<u8> {
+    fn leb(mut v: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, payload: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(payload.len(), out);
+        out.extend_from_slice(payload);
+    }
+    let pad = pad.max(label.len());
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    // One memory of enough 64 KiB pages, no maximum.
+    let mut memory = vec![1, 0];
+    leb(pad / 65536 + 1, &mut memory);
+    section(5, &memory, &mut module);
+    // One active segment at offset 0 (`i32.const 0; end`).
+    let mut data = vec![1, 0, 0x41, 0, 0x0b];
+    leb(pad, &mut data);
+    data.extend_from_slice(label.as_bytes());
+    data.resize(data.len() + pad - label.len(), b'x');
+    section(11, &data, &mut module);
+    module
+}
+
+/// xorshift64*, seeded from the clock: different fault moments every run.
+#[derive(Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_clock() -> Rng {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Rng(seed | 1)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// The crash-safety invariant at the store's level: every reference listed
+/// fetches, its blob is present and verifies against the digest (`fetch`
+/// checks it), and has the recorded size. Returns the references; `when`
+/// says which round failed.
+pub async fn check_refs(store: &ModuleStore, when: &str) -> Vec<RefEntry> {
+    let entries = store
+        .list()
+        .await
+        .unwrap_or_else(|e| panic!("{when}: list failed: {e}"));
+    for e in &entries {
+        let (d, bytes) = store
+            .fetch(&e.reference())
+            .await
+            .unwrap_or_else(|err| panic!("{when}: {}:{}: {err}", e.name, e.tag));
+        assert_eq!(d, e.digest, "{when}: {}:{}", e.name, e.tag);
+        assert_eq!(bytes.len() as u64, e.size, "{when}: {}:{}", e.name, e.tag);
+    }
+    entries
 }
 
 /// The error code of a result that must be an error.
@@ -72,6 +154,7 @@ fn child_process_entry() {
     match std::env::var("WASMHOST_STORE_TEST_CHILD").as_deref() {
         Ok("pusher") => interrupted::pusher(),
         Ok("env-client") => env_client(),
+        Ok("env-timeout") => faults::env_timeout_client(),
         Ok(other) => panic!("unknown child role {other}"),
         Err(_) => {}
     }

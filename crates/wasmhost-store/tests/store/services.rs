@@ -9,7 +9,8 @@
 //!
 //! Each emulator runs under a small `sh` wrapper that kills it when our end
 //! of its stdin pipe closes: on drop, and also when this test process dies
-//! without running destructors (a SIGKILL), so no emulator outlives its test.
+//! without running destructors (a SIGKILL), so no emulator outlives its test
+//! (the wrapper also sends SIGCONT, in case a test had stopped it).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -97,7 +98,7 @@ impl Service {
             let script = r#"exec 3<&0
 "$@" </dev/null &
 pid=$!
-{ read -r _ <&3; kill "$pid" 2>/dev/null; } &
+{ read -r _ <&3; kill "$pid" 2>/dev/null; kill -CONT "$pid" 2>/dev/null; } &
 wait "$pid""#;
             let child = Command::new("sh")
                 .arg("-c")
@@ -158,6 +159,41 @@ wait "$pid""#;
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// The emulator process itself (the wrapper's child that is not a
+    /// shell), for tests that stop or kill it.
+    pub fn emulator_pid(&self) -> u32 {
+        let wrapper = self.child.id();
+        let shell = std::fs::read_link(format!("/proc/{wrapper}/exe")).ok();
+        let children: Vec<u32> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| parent_of(*pid) == Some(wrapper))
+            .collect();
+        children
+            .iter()
+            .copied()
+            .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok() != shell)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no emulator process under its wrapper {wrapper} (children: {children:?})",
+                    self.name
+                )
+            })
+    }
+}
+
+/// The parent of a process, from `/proc/PID/stat` (`None` if it is gone).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 impl Drop for Service {
@@ -193,17 +229,7 @@ impl Moto {
 
     /// object_store settings that reach this server.
     pub fn options(&self) -> Vec<(String, String)> {
-        [
-            ("aws_endpoint", self.0.endpoint()),
-            ("aws_allow_http", "true".into()),
-            ("aws_access_key_id", "testing".into()),
-            ("aws_secret_access_key", "testing".into()),
-            ("aws_region", "us-east-1".into()),
-            ("aws_virtual_hosted_style_request", "false".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        s3_options(&self.0.endpoint())
     }
 
     /// The same settings as environment variables (what `from_env` reads).
@@ -216,6 +242,22 @@ impl Moto {
             ("AWS_REGION".into(), "us-east-1".into()),
         ]
     }
+}
+
+/// object_store settings for an S3 API at `endpoint` (plain HTTP,
+/// path-style, moto's test credentials).
+pub fn s3_options(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("aws_endpoint", endpoint),
+        ("aws_allow_http", "true"),
+        ("aws_access_key_id", "testing"),
+        ("aws_secret_access_key", "testing"),
+        ("aws_region", "us-east-1"),
+        ("aws_virtual_hosted_style_request", "false"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// Azurite's blob service, with the container [`BUCKET`] created.
