@@ -2,7 +2,7 @@
 # Fuzzing with cargo-fuzz (libFuzzer), on the harnesses of crates/wasmhost-fuzz.
 #
 #   scripts/fuzz.sh TARGET [SECONDS]   fuzz one target (default 600 s)
-#   scripts/fuzz.sh --ci [SECONDS]     every target for SECONDS each (default 30): CI's bounded pass
+#   scripts/fuzz.sh --ci [SECONDS]     every target for SECONDS each (default 60): CI's bounded pass
 #   scripts/fuzz.sh --minimize TARGET  merge what runs found into fuzz/corpus/TARGET, minimized
 #   scripts/fuzz.sh --list             the targets
 #
@@ -82,7 +82,7 @@ case "${1:-}" in
         printf '%s\n' "${TARGETS[@]}"
         ;;
     --ci)
-        seconds="${2:-30}"
+        seconds="${2:-60}"
         need_tools
         build
         : >"$WORK/summary.txt" 2>/dev/null || { mkdir -p "$WORK"; : >"$WORK/summary.txt"; }

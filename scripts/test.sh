@@ -47,7 +47,7 @@ scripts/test-services.sh  # S3 (moto), Azure Blob (Azurite) emulators; OCI regis
 cargo test --workspace --quiet
 
 step "fuzzing: every cargo-fuzz target for a bounded time (nightly, cargo-fuzz)"
-scripts/fuzz.sh --ci "${WASMHOST_FUZZ_SECONDS:-30}"
+scripts/fuzz.sh --ci "${WASMHOST_FUZZ_SECONDS:-60}"
 
 step "browser tests (headless Chromium)"
 scripts/browser-tests.sh

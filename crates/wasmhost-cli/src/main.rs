@@ -86,6 +86,10 @@ fn main() -> ExitCode {
         .without_time()
         .init();
 
+    if cli.command.dies_of_a_closed_stdout() {
+        default_sigpipe();
+    }
+
     match cli.command.execute() {
         Ok(status) => ExitCode::from(status),
         Err(err) => {
@@ -104,5 +108,18 @@ fn main() -> ExitCode {
             }
             ExitCode::from(status)
         }
+    }
+}
+
+/// Restores SIGPIPE's default action (the process ends, as a Unix filter
+/// does), which Rust's runtime sets to ignored: a write to a closed pipe
+/// would otherwise make `println!` panic. Sockets are unaffected (Rust and
+/// tokio send with `MSG_NOSIGNAL`).
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

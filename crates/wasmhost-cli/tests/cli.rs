@@ -325,3 +325,45 @@ fn compiled_modules_are_cached_in_the_state_directory() {
     );
     assert!(walk(empty.path()).is_empty());
 }
+
+/// `wasmhost inspect … | head -0`: what reads the output is gone before the
+/// first line. The command ends as `cat` would (by SIGPIPE, no message), not
+/// with a panic; `run` keeps SIGPIPE ignored, so its guest sees a write
+/// error, as under `wasmtime run`, and the host does not die.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let state = tempfile::tempdir().unwrap();
+    let spawn = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+            .args(args)
+            .env("WASMHOST_STATE", state.path())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let module = wat("numeric");
+    for args in [
+        &["inspect", "--json", module.as_str()][..],
+        &["inspect", module.as_str()][..],
+        &["call", module.as_str(), "add_i32", "1", "2"][..],
+    ] {
+        let out = spawn(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.signal(), Some(SIGPIPE), "{args:?}: {out:?}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // A guest printing to the closed pipe: the host lives to report it.
+    let out = spawn(&["run", &built("wasi-echo.wasm"), "args", "x"]);
+    assert_eq!(out.status.signal(), None, "{out:?}");
+    assert!(out.status.code().is_some_and(|c| c != 0), "{out:?}");
+}
+
+/// SIGPIPE's number on Linux.
+#[cfg(unix)]
+const SIGPIPE: i32 = 13;

@@ -179,10 +179,17 @@ fn a_full_disk_under_the_key_value_store_refuses_the_write_loses_nothing_and_rec
     assert!(acked.len() >= 3, "only {} writes fitted", acked.len());
 
     // Still full: writes keep being refused the same way; the server
-    // answers, and every acknowledged write reads back whole.
+    // answers, and every acknowledged write reads back whole. A 503 says
+    // when to come back (`Retry-After`), as an overloaded server does.
     for _ in 0..3 {
-        let (status, body) = post(&server.addr, "/set", &format!("[{refused}, {VALUE}]"));
+        let set = format!("[{refused}, {VALUE}]");
+        let (status, head, body) = request(&server.addr, "POST", "/set", &[], &set).unwrap();
         assert_eq!(status, 503, "{body}");
+        assert!(
+            head.lines()
+                .any(|l| l.eq_ignore_ascii_case("retry-after: 5")),
+            "{head}"
+        );
     }
     let (status, _, body) = request(&server.addr, "GET", "/healthz", &[], "").unwrap();
     assert_eq!(status, 200, "{body}");

@@ -1,7 +1,7 @@
 //! wasmhost's `invoke` against raw wasmtime on `wasm-smith` modules (see
 //! `wasmhost_fuzz::differential`). A bounded, deterministic run: seeds
 //! `START..START+COUNT` (`WASMHOST_DIFF_SEED`, default 0;
-//! `WASMHOST_DIFF_MODULES`, default 600). A failure prints the seed, which
+//! `WASMHOST_DIFF_MODULES`, default 2000). A failure prints the seed, which
 //! reproduces it alone: `WASMHOST_DIFF_SEED=N WASMHOST_DIFF_MODULES=1`.
 //! `scripts/differential.sh [COUNT]` is the long run, in release.
 
@@ -19,7 +19,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 #[test]
 fn wasmhost_invoke_matches_wasmtime() {
     let start = env_u64("WASMHOST_DIFF_SEED", 0);
-    let count = env_u64("WASMHOST_DIFF_MODULES", 600);
+    let count = env_u64("WASMHOST_DIFF_MODULES", 2000);
     let diff = Differential::new();
     let mut tally = Tally::default();
     for seed in start..start + count {

@@ -66,6 +66,9 @@ impl ServerCode {
     }
 }
 
+/// The `Retry-After` of an `unavailable` answer (503), in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
+
 /// An error as the API reports it.
 #[derive(Debug)]
 pub struct ApiError {
@@ -147,7 +150,13 @@ impl From<Error> for ApiError {
             status: status_of(code),
             code: code.as_str(),
             message,
-            retry_after: (code == ErrorCode::Overloaded).then_some(1),
+            retry_after: match code {
+                ErrorCode::Overloaded => Some(1),
+                // A registry or store coming back, a disk getting room:
+                // not within a second.
+                ErrorCode::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+                _ => None,
+            },
         }
     }
 }

@@ -270,7 +270,15 @@ fn parse_reference(text: &str) -> std::result::Result<OciRef, String> {
             ));
         }
     }
-    let (registry, repository) = (registry.to_string(), repository.to_string());
+    // Docker Hub's official images live under `library/`: `docker.io/alpine`
+    // is `docker.io/library/alpine`, as docker, oras and oci-spec read it.
+    let repository =
+        if matches!(registry, "docker.io" | "index.docker.io") && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository.to_string()
+        };
+    let registry = registry.to_string();
     Ok(match (tag, digest) {
         (Some(t), Some(d)) => {
             OciRef::with_tag_and_digest(registry, repository, t.to_string(), d.to_string())
@@ -1042,6 +1050,19 @@ mod tests {
         ] {
             let e = bad.parse::<OciReference>().expect_err(bad);
             assert_eq!(e.code(), wasmhost::ErrorCode::BadInput, "{bad}");
+        }
+        // Docker Hub's official images.
+        for (given, read) in [
+            ("docker.io/alpine", "docker.io/library/alpine:latest"),
+            (
+                "index.docker.io/alpine:3",
+                "index.docker.io/library/alpine:3",
+            ),
+            ("docker.io/acme/app:v1", "docker.io/acme/app:v1"),
+            ("ghcr.io/alpine:v1", "ghcr.io/alpine:v1"),
+        ] {
+            let r: OciReference = given.parse().expect(given);
+            assert_eq!(r.to_string(), read, "{given}");
         }
         assert!(is_loopback("127.0.0.1:5000"));
         assert!(is_loopback("localhost"));

@@ -56,6 +56,14 @@ impl Command {
         }
     }
 
+    /// Whether the command ends quietly, as `ls` or `cat` do, when what reads
+    /// its standard output goes away (`wasmhost ls | head`): every command
+    /// but `serve` (a server keeps serving) and `run` (its guest is told,
+    /// with an error from its write, as under `wasmtime run`).
+    pub fn dies_of_a_closed_stdout(&self) -> bool {
+        !matches!(self, Command::Serve(_) | Command::Run(_))
+    }
+
     /// Runs the subcommand; returns the process exit status on success.
     pub fn execute(self) -> anyhow::Result<u8> {
         match self {
