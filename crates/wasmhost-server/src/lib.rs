@@ -418,8 +418,9 @@ fn static_dir(dir: &std::path::Path) -> Router<Arc<AppState>> {
 
 /// Whether the request path below a static directory `root` (canonical)
 /// names, once percent-decoded and its symlinks followed, something outside
-/// it, or cannot name a file at all (a NUL byte). Paths `ServeDir` refuses
-/// anyway (`..`, undecodable) and missing files are left to it.
+/// it, or cannot name a file at all (a NUL byte, a name too long). Paths
+/// `ServeDir` refuses anyway (`..`, undecodable) and missing files are
+/// left to it.
 async fn escapes(root: &std::path::Path, path: &str) -> bool {
     let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
         return false;
@@ -435,8 +436,12 @@ async fn escapes(root: &std::path::Path, path: &str) -> bool {
             part => candidate.push(part),
         }
     }
-    let Ok(real) = tokio::fs::canonicalize(&candidate).await else {
-        return false;
+    let real = match tokio::fs::canonicalize(&candidate).await {
+        Ok(real) => real,
+        // Missing: left to ServeDir (404). Any other failure (a name longer
+        // than the file system allows, a loop of links) names no file to
+        // serve, and ServeDir would answer it 500.
+        Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
     };
     if !real.starts_with(root) {
         return true;

@@ -58,8 +58,8 @@ impl Command {
 
     /// Whether the command ends quietly, as `ls` or `cat` do, when what reads
     /// its standard output goes away (`wasmhost ls | head`): every command
-    /// but `serve` (a server keeps serving) and `run` (its guest is told,
-    /// with an error from its write, as under `wasmtime run`).
+    /// but `serve` (a server keeps serving) and `run` (as under `wasmtime
+    /// run`, the host is not killed by what its guest writes).
     pub fn dies_of_a_closed_stdout(&self) -> bool {
         !matches!(self, Command::Serve(_) | Command::Run(_))
     }
