@@ -9,11 +9,13 @@
 #   /usr/bin/skopeo                                      another OCI client (Debian `skopeo`), and
 #   target/test-tools/oras-venv/bin/python               oras-py (PyPI `oras`), for tests/oci.rs's
 #                                                        interoperability test
+#   /usr/sbin/nats-server                                 NATS with JetStream (Debian `nats-server`,
+#                                                        2.9), for the cluster's tests
 #
 # The tests start and stop the emulators (and the registry, each test its own,
 # with a temporary storage directory and config) themselves, on free loopback
 # ports. Override the locations with WASMHOST_TEST_MOTO_SERVER /
-# WASMHOST_TEST_AZURITE_BLOB / WASMHOST_TEST_REGISTRY.
+# WASMHOST_TEST_AZURITE_BLOB / WASMHOST_TEST_REGISTRY / WASMHOST_TEST_NATS_SERVER.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/target/test-tools"
@@ -94,7 +96,22 @@ if ! "$ORAS_PY" -c "import oras.version as v, sys; sys.exit(v.__version__ != '$O
     "$ORAS_PY" -m pip install --quiet --disable-pip-version-check "oras==$ORAS_VERSION" >&2
 fi
 
+NATS="${WASMHOST_TEST_NATS_SERVER:-/usr/sbin/nats-server}"
+if [ ! -x "$NATS" ]; then
+    apt_install nats-server
+    # The tests start their own servers; stop a system-wide one the package
+    # may have enabled.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now nats-server >/dev/null 2>&1 || true
+    fi
+    [ -x "$NATS" ] || {
+        echo "test-services.sh: $NATS is required (apt-get install nats-server)" >&2
+        exit 1
+    }
+fi
+
 echo "moto_server: $MOTO"
+echo "nats-server: $NATS"
 echo "skopeo: $SKOPEO"
 echo "oras-py: $ORAS_PY"
 echo "docker-registry: $REGISTRY"

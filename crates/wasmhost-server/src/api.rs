@@ -478,6 +478,23 @@ pub async fn actors(State(state): AppStateRef) -> ApiResult<Json<JsonValue>> {
     Ok(Json(json!({ "actors": actors })))
 }
 
+/// `GET /api/v1/cluster`: the nodes of this node's cluster (their
+/// address, version, load and live actors), or `enabled: false` for a node
+/// serving alone.
+pub async fn cluster(State(state): AppStateRef) -> ApiResult<Json<JsonValue>> {
+    let Some(cluster) = state.cluster.get() else {
+        return Ok(Json(json!({ "enabled": false, "nodes": [] })));
+    };
+    let nodes = cluster.nodes().await?;
+    Ok(Json(json!({
+        "enabled": true,
+        "name": cluster.config().name,
+        "node": cluster.node_id(),
+        "heartbeat_ms": cluster.config().heartbeat.as_millis() as u64,
+        "nodes": nodes,
+    })))
+}
+
 /// Query of an actor message.
 #[derive(Debug, Deserialize)]
 pub struct SendQuery {

@@ -410,6 +410,12 @@ pub struct ServerConfig {
     /// Bounds on compiling uploaded and routed modules: size, compiles at
     /// once, queue, deadline (see [`default_compile`]).
     pub compile: CompileConfig,
+    /// The cluster this node joins (`--cluster`); `None` serves alone.
+    pub cluster: Option<wasmhost_cluster::ClusterConfig>,
+    /// The URL other nodes and clients reach this node's HTTP listener at,
+    /// as the member list shows it; by default `http://` and the bound
+    /// address.
+    pub advertise: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -435,6 +441,8 @@ impl Default for ServerConfig {
             outbound: OutboundLimits::default(),
             allow_url_hosts: Vec::new(),
             compile: default_compile(),
+            cluster: None,
+            advertise: None,
         }
     }
 }

@@ -126,16 +126,22 @@ impl Server {
             tcp.push((listen(addr).await?, Arc::new(worker)));
         }
         let http = listen(state.config.addr).await?;
-        Ok(Server {
-            state: Arc::new(state),
-            http,
-            tcp,
-        })
+        let state = Arc::new(state);
+        if let Some(cluster) = state.config.cluster.clone() {
+            let bound = http.local_addr().unwrap_or(state.config.addr);
+            join_cluster(&state, cluster, bound).await?;
+        }
+        Ok(Server { state, http, tcp })
     }
 
     /// Where the HTTP listener is bound.
     pub fn http_addr(&self) -> SocketAddr {
         self.http.local_addr().unwrap_or(self.state.config.addr)
+    }
+
+    /// This node's membership of a cluster, when it joined one.
+    pub fn cluster(&self) -> Option<&wasmhost_cluster::Cluster> {
+        self.state.cluster.get()
     }
 
     /// Where each TCP worker is bound, in configuration order.
@@ -215,6 +221,10 @@ impl Server {
             }
         }
         state.draining.store(true, Ordering::Release);
+        // Out of the member list at once: the others stop sending here.
+        if let Some(cluster) = state.cluster.get() {
+            cluster.leave().await;
+        }
         drop(self.http);
         let _ = stop_tx.send(true);
         let grace = state.config.shutdown_grace;
@@ -237,6 +247,32 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Joins the cluster as the node listening at `bound`: its record carries
+/// the advertised address and, at every heartbeat, the server's load.
+async fn join_cluster(
+    state: &Arc<AppState>,
+    config: wasmhost_cluster::ClusterConfig,
+    bound: SocketAddr,
+) -> Result<()> {
+    let me = wasmhost_cluster::NodeRecord {
+        id: wasmhost_cluster::new_node_id(),
+        addr: state
+            .config
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}")),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        heartbeat_at: String::new(),
+        load: wasmhost_cluster::NodeLoad::default(),
+    };
+    let weak = Arc::downgrade(state);
+    let load = move || weak.upgrade().map(|s| s.load()).unwrap_or_default();
+    let cluster = wasmhost_cluster::Cluster::join(config, me, load).await?;
+    let _ = state.cluster.set(cluster);
+    Ok(())
 }
 
 /// Requests of one connection in flight, and when it was last busy.
@@ -344,6 +380,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(api::send).delete(api::remove_actor),
         )
         .route("/api/v1/cache", get(api::cache))
+        .route("/api/v1/cluster", get(api::cluster))
         .route("/api", any(no_route))
         .route("/api/{*rest}", any(no_route))
         .route("/openapi.json", get(openapi))

@@ -44,6 +44,8 @@ pub struct AppState {
     pub env: WorkerEnv,
     /// Set when shutdown begins: `/readyz` turns 503.
     pub draining: AtomicBool,
+    /// This node's membership of a cluster, once joined (`--cluster`).
+    pub cluster: std::sync::OnceLock<wasmhost_cluster::Cluster>,
     modules: Mutex<lru::LruCache<Digest, Module>>,
     /// Workers the API keeps.
     workers: Mutex<lru::LruCache<WorkerKey, Arc<Worker>>>,
@@ -78,6 +80,7 @@ impl AppState {
             routes: Vec::new(),
             env,
             draining: AtomicBool::new(false),
+            cluster: std::sync::OnceLock::new(),
             modules: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(API_MODULES).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -99,6 +102,16 @@ impl AppState {
         }
         self.routes = routes;
         Ok(())
+    }
+
+    /// This node's load, as its cluster heartbeat reports it.
+    pub fn load(&self) -> wasmhost_cluster::NodeLoad {
+        wasmhost_cluster::NodeLoad {
+            running: self.admission.running(),
+            waiting: self.admission.waiting(),
+            slots: self.config.max_concurrent,
+            actors: self.actors.len(),
+        }
     }
 
     /// Whether shutdown has begun.

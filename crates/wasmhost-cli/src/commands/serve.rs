@@ -237,10 +237,126 @@ pub struct ServeCommand {
     actor_snapshots: Option<SnapshotPolicy>,
 
     #[command(flatten)]
+    cluster: ClusterOptions,
+
+    #[command(flatten)]
     limits: LimitOptions,
 
     #[command(flatten)]
     state: StateOptions,
+}
+
+/// Joining a cluster of nodes over NATS JetStream.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Cluster")]
+struct ClusterOptions {
+    /// Join the cluster whose NATS server (with JetStream) is at URL:
+    /// nats://HOST:PORT, several separated by commas. Without it the node
+    /// serves alone.
+    #[arg(long, value_name = "URL", env = "WASMHOST_CLUSTER")]
+    cluster: Option<String>,
+
+    /// The cluster's name: nodes with the same name over the same NATS
+    /// server form one cluster. [default: wasmhost]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "WASMHOST_CLUSTER_NAME",
+        requires = "cluster"
+    )]
+    cluster_name: Option<String>,
+
+    /// A NATS credentials file (.creds: a user JWT and its NKey seed), as
+    /// `nats --creds` takes it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WASMHOST_CLUSTER_CREDS",
+        requires = "cluster"
+    )]
+    cluster_creds: Option<PathBuf>,
+
+    /// NATS user name (with --cluster-password); or put user:password@ in
+    /// the URL.
+    #[arg(
+        long,
+        value_name = "USER",
+        env = "WASMHOST_CLUSTER_USER",
+        requires = "cluster_password"
+    )]
+    cluster_user: Option<String>,
+
+    /// NATS password.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "WASMHOST_CLUSTER_PASSWORD",
+        hide_env_values = true,
+        requires = "cluster_user"
+    )]
+    cluster_password: Option<String>,
+
+    /// NATS token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "WASMHOST_CLUSTER_TOKEN",
+        hide_env_values = true,
+        requires = "cluster",
+        conflicts_with_all = ["cluster_user", "cluster_creds"]
+    )]
+    cluster_token: Option<String>,
+
+    /// How often this node refreshes its record in the member list; a node
+    /// that misses three drops out of it. [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "cluster")]
+    cluster_heartbeat: Option<Duration>,
+
+    /// The URL the other nodes and clients reach this node at, as the
+    /// member list shows it. [default: http:// and the listen address]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WASMHOST_ADVERTISE",
+        requires = "cluster"
+    )]
+    advertise: Option<String>,
+}
+
+impl ClusterOptions {
+    fn config(&self) -> anyhow::Result<Option<wasmhost_cluster::ClusterConfig>> {
+        let Some(url) = &self.cluster else {
+            return Ok(None);
+        };
+        let mut c = wasmhost_cluster::ClusterConfig::new(url.clone());
+        if let Some(name) = &self.cluster_name {
+            c.name = name.clone();
+        }
+        c.credentials = match (
+            &self.cluster_creds,
+            &self.cluster_user,
+            &self.cluster_password,
+            &self.cluster_token,
+        ) {
+            (Some(file), None, _, None) => wasmhost_cluster::Credentials::File(file.clone()),
+            (None, Some(user), Some(password), None) => {
+                wasmhost_cluster::Credentials::UserPassword(user.clone(), password.clone())
+            }
+            (None, None, _, Some(token)) => wasmhost_cluster::Credentials::Token(token.clone()),
+            (None, None, _, None) => wasmhost_cluster::Credentials::None,
+            _ => {
+                return Err(Error::bad_input(
+                    "give one of --cluster-creds, --cluster-user/--cluster-password, --cluster-token",
+                )
+                .into());
+            }
+        };
+        if let Some(every) = self.cluster_heartbeat {
+            c.heartbeat = every;
+        }
+        c.check()?;
+        Ok(Some(c))
+    }
 }
 
 fn parse_policy(s: &str) -> Result<SnapshotPolicy, String> {
@@ -327,6 +443,8 @@ impl ServeCommand {
             c.limits = c.limits.clone().timeout(Some(c.request_timeout));
         }
         c.trap_unknown_imports = self.trap_unknown_imports;
+        c.cluster = self.cluster.config()?;
+        c.advertise = self.cluster.advertise.clone();
         c.allow_url_hosts = self.state.allow_url_host.clone();
         c.cors = file.cors.clone();
         c.cors.extend(self.cors.iter().cloned());
@@ -435,6 +553,14 @@ impl ServeCommand {
             eprintln!("  API        http://{addr}/api/v1 (OpenAPI: /openapi.json)");
             eprintln!("  metrics    http://{addr}/metrics, health /healthz, /readyz");
             eprintln!("  store      {location}");
+            if let Some(cluster) = server.cluster() {
+                eprintln!(
+                    "  cluster    {} over {} as node {} (members: /api/v1/cluster)",
+                    cluster.config().name,
+                    cluster.config().url,
+                    cluster.node_id()
+                );
+            }
             for (path, module) in &routes {
                 eprintln!("  http://{addr}{path} -> {module}");
             }
