@@ -27,6 +27,7 @@
 
 mod admission;
 mod api;
+mod cluster;
 pub mod config;
 mod dashboard;
 mod error;
@@ -168,6 +169,7 @@ impl Server {
             tcp_tasks.spawn(tcp::serve(state.clone(), listener, worker, stop_rx.clone()));
         }
         let router = router(state.clone());
+        let responder = cluster::start_responder(&state, router.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -221,7 +223,11 @@ impl Server {
             }
         }
         state.draining.store(true, Ordering::Release);
-        // Out of the member list at once: the others stop sending here.
+        // Out of the member list and the queue groups at once: the others
+        // stop sending here.
+        if let Some(responder) = responder {
+            responder.abort();
+        }
         if let Some(cluster) = state.cluster.get() {
             cluster.leave().await;
         }
@@ -371,9 +377,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/modules/{reference}/tags", post(api::tag))
         .route(
             "/api/v1/modules/{reference}/call/{function}",
-            post(api::call),
+            post(api::call).layer(middleware::from_fn_with_state(
+                state.clone(),
+                cluster::place,
+            )),
         )
-        .route("/api/v1/modules/{reference}/process", post(api::process))
+        .route(
+            "/api/v1/modules/{reference}/process",
+            post(api::process).layer(middleware::from_fn_with_state(
+                state.clone(),
+                cluster::place,
+            )),
+        )
         .route("/api/v1/actors", get(api::actors))
         .route(
             "/api/v1/actors/{id}",

@@ -46,6 +46,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// This node's membership of a cluster, once joined (`--cluster`).
     pub cluster: std::sync::OnceLock<wasmhost_cluster::Cluster>,
+    /// The modules whose calls this node answers for its cluster's peers.
+    pub(crate) offers: crate::cluster::Offers,
     modules: Mutex<lru::LruCache<Digest, Module>>,
     /// Workers the API keeps.
     workers: Mutex<lru::LruCache<WorkerKey, Arc<Worker>>>,
@@ -81,6 +83,7 @@ impl AppState {
             env,
             draining: AtomicBool::new(false),
             cluster: std::sync::OnceLock::new(),
+            offers: crate::cluster::Offers::default(),
             modules: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(API_MODULES).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -133,6 +136,7 @@ impl AppState {
                 let rt = self.rt.clone();
                 let m = blocking(move || rt.load_bytes(bytes.to_vec())).await?;
                 let m = m.with_limits(self.config.limits.clone());
+                self.offers.offer(&digest);
                 self.lock_modules().put(digest, m.clone());
                 m
             }

@@ -1,0 +1,256 @@
+//! `wasmhost serve --cluster`: nodes over a real nats-server (Debian's, as
+//! scripts/test-services.sh installs it), each node its own process.
+
+mod common;
+#[path = "../../wasmhost-cluster/tests/common/nats.rs"]
+mod nats;
+
+use std::time::{Duration, Instant};
+
+use common::{Serving, fails_in, http, serve};
+use nats::Nats;
+
+/// A node of cluster `name` over `nats`, heartbeating every `heartbeat`.
+fn node(nats: &Nats, name: &str, heartbeat: &str, extra: &[&str]) -> Serving {
+    let url = nats.url();
+    let mut args = vec![
+        "--cluster",
+        url.as_str(),
+        "--cluster-name",
+        name,
+        "--cluster-heartbeat",
+        heartbeat,
+    ];
+    args.extend_from_slice(extra);
+    serve(&args)
+}
+
+/// The member list as `at` serves it: (this node's id, the members' addrs).
+fn members(at: &Serving) -> (String, Vec<String>) {
+    let (status, body) = http(&at.addr, "GET", "/api/v1/cluster", "");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["enabled"], true, "{v}");
+    let mut addrs: Vec<String> = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["addr"].as_str().unwrap_or_default().to_string())
+        .collect();
+    addrs.sort();
+    (v["node"].as_str().unwrap_or_default().to_string(), addrs)
+}
+
+/// Polls the member list of `at` until it is exactly `want` (10 s at most).
+fn until_members(at: &Serving, want: &[&String]) -> Duration {
+    let start = Instant::now();
+    let mut want: Vec<String> = want.iter().map(|a| format!("http://{a}")).collect();
+    want.sort();
+    loop {
+        let (_, got) = members(at);
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "members {got:?}, expected {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_nodes_list_each_other_and_one_that_dies_drops_out() {
+    let nats = Nats::start();
+    let a = node(&nats, "three", "1s", &[]);
+    let mut b = node(&nats, "three", "1s", &[]);
+    let mut c = node(&nats, "three", "1s", &[]);
+    for n in [&a, &b, &c] {
+        until_members(n, &[&a.addr, &b.addr, &c.addr]);
+    }
+    // Every node lists the same members with their load, and knows itself.
+    let (status, body) = http(&c.addr, "GET", "/api/v1/cluster", "");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["name"], "three");
+    assert_eq!(v["heartbeat_ms"], 1000);
+    let me = v["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["id"] == v["node"]))
+        .expect("c lists itself");
+    assert_eq!(me["addr"], format!("http://{}", c.addr));
+    assert_eq!(me["version"], env!("CARGO_PKG_VERSION"));
+    assert!(me["load"]["slots"].as_u64().unwrap_or(0) >= 1, "{me}");
+    // serve says where it joined.
+    let log = c.log.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+    assert!(log.contains("cluster    three over nats://"), "{log}");
+
+    // SIGTERM: c leaves the list as it stops, before its record could expire.
+    c.signal("TERM");
+    assert!(c.wait().success());
+    let took = until_members(&a, &[&a.addr, &b.addr]);
+    assert!(took < Duration::from_millis(1000), "took {took:?}");
+
+    // SIGKILL: b cannot say goodbye; its record expires three heartbeats
+    // after its last one.
+    b.signal("KILL");
+    b.wait();
+    let took = until_members(&a, &[&a.addr]);
+    assert!(took <= Duration::from_millis(4500), "took {took:?}");
+}
+
+#[test]
+fn a_node_alone_says_so() {
+    let alone = serve(&[]);
+    let (status, body) = http(&alone.addr, "GET", "/api/v1/cluster", "");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["enabled"], false);
+    assert_eq!(v["nodes"], serde_json::json!([]));
+}
+
+#[test]
+fn serve_refuses_a_nats_server_it_cannot_use_with_a_clear_error() {
+    let state = tempfile::tempdir().expect("tempdir");
+    // Nothing listening.
+    let url = format!("nats://127.0.0.1:{}", nats::free_port());
+    let start = Instant::now();
+    let (code, err) = fails_in(
+        state.path(),
+        &["serve", "--addr", "127.0.0.1:0", "--cluster", &url],
+    );
+    assert_eq!(code, 77, "{err}");
+    assert!(err.contains("error[unavailable]"), "{err}");
+    assert!(
+        err.contains(&format!("cannot reach the NATS server at {url}")),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    // A NATS server without JetStream.
+    let plain = Nats::without_jetstream();
+    let (code, err) = fails_in(
+        state.path(),
+        &["serve", "--addr", "127.0.0.1:0", "--cluster", &plain.url()],
+    );
+    assert_eq!(code, 77, "{err}");
+    assert!(err.contains("has no JetStream"), "{err}");
+    assert!(err.contains("nats-server -js"), "{err}");
+
+    // Settings that cannot be right: bad_input (64), before connecting.
+    let (code, err) = fails_in(
+        state.path(),
+        &["serve", "--cluster", &plain.url(), "--cluster-name", "a.b"],
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("cluster name `a.b`"), "{err}");
+    let (code, err) = fails_in(state.path(), &["serve", "--cluster-name", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--cluster"), "{err}");
+}
+
+/// (status, the node that ran it, body) of a call of `add_i32` through `at`.
+fn add(at: &Serving, module: &str, placement: &str) -> (u16, String, String) {
+    let path = format!("/api/v1/modules/{module}/call/add_i32?placement={placement}");
+    let (status, head, body) =
+        common::request(&at.addr, "POST", &path, &[], "[40, 2]").expect("call");
+    let node = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-wasmhost-node: "))
+        .unwrap_or_default()
+        .to_string();
+    (status, node, body)
+}
+
+fn node_id(at: &Serving) -> String {
+    members(at).0
+}
+
+/// The value of a Prometheus counter line that starts with `prefix`.
+fn counter(at: &Serving, prefix: &str) -> u64 {
+    let (_, text) = http(&at.addr, "GET", "/metrics", "");
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+#[test]
+fn calls_go_to_the_nodes_that_hold_the_module_and_fall_back_to_a_local_run() {
+    let nats = Nats::start();
+    // One module store for the three (a directory they share).
+    let shared = tempfile::tempdir().expect("tempdir");
+    let store = format!("file://{}", shared.path().display());
+    let extra = ["--store", store.as_str()];
+    let a = node(&nats, "calls", "1s", &extra);
+    let b = node(&nats, "calls", "1s", &extra);
+    let c = node(&nats, "calls", "1s", &extra);
+    until_members(&c, &[&a.addr, &b.addr, &c.addr]);
+    let (ida, idc) = (node_id(&a), node_id(&c));
+
+    // Uploaded to a: a compiled it and answers its calls for the cluster.
+    let wasm = std::fs::read_to_string(common::wat("numeric")).expect("numeric.wat");
+    let (status, body) = http(&a.addr, "POST", "/api/v1/modules?name=num", &wasm);
+    assert_eq!(status, 201, "{body}");
+    // Through c, forced onto the queue group: a runs it.
+    for _ in 0..5 {
+        let (status, node, body) = add(&c, "num", "any");
+        assert_eq!((status, body.trim()), (200, "42"));
+        assert_eq!(node, ida, "forwarded to a");
+    }
+    // Local: c runs it itself (and now holds it compiled too).
+    let (status, node, body) = add(&c, "num", "local");
+    assert_eq!(
+        (status, node.as_str(), body.trim()),
+        (200, idc.as_str(), "42")
+    );
+    assert!(counter(&c, "wasmhost_cluster_forwards_total{outcome=\"answered\"}") >= 5);
+
+    // Pushed to the store behind every node's back: no node holds it
+    // compiled, so no one answers its queue group, and NATS says so at once:
+    // b runs it itself.
+    let state = tempfile::tempdir().expect("tempdir");
+    let fresh = state.path().join("fresh.wat");
+    // Another module: one more export.
+    let other = wasm.replace(
+        r#"(func (export "noop"))"#,
+        r#"(func (export "noop")) (func (export "fresh"))"#,
+    );
+    assert_ne!(other, wasm);
+    std::fs::write(&fresh, other).expect("write");
+    let out = common::wasmhost_in(
+        state.path(),
+        &[
+            "push",
+            "--store",
+            &store,
+            &fresh.display().to_string(),
+            "fresh:v1",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let idb = node_id(&b);
+    let (status, node, body) = add(&b, "fresh:v1", "any");
+    assert_eq!(
+        (status, node.as_str(), body.trim()),
+        (200, idb.as_str(), "42")
+    );
+    assert_eq!(
+        counter(
+            &b,
+            "wasmhost_cluster_forwards_total{outcome=\"no_responders\"}"
+        ),
+        1
+    );
+
+    // A bad placement is bad input.
+    let (status, _, body) = add(&b, "num", "everywhere");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("placement `everywhere`"), "{body}");
+}

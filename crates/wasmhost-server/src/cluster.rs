@@ -1,0 +1,478 @@
+//! Stateless calls across the cluster (`--cluster`): a function call
+//! (`POST /api/v1/modules/{ref}/call/{function}`) or a sync process message
+//! (`POST /api/v1/modules/{ref}/process`, mode `sync`) arriving at one node
+//! runs there or on another node.
+//!
+//! **Where a call runs.** The request may say, with `?placement=` or the
+//! `x-wasmhost-placement` header:
+//! - `local`: here;
+//! - `any`: through the module's queue group `<cluster>.call.<digest hex>`,
+//!   to one of the nodes that hold the module compiled (this one included),
+//!   chosen by NATS;
+//! - nothing (`auto`): here while this node has a free slot; once every
+//!   slot is busy, through the queue group, so a saturated node spills over
+//!   instead of queueing.
+//!
+//! A node joins a module's queue group once it has compiled the module (an
+//! upload, or a first call). No node holding it answers at once (NATS's
+//! no-responders): the call runs here, which compiles it and joins. A
+//! forwarded call waits at most the request's own timeout (then 504, as a
+//! local one). A body or reply larger than NATS carries (its `max_payload`,
+//! 1 MiB by default, less room for headers) runs here. A call that could
+//! not be sent because NATS is away (reconnecting) runs here too. A call is
+//! never forwarded twice: a forwarded request carries
+//! `x-wasmhost-forwarded` and runs where it lands.
+//!
+//! On the wire a forwarded call is the HTTP request itself: NATS headers
+//! `wasmhost-uri` (path and query) and the request's `content-type`,
+//! `idempotency-key` and `x-wasmhost-*` headers, the body as payload; the
+//! answering node runs it through its own router and replies with
+//! `wasmhost-status`, its response headers and body. Every reply carries
+//! `x-wasmhost-node`, the id of the node that ran the call.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{self, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use wasmhost::{Digest, Error};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Header of a request a peer forwarded here: it runs here.
+const FORWARDED: &str = "x-wasmhost-forwarded";
+/// Header naming a request's placement.
+const PLACEMENT: &str = "x-wasmhost-placement";
+/// Response header: the node that ran the call.
+pub(crate) const NODE: &str = "x-wasmhost-node";
+/// NATS header of a forwarded request: its path and query.
+const URI: &str = "wasmhost-uri";
+/// NATS header of a reply: the HTTP status.
+const STATUS: &str = "wasmhost-status";
+/// NATS header of a reply too large for NATS: run it at the sender.
+const TOO_LARGE: &str = "wasmhost-too-large";
+/// Room left in a NATS message for its headers.
+const HEADER_ROOM: usize = 16 << 10;
+
+/// Where a request asks to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Here while a slot is free, else wherever the module's queue group
+    /// sends it.
+    Auto,
+    /// Here.
+    Local,
+    /// Wherever the module's queue group sends it.
+    Any,
+}
+
+impl std::str::FromStr for Placement {
+    type Err = Error;
+    fn from_str(s: &str) -> wasmhost::Result<Self> {
+        match s {
+            "local" => Ok(Placement::Local),
+            "any" => Ok(Placement::Any),
+            "auto" => Ok(Placement::Auto),
+            other => Err(Error::bad_input(format!(
+                "placement `{other}`: expected local, any or auto"
+            ))),
+        }
+    }
+}
+
+/// The placement a request asks for: `?placement=` wins over the header.
+fn placement(req: &Request) -> ApiResult<Placement> {
+    let from_query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "placement")
+            .map(|(_, v)| v.to_string())
+    });
+    let from_header = || {
+        req.headers()
+            .get(PLACEMENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    match from_query.or_else(from_header) {
+        Some(p) => Ok(p.trim().parse()?),
+        None => Ok(Placement::Auto),
+    }
+}
+
+/// The module reference of a call or sync process request, or `None` for
+/// one that keeps state here (an async process) or is not a call.
+fn stateless_call(req: &Request) -> Option<&str> {
+    if req.method() != http::Method::POST {
+        return None;
+    }
+    let rest = req.uri().path().strip_prefix("/api/v1/modules/")?;
+    let (reference, tail) = rest.split_once('/')?;
+    let sync_process = tail == "process"
+        && !req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "mode=async"));
+    (tail.starts_with("call/") || sync_process).then_some(reference)
+}
+
+/// The queue-group subject of a module's calls.
+fn subject(cluster: &wasmhost_cluster::Cluster, digest: &Digest) -> String {
+    format!("{}.call.{}", cluster.config().name, digest.hex())
+}
+
+fn queue(cluster: &wasmhost_cluster::Cluster) -> String {
+    format!("{}.call", cluster.config().name)
+}
+
+/// Largest body a NATS message carries here.
+fn payload_limit(cluster: &wasmhost_cluster::Cluster) -> usize {
+    cluster
+        .client()
+        .server_info()
+        .max_payload
+        .saturating_sub(HEADER_ROOM)
+}
+
+/// Middleware of the call routes: runs the request here, or forwards it
+/// (see the module's docs for the rule).
+pub(crate) async fn place(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(cluster) = state.cluster.get() else {
+        return with_node(next.run(req).await, None);
+    };
+    let here = Some(cluster.node_id());
+    if req.headers().contains_key(FORWARDED) {
+        return with_node(next.run(req).await, here);
+    }
+    let placement = match placement(&req) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let forward = match placement {
+        Placement::Local => false,
+        Placement::Any => true,
+        Placement::Auto => state.admission.running() >= state.config.max_concurrent,
+    };
+    let Some(reference) = stateless_call(&req).filter(|_| forward) else {
+        return with_node(next.run(req).await, here);
+    };
+    // A reference that does not resolve gets its error where it runs: here.
+    let digest = match reference.parse() {
+        Ok(r) => match state.store.resolve(&r).await {
+            Ok(d) => d,
+            Err(_) => return with_node(next.run(req).await, here),
+        },
+        Err(_) => return with_node(next.run(req).await, here),
+    };
+    let (parts, body) = req.into_parts();
+    let body = match crate::api::read_body(&state, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let run_here = |parts, body: Bytes| next.run(Request::from_parts(parts, Body::from(body)));
+    if body.len() > payload_limit(cluster) {
+        metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "too_large").increment(1);
+        return with_node(run_here(parts, body).await, here);
+    }
+    let started = Instant::now();
+    match forward_call(cluster, &state, &parts, &digest, body.clone()).await {
+        Ok(res) => {
+            metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "answered")
+                .increment(1);
+            metrics::histogram!("wasmhost_cluster_forward_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            res
+        }
+        Err(Fallback::Timeout(limit)) => {
+            metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "timeout")
+                .increment(1);
+            ApiError::server(
+                crate::error::ServerCode::RequestTimeout,
+                format!(
+                    "the node that took the call did not answer within the server's {} ms limit",
+                    limit.as_millis()
+                ),
+            )
+            .into_response()
+        }
+        Err(Fallback::Here(outcome)) => {
+            metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => outcome).increment(1);
+            with_node(run_here(parts, body).await, here)
+        }
+    }
+}
+
+/// Why a forward did not answer.
+enum Fallback {
+    /// Run it here, for this reason (a metric label).
+    Here(&'static str),
+    /// The request's time ran out waiting.
+    Timeout(Duration),
+}
+
+/// Sends the request to the module's queue group and turns the reply into
+/// a response.
+async fn forward_call(
+    cluster: &wasmhost_cluster::Cluster,
+    state: &AppState,
+    parts: &http::request::Parts,
+    digest: &Digest,
+    body: Bytes,
+) -> Result<Response, Fallback> {
+    use async_nats::RequestErrorKind as K;
+    let mut headers = async_nats::HeaderMap::new();
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    headers.insert(URI, uri);
+    headers.insert(FORWARDED, cluster.node_id());
+    for (name, value) in &parts.headers {
+        if carried(name)
+            && let Ok(v) = value.to_str()
+        {
+            headers.append(name.as_str(), v);
+        }
+    }
+    let limit = state.config.request_timeout;
+    let request = async_nats::Request::new()
+        .headers(headers)
+        .payload(body)
+        .timeout(Some(limit));
+    let reply = match cluster
+        .client()
+        .send_request(subject(cluster, digest), request)
+        .await
+    {
+        Ok(reply) => reply,
+        Err(e) => {
+            return Err(match e.kind() {
+                K::NoResponders => Fallback::Here("no_responders"),
+                K::TimedOut => Fallback::Timeout(limit),
+                K::MaxPayloadExceeded => Fallback::Here("too_large"),
+                K::InvalidSubject | K::Other => Fallback::Here("unsent"),
+            });
+        }
+    };
+    let Some(h) = reply.headers.as_ref() else {
+        return Err(Fallback::Here("bad_reply"));
+    };
+    if h.get(TOO_LARGE).is_some() {
+        return Err(Fallback::Here("reply_too_large"));
+    }
+    let status = h
+        .get(STATUS)
+        .and_then(|s| s.as_str().parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or(Fallback::Here("bad_reply"))?;
+    let mut res = Response::new(Body::from(reply.payload.clone()));
+    *res.status_mut() = status;
+    for (name, values) in h.iter() {
+        let name = name.to_string();
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        if !returned(&name) {
+            continue;
+        }
+        for v in values {
+            if let Ok(v) = HeaderValue::from_str(v.as_str()) {
+                res.headers_mut().append(name.clone(), v);
+            }
+        }
+    }
+    Ok(res)
+}
+
+/// Request headers a forwarded call carries.
+fn carried(name: &HeaderName) -> bool {
+    name == http::header::CONTENT_TYPE
+        || name.as_str() == "idempotency-key"
+        || (name.as_str().starts_with("x-wasmhost-") && name.as_str() != FORWARDED)
+}
+
+/// Response headers a forwarded call's reply carries back.
+fn returned(name: &HeaderName) -> bool {
+    name == http::header::CONTENT_TYPE
+        || name == http::header::RETRY_AFTER
+        || name.as_str().starts_with("x-wasmhost-")
+}
+
+/// Marks a response with the node that ran it (nothing when serving alone).
+fn with_node(mut res: Response, node: Option<&str>) -> Response {
+    if let Some(node) = node.and_then(|n| HeaderValue::from_str(n).ok()) {
+        res.headers_mut().insert(NODE, node);
+    }
+    res
+}
+
+/// The modules this node answers for, and the channel that asks the
+/// responder to join one more module's queue group.
+#[derive(Debug, Default)]
+pub(crate) struct Offers {
+    joined: Mutex<HashSet<Digest>>,
+    tx: std::sync::OnceLock<mpsc::UnboundedSender<Digest>>,
+}
+
+impl Offers {
+    /// Joins the queue group of a module this node now holds compiled
+    /// (once per module; nothing before the responder runs or alone).
+    pub(crate) fn offer(&self, digest: &Digest) {
+        let mut joined = self.joined.lock().unwrap_or_else(|p| p.into_inner());
+        if joined.insert(digest.clone())
+            && let Some(tx) = self.tx.get()
+        {
+            let _ = tx.send(digest.clone());
+        }
+    }
+}
+
+/// Answers peers' calls for as long as the server runs: joins each offered
+/// module's queue group and runs what arrives through `router`.
+pub(crate) fn start_responder(
+    state: &Arc<AppState>,
+    router: axum::Router,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let cluster = state.cluster.get()?.clone();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Digest>();
+    // Modules compiled before the responder started; later ones come
+    // through the channel (under the same lock: none is missed or doubled).
+    let before: Vec<Digest> = {
+        let joined = state
+            .offers
+            .joined
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        state.offers.tx.set(tx).ok()?;
+        joined.iter().cloned().collect()
+    };
+    let limit = payload_limit(&cluster);
+    let timeout = state.config.request_timeout;
+    Some(tokio::spawn(async move {
+        let mut subscriptions = tokio::task::JoinSet::new();
+        let mut join = |digest: Digest| {
+            let cluster = cluster.clone();
+            let router = router.clone();
+            subscriptions.spawn(async move {
+                let sub = cluster
+                    .client()
+                    .queue_subscribe(subject(&cluster, &digest), queue(&cluster))
+                    .await;
+                let mut sub = match sub {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("cluster: cannot answer calls of {digest}: {e}");
+                        return;
+                    }
+                };
+                while let Some(msg) = sub.next().await {
+                    let cluster = cluster.clone();
+                    let router = router.clone();
+                    tokio::spawn(async move {
+                        answer(&cluster, router, msg, limit, timeout).await;
+                    });
+                }
+            });
+        };
+        for digest in before {
+            join(digest);
+        }
+        while let Some(digest) = rx.recv().await {
+            join(digest);
+        }
+    }))
+}
+
+/// Runs one forwarded call here and replies.
+async fn answer(
+    cluster: &wasmhost_cluster::Cluster,
+    router: axum::Router,
+    msg: async_nats::Message,
+    limit: usize,
+    timeout: Duration,
+) {
+    use tower::ServiceExt as _;
+    let Some(reply_to) = msg.reply.clone() else {
+        return;
+    };
+    let mut out = async_nats::HeaderMap::new();
+    out.insert(NODE, cluster.node_id());
+    let response = match request_of(&msg) {
+        Ok(req) => match router.oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        },
+        Err(e) => e.into_response(),
+    };
+    let (parts, body) = response.into_parts();
+    // The request's own deadline bounds the body too (a streaming reply).
+    let body = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            out.insert(TOO_LARGE, "1");
+            Bytes::new()
+        }
+        Err(_) => return,
+    };
+    out.insert(STATUS, parts.status.as_u16().to_string().as_str());
+    for (name, value) in &parts.headers {
+        if returned(name)
+            && let Ok(v) = value.to_str()
+        {
+            out.append(name.as_str(), v);
+        }
+    }
+    if let Err(e) = cluster
+        .client()
+        .publish_with_headers(reply_to, out, body)
+        .await
+    {
+        tracing::warn!("cluster: cannot reply to a forwarded call: {e}");
+    }
+}
+
+/// The HTTP request a forwarded call's message carries; only calls of
+/// modules are accepted.
+fn request_of(msg: &async_nats::Message) -> ApiResult<Request> {
+    let bad = |what: &str| ApiError::from(Error::bad_input(format!("forwarded call: {what}")));
+    let headers = msg.headers.as_ref().ok_or_else(|| bad("no headers"))?;
+    let uri = headers
+        .get(URI)
+        .map(|v| v.as_str().to_string())
+        .ok_or_else(|| bad("no wasmhost-uri"))?;
+    let mut req = Request::builder()
+        .method(http::Method::POST)
+        .uri(&uri)
+        .body(Body::from(msg.payload.clone()))
+        .map_err(|e| bad(&e.to_string()))?;
+    if stateless_call(&req).is_none() {
+        return Err(bad(&format!("{uri} is not a call of a module")));
+    }
+    for (name, values) in headers.iter() {
+        let Ok(name) = HeaderName::from_bytes(name.to_string().as_bytes()) else {
+            continue;
+        };
+        if !carried(&name) && name.as_str() != FORWARDED {
+            continue;
+        }
+        for v in values {
+            if let Ok(v) = HeaderValue::from_str(v.as_str()) {
+                req.headers_mut().append(name.clone(), v);
+            }
+        }
+    }
+    Ok(req)
+}
