@@ -254,3 +254,47 @@ fn calls_go_to_the_nodes_that_hold_the_module_and_fall_back_to_a_local_run() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("placement `everywhere`"), "{body}");
 }
+
+#[test]
+fn worker_routes_go_to_nodes_serving_the_same_module_at_the_same_path() {
+    let nats = Nats::start();
+    let numeric = common::wat("numeric");
+    let route = format!("/add={numeric},mode=function,function=add_i32");
+    let a = node(&nats, "routes", "1s", &["--route", &route]);
+    let b = node(&nats, "routes", "1s", &["--route", &route]);
+    // c serves another module at the same path: never a's or b's peer.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("other.wat");
+    let text = std::fs::read_to_string(&numeric).expect("numeric.wat");
+    std::fs::write(
+        &other,
+        text.replace(r#"(func (export "noop"))"#, r#"(func (export "noop")) (func (export "x"))"#),
+    )
+    .expect("write");
+    let other_route = format!("/add={},mode=function,function=add_i32", other.display());
+    let c = node(&nats, "routes", "1s", &["--route", &other_route]);
+    until_members(&a, &[&a.addr, &b.addr, &c.addr]);
+    let (ida, idb, idc) = (node_id(&a), node_id(&b), node_id(&c));
+
+    let mut ran_on = std::collections::BTreeMap::new();
+    for _ in 0..40 {
+        let (status, head, body) =
+            common::request(&b.addr, "POST", "/add?placement=any", &[], "[40, 2]").expect("call");
+        assert_eq!((status, body.trim()), (200, "42"), "{head}");
+        let node = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-wasmhost-node: "))
+            .unwrap_or_default()
+            .to_string();
+        *ran_on.entry(node).or_insert(0) += 1;
+    }
+    // NATS spreads the queue group's requests over a and b (the chance
+    // that 40 in a row went to one of them is 2^-39); never to c.
+    assert!(ran_on.contains_key(&ida) && ran_on.contains_key(&idb), "{ran_on:?}");
+    assert!(!ran_on.contains_key(&idc), "{ran_on:?}");
+    assert_eq!(ran_on.values().sum::<i32>(), 40);
+    // Without a placement, an idle node runs its route itself.
+    let (status, head, _) = common::request(&c.addr, "POST", "/add", &[], "[1, 2]").expect("call");
+    assert_eq!(status, 200);
+    assert!(head.contains(&format!("x-wasmhost-node: {idc}")), "{head}");
+}

@@ -236,7 +236,7 @@ pub async fn upload(
     blocking(move || rt.load_bytes(raw)).await?;
     let entry = state.store.push(bytes.to_vec(), &q.name, &q.tag).await?;
     // Compiled here: this node answers its calls for the cluster.
-    state.offers.offer(&entry.digest);
+    state.offer(&entry.digest);
     let mut made = json!({
         "reference": format!("{}:{}", entry.name, entry.tag),
         "digest": entry.digest.to_string(),

@@ -30,8 +30,7 @@
 //! `wasmhost-status`, its response headers and body. Every reply carries
 //! `x-wasmhost-node`, the id of the node that ran the call.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -124,15 +123,6 @@ fn stateless_call(req: &Request) -> Option<&str> {
     (tail.starts_with("call/") || sync_process).then_some(reference)
 }
 
-/// The queue-group subject of a module's calls.
-fn subject(cluster: &wasmhost_cluster::Cluster, digest: &Digest) -> String {
-    format!("{}.call.{}", cluster.config().name, digest.hex())
-}
-
-fn queue(cluster: &wasmhost_cluster::Cluster) -> String {
-    format!("{}.call", cluster.config().name)
-}
-
 /// Largest body a NATS message carries here.
 fn payload_limit(cluster: &wasmhost_cluster::Cluster) -> usize {
     cluster
@@ -142,42 +132,102 @@ fn payload_limit(cluster: &wasmhost_cluster::Cluster) -> usize {
         .saturating_sub(HEADER_ROOM)
 }
 
-/// Middleware of the call routes: runs the request here, or forwards it
-/// (see the module's docs for the rule).
+/// Whether a request should go to the cluster: `None` runs it here (no
+/// cluster, a request a peer forwarded, `local`, or `auto` with a slot
+/// free); `Err` is a bad placement.
+fn forwarding<'a>(
+    state: &'a AppState,
+    req: &Request,
+) -> Result<Option<&'a wasmhost_cluster::Cluster>, Response> {
+    let Some(cluster) = state.cluster.get() else {
+        return Ok(None);
+    };
+    if req.headers().contains_key(FORWARDED) {
+        return Ok(None);
+    }
+    let forward = match placement(req).map_err(IntoResponse::into_response)? {
+        Placement::Local => false,
+        Placement::Any => true,
+        Placement::Auto => state.admission.running() >= state.config.max_concurrent,
+    };
+    Ok(forward.then_some(cluster))
+}
+
+/// Middleware of the API's call and process routes: runs the request here,
+/// or forwards it to its module's queue group (see the module's docs).
 pub(crate) async fn place(
     State(state): State<Arc<AppState>>,
     req: Request,
     next: Next,
 ) -> Response {
-    let Some(cluster) = state.cluster.get() else {
-        return with_node(next.run(req).await, None);
+    let here = state.cluster.get().map(|c| c.node_id().to_string());
+    let cluster = match forwarding(&state, &req) {
+        Ok(Some(c)) => c,
+        Ok(None) => return with_node(next.run(req).await, here.as_deref()),
+        Err(bad) => return bad,
     };
-    let here = Some(cluster.node_id());
-    if req.headers().contains_key(FORWARDED) {
-        return with_node(next.run(req).await, here);
+    // A reference that does not resolve, or a stateful message, runs here
+    // (where a bad reference gets its error).
+    let digest = match stateless_call(&req).map(str::parse) {
+        Some(Ok(r)) => state.store.resolve(&r).await.ok(),
+        _ => None,
+    };
+    let Some(digest) = digest else {
+        return with_node(next.run(req).await, here.as_deref());
+    };
+    let subject = format!("{}.call.{}", cluster.config().name, digest.hex());
+    relay(&state, cluster, subject, req, next).await
+}
+
+/// Middleware of a worker route in a stateless mode (sync, function):
+/// runs the request here, or forwards it to the nodes that serve the same
+/// route with the same module (`subject`, from [`route_subject`]).
+pub(crate) async fn place_route(
+    State((state, subject)): State<(Arc<AppState>, String)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let here = state.cluster.get().map(|c| c.node_id().to_string());
+    match forwarding(&state, &req) {
+        Ok(Some(cluster))
+            if req.method() == http::Method::POST || req.method() == http::Method::PUT =>
+        {
+            relay(&state, cluster, subject, req, next).await
+        }
+        Ok(_) => with_node(next.run(req).await, here.as_deref()),
+        Err(bad) => bad,
     }
-    let placement = match placement(&req) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let forward = match placement {
-        Placement::Local => false,
-        Placement::Any => true,
-        Placement::Auto => state.admission.running() >= state.config.max_concurrent,
-    };
-    let Some(reference) = stateless_call(&req).filter(|_| forward) else {
-        return with_node(next.run(req).await, here);
-    };
-    // A reference that does not resolve gets its error where it runs: here.
-    let digest = match reference.parse() {
-        Ok(r) => match state.store.resolve(&r).await {
-            Ok(d) => d,
-            Err(_) => return with_node(next.run(req).await, here),
-        },
-        Err(_) => return with_node(next.run(req).await, here),
-    };
+}
+
+/// The queue-group subject of a worker route: the route's path and its
+/// module, so only nodes serving the same module at the same path answer.
+pub(crate) fn route_subject(
+    cluster: &wasmhost_cluster::Cluster,
+    path: &str,
+    digest: &Digest,
+) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(digest.hex().as_bytes());
+    let hash = h.finalize();
+    let short: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("{}.route.{short}", cluster.config().name)
+}
+
+/// Sends the request to `subject`'s queue group; runs it here when no one
+/// answers or it does not fit.
+async fn relay(
+    state: &AppState,
+    cluster: &wasmhost_cluster::Cluster,
+    subject: String,
+    req: Request,
+    next: Next,
+) -> Response {
+    let here = Some(cluster.node_id());
     let (parts, body) = req.into_parts();
-    let body = match crate::api::read_body(&state, &parts.headers, body).await {
+    let body = match crate::api::read_body(state, &parts.headers, body).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -187,7 +237,7 @@ pub(crate) async fn place(
         return with_node(run_here(parts, body).await, here);
     }
     let started = Instant::now();
-    match forward_call(cluster, &state, &parts, &digest, body.clone()).await {
+    match forward_call(cluster, state, &parts, subject, body.clone()).await {
         Ok(res) => {
             metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "answered")
                 .increment(1);
@@ -228,7 +278,7 @@ async fn forward_call(
     cluster: &wasmhost_cluster::Cluster,
     state: &AppState,
     parts: &http::request::Parts,
-    digest: &Digest,
+    subject: String,
     body: Bytes,
 ) -> Result<Response, Fallback> {
     use async_nats::RequestErrorKind as K;
@@ -252,11 +302,7 @@ async fn forward_call(
         .headers(headers)
         .payload(body)
         .timeout(Some(limit));
-    let reply = match cluster
-        .client()
-        .send_request(subject(cluster, digest), request)
-        .await
-    {
+    let reply = match cluster.client().send_request(subject, request).await {
         Ok(reply) => reply,
         Err(e) => {
             return Err(match e.kind() {
@@ -319,29 +365,34 @@ fn with_node(mut res: Response, node: Option<&str>) -> Response {
     res
 }
 
-/// The modules this node answers for, and the channel that asks the
-/// responder to join one more module's queue group.
-#[derive(Debug, Default)]
-pub(crate) struct Offers {
-    joined: Mutex<HashSet<Digest>>,
-    tx: std::sync::OnceLock<mpsc::UnboundedSender<Digest>>,
+/// What a subscription answers: the API's calls of one module, or one
+/// worker route (its path).
+#[derive(Debug, Clone)]
+enum Scope {
+    Api,
+    Route(String),
 }
 
-impl Offers {
-    /// Joins the queue group of a module this node now holds compiled
-    /// (once per module; nothing before the responder runs or alone).
-    pub(crate) fn offer(&self, digest: &Digest) {
-        let mut joined = self.joined.lock().unwrap_or_else(|p| p.into_inner());
-        if joined.insert(digest.clone())
-            && let Some(tx) = self.tx.get()
-        {
-            let _ = tx.send(digest.clone());
+impl Scope {
+    /// Whether a forwarded request may run under this subscription: a peer
+    /// reaches only what the subject stands for.
+    fn admits(&self, req: &Request) -> bool {
+        match self {
+            Scope::Api => stateless_call(req).is_some(),
+            Scope::Route(prefix) => {
+                let path = req.uri().path();
+                path == prefix
+                    || path
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
         }
     }
 }
 
-/// Answers peers' calls for as long as the server runs: joins each offered
-/// module's queue group and runs what arrives through `router`.
+/// Answers peers' calls for as long as the server runs: joins the queue
+/// group of every stateless worker route, and of each module offered (see
+/// `Offers`), and runs what arrives through `router`.
 pub(crate) fn start_responder(
     state: &Arc<AppState>,
     router: axum::Router,
@@ -359,39 +410,56 @@ pub(crate) fn start_responder(
         state.offers.tx.set(tx).ok()?;
         joined.iter().cloned().collect()
     };
+    let routes: Vec<(String, Scope)> = state
+        .routes
+        .iter()
+        .filter_map(|(path, worker)| {
+            let digest = worker.stateless_digest()?;
+            Some((
+                route_subject(&cluster, path, &digest),
+                Scope::Route(path.clone()),
+            ))
+        })
+        .collect();
     let limit = payload_limit(&cluster);
     let timeout = state.config.request_timeout;
     Some(tokio::spawn(async move {
         let mut subscriptions = tokio::task::JoinSet::new();
-        let mut join = |digest: Digest| {
+        let mut join = |subject: String, scope: Scope| {
             let cluster = cluster.clone();
             let router = router.clone();
             subscriptions.spawn(async move {
-                let sub = cluster
+                let queue = format!("{}.workers", cluster.config().name);
+                let mut sub = match cluster
                     .client()
-                    .queue_subscribe(subject(&cluster, &digest), queue(&cluster))
-                    .await;
-                let mut sub = match sub {
+                    .queue_subscribe(subject.clone(), queue)
+                    .await
+                {
                     Ok(s) => s,
                     Err(e) => {
-                        tracing::warn!("cluster: cannot answer calls of {digest}: {e}");
+                        tracing::warn!("cluster: cannot answer the calls of {subject}: {e}");
                         return;
                     }
                 };
                 while let Some(msg) = sub.next().await {
                     let cluster = cluster.clone();
                     let router = router.clone();
+                    let scope = scope.clone();
                     tokio::spawn(async move {
-                        answer(&cluster, router, msg, limit, timeout).await;
+                        answer(&cluster, router, &scope, msg, limit, timeout).await;
                     });
                 }
             });
         };
+        let api = |digest: &Digest| format!("{}.call.{}", cluster.config().name, digest.hex());
+        for (subject, scope) in routes {
+            join(subject, scope);
+        }
         for digest in before {
-            join(digest);
+            join(api(&digest), Scope::Api);
         }
         while let Some(digest) = rx.recv().await {
-            join(digest);
+            join(api(&digest), Scope::Api);
         }
     }))
 }
@@ -400,6 +468,7 @@ pub(crate) fn start_responder(
 async fn answer(
     cluster: &wasmhost_cluster::Cluster,
     router: axum::Router,
+    scope: &Scope,
     msg: async_nats::Message,
     limit: usize,
     timeout: Duration,
@@ -410,7 +479,7 @@ async fn answer(
     };
     let mut out = async_nats::HeaderMap::new();
     out.insert(NODE, cluster.node_id());
-    let response = match request_of(&msg) {
+    let response = match request_of(&msg, scope) {
         Ok(req) => match router.oneshot(req).await {
             Ok(res) => res,
             Err(never) => match never {},
@@ -444,9 +513,9 @@ async fn answer(
     }
 }
 
-/// The HTTP request a forwarded call's message carries; only calls of
-/// modules are accepted.
-fn request_of(msg: &async_nats::Message) -> ApiResult<Request> {
+/// The HTTP request a forwarded call's message carries, if `scope` admits
+/// it.
+fn request_of(msg: &async_nats::Message, scope: &Scope) -> ApiResult<Request> {
     let bad = |what: &str| ApiError::from(Error::bad_input(format!("forwarded call: {what}")));
     let headers = msg.headers.as_ref().ok_or_else(|| bad("no headers"))?;
     let uri = headers
@@ -458,8 +527,8 @@ fn request_of(msg: &async_nats::Message) -> ApiResult<Request> {
         .uri(&uri)
         .body(Body::from(msg.payload.clone()))
         .map_err(|e| bad(&e.to_string()))?;
-    if stateless_call(&req).is_none() {
-        return Err(bad(&format!("{uri} is not a call of a module")));
+    if !scope.admits(&req) {
+        return Err(bad(&format!("{uri} is not what this subject serves")));
     }
     for (name, values) in headers.iter() {
         let Ok(name) = HeaderName::from_bytes(name.to_string().as_bytes()) else {

@@ -21,7 +21,8 @@
 //! `api` (the `/api/v1` handlers), `workers` (modes, and what building
 //! them needs; modules resolved by `wasmhost_store::Resolver`), `tcp` (raw
 //! TCP workers), [`wasi_http`] (wasi:http components), `admission` (slots
-//! and queue), `metrics` (Prometheus), `dashboard` (the page at `/`).
+//! and queue), `metrics` (Prometheus), `dashboard` (the page at `/`),
+//! `cluster` (calls across a cluster's nodes, `--cluster`).
 //! `state` uses `workers`, never the other way round.
 #![deny(missing_docs)]
 
@@ -417,9 +418,20 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
                 async move { serve_worker(state, worker, &prefix, req).await }
             }
         };
+        let placed = |method_router: axum::routing::MethodRouter<Arc<AppState>>| {
+            // In a cluster, a stateless worker's requests may run on the
+            // nodes serving the same module at the same path.
+            match (state.cluster.get(), worker.stateless_digest()) {
+                (Some(c), Some(digest)) => method_router.layer(middleware::from_fn_with_state(
+                    (state.clone(), cluster::route_subject(c, path, &digest)),
+                    cluster::place_route,
+                )),
+                _ => method_router,
+            }
+        };
         r = r
-            .route(path, any(handler.clone()))
-            .route(&format!("{path}/{{*rest}}"), any(handler));
+            .route(path, placed(any(handler.clone())))
+            .route(&format!("{path}/{{*rest}}"), placed(any(handler)));
     }
     r = r.merge(dashboard::routes(root_worker.is_none()));
     for (path, dir) in &state.config.statics {

@@ -25,6 +25,28 @@ const API_WORKERS: usize = 256;
 /// A worker the API built, by (module digest, mode, export).
 type WorkerKey = (Digest, Mode, String);
 
+/// The modules this node answers for, and the channel that asks the
+/// responder to join one more module's queue group.
+#[derive(Debug, Default)]
+pub(crate) struct Offers {
+    pub(crate) joined: std::sync::Mutex<std::collections::HashSet<Digest>>,
+    pub(crate) tx: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Digest>>,
+}
+
+impl Offers {
+    /// Joins the queue group of a module this node now holds compiled
+    /// (once per module; those offered before the responder starts are
+    /// joined when it does).
+    pub(crate) fn offer(&self, digest: &Digest) {
+        let mut joined = self.joined.lock().unwrap_or_else(|p| p.into_inner());
+        if joined.insert(digest.clone())
+            && let Some(tx) = self.tx.get()
+        {
+            let _ = tx.send(digest.clone());
+        }
+    }
+}
+
 /// Shared by every request.
 #[derive(Debug)]
 pub struct AppState {
@@ -47,7 +69,7 @@ pub struct AppState {
     /// This node's membership of a cluster, once joined (`--cluster`).
     pub cluster: std::sync::OnceLock<wasmhost_cluster::Cluster>,
     /// The modules whose calls this node answers for its cluster's peers.
-    pub(crate) offers: crate::cluster::Offers,
+    pub(crate) offers: Offers,
     modules: Mutex<lru::LruCache<Digest, Module>>,
     /// Workers the API keeps.
     workers: Mutex<lru::LruCache<WorkerKey, Arc<Worker>>>,
@@ -83,7 +105,7 @@ impl AppState {
             env,
             draining: AtomicBool::new(false),
             cluster: std::sync::OnceLock::new(),
-            offers: crate::cluster::Offers::default(),
+            offers: Offers::default(),
             modules: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(API_MODULES).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -105,6 +127,14 @@ impl AppState {
         }
         self.routes = routes;
         Ok(())
+    }
+
+    /// In a cluster: this node holds `digest` compiled, and answers its
+    /// calls for the other nodes from now on.
+    pub fn offer(&self, digest: &Digest) {
+        if self.cluster.get().is_some() {
+            self.offers.offer(digest);
+        }
     }
 
     /// This node's load, as its cluster heartbeat reports it.
@@ -136,7 +166,7 @@ impl AppState {
                 let rt = self.rt.clone();
                 let m = blocking(move || rt.load_bytes(bytes.to_vec())).await?;
                 let m = m.with_limits(self.config.limits.clone());
-                self.offers.offer(&digest);
+                self.offer(&digest);
                 self.lock_modules().put(digest, m.clone());
                 m
             }

@@ -364,6 +364,15 @@ impl Worker {
         })
     }
 
+    /// The module of a worker that keeps no state between messages (sync
+    /// and function modes): another node serving it can take its messages.
+    pub fn stateless_digest(&self) -> Option<wasmhost::Digest> {
+        match self {
+            Worker::Sync(module) | Worker::Function { module, .. } => Some(module.digest()),
+            _ => None,
+        }
+    }
+
     /// The mode this worker runs in.
     pub fn mode(&self) -> Mode {
         match self {

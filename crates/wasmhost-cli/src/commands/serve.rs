@@ -75,6 +75,13 @@ Responses are cut at --outbound-max-response (HTTP-response-body-size; for \
 an Extism plugin's http_request too) and requests at --outbound-timeout, \
 never later than the guest's own deadline.
 
+CLUSTER. --cluster nats://HOST:PORT joins the nodes that use the same NATS \
+server (with JetStream) and --cluster-name: each lists the others at \
+/api/v1/cluster, and a function call or sync process message of the API \
+runs where it arrives while a slot is free, else on a node that holds its \
+module compiled (?placement=local|any forces either). Share the module \
+store (--store s3://… and the like). See docs/cluster.md.
+
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
 only listens on a loopback address.
@@ -237,13 +244,14 @@ pub struct ServeCommand {
     actor_snapshots: Option<SnapshotPolicy>,
 
     #[command(flatten)]
-    cluster: ClusterOptions,
-
-    #[command(flatten)]
     limits: LimitOptions,
 
     #[command(flatten)]
     state: StateOptions,
+
+    // Last: its help heading applies to what follows it.
+    #[command(flatten)]
+    cluster: ClusterOptions,
 }
 
 /// Joining a cluster of nodes over NATS JetStream.

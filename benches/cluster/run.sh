@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The cost of a hop across the cluster (issue 13's first goal): the same
+# function call (`add_i32` of guests/wat/numeric.wat through
+# POST /api/v1/modules/num/call/add_i32) run locally on node 1
+# (?placement=local), and sent to node 2 with ?placement=any, which forwards
+# it through the module's queue group to node 1, the only node holding it
+# compiled. One client connection (wrk -t1 -c1), so the latency is the
+# call's own; rounds alternate the two.
+#
+#   benches/cluster/run.sh                 # release build, 3 rounds of 10 s
+#   ROUNDS=5 DURATION=5 SKIP_BUILD=1 benches/cluster/run.sh
+#
+# Needs nats-server (scripts/test-services.sh installs it) and wrk (installed
+# here with apt-get when missing). Everything listens on loopback.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-10}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/wasmhost"
+NATS="${WASMHOST_TEST_NATS_SERVER:-/usr/sbin/nats-server}"
+
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+    (cd "$ROOT" && cargo build --release -p wasmhost-cli)
+fi
+[[ -x "$NATS" ]] || "$ROOT/scripts/test-services.sh" >/dev/null
+if ! command -v wrk >/dev/null; then
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+fi
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; exit 1; }
+
+NPORT="$(free_port)"
+"$NATS" -js -sd "$WORK/nats" -a 127.0.0.1 -p "$NPORT" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port "$NPORT"
+
+node() { # node N PORT
+    WASMHOST_STATE="$WORK/state$1" "$BIN" serve --addr "127.0.0.1:$2" --store "file://$WORK/store" \
+        --cluster "nats://127.0.0.1:$NPORT" --cluster-name bench >"$WORK/node$1.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$2"
+}
+P1="$(free_port)"; node 1 "$P1"
+P2="$(free_port)"; node 2 "$P2"
+curl -sf -o /dev/null --data-binary @"$ROOT/guests/wat/numeric.wat" "http://127.0.0.1:$P1/api/v1/modules?name=num"
+
+printf 'wrk.method = "POST"\nwrk.body = "[40, 2]"\n' >"$WORK/post.lua"
+# Both answer 42, and the forwarded one was run by node 1.
+local_node="$(curl -sf -D - -o /dev/null -d '[40, 2]' "http://127.0.0.1:$P1/api/v1/modules/num/call/add_i32?placement=local" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-wasmhost-node" {print $2}')"
+remote_node="$(curl -sf -D - -o /dev/null -d '[40, 2]' "http://127.0.0.1:$P2/api/v1/modules/num/call/add_i32?placement=any" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-wasmhost-node" {print $2}')"
+[[ -n "$local_node" && "$local_node" == "$remote_node" ]] || { echo "the forwarded call did not run on node 1 ($local_node vs $remote_node)" >&2; exit 1; }
+
+to_us() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v * 1000 } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000000 } }'; }
+run() { # run URL -> "rps p50_us p99_us"
+    wrk -t1 -c1 -d2s -s "$WORK/post.lua" "$1" >/dev/null
+    local out; out="$(wrk -t1 -c1 -d"${DURATION}s" --latency -s "$WORK/post.lua" "$1")"
+    echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out") $(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")") $(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+}
+printf 'round\tlocal_rps\tlocal_p50_us\tlocal_p99_us\tforwarded_rps\tforwarded_p50_us\tforwarded_p99_us\tadded_p50_us\n'
+for r in $(seq "$ROUNDS"); do
+    read -r lr l50 l99 <<<"$(run "http://127.0.0.1:$P1/api/v1/modules/num/call/add_i32?placement=local")"
+    read -r fr f50 f99 <<<"$(run "http://127.0.0.1:$P2/api/v1/modules/num/call/add_i32?placement=any")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$lr" "$l50" "$l99" "$fr" "$f50" "$f99" "$(awk -v a="$f50" -v b="$l50" 'BEGIN {printf "%.0f", a - b}')"
+done
