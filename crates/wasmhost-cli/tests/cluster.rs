@@ -268,7 +268,10 @@ fn worker_routes_go_to_nodes_serving_the_same_module_at_the_same_path() {
     let text = std::fs::read_to_string(&numeric).expect("numeric.wat");
     std::fs::write(
         &other,
-        text.replace(r#"(func (export "noop"))"#, r#"(func (export "noop")) (func (export "x"))"#),
+        text.replace(
+            r#"(func (export "noop"))"#,
+            r#"(func (export "noop")) (func (export "x"))"#,
+        ),
     )
     .expect("write");
     let other_route = format!("/add={},mode=function,function=add_i32", other.display());
@@ -290,11 +293,176 @@ fn worker_routes_go_to_nodes_serving_the_same_module_at_the_same_path() {
     }
     // NATS spreads the queue group's requests over a and b (the chance
     // that 40 in a row went to one of them is 2^-39); never to c.
-    assert!(ran_on.contains_key(&ida) && ran_on.contains_key(&idb), "{ran_on:?}");
+    assert!(
+        ran_on.contains_key(&ida) && ran_on.contains_key(&idb),
+        "{ran_on:?}"
+    );
     assert!(!ran_on.contains_key(&idc), "{ran_on:?}");
     assert_eq!(ran_on.values().sum::<i32>(), 40);
     // Without a placement, an idle node runs its route itself.
     let (status, head, _) = common::request(&c.addr, "POST", "/add", &[], "[1, 2]").expect("call");
     assert_eq!(status, 200);
     assert!(head.contains(&format!("x-wasmhost-node: {idc}")), "{head}");
+}
+
+// ----- actors: one owner, failover --------------------------------------------
+
+/// A node serving Loom's AssemblyScript counter as an actor route.
+fn counter_node(nats: &Nats, name: &str, ttl: &str) -> Serving {
+    let counter = common::built("as-counter-actor.wasm");
+    let route = format!("/counter={counter},mode=actor,function=execute");
+    node(
+        nats,
+        name,
+        "1s",
+        &["--route", &route, "--cluster-lease-ttl", ttl],
+    )
+}
+
+/// POST `command` to actor `name` through `addr`: (reply, node that ran
+/// it), or None when it was not answered 200 (or the node is gone).
+fn send(addr: &str, name: &str, command: &str, key: Option<&str>) -> Option<(String, String)> {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+    match common::request(addr, "POST", &format!("/counter/{name}"), &headers, command) {
+        Ok((200, head, body)) => {
+            let node = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-wasmhost-node: "))
+                .unwrap_or_default()
+                .to_string();
+            Some((body, node))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn an_actor_has_one_owner_and_messages_through_every_node_make_one_sequence() {
+    let nats = Nats::start();
+    let nodes = [
+        counter_node(&nats, "own", "3s"),
+        counter_node(&nats, "own", "3s"),
+        counter_node(&nats, "own", "3s"),
+    ];
+    let mut owners = std::collections::BTreeSet::new();
+    for i in 1..=30 {
+        let via = &nodes[i % 3];
+        let (reply, node) = send(&via.addr, "alice", "increment 1", None).expect("answered");
+        assert_eq!(reply, i.to_string(), "message {i} through node {}", i % 3);
+        owners.insert(node);
+    }
+    assert_eq!(owners.len(), 1, "one owner: {owners:?}");
+    // Another actor may live elsewhere, with its own count.
+    assert_eq!(
+        send(&nodes[1].addr, "bob", "increment 5", None)
+            .expect("bob")
+            .0,
+        "5"
+    );
+    assert_eq!(
+        send(&nodes[2].addr, "alice", "get", None).expect("alice").0,
+        "30"
+    );
+    // Key-value data and message ids travel with the actor: a resend of a
+    // keyed message through another node is answered from the record.
+    let first = send(&nodes[0].addr, "alice", "increment 1", Some("k-31")).expect("k-31");
+    let again = send(&nodes[2].addr, "alice", "increment 1", Some("k-31")).expect("k-31 again");
+    assert_eq!((first.0.as_str(), again.0.as_str()), ("31", "31"));
+    assert_eq!(
+        send(&nodes[1].addr, "alice", "get", None).expect("get").0,
+        "31"
+    );
+}
+
+/// The index of the live node that owns actor `counter/counter` now: asks
+/// through a live node, and reads which node answered.
+fn owner_of(nodes: &[Option<Serving>], ids: &[String]) -> usize {
+    for n in nodes.iter().flatten() {
+        if let Some((_, node)) = send(&n.addr, "counter", "get", None) {
+            return ids
+                .iter()
+                .position(|id| *id == node)
+                .expect("the owner is one of the nodes");
+        }
+    }
+    panic!("no node answers");
+}
+
+/// Sends message `i` (key `m{i}`) round-robin over the live nodes, again
+/// and again with the same key until a node acknowledges it (30 s at
+/// most); the count it answered.
+fn increment(nodes: &[Option<Serving>], i: usize) -> i64 {
+    let key = format!("m{i}");
+    let started = Instant::now();
+    let live: Vec<&Serving> = nodes.iter().flatten().collect();
+    let mut n = i;
+    loop {
+        let via = live[n % live.len()];
+        n += 1;
+        if let Some((reply, _)) = send(&via.addr, "counter", "increment 1", Some(&key)) {
+            return reply.parse().expect("a count");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{key} never acknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_owner_is_replaced_and_no_acknowledged_message_is_lost_or_applied_twice() {
+    const MESSAGES: usize = 1000;
+    let nats = Nats::start();
+    let mut nodes: Vec<Option<Serving>> = (0..3)
+        .map(|_| Some(counter_node(&nats, "failover", "1s")))
+        .collect();
+    let mut ids: Vec<String> = nodes.iter().flatten().map(node_id).collect();
+    let mut failovers = Vec::new();
+    let mut first_killed = None;
+    for i in 0..MESSAGES {
+        let mut killed_at = None;
+        if i == 300 || i == 650 {
+            // SIGKILL the actor's owner.
+            let owner = owner_of(&nodes, &ids);
+            if let Some(mut n) = nodes[owner].take() {
+                n.signal("KILL");
+                n.wait();
+            }
+            killed_at = Some(Instant::now());
+            match first_killed {
+                None => first_killed = Some(owner),
+                // After the second kill, the first node killed comes back
+                // (as a new node: a fresh id).
+                Some(k) => {
+                    let back = counter_node(&nats, "failover", "1s");
+                    ids[k] = node_id(&back);
+                    nodes[k] = Some(back);
+                }
+            }
+        }
+        let count = increment(&nodes, i);
+        // Applied once, in order: message i saw the count i + 1.
+        assert_eq!(count, i as i64 + 1, "message m{i}");
+        if let Some(t) = killed_at {
+            failovers.push(t.elapsed());
+        }
+    }
+    let total = nodes
+        .iter()
+        .flatten()
+        .find_map(|n| send(&n.addr, "counter", "get", None))
+        .expect("a live node answers");
+    assert_eq!(total.0, MESSAGES.to_string());
+    // The first acknowledged message after the owner's SIGKILL came within
+    // the lease TTL (1 s) and a second (the goal), with room for a busy
+    // machine.
+    eprintln!("failovers (SIGKILL -> first acknowledged reply): {failovers:?}");
+    assert_eq!(failovers.len(), 2);
+    for took in &failovers {
+        assert!(
+            *took <= Duration::from_millis(2500),
+            "failover took {took:?}"
+        );
+    }
 }

@@ -42,6 +42,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use wasmhost::{Digest, Error};
+use wasmhost_cluster::Owner;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -237,7 +238,7 @@ async fn relay(
         return with_node(run_here(parts, body).await, here);
     }
     let started = Instant::now();
-    match forward_call(cluster, state, &parts, subject, body.clone()).await {
+    match forward_call(cluster, state, &Head::of(&parts), subject, body.clone()).await {
         Ok(res) => {
             metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "answered")
                 .increment(1);
@@ -264,6 +265,190 @@ async fn relay(
     }
 }
 
+/// Header of a peer's answer: this node does not own the actor (the value
+/// names the owner); the sender asks again.
+const NOT_OWNER: &str = "x-wasmhost-not-owner";
+/// Pause between two attempts to reach an actor's owner (its node died and
+/// its lease has not expired yet, or ownership is changing hands).
+const OWNER_RETRY: Duration = Duration::from_millis(100);
+
+/// Which actor a request names: the actors API (`/api/v1/actors/{id}`) or
+/// an actor worker route.
+#[derive(Debug, Clone)]
+pub(crate) enum ActorTarget {
+    Api,
+    Route {
+        prefix: String,
+        worker: Arc<crate::workers::Worker>,
+    },
+}
+
+impl ActorTarget {
+    fn actor(&self, req: &Request) -> Option<String> {
+        let path = req.uri().path();
+        match self {
+            ActorTarget::Api => {
+                let raw = path.strip_prefix("/api/v1/actors/")?;
+                let id = percent_encoding::percent_decode_str(raw)
+                    .decode_utf8()
+                    .ok()?;
+                (!id.is_empty()).then(|| id.into_owned())
+            }
+            ActorTarget::Route { prefix, worker } => {
+                let rest = path
+                    .strip_prefix(prefix.as_str())
+                    .map(|r| r.trim_start_matches('/'));
+                worker.actor_id(rest)
+            }
+        }
+    }
+}
+
+/// Middleware of actor routes and the actors API's messages: a message
+/// runs on its actor's owner, the node holding the actor's lease. A node
+/// takes the lease of an actor nobody owns (and loads its state from
+/// JetStream); a message for an actor another node owns goes to that node's
+/// own subject (`<cluster>.node.<id>`), and when that node is gone (no
+/// responders) the sender waits for its lease to expire, then takes the
+/// actor over. A message whose commit lost to a new owner (this node was
+/// paused past its lease) was not applied: it goes to the new owner.
+pub(crate) async fn place_actor(
+    State((state, target)): State<(Arc<AppState>, ActorTarget)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(cluster) = state.cluster.get() else {
+        return next.run(req).await;
+    };
+    let here = Some(cluster.node_id());
+    let leases = cluster.leases();
+    let id = match target.actor(&req) {
+        Some(id) if req.method() == http::Method::POST || req.method() == http::Method::PUT => id,
+        // Not a message (or no actor named): its error, or answer, is local.
+        _ => return with_node(next.run(req).await, here),
+    };
+    if req.headers().contains_key(FORWARDED) {
+        // A peer sent it here as to the owner.
+        return match leases.acquire(&id).await {
+            Ok(Owner::Me) => {
+                let res = next.run(req).await;
+                if res.status() == StatusCode::SERVICE_UNAVAILABLE && !leases.holds(&id) {
+                    return not_owner(&id, None);
+                }
+                with_node(res, here)
+            }
+            Ok(Owner::Node(owner)) => not_owner(&id, Some(&owner)),
+            Err(e) => ApiError::from(e).into_response(),
+        };
+    }
+    let limit = state.config.request_timeout;
+    let deadline = Instant::now() + limit;
+    let (parts, body) = req.into_parts();
+    let body = match crate::api::read_body(&state, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let head = Head::of(&parts);
+    let mut local = Some((next, parts));
+    loop {
+        let owner = match leases.acquire(&id).await {
+            Ok(owner) => owner,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        let target_node = match (owner, local.take()) {
+            (Owner::Me, Some((next, parts))) => {
+                let res = next
+                    .run(Request::from_parts(parts, Body::from(body.clone())))
+                    .await;
+                if res.status() == StatusCode::SERVICE_UNAVAILABLE && !leases.holds(&id) {
+                    // Lost to a new owner mid-message: not applied; there.
+                    metrics::counter!("wasmhost_cluster_failovers_total").increment(1);
+                    continue;
+                }
+                return with_node(res, here);
+            }
+            // Ran here once already and lost it, then took it back: through
+            // this node's own subject, as a peer would.
+            (Owner::Me, None) => cluster.node_id().to_string(),
+            (Owner::Node(owner), parts) => {
+                local = parts;
+                owner
+            }
+        };
+        let subject = format!("{}.node.{target_node}", cluster.config().name);
+        let started = Instant::now();
+        match forward_call(cluster, &state, &head, subject, body.clone()).await {
+            Ok(res) if res.headers().contains_key(NOT_OWNER) => {
+                metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "not_owner")
+                    .increment(1);
+            }
+            Ok(res) => {
+                metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "answered")
+                    .increment(1);
+                metrics::histogram!("wasmhost_cluster_forward_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                return res;
+            }
+            Err(Fallback::Timeout(limit)) => return owner_timeout(&id, limit),
+            Err(Fallback::Here(outcome)) => {
+                metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => outcome)
+                    .increment(1);
+            }
+        }
+        if Instant::now() + OWNER_RETRY >= deadline {
+            return owner_timeout(&id, limit);
+        }
+        tokio::time::sleep(OWNER_RETRY).await;
+    }
+}
+
+fn owner_timeout(id: &str, limit: Duration) -> Response {
+    ApiError::server(
+        crate::error::ServerCode::RequestTimeout,
+        format!(
+            "actor `{id}`: its owner did not answer within the server's {} ms limit",
+            limit.as_millis()
+        ),
+    )
+    .into_response()
+}
+
+/// A peer's answer for an actor this node does not own.
+fn not_owner(id: &str, owner: Option<&str>) -> Response {
+    let mut res = ApiError::from(Error::unavailable(format!(
+        "actor `{id}` is not owned by this node"
+    )))
+    .into_response();
+    let value = HeaderValue::from_str(owner.unwrap_or("")).unwrap_or(HeaderValue::from_static(""));
+    res.headers_mut().insert(NOT_OWNER, value);
+    res
+}
+
+/// What a forwarded request carries besides its body: its path and query,
+/// and the headers that travel.
+struct Head {
+    uri: String,
+    headers: http::HeaderMap,
+}
+
+impl Head {
+    fn of(parts: &http::request::Parts) -> Head {
+        let uri = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &parts.headers {
+            if carried(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        Head { uri, headers }
+    }
+}
+
 /// Why a forward did not answer.
 enum Fallback {
     /// Run it here, for this reason (a metric label).
@@ -277,23 +462,16 @@ enum Fallback {
 async fn forward_call(
     cluster: &wasmhost_cluster::Cluster,
     state: &AppState,
-    parts: &http::request::Parts,
+    head: &Head,
     subject: String,
     body: Bytes,
 ) -> Result<Response, Fallback> {
     use async_nats::RequestErrorKind as K;
     let mut headers = async_nats::HeaderMap::new();
-    let uri = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    headers.insert(URI, uri);
+    headers.insert(URI, head.uri.as_str());
     headers.insert(FORWARDED, cluster.node_id());
-    for (name, value) in &parts.headers {
-        if carried(name)
-            && let Ok(v) = value.to_str()
-        {
+    for (name, value) in &head.headers {
+        if let Ok(v) = value.to_str() {
             headers.append(name.as_str(), v);
         }
     }
@@ -371,6 +549,8 @@ fn with_node(mut res: Response, node: Option<&str>) -> Response {
 enum Scope {
     Api,
     Route(String),
+    /// Messages to actors: the actors API and these actor routes.
+    Actors(Vec<String>),
 }
 
 impl Scope {
@@ -379,15 +559,21 @@ impl Scope {
     fn admits(&self, req: &Request) -> bool {
         match self {
             Scope::Api => stateless_call(req).is_some(),
-            Scope::Route(prefix) => {
+            Scope::Route(prefix) => under(req.uri().path(), prefix),
+            Scope::Actors(prefixes) => {
                 let path = req.uri().path();
-                path == prefix
-                    || path
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
+                path.starts_with("/api/v1/actors/") || prefixes.iter().any(|p| under(path, p))
             }
         }
     }
+}
+
+/// Whether `path` is `prefix` or below it.
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Answers peers' calls for as long as the server runs: joins the queue
@@ -420,6 +606,12 @@ pub(crate) fn start_responder(
                 Scope::Route(path.clone()),
             ))
         })
+        .collect();
+    let actor_routes: Vec<String> = state
+        .routes
+        .iter()
+        .filter(|(_, w)| w.mode() == crate::config::Mode::Actor)
+        .map(|(path, _)| path.clone())
         .collect();
     let limit = payload_limit(&cluster);
     let timeout = state.config.request_timeout;
@@ -455,6 +647,9 @@ pub(crate) fn start_responder(
         for (subject, scope) in routes {
             join(subject, scope);
         }
+        // Messages for the actors this node owns.
+        let own = format!("{}.node.{}", cluster.config().name, cluster.node_id());
+        join(own, Scope::Actors(actor_routes));
         for digest in before {
             join(api(&digest), Scope::Api);
         }

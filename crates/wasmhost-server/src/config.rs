@@ -410,8 +410,10 @@ pub struct ServerConfig {
     /// Bounds on compiling uploaded and routed modules: size, compiles at
     /// once, queue, deadline (see [`default_compile`]).
     pub compile: CompileConfig,
-    /// The cluster this node joins (`--cluster`); `None` serves alone.
-    pub cluster: Option<wasmhost_cluster::ClusterConfig>,
+    /// The cluster this node joins (`--cluster`), connected
+    /// ([`wasmhost_cluster::Cluster::connect`]); [`crate::Server::bind`]
+    /// makes it a member. `None` serves alone.
+    pub cluster: Option<wasmhost_cluster::Cluster>,
     /// The URL other nodes and clients reach this node's HTTP listener at,
     /// as the member list shows it; by default `http://` and the bound
     /// address.

@@ -256,15 +256,16 @@ impl Server {
     }
 }
 
-/// Joins the cluster as the node listening at `bound`: its record carries
-/// the advertised address and, at every heartbeat, the server's load.
+/// Makes this node a member of its cluster, listening at `bound`: its
+/// record carries the advertised address and, at every heartbeat, the
+/// server's load. Actors whose lease another node took are dropped here.
 async fn join_cluster(
     state: &Arc<AppState>,
-    config: wasmhost_cluster::ClusterConfig,
+    cluster: wasmhost_cluster::Cluster,
     bound: SocketAddr,
 ) -> Result<()> {
     let me = wasmhost_cluster::NodeRecord {
-        id: wasmhost_cluster::new_node_id(),
+        id: cluster.node_id().to_string(),
         addr: state
             .config
             .advertise
@@ -277,7 +278,14 @@ async fn join_cluster(
     };
     let weak = Arc::downgrade(state);
     let load = move || weak.upgrade().map(|s| s.load()).unwrap_or_default();
-    let cluster = wasmhost_cluster::Cluster::join(config, me, load).await?;
+    cluster.join_as(me, load).await?;
+    let leases = cluster.leases().clone();
+    let actors = state.actors.clone();
+    tokio::spawn(async move {
+        while let Some(id) = leases.lost().await {
+            actors.release(&id);
+        }
+    });
     let _ = state.cluster.set(cluster);
     Ok(())
 }
@@ -393,7 +401,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/actors", get(api::actors))
         .route(
             "/api/v1/actors/{id}",
-            post(api::send).delete(api::remove_actor),
+            post(api::send)
+                .layer(middleware::from_fn_with_state(
+                    (state.clone(), cluster::ActorTarget::Api),
+                    cluster::place_actor,
+                ))
+                .delete(api::remove_actor),
         )
         .route("/api/v1/cache", get(api::cache))
         .route("/api/v1/cluster", get(api::cluster))
@@ -420,12 +433,23 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         };
         let placed = |method_router: axum::routing::MethodRouter<Arc<AppState>>| {
             // In a cluster, a stateless worker's requests may run on the
-            // nodes serving the same module at the same path.
+            // nodes serving the same module at the same path; an actor
+            // worker's messages run on their actor's owner.
             match (state.cluster.get(), worker.stateless_digest()) {
                 (Some(c), Some(digest)) => method_router.layer(middleware::from_fn_with_state(
                     (state.clone(), cluster::route_subject(c, path, &digest)),
                     cluster::place_route,
                 )),
+                (Some(_), None) if worker.mode() == Mode::Actor => {
+                    let target = cluster::ActorTarget::Route {
+                        prefix: path.clone(),
+                        worker: worker.clone(),
+                    };
+                    method_router.layer(middleware::from_fn_with_state(
+                        (state.clone(), target),
+                        cluster::place_actor,
+                    ))
+                }
                 _ => method_router,
             }
         };

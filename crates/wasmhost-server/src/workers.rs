@@ -102,6 +102,14 @@ pub enum Worker {
     Http(HttpWorker),
 }
 
+fn actor_id(fixed: Option<&str>, scope: &str, rest: Option<&str>) -> Option<String> {
+    match (fixed, rest) {
+        (Some(id), _) => Some(id.to_string()),
+        (None, Some(name)) if !name.is_empty() => Some(format!("{scope}/{name}")),
+        _ => None,
+    }
+}
+
 /// A worker's answer to one message.
 #[derive(Debug)]
 pub struct Reply {
@@ -373,6 +381,15 @@ impl Worker {
         }
     }
 
+    /// The actor a message to this actor worker goes to: its fixed id, or
+    /// `SCOPE/NAME` from `rest`, the rest of the request's path.
+    pub fn actor_id(&self, rest: Option<&str>) -> Option<String> {
+        match self {
+            Worker::Actor { fixed, scope, .. } => actor_id(fixed.as_deref(), scope, rest),
+            _ => None,
+        }
+    }
+
     /// The mode this worker runs in.
     pub fn mode(&self) -> Mode {
         match self {
@@ -421,16 +438,12 @@ impl Worker {
                 fixed,
                 scope,
             } => {
-                let id = match (fixed, actor) {
-                    (Some(id), _) => id.clone(),
-                    (None, Some(name)) if !name.is_empty() => format!("{scope}/{name}"),
-                    _ => {
-                        return Err(Error::bad_input(
-                            "this worker sends to actors by path: add the actor's name \
-                             (ROUTE/NAME), or give the worker actor=ID",
-                        ));
-                    }
-                };
+                let id = actor_id(fixed.as_deref(), scope, actor).ok_or_else(|| {
+                    Error::bad_input(
+                        "this worker sends to actors by path: add the actor's name \
+                         (ROUTE/NAME), or give the worker actor=ID",
+                    )
+                })?;
                 match key {
                     Some(key) => {
                         actors

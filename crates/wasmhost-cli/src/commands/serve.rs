@@ -320,6 +320,12 @@ struct ClusterOptions {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "cluster")]
     cluster_heartbeat: Option<Duration>,
 
+    /// How long an actor's lease lives unless its owner renews it (every
+    /// third of it): after its owner dies, an actor waits this long at
+    /// most before another node takes it over. [default: 3s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "cluster")]
+    cluster_lease_ttl: Option<Duration>,
+
     /// The URL the other nodes and clients reach this node at, as the
     /// member list shows it. [default: http:// and the listen address]
     #[arg(
@@ -361,6 +367,9 @@ impl ClusterOptions {
         };
         if let Some(every) = self.cluster_heartbeat {
             c.heartbeat = every;
+        }
+        if let Some(ttl) = self.cluster_lease_ttl {
+            c.lease_ttl = ttl;
         }
         c.check()?;
         Ok(Some(c))
@@ -451,7 +460,8 @@ impl ServeCommand {
             c.limits = c.limits.clone().timeout(Some(c.request_timeout));
         }
         c.trap_unknown_imports = self.trap_unknown_imports;
-        c.cluster = self.cluster.config()?;
+        // Checked here, before anything starts; connected in `execute`.
+        self.cluster.config()?;
         c.advertise = self.cluster.advertise.clone();
         c.allow_url_hosts = self.state.allow_url_host.clone();
         c.cors = file.cors.clone();
@@ -533,13 +543,21 @@ impl ServeCommand {
             let store = self.state.open_store()?;
             // Held by another process: `unavailable`, saying so.
             let kv = KvStore::open(&root.join("kv.redb"))?;
-            let actors = ActorSystem::new(
-                ActorConfig::default()
-                    .kv(kv)
-                    .limits(config.limits.clone())
-                    .passivate_after(config.passivate_after)
-                    .snapshots(config.actor_snapshots),
-            );
+            let mut actor_config = ActorConfig::default()
+                .kv(kv.clone())
+                .limits(config.limits.clone())
+                .passivate_after(config.passivate_after)
+                .snapshots(config.actor_snapshots);
+            let mut config = config;
+            if let Some(cluster_config) = self.cluster.config()? {
+                // In a cluster, actors' state lives in JetStream, where the
+                // node that takes an actor over finds it.
+                let cluster = wasmhost_cluster::Cluster::connect(cluster_config).await?;
+                let records = cluster.actor_store(kv).await?;
+                actor_config = actor_config.records(std::sync::Arc::new(records));
+                config.cluster = Some(cluster);
+            }
+            let actors = ActorSystem::new(actor_config);
             let rt = Runtime::new(rt_config)?;
             let location = store.location().to_string();
             let token = config.token.is_some();

@@ -583,6 +583,13 @@ impl ActorSystem {
         Ok(in_memory || stored)
     }
 
+    /// Forgets actor `id` in memory only, keeping everything stored: its
+    /// next message loads it again from the store. For an actor that moved
+    /// to another node of a cluster. Whether it was in memory.
+    pub fn release(&self, id: &str) -> bool {
+        self.forget(id)
+    }
+
     /// [`ActorSystem::remove`], and its key-value data too.
     pub fn purge(&self, id: &str) -> Result<bool> {
         let removed = self.remove(id)?;
@@ -1136,6 +1143,11 @@ impl Drop for BatchGuard<'_> {
 /// The key-value namespace of actor `id`.
 fn namespace(id: &str) -> String {
     format!("actor:{id}")
+}
+
+/// The key-value namespace of actor `id`'s data (`actor:<id>`).
+pub fn kv_namespace(id: &str) -> String {
+    namespace(id)
 }
 
 /// A spec sent to an existing actor must be for the module it runs.

@@ -352,6 +352,72 @@ impl KvStore {
         Ok(out)
     }
 
+    /// Every entry of `namespace` by its entry key (namespace and bucket
+    /// prefixed, as [`KvBatch::writes`] names them): what
+    /// [`KvStore::replace_raw`] takes back. The cluster moves an actor's
+    /// data between nodes this way.
+    pub fn raw_entries(&self, namespace: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let p = namespace_prefix(namespace);
+        let table = self.read()?;
+        let range = table
+            .range(p.as_slice()..)
+            .map_err(|e| storage("cannot list", e))?;
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, v) = entry.map_err(|e| storage("cannot list", e))?;
+            if !k.value().starts_with(&p) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Replaces every entry of `namespace` with `entries` (entry keys, as
+    /// [`KvStore::raw_entries`] gives them; keys of other namespaces are
+    /// refused), in one transaction.
+    pub fn replace_raw(&self, namespace: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let p = namespace_prefix(namespace);
+        if let Some((k, _)) = entries.iter().find(|(k, _)| !k.starts_with(&p)) {
+            return Err(Error::bad_input(format!(
+                "key-value store: an entry key of {} bytes is not in namespace `{namespace}`",
+                k.len()
+            )));
+        }
+        let old: Vec<Vec<u8>> = self
+            .raw_entries(namespace)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        self.write(|table| {
+            for k in &old {
+                table
+                    .remove(k.as_slice())
+                    .map_err(|e| storage("cannot delete", e))?;
+            }
+            for (k, v) in entries {
+                table
+                    .insert(k.as_slice(), v.as_slice())
+                    .map_err(|e| storage("cannot write", e))?;
+            }
+            Ok(((), !old.is_empty() || !entries.is_empty()))
+        })
+    }
+
+    /// Applies `batch` in one transaction of its own.
+    pub fn apply_batch(&self, batch: &KvBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.with_database(|db| {
+            let txn = db
+                .begin_write()
+                .map_err(|e| storage("cannot begin a write", e))?;
+            KvStore::apply(&txn, batch)?;
+            txn.commit().map_err(|e| storage("cannot commit", e))
+        })
+    }
+
     /// Deletes every entry of `namespace`, in every bucket; how many.
     pub fn purge(&self, namespace: &str) -> Result<usize> {
         let p = namespace_prefix(namespace);
