@@ -26,7 +26,10 @@ pub struct StateOptions {
     pub no_disk_cache: bool,
 
     /// Module store: file:///path, memory://, s3://bucket/prefix,
-    /// az://container/prefix or gs://bucket/prefix. Credentials come from the
+    /// az://container/prefix, gs://bucket/prefix, or
+    /// nats://[USER:PASSWORD@]HOST:PORT[/BUCKET] (a NATS JetStream object
+    /// store bucket, default wasmhost-modules, created if missing; a
+    /// cluster then needs nothing but NATS). Credentials come from the
     /// usual AWS_* / AZURE_STORAGE_* / GOOGLE_* variables.
     /// Default: DIR/store under the state directory.
     #[arg(long, value_name = "URL", env = "WASMHOST_STORE", global = true)]
@@ -38,7 +41,9 @@ pub struct StateOptions {
     /// aws_region, …), and how long an unreachable store is waited for:
     /// timeout (one request, default 30s), connect_timeout (default 5s),
     /// max_retries (default 3), retry_timeout (no retry started after it,
-    /// default 10s). A store that cannot be reached is error[unavailable].
+    /// default 10s). A nats:// store takes connect_timeout (default 5s),
+    /// timeout (one operation, default 30s), creds (a .creds file) and
+    /// token. A store that cannot be reached is error[unavailable].
     #[arg(
         long = "store-option",
         value_name = "KEY=VALUE",
@@ -90,10 +95,13 @@ impl StateOptions {
             options.push((key.trim().to_string(), value.trim().to_string()));
         }
         match (&self.store, options.first()) {
+            (Some(url), _) if url.trim_start().starts_with("nats://") => {
+                open_nats_store(url, options)
+            }
             (Some(url), _) => ModuleStore::open_with_options(url, options),
             (None, Some((key, _))) => Err(Error::bad_input(format!(
-                "store option `{key}` needs a cloud store (--store s3://…, az://… or gs://…); \
-                 the default store is a directory, which takes no options"
+                "store option `{key}` needs a cloud or NATS store (--store s3://…, az://…, \
+                 gs://… or nats://…); the default store is a directory, which takes no options"
             ))),
             (None, None) => ModuleStore::default_for_state(&self.state_root()?),
         }
@@ -568,6 +576,52 @@ pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
         .map_err(|e| {
             format!("`{s}` is not a duration (try 500ms, 30s, 2m, a number of milliseconds, or none): {e}")
         })
+}
+
+/// Opens a `nats://` module store. Its NATS connection lives on a runtime of
+/// its own, on a thread kept for the rest of the process, so the store works
+/// from whichever runtime uses it later (a command's [`block_on`], the
+/// server's), and this may be called from inside one.
+fn open_nats_store(url: &str, options: Vec<(String, String)>) -> wasmhost::Result<ModuleStore> {
+    let runtime = nats_runtime()?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let url = url.to_string();
+    runtime.spawn(async move {
+        let _ = tx.send(wasmhost_cluster::open_module_store(&url, options).await);
+    });
+    rx.recv().map_err(|_| {
+        Error::internal("the NATS module store's runtime stopped while the store was opened")
+    })?
+}
+
+/// The runtime of `nats://` stores' connections (started on first use).
+fn nats_runtime() -> wasmhost::Result<&'static tokio::runtime::Handle> {
+    static RUNTIME: std::sync::OnceLock<Result<tokio::runtime::Handle, String>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            std::thread::Builder::new()
+                .name("wasmhost-nats".to_string())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => {
+                            let _ = tx.send(Ok(runtime.handle().clone()));
+                            runtime.block_on(std::future::pending::<()>());
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                        }
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            rx.recv().map_err(|e| e.to_string())?
+        })
+        .as_ref()
+        .map_err(|e| Error::internal(format!("cannot start the NATS module store's runtime: {e}")))
 }
 
 /// Runs a future to completion on a small runtime (store calls are async).

@@ -154,6 +154,18 @@ impl Leases {
         }
     }
 
+    /// The node holding actor `id`'s lease now, as the bucket says (`None`:
+    /// nobody; an owner that stopped renewing loses it after the TTL).
+    pub async fn owner(&self, id: &str) -> Result<Option<String>> {
+        match self.inner.kv.entry(key(id)).await {
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
+                Ok(Some(String::from_utf8_lossy(&entry.value).into_owned()))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(unavailable("read", id, &e)),
+        }
+    }
+
     /// Gives actor `id`'s lease up (passivated, shutting down), if held.
     pub async fn release(&self, id: &str) {
         let Some(revision) = self.held().remove(id) else {

@@ -19,11 +19,17 @@
 //! Layout: `lib.rs` ([`ClusterConfig`], [`Credentials`], [`Cluster`]:
 //! connecting, the JetStream check, leaving), `buckets` (key-value buckets
 //! made so nats-server 2.9 takes them), `membership` (the members bucket,
-//! [`NodeRecord`], the heartbeat task).
+//! [`NodeRecord`], the heartbeat task), `leases` (one owner per actor:
+//! [`Leases`]), `actors` (actors' whole state in JetStream, committed by
+//! compare-and-set: [`JsActorStore`]), `objects` (the module store on a
+//! JetStream object store bucket: [`NatsObjectStore`], [`open_module_store`]).
 #![deny(missing_docs)]
 
+pub mod actors;
 mod buckets;
+pub mod leases;
 mod membership;
+mod objects;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,7 +38,10 @@ use std::time::Duration;
 use async_nats::jetstream;
 use wasmhost::{Error, Result};
 
+pub use actors::JsActorStore;
+pub use leases::{Leases, Owner};
 pub use membership::{NodeLoad, NodeRecord};
+pub use objects::{NatsObjectStore, open_module_store};
 
 /// How a node authenticates to the NATS server, as NATS clients take it.
 #[derive(Clone, Default)]
@@ -76,6 +85,10 @@ pub struct ClusterConfig {
     /// Longest the first connection and the JetStream check may take
     /// before start-up fails.
     pub connect_timeout: Duration,
+    /// How long an actor's lease lives unless its owner renews it (every
+    /// third of it): how long an actor waits for a new owner after its
+    /// owner died.
+    pub lease_ttl: Duration,
 }
 
 /// Heartbeats a node may miss before its record expires.
@@ -91,6 +104,7 @@ impl ClusterConfig {
             credentials: Credentials::None,
             heartbeat: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
+            lease_ttl: Duration::from_secs(3),
         }
     }
 
@@ -110,6 +124,11 @@ impl ClusterConfig {
         }
         if self.url.trim().is_empty() {
             return Err(Error::bad_input("--cluster: no NATS URL given"));
+        }
+        if self.lease_ttl < Duration::from_millis(300) {
+            return Err(Error::bad_input(
+                "cluster lease TTL: at least 300ms (it is renewed every third of it)",
+            ));
         }
         if self.heartbeat < Duration::from_millis(100) {
             return Err(Error::bad_input(
@@ -153,7 +172,8 @@ struct Inner {
     id: String,
     client: async_nats::Client,
     js: jetstream::Context,
-    members: membership::Members,
+    leases: Leases,
+    members: std::sync::OnceLock<membership::Members>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -167,20 +187,16 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// Connects to the NATS server, checks it has JetStream, opens the
-    /// members bucket and starts heartbeating `me` (its load read from
-    /// `load` at every heartbeat).
+    /// Connects to the NATS server, checks it has JetStream, and opens the
+    /// leases bucket, as a node with a fresh id; [`Cluster::join_as`] then
+    /// makes it a member.
     ///
     /// Fails within `connect_timeout` (plus a second) with `unavailable`
     /// when the server cannot be reached or has no JetStream, and with
     /// `bad_input` for a malformed URL, name or credentials file.
-    pub async fn join(
-        config: ClusterConfig,
-        me: NodeRecord,
-        load: impl Fn() -> NodeLoad + Send + Sync + 'static,
-    ) -> Result<Cluster> {
+    pub async fn connect(config: ClusterConfig) -> Result<Cluster> {
         config.check()?;
-        let id = me.id.clone();
+        let id = new_node_id();
         let options = config.connect_options(&id).await?;
         let url = config.url.clone();
         let deadline = config.connect_timeout + Duration::from_secs(1);
@@ -196,16 +212,71 @@ impl Cluster {
         };
         check_jetstream(&client, &url, deadline).await?;
         let js = jetstream::new(client.clone());
-        let members = membership::Members::open(&js, &config, me, Arc::new(load)).await?;
+        let leases = Leases::open(&js, &config.name, &id, config.lease_ttl).await?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 config,
                 id,
                 client,
                 js,
-                members,
+                leases,
+                members: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Makes this node a member: writes `me` (its id replaced by this
+    /// node's) into the members bucket and heartbeats it, its load read
+    /// from `load` at every heartbeat.
+    pub async fn join_as(
+        &self,
+        mut me: NodeRecord,
+        load: impl Fn() -> NodeLoad + Send + Sync + 'static,
+    ) -> Result<()> {
+        me.id = self.inner.id.clone();
+        let members =
+            membership::Members::open(&self.inner.js, &self.inner.config, me, Arc::new(load))
+                .await?;
+        if self.inner.members.set(members).is_err() {
+            return Err(Error::internal("this node already joined its cluster"));
+        }
+        Ok(())
+    }
+
+    /// [`Cluster::connect`], then [`Cluster::join_as`].
+    pub async fn join(
+        config: ClusterConfig,
+        me: NodeRecord,
+        load: impl Fn() -> NodeLoad + Send + Sync + 'static,
+    ) -> Result<Cluster> {
+        let cluster = Cluster::connect(config).await?;
+        cluster.join_as(me, load).await?;
+        Ok(cluster)
+    }
+
+    /// The actors' leases.
+    pub fn leases(&self) -> &Leases {
+        &self.inner.leases
+    }
+
+    /// The cluster's actor store, over the actors bucket; `local` is where
+    /// the guests of the actors this node owns read their key-value data.
+    pub async fn actor_store(&self, local: wasmhost::KvStore) -> Result<JsActorStore> {
+        let max = self
+            .inner
+            .client
+            .server_info()
+            .max_payload
+            .saturating_sub(16 << 10);
+        JsActorStore::open(
+            &self.inner.js,
+            &self.inner.config.name,
+            &self.inner.id,
+            local,
+            max,
+            self.inner.leases.clone(),
+        )
+        .await
     }
 
     /// This node's id in the cluster.
@@ -231,13 +302,19 @@ impl Cluster {
     /// The nodes whose records have not expired, this one included,
     /// ordered by id.
     pub async fn nodes(&self) -> Result<Vec<NodeRecord>> {
-        self.inner.members.list().await
+        match self.inner.members.get() {
+            Some(m) => m.list().await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Stops heartbeating and deletes this node's record, so the others
     /// see it gone at once rather than after its record expires.
     pub async fn leave(&self) {
-        self.inner.members.leave().await;
+        if let Some(m) = self.inner.members.get() {
+            m.leave().await;
+        }
+        self.inner.leases.release_all().await;
         // Whatever was published reaches the server before the process ends.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.client.flush()).await;
     }
@@ -251,7 +328,11 @@ pub fn new_node_id() -> String {
 /// Asks the server for this account's JetStream information. The reply is
 /// read as plain JSON rather than async-nats's `Account`, whose newer fields
 /// nats-server 2.9 does not send.
-async fn check_jetstream(client: &async_nats::Client, url: &str, deadline: Duration) -> Result<()> {
+pub(crate) async fn check_jetstream(
+    client: &async_nats::Client,
+    url: &str,
+    deadline: Duration,
+) -> Result<()> {
     use async_nats::RequestErrorKind as K;
     let asked = client.request("$JS.API.INFO", bytes::Bytes::new());
     let reply = match tokio::time::timeout(deadline, asked).await {
@@ -292,7 +373,7 @@ async fn check_jetstream(client: &async_nats::Client, url: &str, deadline: Durat
     Ok(())
 }
 
-fn connect_error(url: &str, e: &async_nats::ConnectError) -> Error {
+pub(crate) fn connect_error(url: &str, e: &async_nats::ConnectError) -> Error {
     use async_nats::ConnectErrorKind as K;
     match e.kind() {
         K::ServerParse => Error::bad_input(format!(
@@ -305,7 +386,7 @@ fn connect_error(url: &str, e: &async_nats::ConnectError) -> Error {
     }
 }
 
-fn humanize(d: Duration) -> String {
+pub(crate) fn humanize(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {

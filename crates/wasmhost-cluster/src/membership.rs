@@ -76,7 +76,9 @@ impl Members {
                 description: "wasmhost cluster members, one record per node",
                 history: 1,
                 max_age,
-                storage: jetstream::stream::StorageType::Memory,
+                // On disk: the bucket outlives a restart of the NATS server
+                // (records expire anyway).
+                storage: jetstream::stream::StorageType::File,
             },
         )
         .await?;

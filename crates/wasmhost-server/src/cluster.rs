@@ -139,14 +139,14 @@ fn payload_limit(cluster: &wasmhost_cluster::Cluster) -> usize {
 fn forwarding<'a>(
     state: &'a AppState,
     req: &Request,
-) -> Result<Option<&'a wasmhost_cluster::Cluster>, Response> {
+) -> ApiResult<Option<&'a wasmhost_cluster::Cluster>> {
     let Some(cluster) = state.cluster.get() else {
         return Ok(None);
     };
     if req.headers().contains_key(FORWARDED) {
         return Ok(None);
     }
-    let forward = match placement(req).map_err(IntoResponse::into_response)? {
+    let forward = match placement(req)? {
         Placement::Local => false,
         Placement::Any => true,
         Placement::Auto => state.admission.running() >= state.config.max_concurrent,
@@ -165,7 +165,7 @@ pub(crate) async fn place(
     let cluster = match forwarding(&state, &req) {
         Ok(Some(c)) => c,
         Ok(None) => return with_node(next.run(req).await, here.as_deref()),
-        Err(bad) => return bad,
+        Err(bad) => return bad.into_response(),
     };
     // A reference that does not resolve, or a stateful message, runs here
     // (where a bad reference gets its error).
@@ -196,7 +196,7 @@ pub(crate) async fn place_route(
             relay(&state, cluster, subject, req, next).await
         }
         Ok(_) => with_node(next.run(req).await, here.as_deref()),
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
@@ -377,7 +377,17 @@ pub(crate) async fn place_actor(
         };
         let subject = format!("{}.node.{target_node}", cluster.config().name);
         let started = Instant::now();
-        match forward_call(cluster, &state, &head, subject, body.clone()).await {
+        match owner_answer(
+            cluster,
+            &state,
+            &head,
+            subject,
+            body.clone(),
+            &id,
+            &target_node,
+        )
+        .await
+        {
             Ok(res) if res.headers().contains_key(NOT_OWNER) => {
                 metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "not_owner")
                     .increment(1);
@@ -399,6 +409,36 @@ pub(crate) async fn place_actor(
             return owner_timeout(&id, limit);
         }
         tokio::time::sleep(OWNER_RETRY).await;
+    }
+}
+
+/// Sends a message to the actor's owner and waits for its answer for as
+/// long as that node keeps the lease: a node that stops renewing it
+/// (paused, cut off) loses it after the TTL, and then the wait ends, so the
+/// sender can take the actor over. A paused owner that wakes up later
+/// cannot commit the message (it was fenced), so it is not applied twice.
+async fn owner_answer(
+    cluster: &wasmhost_cluster::Cluster,
+    state: &AppState,
+    head: &Head,
+    subject: String,
+    body: Bytes,
+    id: &str,
+    owner: &str,
+) -> Result<Response, Fallback> {
+    let leases = cluster.leases();
+    let answer = forward_call(cluster, state, head, subject, body);
+    tokio::pin!(answer);
+    loop {
+        tokio::select! {
+            res = &mut answer => return res,
+            () = tokio::time::sleep(leases.ttl() / 2) => {
+                match leases.owner(id).await {
+                    Ok(Some(now)) if now == owner => {}
+                    _ => return Err(Fallback::Here("owner_gone")),
+                }
+            }
+        }
     }
 }
 

@@ -39,10 +39,10 @@ impl Offers {
     /// joined when it does).
     pub(crate) fn offer(&self, digest: &Digest) {
         let mut joined = self.joined.lock().unwrap_or_else(|p| p.into_inner());
-        if joined.insert(digest.clone())
+        if joined.insert(*digest)
             && let Some(tx) = self.tx.get()
         {
-            let _ = tx.send(digest.clone());
+            let _ = tx.send(*digest);
         }
     }
 }

@@ -42,7 +42,7 @@ pub enum Command {
     /// Named actors with durable key-value state: send, ls, rm.
     Actor(actor::ActorCommand),
     /// Serve the HTTP API, the dashboard and HTTP/TCP/wasi:http workers.
-    Serve(serve::ServeCommand),
+    Serve(Box<serve::ServeCommand>),
 }
 
 impl Command {
