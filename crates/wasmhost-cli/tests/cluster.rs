@@ -179,9 +179,9 @@ fn counter(at: &Serving, prefix: &str) -> u64 {
 #[test]
 fn calls_go_to_the_nodes_that_hold_the_module_and_fall_back_to_a_local_run() {
     let nats = Nats::start();
-    // One module store for the three (a directory they share).
-    let shared = tempfile::tempdir().expect("tempdir");
-    let store = format!("file://{}", shared.path().display());
+    // One module store for the three: JetStream's object store, so the
+    // cluster needs nothing but NATS.
+    let store = format!("{}/modules", nats.url());
     let extra = ["--store", store.as_str()];
     let a = node(&nats, "calls", "1s", &extra);
     let b = node(&nats, "calls", "1s", &extra);
@@ -465,4 +465,103 @@ fn a_killed_owner_is_replaced_and_no_acknowledged_message_is_lost_or_applied_twi
             "failover took {took:?}"
         );
     }
+}
+
+#[test]
+fn a_paused_owner_commits_nothing_after_its_lease_and_the_count_stays_exact() {
+    let nats = Nats::start();
+    let nodes: Vec<Serving> = (0..3)
+        .map(|_| counter_node(&nats, "zombie", "1s"))
+        .collect();
+    let ids: Vec<String> = nodes.iter().map(node_id).collect();
+    let mut expected = 0;
+    let mut step = |via: &Serving, key: String| {
+        expected += 1;
+        let started = Instant::now();
+        loop {
+            if let Some((reply, _)) = send(&via.addr, "counter", "increment 1", Some(&key)) {
+                assert_eq!(reply, expected.to_string(), "{key}");
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{key} never acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for i in 0..10 {
+        step(&nodes[i % 3], format!("before-{i}"));
+    }
+    let owner = {
+        let (_, node) = send(&nodes[0].addr, "counter", "get", None).expect("get");
+        ids.iter().position(|id| *id == node).expect("an owner")
+    };
+    let others: Vec<&Serving> = (0..3).filter(|&k| k != owner).map(|k| &nodes[k]).collect();
+    // The owner stops (SIGSTOP) for three lease TTLs: its connection stays
+    // open, it answers nothing, and it renews nothing.
+    nodes[owner].signal("STOP");
+    let stopped = Instant::now();
+    for i in 0..10 {
+        step(others[i % 2], format!("during-{i}"));
+    }
+    let took_over = stopped.elapsed();
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(stopped.elapsed()));
+    nodes[owner].signal("CONT");
+    // The old owner still holds the actor's old state in memory. Messages
+    // sent to it now must reach the new owner: its first try commits
+    // nothing (fenced), and it drops the actor.
+    for i in 0..10 {
+        step(&nodes[owner], format!("after-{i}"));
+    }
+    for i in 0..10 {
+        step(&nodes[i % 3], format!("last-{i}"));
+    }
+    let (total, new_owner) = send(&nodes[owner].addr, "counter", "get", None).expect("get");
+    assert_eq!(total, "40");
+    assert_ne!(
+        new_owner, ids[owner],
+        "the paused node did not get the actor back"
+    );
+    eprintln!("takeover after SIGSTOP: {took_over:?}");
+}
+
+#[test]
+fn nodes_reconnect_after_the_nats_server_restarts_and_calls_resume() {
+    let mut nats = Nats::start();
+    let a = counter_node(&nats, "restart", "1s");
+    let b = counter_node(&nats, "restart", "1s");
+    assert_eq!(
+        send(&a.addr, "carol", "increment 2", Some("k1"))
+            .expect("k1")
+            .0,
+        "2"
+    );
+    // SIGKILL the NATS server and start it again on the same port and
+    // store directory.
+    nats.restart();
+    // Calls resume without restarting the nodes: state, leases and message
+    // ids were kept by JetStream (file storage).
+    let started = Instant::now();
+    let reply = loop {
+        if let Some(r) = send(&b.addr, "carol", "increment 3", Some("k2")) {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no call after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(reply.0, "5");
+    // A resend of the first message is still answered from the record.
+    assert_eq!(
+        send(&b.addr, "carol", "increment 2", Some("k1"))
+            .expect("k1")
+            .0,
+        "2"
+    );
+    // Both nodes are members again.
+    until_members(&a, &[&a.addr, &b.addr]);
+    eprintln!("first call after the NATS restart: {:?}", started.elapsed());
 }
