@@ -186,6 +186,10 @@ impl ActorStore for JsActorStore {
                 return Ok(None);
             };
             let mut stored = decode(&entry.value)?;
+            if !stored.owner.is_empty() && stored.owner != self.node {
+                // Taken over from another node (dead, paused, or moved on).
+                metrics::counter!("wasmhost_cluster_failovers_total").increment(1);
+            }
             // Fence: move the revision on, so an earlier owner's view is stale.
             stored.owner = self.node.clone();
             let revision = self.put(id, entry.revision, encode(&stored)).await?;

@@ -1,33 +1,36 @@
-//! Stateless calls across the cluster (`--cluster`): a function call
-//! (`POST /api/v1/modules/{ref}/call/{function}`) or a sync process message
-//! (`POST /api/v1/modules/{ref}/process`, mode `sync`) arriving at one node
-//! runs there or on another node.
+//! Calls across the cluster (`--cluster`; docs/cluster.md).
 //!
-//! **Where a call runs.** The request may say, with `?placement=` or the
-//! `x-wasmhost-placement` header:
+//! **Stateless calls.** A function call
+//! (`POST /api/v1/modules/{ref}/call/{function}`), a sync process message
+//! (`POST /api/v1/modules/{ref}/process`) or a request to a worker route in
+//! sync or function mode runs here or on another node. The request may say,
+//! with `?placement=` or the `x-wasmhost-placement` header:
 //! - `local`: here;
-//! - `any`: through the module's queue group `<cluster>.call.<digest hex>`,
-//!   to one of the nodes that hold the module compiled (this one included),
-//!   chosen by NATS;
+//! - `any`: through a queue group, to one of the nodes that can run it (this
+//!   one included), chosen by NATS: `<cluster>.call.<digest hex>` for the
+//!   API (the nodes holding the module compiled), `<cluster>.route.<hash>`
+//!   for a worker route (the nodes serving the same module at the same path);
 //! - nothing (`auto`): here while this node has a free slot; once every
 //!   slot is busy, through the queue group, so a saturated node spills over
 //!   instead of queueing.
 //!
 //! A node joins a module's queue group once it has compiled the module (an
-//! upload, or a first call). No node holding it answers at once (NATS's
-//! no-responders): the call runs here, which compiles it and joins. A
+//! upload, or a first call), and its routes' groups at start. When no node
+//! can answer (NATS's no-responders, at once) the call runs here. A
 //! forwarded call waits at most the request's own timeout (then 504, as a
 //! local one). A body or reply larger than NATS carries (its `max_payload`,
-//! 1 MiB by default, less room for headers) runs here. A call that could
-//! not be sent because NATS is away (reconnecting) runs here too. A call is
-//! never forwarded twice: a forwarded request carries
-//! `x-wasmhost-forwarded` and runs where it lands.
+//! 1 MiB by default, less room for headers) runs here. A call is never
+//! forwarded twice: a forwarded request carries `x-wasmhost-forwarded` and
+//! runs where it lands.
 //!
-//! On the wire a forwarded call is the HTTP request itself: NATS headers
+//! **Actor messages** ([`place_actor`]) run on the actor's owner, the node
+//! holding its lease, reached through its own subject `<cluster>.node.<id>`.
+//!
+//! On the wire a forwarded request is the HTTP request itself: NATS headers
 //! `wasmhost-uri` (path and query) and the request's `content-type`,
 //! `idempotency-key` and `x-wasmhost-*` headers, the body as payload; the
 //! answering node runs it through its own router and replies with
-//! `wasmhost-status`, its response headers and body. Every reply carries
+//! `wasmhost-status`, its response headers and body. Every answer carries
 //! `x-wasmhost-node`, the id of the node that ran the call.
 
 use std::sync::Arc;
@@ -362,7 +365,8 @@ pub(crate) async fn place_actor(
                     .await;
                 if res.status() == StatusCode::SERVICE_UNAVAILABLE && !leases.holds(&id) {
                     // Lost to a new owner mid-message: not applied; there.
-                    metrics::counter!("wasmhost_cluster_failovers_total").increment(1);
+                    metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "moved")
+                        .increment(1);
                     continue;
                 }
                 return with_node(res, here);
