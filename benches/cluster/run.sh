@@ -5,7 +5,8 @@
 # (?placement=local), and sent to node 2 with ?placement=any, which forwards
 # it through the module's queue group to node 1, the only node holding it
 # compiled. One client connection (wrk -t1 -c1), so the latency is the
-# call's own; rounds alternate the two.
+# call's own; rounds alternate the two. The floor beside them: NATS's own
+# request/reply round trip between two processes (examples/nats_rtt.rs).
 #
 #   benches/cluster/run.sh                 # release build, 3 rounds of 10 s
 #   ROUNDS=5 DURATION=5 SKIP_BUILD=1 benches/cluster/run.sh
@@ -21,8 +22,9 @@ BIN="$TARGET/release/wasmhost"
 NATS="${WASMHOST_TEST_NATS_SERVER:-/usr/sbin/nats-server}"
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
-    (cd "$ROOT" && cargo build --release -p wasmhost-cli)
+    (cd "$ROOT" && cargo build --release -p wasmhost-cli && cargo build --release -p wasmhost-cluster --example nats_rtt)
 fi
+RTT="$TARGET/release/examples/nats_rtt"
 [[ -x "$NATS" ]] || "$ROOT/scripts/test-services.sh" >/dev/null
 if ! command -v wrk >/dev/null; then
     apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
@@ -63,6 +65,12 @@ run() { # run URL -> "rps p50_us p99_us"
     local out; out="$(wrk -t1 -c1 -d"${DURATION}s" --latency -s "$WORK/post.lua" "$1")"
     echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out") $(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")") $(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
 }
+# The floor: NATS's own request/reply round trip between two processes.
+"$RTT" "nats://127.0.0.1:$NPORT" respond &
+PIDS+=($!)
+sleep 0.3
+echo "NATS floor (two async-nats clients, 20000 sequential requests): $("$RTT" "nats://127.0.0.1:$NPORT" request 20000)"
+
 printf 'round\tlocal_rps\tlocal_p50_us\tlocal_p99_us\tforwarded_rps\tforwarded_p50_us\tforwarded_p99_us\tadded_p50_us\n'
 for r in $(seq "$ROUNDS"); do
     read -r lr l50 l99 <<<"$(run "http://127.0.0.1:$P1/api/v1/modules/num/call/add_i32?placement=local")"

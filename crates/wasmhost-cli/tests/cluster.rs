@@ -154,6 +154,13 @@ fn add(at: &Serving, module: &str, placement: &str) -> (u16, String, String) {
     let path = format!("/api/v1/modules/{module}/call/add_i32?placement={placement}");
     let (status, head, body) =
         common::request(&at.addr, "POST", &path, &[], "[40, 2]").expect("call");
+    // One node ran it, and the answer says which, once (a request refused
+    // before running anywhere names none).
+    let named = head
+        .lines()
+        .filter(|l| l.starts_with("x-wasmhost-node: "))
+        .count();
+    assert_eq!(named, usize::from(status == 200), "{head}");
     let node = head
         .lines()
         .find_map(|l| l.strip_prefix("x-wasmhost-node: "))

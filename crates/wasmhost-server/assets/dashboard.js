@@ -9,6 +9,7 @@
 //             transpiled by jco, /assets/jco-bundle.js) beside the same call on the server
 //   live      GET /metrics (Prometheus text) every 2 s, drawn on canvases
 //   actors    GET /api/v1/actors, refreshed every 5 s
+//   cluster   GET /api/v1/cluster (the panel shows only in a cluster), every 5 s
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -1844,6 +1845,43 @@ function drawCharts() {
 }
 
 // ---------------------------------------------------------------------------
+// Cluster
+
+async function refreshCluster() {
+  let cluster;
+  try {
+    const res = await api('GET', '/api/v1/cluster');
+    cluster = await res.json();
+  } catch (e) {
+    setText('#cluster-count', e.describe ? e.describe() : String(e), 'muted error');
+    return;
+  }
+  const panel = $('#cluster-panel');
+  panel.hidden = !cluster.enabled;
+  if (!cluster.enabled) return;
+  const nodes = cluster.nodes ?? [];
+  const now = Date.now();
+  $('#cluster-nodes tbody').replaceChildren(
+    ...nodes.map((n) => {
+      const me = n.id === cluster.node;
+      const load = n.load ?? {};
+      const beat = Date.parse(n.heartbeat_at);
+      return el(
+        'tr',
+        { 'data-testid': 'cluster-node', dataset: { id: n.id }, class: me ? 'me' : '' },
+        el('td', { class: 'mono', text: me ? `${n.id} (this node)` : n.id }),
+        el('td', {}, el('a', { href: n.addr, text: n.addr })),
+        el('td', { text: n.version ?? '' }),
+        el('td', { text: `${load.running ?? 0} / ${load.slots ?? 0}${load.waiting ? ` · ${load.waiting} waiting` : ''}` }),
+        el('td', { text: fmtCount(load.actors ?? 0) }),
+        el('td', { text: Number.isFinite(beat) ? `${fmtDuration(Math.max(0, now - beat))} ago` : '—' }),
+      );
+    }),
+  );
+  setText('#cluster-count', `${cluster.name} · ${nodes.length} node${nodes.length === 1 ? '' : 's'}`, 'muted');
+}
+
+// ---------------------------------------------------------------------------
 // Actors
 
 async function refreshActors() {
@@ -1941,6 +1979,7 @@ function start() {
   drawCharts();
   every(MODULES_EVERY_MS, refreshModules);
   every(ACTORS_EVERY_MS, refreshActors);
+  every(ACTORS_EVERY_MS, refreshCluster);
   every(METRICS_EVERY_MS, scrapeMetrics);
   document.body.dataset.ready = 'true';
 }

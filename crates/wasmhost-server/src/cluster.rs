@@ -737,7 +737,9 @@ async fn answer(
     };
     out.insert(STATUS, parts.status.as_u16().to_string().as_str());
     for (name, value) in &parts.headers {
+        // This node's id is set once, above.
         if returned(name)
+            && name.as_str() != NODE
             && let Ok(v) = value.to_str()
         {
             out.append(name.as_str(), v);
