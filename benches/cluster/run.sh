@@ -77,3 +77,69 @@ for r in $(seq "$ROUNDS"); do
     read -r fr f50 f99 <<<"$(run "http://127.0.0.1:$P2/api/v1/modules/num/call/add_i32?placement=any")"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$lr" "$l50" "$l99" "$fr" "$f50" "$f99" "$(awk -v a="$f50" -v b="$l50" 'BEGIN {printf "%.0f", a - b}')"
 done
+
+# ---------------------------------------------------------------------------
+# Failover: three nodes serving Loom's counter as an actor route, lease TTL
+# $TTL; the actor's owner is SIGKILLed, and a client sends the next keyed
+# message through another node again and again until it is acknowledged.
+# Reported: SIGKILL -> first acknowledged reply.
+TTL="${TTL:-3s}"
+G="$ROOT/target/guests/out"
+fnode() { # fnode N PORT
+    WASMHOST_STATE="$WORK/fstate$1" "$BIN" serve --addr "127.0.0.1:$2" \
+        --cluster "nats://127.0.0.1:$NPORT" --cluster-name failover --cluster-lease-ttl "$TTL" \
+        --route "/counter=$G/as-counter-actor.wasm,mode=actor,function=execute" >"$WORK/fnode$1.log" 2>&1 &
+    FPID[$1]=$!
+    PIDS+=($!)
+    wait_port "$2"
+}
+declare -A FPID FPORT
+for n in 1 2 3; do FPORT[$n]="$(free_port)"; fnode "$n" "${FPORT[$n]}"; done
+echo
+echo "failover (lease TTL $TTL): SIGKILL of the owner -> first acknowledged reply through another node"
+for round in 1 2 3; do
+    actor="a$round"
+    curl -sf -o /dev/null -d 'increment 1' "http://127.0.0.1:${FPORT[1]}/counter/$actor"
+    owner_id="$(curl -sf -D - -o /dev/null -d 'get' "http://127.0.0.1:${FPORT[1]}/counter/$actor" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-wasmhost-node" {print $2}')"
+    owner=""
+    for n in 1 2 3; do
+        [[ -n "${FPID[$n]:-}" ]] || continue
+        id="$(curl -sf "http://127.0.0.1:${FPORT[$n]}/api/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["node"])')"
+        [[ "$id" == "$owner_id" ]] && owner=$n
+    done
+    [[ -n "$owner" ]] || { echo "no owner found for $actor" >&2; exit 1; }
+    via=""
+    for n in 1 2 3; do [[ "$n" != "$owner" && -n "${FPID[$n]:-}" ]] && via=$n; done
+    start="$(date +%s%N)"
+    kill -9 "${FPID[$owner]}"
+    { wait "${FPID[$owner]}"; } 2>/dev/null || true
+    until curl -sf -o /dev/null -m 10 -H "idempotency-key: $actor-2" -d 'increment 1' "http://127.0.0.1:${FPORT[$via]}/counter/$actor"; do sleep 0.01; done
+    end="$(date +%s%N)"
+    count="$(curl -sf -d 'get' "http://127.0.0.1:${FPORT[$via]}/counter/$actor")"
+    printf 'round %s: %s ms (count %s, expected 2)\n' "$round" "$(( (end - start) / 1000000 ))" "$count"
+    # The killed node comes back (a new node id).
+    FPORT[$owner]="$(free_port)"
+    fnode "$owner" "${FPORT[$owner]}"
+done
+
+# ---------------------------------------------------------------------------
+# Throughput: a function worker route with placement=any on three nodes
+# (requests to node 1, spread by NATS over the three), against one node
+# alone running them itself. wrk -t2 -c64.
+tnode() { # tnode N PORT NAME
+    WASMHOST_STATE="$WORK/tstate$1" "$BIN" serve --addr "127.0.0.1:$2" \
+        --cluster "nats://127.0.0.1:$NPORT" --cluster-name "$3" \
+        --route "/add=$ROOT/guests/wat/numeric.wat,mode=function,function=add_i32" >"$WORK/tnode$1.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$2"
+}
+T1="$(free_port)"; tnode 1 "$T1" three
+T2="$(free_port)"; tnode 2 "$T2" three
+T3="$(free_port)"; tnode 3 "$T3" three
+A1="$(free_port)"; tnode 4 "$A1" alone
+tput() { wrk -t2 -c64 -d2s -s "$WORK/post.lua" "$1" >/dev/null; wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/post.lua" "$1" | awk '/^Requests\/sec:/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print r, p50, p99}'; }
+echo
+echo "throughput, function route add_i32, wrk -t2 -c64 (req/s p50 p99):"
+echo "  one node alone, placement=local:          $(tput "http://127.0.0.1:$A1/add?placement=local")"
+echo "  three nodes, to node 1, placement=any:    $(tput "http://127.0.0.1:$T1/add?placement=any")"
+echo "  three nodes, to node 1, placement=auto:   $(tput "http://127.0.0.1:$T1/add")"
