@@ -27,7 +27,11 @@ mkdir -p "$STATE"
 
 PIDS=()
 stop() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    # The nodes first (they finish their requests and leave the cluster),
+    # then NATS.
+    for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]:1}"; do wait "$p" 2>/dev/null || true; done
+    kill "${PIDS[0]}" 2>/dev/null || true
     wait 2>/dev/null || true
 }
 trap stop EXIT INT TERM

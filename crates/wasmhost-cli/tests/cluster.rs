@@ -379,6 +379,50 @@ fn an_actor_has_one_owner_and_messages_through_every_node_make_one_sequence() {
         send(&nodes[1].addr, "alice", "get", None).expect("get").0,
         "31"
     );
+
+    // The owner stops cleanly (SIGTERM): it releases its leases once its
+    // last messages are saved, so the next message, through another node,
+    // takes alice over at once, well before her lease (3 s) would expire.
+    let mut nodes = nodes.map(Some);
+    let ids: Vec<String> = nodes.iter().flatten().map(node_id).collect();
+    let owner = ids
+        .iter()
+        .position(|id| owners.contains(id))
+        .expect("the owner is a node");
+    let mut stopping = nodes[owner].take().expect("running");
+    stopping.signal("TERM");
+    assert!(stopping.wait().success());
+    let via = nodes.iter().flatten().next().expect("a node");
+    let started = Instant::now();
+    let (reply, node) = send(&via.addr, "alice", "increment 1", None).expect("answered");
+    assert_eq!(reply, "32");
+    assert_ne!(node, ids[owner]);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_node_stops_promptly_when_the_nats_server_is_gone() {
+    let mut nats = Nats::start();
+    let mut a = counter_node(&nats, "gone", "3s");
+    assert_eq!(
+        send(&a.addr, "dora", "increment 1", None).expect("dora").0,
+        "1"
+    );
+    nats.kill();
+    let started = Instant::now();
+    a.signal("TERM");
+    assert!(a.wait().success());
+    // It cannot say goodbye (2 s for the member record, 2 s for the
+    // leases, each bounded), and does not hang.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// The index of the live node that owns actor `counter/counter` now: asks
@@ -544,9 +588,63 @@ fn nodes_reconnect_after_the_nats_server_restarts_and_calls_resume() {
             .0,
         "2"
     );
-    // SIGKILL the NATS server and start it again on the same port and
-    // store directory.
-    nats.restart();
+    // Load: two clients send keyed messages to another actor through both
+    // nodes, each retried until acknowledged, all through the restart.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let acked = std::sync::Mutex::new(Vec::<(Instant, i64)>::new());
+    std::thread::scope(|scope| {
+        for (t, node) in [&a, &b].into_iter().enumerate() {
+            let (stop, acked) = (&stop, &acked);
+            scope.spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = format!("load-{t}-{i}");
+                    if let Some((reply, _)) = send(&node.addr, "load", "increment 1", Some(&key)) {
+                        let n = reply.parse().expect("a count");
+                        acked
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((Instant::now(), n));
+                        i += 1;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        // SIGKILL the NATS server and start it again on the same port and
+        // store directory, under that load.
+        nats.restart();
+        let restarted_at = Instant::now();
+        // The load goes on after the restart, without restarting the nodes.
+        let deadline = restarted_at + Duration::from_secs(20);
+        while acked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(t, _)| *t > restarted_at)
+            .count()
+            < 20
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the load did not resume after the restart"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // Every acknowledged message was applied once: the counts are 1..=n.
+    let mut counts: Vec<i64> = acked
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(_, n)| *n)
+        .collect();
+    counts.sort_unstable();
+    let expected: Vec<i64> = (1..=counts.len() as i64).collect();
+    assert_eq!(counts, expected);
     // Calls resume without restarting the nodes: state, leases and message
     // ids were kept by JetStream (file storage).
     let started = Instant::now();

@@ -42,7 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 took.push(t.elapsed());
             }
             took.sort();
-            let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)].as_micros();
+            let at =
+                |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)].as_micros();
             println!("requests={n} p50_us={} p99_us={}", at(0.50), at(0.99));
             Ok(())
         }

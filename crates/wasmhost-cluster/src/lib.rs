@@ -309,16 +309,43 @@ impl Cluster {
     }
 
     /// Stops heartbeating and deletes this node's record, so the others
-    /// see it gone at once rather than after its record expires.
+    /// see it gone at once rather than after it expires. Bounded by
+    /// [`LEAVE_TIMEOUT`]: with the NATS server away, the record expires.
     pub async fn leave(&self) {
-        if let Some(m) = self.inner.members.get() {
-            m.leave().await;
+        let goodbye = async {
+            if let Some(m) = self.inner.members.get() {
+                m.leave().await;
+            }
+            let _ = self.inner.client.flush().await;
+        };
+        if tokio::time::timeout(LEAVE_TIMEOUT, goodbye).await.is_err() {
+            tracing::warn!(
+                "cluster: could not delete this node's record within {}; it will expire",
+                humanize(LEAVE_TIMEOUT)
+            );
         }
-        self.inner.leases.release_all().await;
-        // Whatever was published reaches the server before the process ends.
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.client.flush()).await;
+    }
+
+    /// Gives every actor lease of this node up (after its last message), so
+    /// the next message to those actors takes them over at once rather than
+    /// after their leases expire. Bounded by [`LEAVE_TIMEOUT`] too.
+    pub async fn release_leases(&self) {
+        let release = async {
+            self.inner.leases.release_all().await;
+            let _ = self.inner.client.flush().await;
+        };
+        if tokio::time::timeout(LEAVE_TIMEOUT, release).await.is_err() {
+            tracing::warn!(
+                "cluster: could not release this node's leases within {}; they will expire",
+                humanize(LEAVE_TIMEOUT)
+            );
+        }
     }
 }
+
+/// The longest [`Cluster::leave`] and [`Cluster::release_leases`] wait for
+/// the NATS server.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A fresh node id: unique across restarts (NUID, 22 characters).
 pub fn new_node_id() -> String {

@@ -225,7 +225,8 @@ impl Server {
         }
         state.draining.store(true, Ordering::Release);
         // Out of the member list and the queue groups at once: the others
-        // stop sending here.
+        // stop sending here (actors' leases go once their last messages
+        // are done, below).
         if let Some(responder) = responder {
             responder.abort();
         }
@@ -251,6 +252,10 @@ impl Server {
             Ok(0) => {}
             Ok(n) => tracing::info!("shutdown: saved the state of {n} actor(s)"),
             Err(e) => tracing::error!("shutdown: cannot save the actors' state: {e}"),
+        }
+        // Saved: the actors are free for the other nodes to take at once.
+        if let Some(cluster) = state.cluster.get() {
+            cluster.release_leases().await;
         }
         Ok(())
     }
