@@ -115,6 +115,11 @@ impl Leases {
         self.inner.ttl
     }
 
+    /// How many actor leases this node holds.
+    pub fn count(&self) -> usize {
+        self.held().len()
+    }
+
     /// Whether this node holds actor `id`'s lease (as far as it knows).
     pub fn holds(&self, id: &str) -> bool {
         self.held().contains_key(id)

@@ -45,7 +45,7 @@ pub struct NodeLoad {
     pub waiting: usize,
     /// Slots (requests that may run at once).
     pub slots: usize,
-    /// Actors live on this node.
+    /// Actors this node owns (holds the lease of).
     pub actors: usize,
 }
 

@@ -143,7 +143,11 @@ impl AppState {
             running: self.admission.running(),
             waiting: self.admission.waiting(),
             slots: self.config.max_concurrent,
-            actors: self.actors.len(),
+            // In a cluster, the actors it owns; alone, those in memory.
+            actors: match self.cluster.get() {
+                Some(c) => c.leases().count(),
+                None => self.actors.len(),
+            },
         }
     }
 
