@@ -331,25 +331,18 @@ impl KvStore {
 
     /// Every entry of `namespace`, in every bucket, in byte order.
     pub fn entries(&self, namespace: &str) -> Result<Vec<KvEntry>> {
-        let p = namespace_prefix(namespace);
-        let table = self.read()?;
-        let range = table
-            .range(p.as_slice()..)
-            .map_err(|e| storage("cannot list", e))?;
-        let mut out = Vec::new();
-        for entry in range {
-            let (k, v) = entry.map_err(|e| storage("cannot list", e))?;
-            let Some(rest) = k.value().strip_prefix(p.as_slice()) else {
-                break;
-            };
-            let (bucket, key) = split_bucket(rest)?;
-            out.push(KvEntry {
-                bucket,
-                key: key.to_vec(),
-                value: v.value().to_vec(),
-            });
-        }
-        Ok(out)
+        let skip = namespace_prefix(namespace).len();
+        self.raw_entries(namespace)?
+            .into_iter()
+            .map(|(k, value)| {
+                let (bucket, key) = split_bucket(&k[skip..])?;
+                Ok(KvEntry {
+                    bucket,
+                    key: key.to_vec(),
+                    value,
+                })
+            })
+            .collect()
     }
 
     /// Every entry of `namespace` by its entry key (namespace and bucket
