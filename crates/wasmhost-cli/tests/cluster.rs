@@ -670,3 +670,30 @@ fn nodes_reconnect_after_the_nats_server_restarts_and_calls_resume() {
     until_members(&a, &[&a.addr, &b.addr]);
     eprintln!("first call after the NATS restart: {:?}", started.elapsed());
 }
+
+#[test]
+fn a_message_without_an_id_is_not_sent_twice_when_its_owner_may_have_run_it() {
+    let nats = Nats::start();
+    let a = counter_node(&nats, "uncertain", "1s");
+    let b = counter_node(&nats, "uncertain", "1s");
+    // a owns eve.
+    let (one, owner) = send(&a.addr, "eve", "increment 1", Some("k1")).expect("k1");
+    assert_eq!((one.as_str(), owner.as_str()), ("1", node_id(&a).as_str()));
+    // a stops answering: a message without an id reaches it and waits; when
+    // a's lease expires, b cannot tell whether a ran it, and says so rather
+    // than running it a second time.
+    a.signal("STOP");
+    let (status, _, body) =
+        common::request(&b.addr, "POST", "/counter/eve", &[], "increment 1").expect("answered");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("may or may not have been applied"), "{body}");
+    assert!(body.contains("Idempotency-Key"), "{body}");
+    // With an id, b takes eve over and applies it once.
+    let (two, owner) = send(&b.addr, "eve", "increment 1", Some("k2")).expect("k2");
+    assert_eq!((two.as_str(), owner.as_str()), ("2", node_id(&b).as_str()));
+    // a wakes up and finds the message it was sent: fenced, not applied.
+    a.signal("CONT");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(send(&a.addr, "eve", "get", None).expect("get").0, "2");
+    assert_eq!(send(&b.addr, "eve", "get", None).expect("get").0, "2");
+}

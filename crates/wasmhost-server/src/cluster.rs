@@ -352,6 +352,7 @@ pub(crate) async fn place_actor(
         Err(e) => return e.into_response(),
     };
     let head = Head::of(&parts);
+    let keyed = parts.headers.contains_key("idempotency-key");
     let mut local = Some((next, parts));
     loop {
         let owner = match leases.acquire(&id).await {
@@ -407,6 +408,25 @@ pub(crate) async fn place_actor(
             Err(Fallback::Here(outcome)) => {
                 metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => outcome)
                     .increment(1);
+                if outcome == "too_large" || outcome == "reply_too_large" {
+                    return ApiError::from(Error::bad_input(format!(
+                        "actor `{id}`: the message or its reply is larger than the {} bytes \
+                         a cluster carries between nodes (the NATS server's max_payload)",
+                        payload_limit(cluster)
+                    )))
+                    .into_response();
+                }
+                // The owner may have applied the message before it went
+                // away: sent again, a message without an id could be applied
+                // twice, so only a message with one is.
+                if uncertain(outcome) && !keyed {
+                    return ApiError::from(Error::unavailable(format!(
+                        "actor `{id}`: its owner stopped answering while it had the message; \
+                         it may or may not have been applied. Send it again with an \
+                         Idempotency-Key header to make resending safe"
+                    )))
+                    .into_response();
+                }
             }
         }
         if Instant::now() + OWNER_RETRY >= deadline {
@@ -444,6 +464,14 @@ async fn owner_answer(
             }
         }
     }
+}
+
+/// Whether a forward that ended so may have reached the owner's guest: the
+/// owner stopped answering mid-wait, answered something unreadable, or the
+/// connection broke while waiting. (No responders, or a refusal as not the
+/// owner, never reached it.)
+fn uncertain(outcome: &str) -> bool {
+    matches!(outcome, "owner_gone" | "bad_reply" | "unsent")
 }
 
 fn owner_timeout(id: &str, limit: Duration) -> Response {
