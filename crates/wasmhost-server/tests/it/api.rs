@@ -798,7 +798,7 @@ async fn openapi_describes_every_endpoint_the_server_answers() {
     let doc: Value = s.get_json("/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 13, "{paths:?}");
+    assert_eq!(paths.len(), 14, "{paths:?}");
     for (path, ops) in paths {
         let concrete = path
             .replace("{reference}", "num")
