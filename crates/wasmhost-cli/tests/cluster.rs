@@ -697,3 +697,50 @@ fn a_message_without_an_id_is_not_sent_twice_when_its_owner_may_have_run_it() {
     assert_eq!(send(&a.addr, "eve", "get", None).expect("get").0, "2");
     assert_eq!(send(&b.addr, "eve", "get", None).expect("get").0, "2");
 }
+
+#[test]
+fn an_actor_saved_on_passivation_is_saved_to_jetstream_and_resumes_on_another_node() {
+    let nats = Nats::start();
+    let counter = common::built("as-counter-actor.wasm");
+    let route = format!("/counter={counter},mode=actor,function=execute,snapshots=on-passivation");
+    let args = ["--route", route.as_str(), "--passivate-after", "50ms"];
+    let mut a = node(&nats, "passivate", "1s", &args);
+    let b = node(&nats, "passivate", "1s", &args);
+    for i in 1..=3 {
+        let (reply, _) = send(&a.addr, "pat", "increment 1", None).expect("answered");
+        assert_eq!(reply, i.to_string());
+    }
+    // a passivates pat (its reaper thread saves the snapshot to JetStream).
+    let started = Instant::now();
+    loop {
+        let (_, _, body) =
+            common::request(&a.addr, "GET", "/api/v1/actors", &[], "").expect("list");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let saved = v["actors"]
+            .as_array()
+            .and_then(|all| all.iter().find(|x| x["id"] == "counter/pat"))
+            .is_some_and(|x| x["snapshot_bytes"].as_u64().unwrap_or(0) > 0);
+        if saved {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never saved: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // a dies; b resumes pat from the saved snapshot.
+    a.signal("KILL");
+    a.wait();
+    let started = Instant::now();
+    let reply = loop {
+        if let Some((reply, _)) = send(&b.addr, "pat", "increment 1", Some("after")) {
+            break reply;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no takeover");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(reply, "4");
+    let log = a.log.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+    assert!(!log.contains("panicked"), "{log}");
+}
