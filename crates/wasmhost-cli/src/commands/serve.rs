@@ -77,10 +77,14 @@ never later than the guest's own deadline.
 
 CLUSTER. --cluster nats://HOST:PORT joins the nodes that use the same NATS \
 server (with JetStream) and --cluster-name: each lists the others at \
-/api/v1/cluster, and a function call or sync process message of the API \
-runs where it arrives while a slot is free, else on a node that holds its \
-module compiled (?placement=local|any forces either). Share the module \
-store (--store s3://… and the like). See docs/cluster.md.
+/api/v1/cluster. A function call, a sync process message or a request to \
+a sync or function route runs where it arrives while a slot is free, else \
+on a node that can run it (?placement=local|any forces either). An actor \
+has one owner, the node holding its lease; its whole state lives in \
+JetStream, and when its owner dies another node takes it over once the \
+lease (--cluster-lease-ttl, 3s) expires. Share the module store: \
+--store nats://HOST:PORT/BUCKET keeps it in JetStream too. See \
+docs/cluster.md.
 
 SECURITY. Writes (upload, delete, tag) need `Authorization: Bearer TOKEN` \
 when a token is set (--token or WASMHOST_TOKEN). Without a token the server \
