@@ -206,6 +206,17 @@ fn calls_go_to_the_nodes_that_hold_the_module_and_fall_back_to_a_local_run() {
         assert_eq!((status, body.trim()), (200, "42"));
         assert_eq!(node, ida, "forwarded to a");
     }
+    // The header says the same as the query.
+    let (status, head, body) = common::request(
+        &c.addr,
+        "POST",
+        "/api/v1/modules/num/call/add_i32",
+        &[("x-wasmhost-placement", "any")],
+        "[40, 2]",
+    )
+    .expect("call");
+    assert_eq!((status, body.trim()), (200, "42"));
+    assert!(head.contains(&format!("x-wasmhost-node: {ida}")), "{head}");
     // Local: c runs it itself (and now holds it compiled too).
     let (status, node, body) = add(&c, "num", "local");
     assert_eq!(
@@ -743,4 +754,65 @@ fn an_actor_saved_on_passivation_is_saved_to_jetstream_and_resumes_on_another_no
     assert_eq!(reply, "4");
     let log = a.log.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
     assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn nodes_authenticate_as_nats_clients_do_and_bad_credentials_are_refused() {
+    // User and password, as flags; the member list shows --advertise.
+    let nats = Nats::start_with(&["--user", "node", "--pass", "s3cret-pw"]);
+    let url = nats.url();
+    let a = serve(&[
+        "--cluster",
+        &url,
+        "--cluster-user",
+        "node",
+        "--cluster-password",
+        "s3cret-pw",
+        "--advertise",
+        "http://a.example:8080",
+    ]);
+    let (status, body) = http(&a.addr, "GET", "/api/v1/cluster", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"addr\":\"http://a.example:8080\""),
+        "{body}"
+    );
+    // In the URL: the password is never shown.
+    let in_url = url.replace("nats://", "nats://node:s3cret-pw@");
+    let b = serve(&["--cluster", &in_url]);
+    let log = b.log.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+    assert!(log.contains("over nats://node:***@"), "{log}");
+    assert!(!log.contains("s3cret-pw"), "{log}");
+    // A wrong password: exit 77, saying the server refused the credentials,
+    // without the password.
+    let state = tempfile::tempdir().expect("tempdir");
+    let wrong = url.replace("nats://", "nats://node:wrong-pw@");
+    let (code, err) = fails_in(
+        state.path(),
+        &["serve", "--addr", "127.0.0.1:0", "--cluster", &wrong],
+    );
+    assert_eq!(code, 77, "{err}");
+    assert!(
+        err.contains("refused this node's credentials") || err.contains("authorization"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-pw"), "{err}");
+
+    // A token.
+    let nats = Nats::start_with(&["--auth", "t0ken"]);
+    let c = serve(&["--cluster", &nats.url(), "--cluster-token", "t0ken"]);
+    assert_eq!(http(&c.addr, "GET", "/api/v1/cluster", "").0, 200);
+    let (code, err) = fails_in(
+        state.path(),
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--cluster",
+            &nats.url(),
+            "--cluster-token",
+            "nope",
+        ],
+    );
+    assert_eq!(code, 77, "{err}");
 }

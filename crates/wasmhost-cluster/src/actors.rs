@@ -91,9 +91,7 @@ impl JsActorStore {
             crate::buckets::Bucket {
                 name: &format!("{cluster}-actors"),
                 description: "wasmhost actors: record, snapshot, replies and key-value data",
-                history: 1,
                 max_age: Duration::ZERO,
-                storage: jetstream::stream::StorageType::File,
             },
         )
         .await?;
@@ -226,16 +224,7 @@ impl ActorStore for JsActorStore {
             };
             let mut out = Vec::new();
             for k in keys {
-                let Some(id) = k
-                    .strip_prefix("a_")
-                    .and_then(|b| {
-                        use base64::Engine as _;
-                        base64::engine::general_purpose::URL_SAFE_NO_PAD
-                            .decode(b)
-                            .ok()
-                    })
-                    .and_then(|b| String::from_utf8(b).ok())
-                else {
+                let Some(id) = crate::leases::id_of(&k) else {
                     continue;
                 };
                 if let Some(value) = self

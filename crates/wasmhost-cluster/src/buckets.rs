@@ -10,15 +10,12 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 use wasmhost::{Error, Result};
 
-/// What a bucket keeps.
+/// What a bucket keeps: the latest value of each key, on disk (so it
+/// outlives a restart of the NATS server), for `max_age` (`ZERO`: for ever).
 pub(crate) struct Bucket<'a> {
     pub name: &'a str,
     pub description: &'a str,
-    /// Values kept per key (1: the latest only).
-    pub history: i64,
-    /// How long a value lives (`ZERO`: for ever).
     pub max_age: Duration,
-    pub storage: stream::StorageType,
 }
 
 /// Opens the bucket, creating it if it does not exist. Several nodes may
@@ -32,9 +29,9 @@ pub(crate) async fn open(js: &jetstream::Context, b: Bucket<'_>) -> Result<kv::S
         name: format!("KV_{}", b.name),
         description: Some(b.description.to_string()),
         subjects: vec![format!("$KV.{}.>", b.name)],
-        max_messages_per_subject: b.history.max(1),
+        max_messages_per_subject: 1,
         max_age: b.max_age,
-        storage: b.storage,
+        storage: stream::StorageType::File,
         allow_rollup: true,
         deny_delete: true,
         deny_purge: false,

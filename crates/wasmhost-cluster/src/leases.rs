@@ -67,6 +67,15 @@ pub fn key(id: &str) -> String {
     )
 }
 
+/// The actor id of a bucket key made by [`key`].
+pub fn id_of(key: &str) -> Option<String> {
+    let encoded = key.strip_prefix("a_")?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 impl Leases {
     /// Opens the bucket and starts renewing (every `ttl / 3`).
     pub(crate) async fn open(
@@ -80,9 +89,7 @@ impl Leases {
             crate::buckets::Bucket {
                 name: &format!("{cluster}-leases"),
                 description: "wasmhost actor leases: actor → owning node",
-                history: 1,
                 max_age: ttl,
-                storage: jetstream::stream::StorageType::File,
             },
         )
         .await?;

@@ -70,7 +70,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// Where the cluster is and how this node takes part in it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClusterConfig {
     /// The NATS server(s): `nats://HOST:PORT`, several separated by commas.
     pub url: String,
@@ -89,6 +89,20 @@ pub struct ClusterConfig {
     /// third of it): how long an actor waits for a new owner after its
     /// owner died.
     pub lease_ttl: Duration,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a secret: the URL may carry a password.
+        f.debug_struct("ClusterConfig")
+            .field("url", &self.shown_url())
+            .field("name", &self.name)
+            .field("credentials", &self.credentials)
+            .field("heartbeat", &self.heartbeat)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("lease_ttl", &self.lease_ttl)
+            .finish()
+    }
 }
 
 /// Heartbeats a node may miss before its record expires.
@@ -138,6 +152,11 @@ impl ClusterConfig {
         Ok(())
     }
 
+    /// The URL for messages and listings: any password replaced by `***`.
+    pub fn shown_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
     /// The NATS client options these settings give.
     async fn connect_options(&self, node: &str) -> Result<async_nats::ConnectOptions> {
         let base = match &self.credentials {
@@ -180,7 +199,7 @@ impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("name", &self.inner.config.name)
-            .field("url", &self.inner.config.url)
+            .field("url", &self.inner.config.shown_url())
             .field("node", &self.inner.id)
             .finish()
     }
@@ -198,19 +217,13 @@ impl Cluster {
         config.check()?;
         let id = new_node_id();
         let options = config.connect_options(&id).await?;
-        let url = config.url.clone();
-        let deadline = config.connect_timeout + Duration::from_secs(1);
-        let client = match tokio::time::timeout(deadline, options.connect(url.as_str())).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(e)) => return Err(connect_error(&url, &e)),
-            Err(_) => {
-                return Err(Error::unavailable(format!(
-                    "cannot reach the NATS server at {url}: no answer within {}",
-                    humanize(deadline)
-                )));
-            }
-        };
-        check_jetstream(&client, &url, deadline).await?;
+        let client = connect_checked(
+            options,
+            &config.url,
+            &config.shown_url(),
+            config.connect_timeout,
+        )
+        .await?;
         let js = jetstream::new(client.clone());
         let leases = Leases::open(&js, &config.name, &id, config.lease_ttl).await?;
         Ok(Cluster {
@@ -352,14 +365,90 @@ pub fn new_node_id() -> String {
     nuid::next().to_string()
 }
 
+/// `url` (one NATS URL, or several separated by commas) with any password
+/// replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| match url::Url::parse(one.trim()) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => one.trim().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Connects to `server` and checks that it has JetStream, within
+/// `connect_timeout` (plus a second) for each; errors name the server as
+/// `shown` (no password): `unavailable` when it cannot be reached, refuses
+/// the credentials or has no JetStream, `bad_input` for a malformed URL.
+pub(crate) async fn connect_checked(
+    options: async_nats::ConnectOptions,
+    server: &str,
+    shown: &str,
+    connect_timeout: Duration,
+) -> Result<async_nats::Client> {
+    // async-nats ignores a URL's user and password: take them from the
+    // URL here (percent-decoded), and connect to the URLs without them.
+    let (options, server) = match userinfo(server) {
+        Some((user, password)) => (
+            options.user_and_password(user, password),
+            strip_userinfo(server),
+        ),
+        None => (options, server.to_string()),
+    };
+    let deadline = connect_timeout + Duration::from_secs(1);
+    let client = match tokio::time::timeout(deadline, options.connect(server.as_str())).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => return Err(connect_error(shown, &e)),
+        Err(_) => {
+            return Err(Error::unavailable(format!(
+                "cannot reach the NATS server at {shown}: no answer within {}",
+                humanize(deadline)
+            )));
+        }
+    };
+    check_jetstream(&client, shown, deadline).await?;
+    Ok(client)
+}
+
+/// The user and password of the first of `urls` that carries a user.
+fn userinfo(urls: &str) -> Option<(String, String)> {
+    urls.split(',').find_map(|one| {
+        let u = url::Url::parse(one.trim()).ok()?;
+        if u.username().is_empty() {
+            return None;
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Some((decode(u.username()), decode(u.password().unwrap_or(""))))
+    })
+}
+
+/// `urls` without their user and password.
+fn strip_userinfo(urls: &str) -> String {
+    urls.split(',')
+        .map(|one| match url::Url::parse(one.trim()) {
+            Ok(mut u) if !u.username().is_empty() => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            _ => one.trim().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Asks the server for this account's JetStream information. The reply is
 /// read as plain JSON rather than async-nats's `Account`, whose newer fields
 /// nats-server 2.9 does not send.
-pub(crate) async fn check_jetstream(
-    client: &async_nats::Client,
-    url: &str,
-    deadline: Duration,
-) -> Result<()> {
+async fn check_jetstream(client: &async_nats::Client, url: &str, deadline: Duration) -> Result<()> {
     use async_nats::RequestErrorKind as K;
     let asked = client.request("$JS.API.INFO", bytes::Bytes::new());
     let reply = match tokio::time::timeout(deadline, asked).await {
@@ -400,7 +489,7 @@ pub(crate) async fn check_jetstream(
     Ok(())
 }
 
-pub(crate) fn connect_error(url: &str, e: &async_nats::ConnectError) -> Error {
+fn connect_error(url: &str, e: &async_nats::ConnectError) -> Error {
     use async_nats::ConnectErrorKind as K;
     match e.kind() {
         K::ServerParse => Error::bad_input(format!(

@@ -74,11 +74,7 @@ impl Members {
             crate::buckets::Bucket {
                 name: &bucket,
                 description: "wasmhost cluster members, one record per node",
-                history: 1,
                 max_age,
-                // On disk: the bucket outlives a restart of the NATS server
-                // (records expire anyway).
-                storage: jetstream::stream::StorageType::File,
             },
         )
         .await?;

@@ -561,11 +561,7 @@ impl StoreUrl {
 
 /// The URL without its password, for messages.
 fn redacted(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    }
-    shown.to_string()
+    crate::redact_url(url.as_str())
 }
 
 /// The options of a `nats://` store.
@@ -665,19 +661,9 @@ where
     let settings = Settings::parse(options)?;
     let connect = settings.connect_options().await?;
     let shown = target.shown.as_str();
+    let client =
+        crate::connect_checked(connect, &target.server, shown, settings.connect_timeout).await?;
     let deadline = settings.connect_timeout + Duration::from_secs(1);
-    let client = match tokio::time::timeout(deadline, connect.connect(target.server.as_str())).await
-    {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => return Err(crate::connect_error(shown, &e)),
-        Err(_) => {
-            return Err(Error::unavailable(format!(
-                "cannot reach the NATS server at {shown}: no answer within {}",
-                crate::humanize(deadline)
-            )));
-        }
-    };
-    crate::check_jetstream(&client, shown, deadline).await?;
     let js = jetstream::new(client);
     let location = target.location();
     let bucket = match tokio::time::timeout(deadline, open_bucket(&js, &target.bucket)).await {

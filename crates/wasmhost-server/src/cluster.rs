@@ -164,10 +164,10 @@ pub(crate) async fn place(
     req: Request,
     next: Next,
 ) -> Response {
-    let here = state.cluster.get().map(|c| c.node_id().to_string());
+    let here = state.cluster.get().map(|c| c.node_id());
     let cluster = match forwarding(&state, &req) {
         Ok(Some(c)) => c,
-        Ok(None) => return with_node(next.run(req).await, here.as_deref()),
+        Ok(None) => return with_node(next.run(req).await, here),
         Err(bad) => return bad.into_response(),
     };
     // A reference that does not resolve, or a stateful message, runs here
@@ -177,7 +177,7 @@ pub(crate) async fn place(
         _ => None,
     };
     let Some(digest) = digest else {
-        return with_node(next.run(req).await, here.as_deref());
+        return with_node(next.run(req).await, here);
     };
     let subject = format!("{}.call.{}", cluster.config().name, digest.hex());
     relay(&state, cluster, subject, req, next).await
@@ -191,14 +191,14 @@ pub(crate) async fn place_route(
     req: Request,
     next: Next,
 ) -> Response {
-    let here = state.cluster.get().map(|c| c.node_id().to_string());
+    let here = state.cluster.get().map(|c| c.node_id());
     match forwarding(&state, &req) {
         Ok(Some(cluster))
             if req.method() == http::Method::POST || req.method() == http::Method::PUT =>
         {
             relay(&state, cluster, subject, req, next).await
         }
-        Ok(_) => with_node(next.run(req).await, here.as_deref()),
+        Ok(_) => with_node(next.run(req).await, here),
         Err(bad) => bad.into_response(),
     }
 }
@@ -237,32 +237,21 @@ async fn relay(
     };
     let run_here = |parts, body: Bytes| next.run(Request::from_parts(parts, Body::from(body)));
     if body.len() > payload_limit(cluster) {
-        metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "too_large").increment(1);
+        count("too_large");
         return with_node(run_here(parts, body).await, here);
     }
     let started = Instant::now();
     match forward_call(cluster, state, &Head::of(&parts), subject, body.clone()).await {
         Ok(res) => {
-            metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "answered")
-                .increment(1);
-            metrics::histogram!("wasmhost_cluster_forward_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
+            answered(started);
             res
         }
         Err(Fallback::Timeout(limit)) => {
-            metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "timeout")
-                .increment(1);
-            ApiError::server(
-                crate::error::ServerCode::RequestTimeout,
-                format!(
-                    "the node that took the call did not answer within the server's {} ms limit",
-                    limit.as_millis()
-                ),
-            )
-            .into_response()
+            count("timeout");
+            timed_out("the node that took the call", limit)
         }
         Err(Fallback::Here(outcome)) => {
-            metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => outcome).increment(1);
+            count(outcome);
             with_node(run_here(parts, body).await, here)
         }
     }
@@ -366,8 +355,7 @@ pub(crate) async fn place_actor(
                     .await;
                 if res.status() == StatusCode::SERVICE_UNAVAILABLE && !leases.holds(&id) {
                     // Lost to a new owner mid-message: not applied; there.
-                    metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "moved")
-                        .increment(1);
+                    count("moved");
                     continue;
                 }
                 return with_node(res, here);
@@ -394,20 +382,15 @@ pub(crate) async fn place_actor(
         .await
         {
             Ok(res) if res.headers().contains_key(NOT_OWNER) => {
-                metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "not_owner")
-                    .increment(1);
+                count("not_owner");
             }
             Ok(res) => {
-                metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => "answered")
-                    .increment(1);
-                metrics::histogram!("wasmhost_cluster_forward_duration_seconds")
-                    .record(started.elapsed().as_secs_f64());
+                answered(started);
                 return res;
             }
             Err(Fallback::Timeout(limit)) => return owner_timeout(&id, limit),
             Err(Fallback::Here(outcome)) => {
-                metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => outcome)
-                    .increment(1);
+                count(outcome);
                 if outcome == "too_large" || outcome == "reply_too_large" {
                     return ApiError::from(Error::bad_input(format!(
                         "actor `{id}`: the message or its reply is larger than the {} bytes \
@@ -475,14 +458,31 @@ fn uncertain(outcome: &str) -> bool {
 }
 
 fn owner_timeout(id: &str, limit: Duration) -> Response {
+    timed_out(&format!("actor `{id}`: its owner"), limit)
+}
+
+/// 504: `who` did not answer within the request's time.
+fn timed_out(who: &str, limit: Duration) -> Response {
     ApiError::server(
         crate::error::ServerCode::RequestTimeout,
         format!(
-            "actor `{id}`: its owner did not answer within the server's {} ms limit",
+            "{who} did not answer within the server's {} ms limit",
             limit.as_millis()
         ),
     )
     .into_response()
+}
+
+/// Counts a forward (or an attempt) by how it ended.
+fn count(outcome: &'static str) {
+    metrics::counter!("wasmhost_cluster_forwards_total", "outcome" => outcome).increment(1);
+}
+
+/// Counts an answered forward and its round trip.
+fn answered(started: Instant) {
+    count("answered");
+    metrics::histogram!("wasmhost_cluster_forward_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// A peer's answer for an actor this node does not own.

@@ -587,7 +587,7 @@ impl ServeCommand {
                 eprintln!(
                     "  cluster    {} over {} as node {} (members: /api/v1/cluster)",
                     cluster.config().name,
-                    cluster.config().url,
+                    cluster.config().shown_url(),
                     cluster.node_id()
                 );
             }

@@ -42,17 +42,39 @@ pub fn free_port() -> u16 {
 impl Nats {
     /// nats-server with JetStream.
     pub fn start() -> Nats {
-        Nats::launch(free_port(), true, tempfile::tempdir().expect("tempdir"))
+        Nats::launch(
+            free_port(),
+            true,
+            tempfile::tempdir().expect("tempdir"),
+            &[],
+        )
+    }
+
+    /// nats-server with JetStream and these extra arguments (say, `--user U
+    /// --pass P` or `--auth TOKEN`).
+    pub fn start_with(args: &[&str]) -> Nats {
+        Nats::launch(
+            free_port(),
+            true,
+            tempfile::tempdir().expect("tempdir"),
+            args,
+        )
     }
 
     /// nats-server without JetStream.
     pub fn without_jetstream() -> Nats {
-        Nats::launch(free_port(), false, tempfile::tempdir().expect("tempdir"))
+        Nats::launch(
+            free_port(),
+            false,
+            tempfile::tempdir().expect("tempdir"),
+            &[],
+        )
     }
 
-    fn launch(port: u16, jetstream: bool, dir: tempfile::TempDir) -> Nats {
+    fn launch(port: u16, jetstream: bool, dir: tempfile::TempDir, args: &[&str]) -> Nats {
         let mut cmd = Command::new(binary());
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(args);
         if jetstream {
             cmd.arg("-js").arg("-sd").arg(dir.path());
         }
@@ -93,7 +115,7 @@ impl Nats {
     pub fn restart(&mut self) {
         self.kill();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        let fresh = Nats::launch(self.port, self.jetstream, dir);
+        let fresh = Nats::launch(self.port, self.jetstream, dir, &[]);
         *self = fresh;
     }
 
