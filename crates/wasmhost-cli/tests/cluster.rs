@@ -816,3 +816,52 @@ fn nodes_authenticate_as_nats_clients_do_and_bad_credentials_are_refused() {
     );
     assert_eq!(code, 77, "{err}");
 }
+
+#[test]
+fn an_actor_whose_snapshot_outgrows_a_nats_message_moves_to_another_node_whole() {
+    let nats = Nats::start();
+    let noise = common::wat("noise");
+    let fill = format!("/fill={noise},mode=actor,function=fill,actor=big");
+    let sum = format!("/sum={noise},mode=actor,function=checksum,actor=big");
+    let args = [
+        "--route",
+        fill.as_str(),
+        "--route",
+        sum.as_str(),
+        "--cluster-lease-ttl",
+        "1s",
+    ];
+    let mut a = node(&nats, "big", "1s", &args);
+    let b = node(&nats, "big", "1s", &args);
+    // 3 MiB of noise in the actor's memory, through a (which takes it): its
+    // snapshot is three NATS messages' worth.
+    let (status, head, filled) =
+        common::request(&a.addr, "POST", "/fill", &[], "[3072, 11]").expect("fill");
+    assert_eq!(status, 200, "{filled}");
+    assert!(
+        head.contains(&format!("x-wasmhost-node: {}", node_id(&a))),
+        "{head}"
+    );
+    let (_, _, listed) = common::request(&a.addr, "GET", "/api/v1/actors", &[], "").expect("list");
+    let v: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    let bytes = v["actors"]
+        .as_array()
+        .and_then(|all| all.iter().find(|x| x["id"] == "big"))
+        .and_then(|x| x["snapshot_bytes"].as_u64())
+        .unwrap_or(0);
+    assert!(bytes > 3 << 20, "snapshot of {bytes} bytes: {v}");
+
+    // a dies; b takes the actor over with its whole memory.
+    a.signal("KILL");
+    a.wait();
+    let started = Instant::now();
+    let sum = loop {
+        match common::request(&b.addr, "POST", "/sum", &[], "[]") {
+            Ok((200, _, body)) => break body,
+            _ => assert!(started.elapsed() < Duration::from_secs(10), "no takeover"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(sum, filled);
+    assert_ne!(filled.trim(), "0");
+}

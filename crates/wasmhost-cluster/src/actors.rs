@@ -21,9 +21,25 @@
 //! with the stored data, and a commit applies its writes there after the
 //! compare-and-set succeeded.
 //!
-//! Limits: a value must fit in one NATS message (`max_payload`, 1 MiB by
-//! default): a bigger state fails its message with `bad_input` and leaves
-//! the stored one as it was. Replies are kept for the last
+//! **Large snapshots.** A value must fit in one NATS message
+//! (`max_payload`, 1 MiB by default). A snapshot larger than
+//! [`INLINE_SNAPSHOT`], or one that would not fit, goes to the
+//! `<cluster>-snapshots` object store (in 128 KiB chunks) and the value
+//! names it. The object is written first, under a name of the writing node
+//! (`<key>/<node>/<slot>`, two slots a node used in turn, so the object the
+//! stored value names is never overwritten); the value's compare-and-set
+//! then makes it the actor's. A commit that loses deletes the object it
+//! wrote, and a zombie's names are never a new owner's. The object a value
+//! no longer names is deleted by the commit that moved on from it (of
+//! another node, after a takeover) or overwritten by the one after (its own
+//! slot); a node that takes an actor over also deletes the previous owner's
+//! slot the value does not name, which a crash between the two writes may
+//! have left. Snapshots stay up to the stream's limits (no size limit of
+//! their own).
+//!
+//! Limits: the rest of the state (record, replies, key-value data) must
+//! fit in one value: a bigger one fails its message with `bad_input` and
+//! leaves the stored one as it was. Replies are kept for the last
 //! [`REPLY_WINDOW`] message ids, or fewer when they would not fit in
 //! [`REPLY_BYTES`].
 
@@ -32,9 +48,10 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::{self, kv, object_store as nats_os};
 use bytes::Bytes;
 use futures::TryStreamExt;
+use tokio::io::AsyncReadExt;
 use wasmhost::actor::kv_namespace;
 use wasmhost::{ActorCommit, ActorRecord, ActorStore, Digest, Error, KvStore, Result, Snapshot};
 
@@ -44,6 +61,33 @@ use crate::leases::key;
 pub const REPLY_WINDOW: usize = 256;
 /// Most bytes of replies kept per actor.
 pub const REPLY_BYTES: usize = 128 << 10;
+/// Snapshots up to this size are kept in the actor's value; bigger ones in
+/// the `<cluster>-snapshots` object store (see the module docs).
+pub const INLINE_SNAPSHOT: usize = 256 << 10;
+
+/// Where an actor's snapshot is.
+#[derive(Debug, Clone, PartialEq)]
+enum Saved {
+    /// In the value.
+    Inline(Vec<u8>),
+    /// In the snapshots object store, under `name`, `size` bytes long.
+    Object { name: String, size: u64 },
+}
+
+impl Saved {
+    fn object(&self) -> Option<&str> {
+        match self {
+            Saved::Object { name, .. } => Some(name),
+            Saved::Inline(_) => None,
+        }
+    }
+}
+
+/// The object names node `node` writes actor `id`'s snapshots under.
+fn slots(id: &str, node: &str) -> [String; 2] {
+    let k = key(id);
+    [format!("{k}/{node}/0"), format!("{k}/{node}/1")]
+}
 
 /// An actor's stored value, decoded.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +95,7 @@ struct Stored {
     /// The node that wrote it.
     owner: String,
     record: Option<ActorRecord>,
-    snapshot: Option<Vec<u8>>,
+    snapshot: Option<Saved>,
     replies: VecDeque<(String, Vec<u8>)>,
     kv: BTreeMap<Vec<u8>, Vec<u8>>,
 }
@@ -59,6 +103,7 @@ struct Stored {
 /// The cluster's [`ActorStore`]; see the module docs.
 pub struct JsActorStore {
     kv: kv::Store,
+    snapshots: nats_os::ObjectStore,
     node: String,
     local: KvStore,
     max_value: usize,
@@ -95,8 +140,17 @@ impl JsActorStore {
             },
         )
         .await?;
+        let bucket = format!("{cluster}-snapshots");
+        let snapshots = crate::objects::open_bucket(
+            js,
+            &bucket,
+            "wasmhost actors: snapshots too large for the actors bucket",
+        )
+        .await
+        .map_err(|e| Error::unavailable(format!("cluster: cannot open bucket `{bucket}`: {e}")))?;
         Ok(JsActorStore {
             kv,
+            snapshots,
             node: node.to_string(),
             local,
             max_value,
@@ -137,6 +191,90 @@ impl JsActorStore {
         self.forget(id);
         self.leases.forget(id);
         Err(moved(id))
+    }
+
+    /// Writes snapshot `bytes` as object `name` (replacing what was there).
+    async fn put_object(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut reader = bytes;
+        self.snapshots
+            .put(name, &mut reader)
+            .await
+            .map(drop)
+            .map_err(|e| unreachable_store("write the snapshot of", id, &e))
+    }
+
+    /// The snapshot saved as object `name`, `size` bytes long.
+    async fn get_object(&self, id: &str, name: &str, size: u64) -> Result<Vec<u8>> {
+        let mut object = match self.snapshots.get(name).await {
+            Ok(object) => object,
+            Err(e) if e.kind() == nats_os::GetErrorKind::NotFound => {
+                return Err(Error::corrupt(
+                    format!("cluster actor `{id}`"),
+                    format!("its snapshot `{name}` is missing from the snapshots bucket"),
+                ));
+            }
+            Err(e) => return Err(unreachable_store("read the snapshot of", id, &e)),
+        };
+        // The size comes from the stored value: reserve at most 64 MiB.
+        let mut bytes = Vec::with_capacity(size.min(64 << 20) as usize);
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| unreachable_store("read the snapshot of", id, &e))?;
+        if bytes.len() as u64 != size {
+            return Err(Error::corrupt(
+                format!("cluster actor `{id}`"),
+                format!(
+                    "its snapshot `{name}` is {} bytes, the stored value says {size}",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Deletes snapshot objects `names`; a missing one is not an error, and
+    /// a failure only leaves an object behind (logged), so it is not one
+    /// either.
+    async fn delete_objects(snapshots: &nats_os::ObjectStore, names: &[String]) {
+        for name in names {
+            match snapshots.delete(name).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == nats_os::DeleteErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cluster: cannot delete snapshot `{name}`: {e}"),
+            }
+        }
+    }
+
+    /// Moves the snapshot of `stored` to the object store when it is too
+    /// large for the value (or makes the value too large), under the slot
+    /// of this node that `before` does not name; the object's name.
+    async fn move_out(
+        &self,
+        id: &str,
+        stored: &mut Stored,
+        before: Option<&str>,
+        value_len: usize,
+    ) -> Result<Option<String>> {
+        let Some(Saved::Inline(bytes)) = &stored.snapshot else {
+            return Ok(None);
+        };
+        if bytes.len() <= INLINE_SNAPSHOT && value_len <= self.max_value {
+            return Ok(None);
+        }
+        let [first, second] = slots(id, &self.node);
+        let name = if before == Some(first.as_str()) {
+            second
+        } else {
+            first
+        };
+        self.put_object(id, &name, bytes).await?;
+        let size = bytes.len() as u64;
+        stored.snapshot = Some(Saved::Object {
+            name: name.clone(),
+            size,
+        });
+        Ok(Some(name))
     }
 }
 
@@ -184,13 +322,27 @@ impl ActorStore for JsActorStore {
                 return Ok(None);
             };
             let mut stored = decode(&entry.value)?;
-            if !stored.owner.is_empty() && stored.owner != self.node {
+            let previous = std::mem::replace(&mut stored.owner, self.node.clone());
+            // Fence: move the revision on, so an earlier owner's view is stale.
+            let revision = self.put(id, entry.revision, encode(&stored)).await?;
+            if !previous.is_empty() && previous != self.node {
                 // Taken over from another node (dead, paused, or moved on).
                 metrics::counter!("wasmhost_cluster_failovers_total").increment(1);
+                // Its slot the value does not name, if a crash left it.
+                let named = stored.snapshot.as_ref().and_then(Saved::object);
+                let stale: Vec<String> = slots(id, &previous)
+                    .into_iter()
+                    .filter(|s| Some(s.as_str()) != named)
+                    .collect();
+                Self::delete_objects(&self.snapshots, &stale).await;
             }
-            // Fence: move the revision on, so an earlier owner's view is stale.
-            stored.owner = self.node.clone();
-            let revision = self.put(id, entry.revision, encode(&stored)).await?;
+            // Read after the fence: from now on no other node replaces the
+            // object the value names.
+            let snapshot = match &stored.snapshot {
+                Some(Saved::Inline(bytes)) => Some(bytes.clone()),
+                Some(Saved::Object { name, size }) => Some(self.get_object(id, name, *size).await?),
+                None => None,
+            };
             let entries: Vec<(Vec<u8>, Vec<u8>)> = stored
                 .kv
                 .iter()
@@ -199,11 +351,7 @@ impl ActorStore for JsActorStore {
             self.local.replace_raw(&kv_namespace(id), &entries)?;
             let loaded = match &stored.record {
                 Some(record) => {
-                    let snapshot = stored
-                        .snapshot
-                        .as_ref()
-                        .map(|s| Snapshot::from_bytes(s.clone()))
-                        .transpose()?;
+                    let snapshot = snapshot.map(Snapshot::from_bytes).transpose()?;
                     Some((record.clone(), snapshot))
                 }
                 None => None,
@@ -254,10 +402,15 @@ impl ActorStore for JsActorStore {
 
     fn commit(&self, id: &str, commit: ActorCommit<'_>) -> Result<()> {
         let (revision, mut stored) = self.known().get(id).cloned().unwrap_or_default();
+        let before = stored
+            .snapshot
+            .as_ref()
+            .and_then(Saved::object)
+            .map(String::from);
         stored.owner = self.node.clone();
         stored.record = Some(commit.record.clone());
         if let Some(s) = commit.snapshot {
-            stored.snapshot = Some(s.as_bytes().to_vec());
+            stored.snapshot = Some(Saved::Inline(s.as_bytes().to_vec()));
         }
         if let Some((mid, reply)) = commit.reply {
             stored.replies.push_back((mid.to_string(), reply.to_vec()));
@@ -276,16 +429,50 @@ impl ActorStore for JsActorStore {
                 None => stored.kv.remove(k),
             };
         }
-        let value = encode(&stored);
-        if value.len() > self.max_value {
-            return Err(Error::bad_input(format!(
-                "actor `{id}`: its state is {} bytes, more than the {} a cluster stores in one \
-                 value (the NATS server's max_payload); the message was not applied",
-                value.len(),
-                self.max_value
-            )));
-        }
-        let revision = block(self.put(id, revision, value))??;
+        let revision = block(async {
+            let mut value = encode(&stored);
+            let written = self
+                .move_out(id, &mut stored, before.as_deref(), value.len())
+                .await?;
+            if written.is_some() {
+                value = encode(&stored);
+            }
+            let outcome = if value.len() > self.max_value {
+                Err(Error::bad_input(format!(
+                    "actor `{id}`: its state without its snapshot (record, replies and \
+                     key-value data) is {} bytes, more than the {} a cluster stores in one \
+                     value (the NATS server's max_payload); the message was not applied",
+                    value.len(),
+                    self.max_value
+                )))
+            } else {
+                self.put(id, revision, value).await
+            };
+            let now = stored.snapshot.as_ref().and_then(Saved::object);
+            let unnamed: Vec<String> = match &outcome {
+                // Lost or refused: the object it wrote is nobody's.
+                Err(_) => written.into_iter().collect(),
+                // The object named before when no longer named: another
+                // node's goes; this node's other slot stays for the next
+                // snapshot to overwrite, unless the snapshot moved back
+                // into the value.
+                Ok(_) => match before {
+                    Some(b) if Some(b.as_str()) != now => {
+                        let mine = slots(id, &self.node);
+                        if !mine.contains(&b) {
+                            vec![b]
+                        } else if now.is_none() {
+                            mine.to_vec()
+                        } else {
+                            Vec::new()
+                        }
+                    }
+                    _ => Vec::new(),
+                },
+            };
+            Self::delete_objects(&self.snapshots, &unnamed).await;
+            outcome
+        })??;
         self.local.apply_batch(commit.kv)?;
         self.known().insert(id.to_string(), (revision, stored));
         Ok(())
@@ -293,17 +480,27 @@ impl ActorStore for JsActorStore {
 
     fn remove(&self, id: &str) -> Result<bool> {
         block(async {
-            let existed = self
+            let entry = self
                 .kv
                 .entry(key(id))
                 .await
                 .map_err(|e| unreachable_store("read", id, &e))?
-                .is_some_and(|e| e.operation == kv::Operation::Put);
-            if existed {
+                .filter(|e| e.operation == kv::Operation::Put);
+            let existed = entry.is_some();
+            if let Some(entry) = entry {
                 self.kv
                     .delete(key(id))
                     .await
                     .map_err(|e| unreachable_store("delete", id, &e))?;
+                // Its snapshot objects: the one named and the owner's slots.
+                if let Ok(stored) = decode(&entry.value) {
+                    let mut names = slots(id, &stored.owner).to_vec();
+                    if let Some(named) = stored.snapshot.as_ref().and_then(Saved::object) {
+                        names.push(named.to_string());
+                    }
+                    names.dedup();
+                    Self::delete_objects(&self.snapshots, &names).await;
+                }
             }
             self.forget(id);
             Ok(existed)
@@ -311,10 +508,11 @@ impl ActorStore for JsActorStore {
     }
 }
 
-// The value's encoding: version 1, then length-prefixed fields (u32 little
-// endian lengths, u64 little endian numbers).
+// The value's encoding: version 2, then length-prefixed fields (u32 little
+// endian lengths, u64 little endian numbers). Version 1 had no snapshot
+// objects (tag 2); it is still read.
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 fn encode(s: &Stored) -> Bytes {
     let mut w = vec![VERSION];
@@ -335,9 +533,14 @@ fn encode(s: &Stored) -> Bytes {
         None => w.push(0),
     }
     match &s.snapshot {
-        Some(b) => {
+        Some(Saved::Inline(b)) => {
             w.push(1);
             put_bytes(&mut w, b);
+        }
+        Some(Saved::Object { name, size }) => {
+            w.push(2);
+            put_bytes(&mut w, name.as_bytes());
+            w.extend_from_slice(&size.to_le_bytes());
         }
         None => w.push(0),
     }
@@ -392,10 +595,10 @@ impl<'a> Reader<'a> {
 fn decode(b: &[u8]) -> Result<Stored> {
     let mut r = Reader(b);
     let version = r.u8()?;
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(Error::corrupt(
             "cluster actor state",
-            format!("version {version}, expected {VERSION}"),
+            format!("version {version}, expected 1 to {VERSION}"),
         ));
     }
     let owner = String::from_utf8_lossy(r.bytes()?).into_owned();
@@ -413,7 +616,20 @@ fn decode(b: &[u8]) -> Result<Stored> {
     };
     let snapshot = match r.u8()? {
         0 => None,
-        _ => Some(r.bytes()?.to_vec()),
+        1 => Some(Saved::Inline(r.bytes()?.to_vec())),
+        2 if version >= 2 => {
+            let name = String::from_utf8_lossy(r.bytes()?).into_owned();
+            Some(Saved::Object {
+                name,
+                size: r.u64()?,
+            })
+        }
+        tag => {
+            return Err(Error::corrupt(
+                "cluster actor state",
+                format!("snapshot tag {tag}"),
+            ));
+        }
     };
     let mut replies = VecDeque::new();
     for _ in 0..r.u32()? {
@@ -447,7 +663,7 @@ mod tests {
         let mut stored = Stored {
             owner: "node".into(),
             record: Some(record.clone()),
-            snapshot: Some(vec![1, 2, 3]),
+            snapshot: Some(Saved::Inline(vec![1, 2, 3])),
             ..Stored::default()
         };
         stored.replies.push_back(("m1".into(), b"r1".to_vec()));
@@ -455,7 +671,7 @@ mod tests {
         let back = decode(&encode(&stored)).expect("decodes");
         assert_eq!(back.owner, "node");
         assert_eq!(back.record, Some(record));
-        assert_eq!(back.snapshot, Some(vec![1, 2, 3]));
+        assert_eq!(back.snapshot, Some(Saved::Inline(vec![1, 2, 3])));
         assert_eq!(back.replies, stored.replies);
         assert_eq!(back.kv, stored.kv);
         let bytes = encode(&stored);
@@ -463,5 +679,27 @@ mod tests {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert!(decode(&[9]).is_err());
+
+        // A snapshot in the object store: its name and size.
+        let object = Saved::Object {
+            name: "a_eA/node/1".into(),
+            size: 5 << 20,
+        };
+        stored.snapshot = Some(object.clone());
+        assert_eq!(decode(&encode(&stored)).expect("v2").snapshot, Some(object));
+        // Version 1 (before snapshot objects) is still read, without tag 2.
+        let mut v1 = encode(&Stored {
+            snapshot: Some(Saved::Inline(vec![4])),
+            ..Stored::default()
+        })
+        .to_vec();
+        v1[0] = 1;
+        assert_eq!(
+            decode(&v1).expect("v1").snapshot,
+            Some(Saved::Inline(vec![4]))
+        );
+        let mut v1 = encode(&stored).to_vec();
+        v1[0] = 1;
+        assert!(decode(&v1).is_err());
     }
 }

@@ -666,7 +666,16 @@ where
     let deadline = settings.connect_timeout + Duration::from_secs(1);
     let js = jetstream::new(client);
     let location = target.location();
-    let bucket = match tokio::time::timeout(deadline, open_bucket(&js, &target.bucket)).await {
+    let bucket = match tokio::time::timeout(
+        deadline,
+        open_bucket(
+            &js,
+            &target.bucket,
+            "wasmhost modules: blobs/sha256/<hex> and refs/<name>/<tag>.json",
+        ),
+    )
+    .await
+    {
         Ok(Ok(bucket)) => bucket,
         Ok(Err(why)) => {
             return Err(Error::unavailable(format!(
@@ -684,21 +693,21 @@ where
     ModuleStore::with_object_store(Arc::new(store), "", location)
 }
 
-/// Opens the bucket, creating it if missing. Several nodes may race to
-/// create it: creating a stream that exists with the same configuration
-/// succeeds, and a loser opens the winner's.
-async fn open_bucket(
+/// Opens object store `bucket`, creating it (file storage, one replica,
+/// `description`) if missing. Several nodes may race to create it: creating
+/// a stream that exists with the same configuration succeeds, and a loser
+/// opens the winner's.
+pub(crate) async fn open_bucket(
     js: &jetstream::Context,
     bucket: &str,
+    description: &str,
 ) -> Result<nats_os::ObjectStore, String> {
     if let Ok(store) = js.get_object_store(bucket).await {
         return Ok(store);
     }
     let config = nats_os::Config {
         bucket: bucket.to_string(),
-        description: Some(
-            "wasmhost modules: blobs/sha256/<hex> and refs/<name>/<tag>.json".to_string(),
-        ),
+        description: Some(description.to_string()),
         storage: StorageType::File,
         num_replicas: 1,
         ..Default::default()
