@@ -495,10 +495,11 @@ impl ActorStore for JsActorStore {
                 // Its snapshot objects: the one named and the owner's slots.
                 if let Ok(stored) = decode(&entry.value) {
                     let mut names = slots(id, &stored.owner).to_vec();
-                    if let Some(named) = stored.snapshot.as_ref().and_then(Saved::object) {
+                    if let Some(named) = stored.snapshot.as_ref().and_then(Saved::object)
+                        && !names.iter().any(|n| n == named)
+                    {
                         names.push(named.to_string());
                     }
-                    names.dedup();
                     Self::delete_objects(&self.snapshots, &names).await;
                 }
             }
