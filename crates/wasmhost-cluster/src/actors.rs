@@ -51,7 +51,6 @@ use std::time::{Duration, UNIX_EPOCH};
 use async_nats::jetstream::{self, kv, object_store as nats_os};
 use bytes::Bytes;
 use futures::TryStreamExt;
-use tokio::io::AsyncReadExt;
 use wasmhost::actor::kv_namespace;
 use wasmhost::{ActorCommit, ActorRecord, ActorStore, Digest, Error, KvStore, Result, Snapshot};
 
@@ -205,32 +204,18 @@ impl JsActorStore {
 
     /// The snapshot saved as object `name`, `size` bytes long.
     async fn get_object(&self, id: &str, name: &str, size: u64) -> Result<Vec<u8>> {
-        let mut object = match self.snapshots.get(name).await {
-            Ok(object) => object,
-            Err(e) if e.kind() == nats_os::GetErrorKind::NotFound => {
-                return Err(Error::corrupt(
-                    format!("cluster actor `{id}`"),
-                    format!("its snapshot `{name}` is missing from the snapshots bucket"),
-                ));
-            }
-            Err(e) => return Err(unreachable_store("read the snapshot of", id, &e)),
-        };
-        // The size comes from the stored value: reserve at most 64 MiB.
-        let mut bytes = Vec::with_capacity(size.min(64 << 20) as usize);
-        object
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| unreachable_store("read the snapshot of", id, &e))?;
-        if bytes.len() as u64 != size {
-            return Err(Error::corrupt(
-                format!("cluster actor `{id}`"),
-                format!(
-                    "its snapshot `{name}` is {} bytes, the stored value says {size}",
-                    bytes.len()
-                ),
-            ));
+        let corrupt = |why: String| Error::corrupt(format!("cluster actor `{id}`"), why);
+        match crate::objects::read_whole(&self.snapshots, name).await {
+            Ok(Some((_, bytes))) if bytes.len() as u64 == size => Ok(bytes),
+            Ok(Some((_, bytes))) => Err(corrupt(format!(
+                "its snapshot `{name}` is {} bytes, the stored value says {size}",
+                bytes.len()
+            ))),
+            Ok(None) => Err(corrupt(format!(
+                "its snapshot `{name}` is missing from the snapshots bucket"
+            ))),
+            Err(e) => Err(unreachable_store("read the snapshot of", id, &e)),
         }
-        Ok(bytes)
     }
 
     /// Deletes snapshot objects `names`; a missing one is not an error, and

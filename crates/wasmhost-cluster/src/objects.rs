@@ -390,27 +390,42 @@ async fn read(
     location: &Path,
     options: &GetOptions,
 ) -> OsResult<(ObjectMeta, Bytes)> {
-    let mut object = match bucket.get(location.as_ref()).await {
-        Ok(object) => object,
-        Err(e) if e.kind() == nats_os::GetErrorKind::NotFound => return Err(not_found(location)),
-        Err(e) => return Err(generic(e)),
-    };
-    let meta = meta_of(location, object.info());
+    let (info, data) = read_whole(bucket, location.as_ref())
+        .await
+        .map_err(generic)?
+        .ok_or_else(|| not_found(location))?;
+    let meta = meta_of(location, &info);
     options.check_preconditions(&meta)?;
+    Ok((meta, Bytes::from(data)))
+}
+
+/// Object `name` whole (checked against its digest by async-nats, and its
+/// length against the size its info gives) with its info; `None` when it
+/// is missing.
+pub(crate) async fn read_whole(
+    bucket: &nats_os::ObjectStore,
+    name: &str,
+) -> Result<Option<(nats_os::ObjectInfo, Vec<u8>)>, String> {
+    let mut object = match bucket.get(name).await {
+        Ok(object) => object,
+        Err(e) if e.kind() == nats_os::GetErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let info = object.info().clone();
     // The size comes from the server: reserve at most 64 MiB up front.
-    let mut data = Vec::with_capacity(meta.size.min(64 << 20) as usize);
+    let mut data = Vec::with_capacity(info.size.min(64 << 20));
     object
         .read_to_end(&mut data)
         .await
-        .map_err(|e| generic(format!("cannot read `{location}`: {e}")))?;
-    if data.len() as u64 != meta.size {
-        return Err(generic(format!(
-            "`{location}` is {} bytes according to its info, but {} were read",
-            meta.size,
+        .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+    if data.len() != info.size {
+        return Err(format!(
+            "`{name}` is {} bytes according to its info, but {} were read",
+            info.size,
             data.len()
-        )));
+        ));
     }
-    Ok((meta, Bytes::from(data)))
+    Ok(Some((info, data)))
 }
 
 async fn put(
